@@ -1,0 +1,10 @@
+//! Prints the reason-code table as the Markdown rows of `docs/reason-codes.md`:
+//! `cargo run -q -p interdict-core --example reason_table`.
+
+fn main() {
+    println!("| code | SQLSTATE | why | hint |");
+    println!("|---|---|---|---|");
+    for r in interdict_core::reasons::REASONS {
+        println!("| `{}` | `{}` | {} | {} |", r.code, r.sqlstate, r.why, r.hint.replace('|', "\\|"));
+    }
+}

@@ -1,0 +1,330 @@
+//! Facts + settings -> verdict. One function per hook; each is pure and total: whatever the facts,
+//! it returns a verdict, and a fact it cannot place refuses writes rather than guess.
+
+use crate::facts::{FunctionFacts, Operation, PlanFacts, UtilityAction, UtilityFacts};
+use crate::functions::side_effect;
+use crate::{CommandSet, Mode, ReasonCode, Refusal, Verdict};
+
+/// The session's settings in force (each already locked and tightened).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Settings {
+    pub mode: Mode,
+    /// `interdict.blocked_commands`: refused in every mode but `off`.
+    pub blocked: CommandSet,
+    /// `interdict.readonly_allow`: utility commands a DBA lets readonly sessions run anyway.
+    pub readonly_allow: CommandSet,
+}
+
+/// Utility commands that change nothing, so readonly lets them through. Everything else is refused:
+/// an unknown or new command is a write until someone shows otherwise. The ones with parameters that
+/// can write (`COPY`, `LOCK TABLE`, `SET`, `BEGIN`) are judged on their facts first; `EXPLAIN`,
+/// `EXECUTE`, `DECLARE CURSOR`, `DO` and `CALL` run their statements through the executor, where each
+/// is judged again.
+const READONLY_SAFE_TAGS: &[&str] = &[
+    "BEGIN", "START TRANSACTION", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "SET", "RESET", "SHOW",
+    "SET CONSTRAINTS", "EXPLAIN", "PREPARE", "EXECUTE", "DEALLOCATE", "DEALLOCATE ALL", "DECLARE CURSOR",
+    "FETCH", "MOVE", "CLOSE CURSOR", "CLOSE CURSOR ALL", "LISTEN", "UNLISTEN", "DISCARD ALL", "DISCARD PLANS",
+    "DISCARD SEQUENCES", "DISCARD TEMP", "DO", "CALL", "COPY", "LOCK TABLE",
+];
+
+const MAINTENANCE_TAGS: &[&str] =
+    &["VACUUM", "ANALYZE", "CLUSTER", "REINDEX", "CHECKPOINT", "REFRESH MATERIALIZED VIEW"];
+
+const TWO_PHASE_TAGS: &[&str] = &["PREPARE TRANSACTION", "COMMIT PREPARED", "ROLLBACK PREPARED"];
+
+/// Settings an agent session may not change in roles, databases or the server: they decide whether
+/// and how strictly the guard runs.
+const PROTECTED_SETTING_PREFIXES: &[&str] = &["interdict."];
+const PROTECTED_SETTINGS: &[&str] = &[
+    "session_preload_libraries", "shared_preload_libraries", "local_preload_libraries",
+    "default_transaction_read_only", "transaction_read_only", "session_replication_role",
+];
+
+fn is_protected_setting(name: &str) -> bool {
+    PROTECTED_SETTING_PREFIXES.iter().any(|p| name.starts_with(p)) || PROTECTED_SETTINGS.contains(&name)
+}
+
+/// Settings that let a readonly session write, whatever their value but "on".
+const READ_ONLY_SWITCHES: &[&str] = &["transaction_read_only", "default_transaction_read_only"];
+
+/// A utility statement (`ProcessUtility`).
+pub fn decide_utility(settings: &Settings, facts: &UtilityFacts) -> Verdict {
+    let mode = settings.mode;
+    if mode == Mode::Off {
+        return Verdict::Allow;
+    }
+    let refuse = |code: ReasonCode, what: String| {
+        Verdict::Refuse(Refusal::new(code, mode, what).fact("command", facts.tag.clone()))
+    };
+    if settings.blocked.contains(facts.tag_index) {
+        return refuse(ReasonCode::CommandBlocked, facts.tag.clone());
+    }
+    if let Some(v) = agent_session_limits(facts, &refuse) {
+        return v;
+    }
+    match mode {
+        Mode::Readonly if settings.readonly_allow.contains(facts.tag_index) => Verdict::Allow,
+        Mode::Readonly => readonly_utility(facts, &refuse),
+        Mode::Guarded | Mode::Off => Verdict::Allow,
+    }
+}
+
+/// Refusals that hold in every agent mode: the guard's own settings, library and extension.
+fn agent_session_limits(facts: &UtilityFacts, refuse: &dyn Fn(ReasonCode, String) -> Verdict) -> Option<Verdict> {
+    match &facts.action {
+        UtilityAction::Load => Some(refuse(ReasonCode::LoadRefused, "LOAD".into())),
+        UtilityAction::AlterSetting { name: None } => Some(refuse(ReasonCode::SettingProtected, format!("{} RESET ALL", facts.tag))),
+        UtilityAction::AlterSetting { name: Some(n) } if is_protected_setting(n) => {
+            Some(refuse(ReasonCode::SettingProtected, format!("{} of {n}", facts.tag)))
+        }
+        UtilityAction::Extension { names } if names.iter().any(|n| n == "interdict") => {
+            Some(refuse(ReasonCode::ExtensionProtected, format!("{} interdict", facts.tag)))
+        }
+        UtilityAction::SetVariable { name, value: None } if name.starts_with("interdict.") => {
+            let code = if name == "interdict.mode" { ReasonCode::ModeLocked } else { ReasonCode::SettingLocked };
+            Some(refuse(code, format!("RESET of {name}")))
+        }
+        _ => None,
+    }
+}
+
+fn readonly_utility(facts: &UtilityFacts, refuse: &dyn Fn(ReasonCode, String) -> Verdict) -> Verdict {
+    let tag = facts.tag.as_str();
+    match &facts.action {
+        UtilityAction::TransactionMode { read_write: true } => {
+            return refuse(ReasonCode::ReadonlyTransactionMode, format!("{tag} READ WRITE"))
+        }
+        UtilityAction::SetVariable { name, value } if READ_ONLY_SWITCHES.contains(&name.as_str()) => {
+            if !value.as_deref().is_some_and(is_true) {
+                return refuse(ReasonCode::ReadonlyTransactionMode, format!("{tag} {name}"));
+            }
+        }
+        UtilityAction::SetVariable { name, .. } if name == "session_replication_role" => {
+            return refuse(ReasonCode::ReadonlyTransactionMode, format!("{tag} {name}"))
+        }
+        UtilityAction::Copy { from: true, .. } => return refuse(ReasonCode::ReadonlyCopyFrom, "COPY FROM".into()),
+        UtilityAction::Copy { program: true, .. } => {
+            return refuse(ReasonCode::ReadonlyServerProgram, "COPY TO PROGRAM".into())
+        }
+        UtilityAction::Copy { file: true, .. } => return refuse(ReasonCode::ReadonlyServerFile, "COPY TO file".into()),
+        UtilityAction::Lock { stronger_than_access_share: true } => {
+            return refuse(ReasonCode::ReadonlyTableLock, "LOCK TABLE".into())
+        }
+        _ => {}
+    }
+    if READONLY_SAFE_TAGS.contains(&tag) {
+        return Verdict::Allow;
+    }
+    let code = if MAINTENANCE_TAGS.contains(&tag) {
+        ReasonCode::ReadonlyMaintenance
+    } else if TWO_PHASE_TAGS.contains(&tag) {
+        ReasonCode::ReadonlyTwoPhase
+    } else if tag == "NOTIFY" {
+        ReasonCode::ReadonlyNotify
+    } else if tag == "TRUNCATE TABLE" {
+        ReasonCode::ReadonlyDml
+    } else {
+        ReasonCode::ReadonlyDdl
+    };
+    refuse(code, tag.to_string())
+}
+
+/// Whether a boolean setting value means true, as `guc.c: parse_bool` reads it: `1`, `on`, or a
+/// prefix of `true` or `yes`.
+fn is_true(value: &str) -> bool {
+    let v = value.trim().to_ascii_lowercase();
+    v == "1" || v == "on" || (!v.is_empty() && ("true".starts_with(&v) || "yes".starts_with(&v)))
+}
+
+/// A planned statement (`ExecutorStart`).
+pub fn decide_plan(settings: &Settings, facts: &PlanFacts) -> Verdict {
+    let mode = settings.mode;
+    if mode != Mode::Readonly || facts.explain_only {
+        return Verdict::Allow;
+    }
+    let on = facts.relation.as_deref().map(|r| format!(" on {r}")).unwrap_or_default();
+    let refuse = |code: ReasonCode, what: String| {
+        let mut r = Refusal::new(code, mode, what).fact("command", facts.operation.as_str());
+        if let Some(rel) = &facts.relation {
+            r = r.fact("relation", rel.clone());
+        }
+        Verdict::Refuse(r)
+    };
+    match facts.operation {
+        Operation::Insert | Operation::Update | Operation::Delete | Operation::Merge => {
+            refuse(ReasonCode::ReadonlyDml, format!("{}{on}", facts.operation.as_str()))
+        }
+        Operation::Unknown => refuse(ReasonCode::Undecidable, "statement".into()),
+        Operation::Select if facts.modifying_cte => refuse(ReasonCode::ReadonlyWritableCte, format!("WITH … {}", "SELECT")),
+        Operation::Select if facts.row_lock => refuse(ReasonCode::ReadonlyRowLock, format!("SELECT … FOR UPDATE/SHARE{on}")),
+        Operation::Select => Verdict::Allow,
+    }
+}
+
+/// A function or operator about to be evaluated (`OAT_FUNCTION_EXECUTE`).
+pub fn decide_function(settings: &Settings, facts: &FunctionFacts) -> Verdict {
+    if settings.mode != Mode::Readonly || !facts.native {
+        return Verdict::Allow;
+    }
+    match side_effect(&facts.name) {
+        Some(code) => Verdict::Refuse(
+            Refusal::new(code, settings.mode, format!("function {}()", facts.name)).fact("function", facts.name.clone()),
+        ),
+        None => Verdict::Allow,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TAGS: &[&str] = &["ANALYZE", "BEGIN", "COPY", "CREATE TABLE", "LOAD", "SET", "VACUUM", "SELECT INTO", "ALTER ROLE", "DROP EXTENSION", "RESET", "NOTIFY", "TRUNCATE TABLE", "PREPARE TRANSACTION", "EXPLAIN", "LOCK TABLE"];
+
+    fn settings(mode: Mode) -> Settings {
+        Settings { mode, ..Settings::default() }
+    }
+
+    fn utility(tag: &str, action: UtilityAction) -> UtilityFacts {
+        let tag_index = TAGS.iter().position(|t| *t == tag).expect("tag in TAGS");
+        UtilityFacts { tag: tag.into(), tag_index, action }
+    }
+
+    fn code(v: Verdict) -> Option<&'static str> {
+        v.code().map(|c| c.reason().code)
+    }
+
+    fn plan(operation: Operation) -> PlanFacts {
+        PlanFacts { operation, modifying_cte: false, row_lock: false, explain_only: false, relation: Some("public.t".into()) }
+    }
+
+    #[test]
+    fn off_allows_everything() {
+        let s = settings(Mode::Off);
+        assert!(decide_utility(&s, &utility("LOAD", UtilityAction::Load)).is_allowed());
+        assert!(decide_plan(&s, &plan(Operation::Delete)).is_allowed());
+        assert!(decide_function(&s, &FunctionFacts { name: "nextval".into(), native: true }).is_allowed());
+    }
+
+    #[test]
+    fn readonly_refuses_dml_with_the_relation() {
+        let v = decide_plan(&settings(Mode::Readonly), &plan(Operation::Delete));
+        let Verdict::Refuse(r) = v else { panic!("allowed") };
+        assert_eq!(r.code, ReasonCode::ReadonlyDml);
+        assert_eq!(r.message(), "interdict: DELETE on public.t refused: readonly sessions cannot change table data");
+        assert!(r.detail().contains(r#""relation":"public.t""#));
+        for op in [Operation::Insert, Operation::Update, Operation::Merge] {
+            assert_eq!(code(decide_plan(&settings(Mode::Readonly), &plan(op))), Some("readonly.dml"));
+        }
+    }
+
+    #[test]
+    fn readonly_plan_modifiers() {
+        let s = settings(Mode::Readonly);
+        let cte = PlanFacts { modifying_cte: true, ..plan(Operation::Select) };
+        assert_eq!(code(decide_plan(&s, &cte)), Some("readonly.writable_cte"));
+        let lock = PlanFacts { row_lock: true, ..plan(Operation::Select) };
+        assert_eq!(code(decide_plan(&s, &lock)), Some("readonly.row_lock"));
+        assert!(decide_plan(&s, &plan(Operation::Select)).is_allowed());
+        let explain = PlanFacts { explain_only: true, ..plan(Operation::Delete) };
+        assert!(decide_plan(&s, &explain).is_allowed(), "plain EXPLAIN never runs the write");
+        assert_eq!(code(decide_plan(&s, &plan(Operation::Unknown))), Some("internal.undecidable"));
+    }
+
+    #[test]
+    fn guarded_allows_plans_for_now() {
+        assert!(decide_plan(&settings(Mode::Guarded), &plan(Operation::Delete)).is_allowed());
+    }
+
+    #[test]
+    fn readonly_utility_default_deny() {
+        let s = settings(Mode::Readonly);
+        assert_eq!(code(decide_utility(&s, &utility("CREATE TABLE", UtilityAction::Other))), Some("readonly.ddl"));
+        assert_eq!(code(decide_utility(&s, &utility("SELECT INTO", UtilityAction::Other))), Some("readonly.ddl"));
+        assert_eq!(code(decide_utility(&s, &utility("VACUUM", UtilityAction::Other))), Some("readonly.maintenance"));
+        assert_eq!(code(decide_utility(&s, &utility("NOTIFY", UtilityAction::Other))), Some("readonly.notify"));
+        assert_eq!(code(decide_utility(&s, &utility("TRUNCATE TABLE", UtilityAction::Other))), Some("readonly.dml"));
+        assert_eq!(code(decide_utility(&s, &utility("PREPARE TRANSACTION", UtilityAction::Other))), Some("readonly.two_phase"));
+        assert!(decide_utility(&s, &utility("EXPLAIN", UtilityAction::Other)).is_allowed());
+    }
+
+    #[test]
+    fn readonly_copy_and_lock() {
+        let s = settings(Mode::Readonly);
+        let copy = |from, file, program| utility("COPY", UtilityAction::Copy { from, file, program });
+        assert_eq!(code(decide_utility(&s, &copy(true, false, false))), Some("readonly.copy_from"));
+        assert_eq!(code(decide_utility(&s, &copy(false, true, false))), Some("readonly.server_file"));
+        assert_eq!(code(decide_utility(&s, &copy(false, true, true))), Some("readonly.server_program"));
+        assert!(decide_utility(&s, &copy(false, false, false)).is_allowed());
+        let lock = |strong| utility("LOCK TABLE", UtilityAction::Lock { stronger_than_access_share: strong });
+        assert_eq!(code(decide_utility(&s, &lock(true))), Some("readonly.table_lock"));
+        assert!(decide_utility(&s, &lock(false)).is_allowed());
+    }
+
+    #[test]
+    fn readonly_transaction_escapes() {
+        let s = settings(Mode::Readonly);
+        let begin = |rw| utility("BEGIN", UtilityAction::TransactionMode { read_write: rw });
+        assert_eq!(code(decide_utility(&s, &begin(true))), Some("readonly.transaction_mode"));
+        assert!(decide_utility(&s, &begin(false)).is_allowed());
+        let set = |name: &str, value: Option<&str>| {
+            utility("SET", UtilityAction::SetVariable { name: name.into(), value: value.map(String::from) })
+        };
+        for off in [Some("off"), Some("false"), Some("0"), Some("no"), None] {
+            assert_eq!(code(decide_utility(&s, &set("default_transaction_read_only", off))), Some("readonly.transaction_mode"), "{off:?}");
+        }
+        for on in ["on", "true", "1", "yes", "TRUE", "t"] {
+            assert!(decide_utility(&s, &set("transaction_read_only", Some(on))).is_allowed(), "{on}");
+        }
+        assert_eq!(code(decide_utility(&s, &set("session_replication_role", Some("origin")))), Some("readonly.transaction_mode"));
+        assert!(decide_utility(&s, &set("statement_timeout", Some("5s"))).is_allowed());
+    }
+
+    #[test]
+    fn agent_limits_hold_in_guarded_too() {
+        for mode in [Mode::Guarded, Mode::Readonly] {
+            let s = settings(mode);
+            assert_eq!(code(decide_utility(&s, &utility("LOAD", UtilityAction::Load))), Some("session.load"));
+            let alter = |n: Option<&str>| utility("ALTER ROLE", UtilityAction::AlterSetting { name: n.map(String::from) });
+            assert_eq!(code(decide_utility(&s, &alter(Some("interdict.mode")))), Some("setting.protected"));
+            assert_eq!(code(decide_utility(&s, &alter(Some("session_preload_libraries")))), Some("setting.protected"));
+            assert_eq!(code(decide_utility(&s, &alter(None))), Some("setting.protected"));
+            let drop = utility("DROP EXTENSION", UtilityAction::Extension { names: vec!["pgcrypto".into(), "interdict".into()] });
+            assert_eq!(code(decide_utility(&s, &drop)), Some("extension.protected"));
+            let reset = |n: &str| utility("RESET", UtilityAction::SetVariable { name: n.into(), value: None });
+            assert_eq!(code(decide_utility(&s, &reset("interdict.mode"))), Some("mode.locked"));
+            assert_eq!(code(decide_utility(&s, &reset("interdict.blocked_commands"))), Some("setting.locked"));
+        }
+        let guarded = settings(Mode::Guarded);
+        let alter_other = utility("ALTER ROLE", UtilityAction::AlterSetting { name: Some("work_mem".into()) });
+        assert!(decide_utility(&guarded, &alter_other).is_allowed());
+    }
+
+    #[test]
+    fn blocked_and_allowed_commands() {
+        let vacuum = utility("VACUUM", UtilityAction::Other);
+        let analyze = utility("ANALYZE", UtilityAction::Other);
+        let mut s = settings(Mode::Guarded);
+        s.blocked = CommandSet::parse("vacuum", TAGS).unwrap();
+        assert_eq!(code(decide_utility(&s, &vacuum)), Some("command.blocked"));
+        assert!(decide_utility(&s, &analyze).is_allowed());
+        s.mode = Mode::Readonly;
+        s.readonly_allow = CommandSet::parse("ANALYZE, VACUUM", TAGS).unwrap();
+        assert!(decide_utility(&s, &analyze).is_allowed(), "a DBA's readonly exception");
+        assert_eq!(code(decide_utility(&s, &vacuum)), Some("command.blocked"), "blocked wins over allowed");
+        s.mode = Mode::Off;
+        assert!(decide_utility(&s, &vacuum).is_allowed(), "off ignores the list");
+    }
+
+    #[test]
+    fn functions_by_side_effect_native_only() {
+        let s = settings(Mode::Readonly);
+        let f = |name: &str, native| FunctionFacts { name: name.into(), native };
+        let v = decide_function(&s, &f("nextval", true));
+        assert_eq!(code(v.clone()), Some("readonly.sequence"));
+        let Verdict::Refuse(r) = v else { unreachable!() };
+        assert_eq!(r.message(), "interdict: function nextval() refused: advancing or setting a sequence changes the database");
+        assert!(decide_function(&s, &f("nextval", false)).is_allowed(), "a SQL function named nextval is judged by what it runs");
+        assert!(decide_function(&s, &f("upper", true)).is_allowed());
+        assert!(decide_function(&settings(Mode::Guarded), &f("nextval", true)).is_allowed());
+    }
+}

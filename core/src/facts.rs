@@ -1,0 +1,81 @@
+//! What the hooks tell the core about a statement. Each fact comes from a tree Postgres built
+//! (the `PlannedStmt`, the utility statement's node, `pg_proc`), never from statement text.
+
+/// What a planned statement does (`PlannedStmt->commandType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Select,
+    Insert,
+    Update,
+    Delete,
+    Merge,
+    /// A command type the hook did not expect: the core refuses it rather than guess.
+    Unknown,
+}
+
+impl Operation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Select => "SELECT",
+            Operation::Insert => "INSERT",
+            Operation::Update => "UPDATE",
+            Operation::Delete => "DELETE",
+            Operation::Merge => "MERGE",
+            Operation::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+/// A planned statement about to be executed (`ExecutorStart`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanFacts {
+    pub operation: Operation,
+    /// `PlannedStmt->hasModifyingCTE`.
+    pub modifying_cte: bool,
+    /// A `PlanRowMark` that locks rows (`FOR UPDATE/NO KEY UPDATE/SHARE/KEY SHARE`).
+    pub row_lock: bool,
+    /// `EXEC_FLAG_EXPLAIN_ONLY`: planned for plain `EXPLAIN`, never run.
+    pub explain_only: bool,
+    /// The relation written or locked, `schema.name`, for the error.
+    pub relation: Option<String>,
+}
+
+/// What a utility statement asks for, beyond its command tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UtilityAction {
+    /// Judged by its command tag alone.
+    Other,
+    /// `COPY`: direction and endpoint.
+    Copy { from: bool, file: bool, program: bool },
+    /// `LOCK TABLE`.
+    Lock { stronger_than_access_share: bool },
+    /// `BEGIN`/`START TRANSACTION`/`SET TRANSACTION`/`SET SESSION CHARACTERISTICS` with a read/write option.
+    TransactionMode { read_write: bool },
+    /// `SET name = value` (value `Some`), or `RESET name`/`SET name TO DEFAULT` (value `None`).
+    SetVariable { name: String, value: Option<String> },
+    /// `ALTER SYSTEM/ROLE/DATABASE … SET name` or `RESET name`; `None` is `RESET ALL`.
+    AlterSetting { name: Option<String> },
+    /// `DROP/ALTER EXTENSION`, `ALTER EXTENSION … UPDATE`: the extensions named.
+    Extension { names: Vec<String> },
+    /// `LOAD 'library'`.
+    Load,
+}
+
+/// A utility statement about to run (`ProcessUtility`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UtilityFacts {
+    /// The command tag, as `CreateCommandTag` names it (`VACUUM`, `CREATE INDEX`, …).
+    pub tag: String,
+    /// The tag's `CommandTag` index, for command sets.
+    pub tag_index: usize,
+    pub action: UtilityAction,
+}
+
+/// A function or operator about to be evaluated (`OAT_FUNCTION_EXECUTE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionFacts {
+    /// `pg_proc.proname`.
+    pub name: String,
+    /// Implemented in C or internal (a builtin or an extension's native code), not in SQL or a PL.
+    pub native: bool,
+}

@@ -1,0 +1,89 @@
+//! Native functions whose call changes the database or the server even inside a read-only
+//! transaction, or that core's read-only transactions do not refuse (see shared/postgres-notes.md).
+//! Matched by name on C/internal functions only: a user's SQL or PL function of the same name is
+//! judged by the statements it runs.
+
+use crate::ReasonCode;
+
+const SEQUENCE: &[&str] = &["nextval", "setval"];
+
+const LARGE_OBJECT: &[&str] = &[
+    "lo_creat", "lo_create", "lo_import", "lo_export", "lo_unlink", "lo_put", "lo_from_bytea",
+    "lo_truncate", "lo_truncate64", "lowrite",
+];
+
+const SERVER_ADMIN: &[&str] = &[
+    "pg_terminate_backend", "pg_cancel_backend", "pg_reload_conf", "pg_rotate_logfile",
+    "pg_rotate_logfile_old", "pg_switch_wal", "pg_switch_xlog", "pg_create_restore_point",
+    "pg_backup_start", "pg_backup_stop", "pg_start_backup", "pg_stop_backup", "pg_promote",
+    "pg_wal_replay_pause", "pg_wal_replay_resume", "pg_create_physical_replication_slot",
+    "pg_create_logical_replication_slot", "pg_drop_replication_slot", "pg_copy_physical_replication_slot",
+    "pg_copy_logical_replication_slot", "pg_replication_slot_advance", "pg_logical_slot_get_changes",
+    "pg_logical_slot_get_binary_changes", "pg_logical_emit_message", "pg_replication_origin_create",
+    "pg_replication_origin_drop", "pg_replication_origin_advance", "pg_replication_origin_session_setup",
+    "pg_replication_origin_session_reset", "pg_replication_origin_xact_setup",
+    "pg_replication_origin_xact_reset", "pg_sync_replication_slots", "pg_log_standby_snapshot",
+    "pg_stat_reset", "pg_stat_reset_shared", "pg_stat_reset_single_table_counters",
+    "pg_stat_reset_single_function_counters", "pg_stat_reset_slru", "pg_stat_reset_replication_slot",
+    "pg_stat_reset_subscription_stats", "pg_stat_statements_reset", "pg_import_system_collations",
+    "pg_log_backend_memory_contexts", "pg_truncate_visibility_map", "pg_restore_relation_stats",
+    "pg_restore_attribute_stats", "pg_clear_relation_stats", "pg_clear_attribute_stats",
+];
+
+const SERVER_FILE: &[&str] = &["pg_file_write", "pg_file_rename", "pg_file_unlink", "pg_file_sync"];
+
+const ADVISORY_LOCK: &[&str] = &[
+    "pg_advisory_lock", "pg_advisory_lock_shared", "pg_advisory_xact_lock", "pg_advisory_xact_lock_shared",
+    "pg_try_advisory_lock", "pg_try_advisory_lock_shared", "pg_try_advisory_xact_lock",
+    "pg_try_advisory_xact_lock_shared",
+];
+
+const NOTIFY: &[&str] = &["pg_notify"];
+
+const REMOTE: &[&str] =
+    &["dblink", "dblink_exec", "dblink_open", "dblink_send_query", "dblink_connect", "dblink_connect_u"];
+
+const TABLE: &[(&[&str], ReasonCode)] = &[
+    (SEQUENCE, ReasonCode::ReadonlySequence),
+    (LARGE_OBJECT, ReasonCode::ReadonlyLargeObject),
+    (SERVER_ADMIN, ReasonCode::ReadonlyServerAdmin),
+    (SERVER_FILE, ReasonCode::ReadonlyServerFile),
+    (ADVISORY_LOCK, ReasonCode::ReadonlyAdvisoryLock),
+    (NOTIFY, ReasonCode::ReadonlyNotify),
+    (REMOTE, ReasonCode::ReadonlyRemote),
+];
+
+/// The readonly reason a native function with this name is refused for, if any.
+pub fn side_effect(name: &str) -> Option<ReasonCode> {
+    TABLE.iter().find(|(names, _)| names.contains(&name)).map(|(_, code)| *code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_side_effects() {
+        assert_eq!(side_effect("nextval"), Some(ReasonCode::ReadonlySequence));
+        assert_eq!(side_effect("lo_export"), Some(ReasonCode::ReadonlyLargeObject));
+        assert_eq!(side_effect("pg_terminate_backend"), Some(ReasonCode::ReadonlyServerAdmin));
+        assert_eq!(side_effect("dblink_exec"), Some(ReasonCode::ReadonlyRemote));
+        assert_eq!(side_effect("pg_try_advisory_xact_lock"), Some(ReasonCode::ReadonlyAdvisoryLock));
+    }
+
+    #[test]
+    fn reads_are_not_side_effects() {
+        for f in ["currval", "lastval", "lo_get", "loread", "lo_open", "pg_sleep", "set_config", "now", "pg_advisory_unlock"] {
+            assert_eq!(side_effect(f), None, "{f}");
+        }
+    }
+
+    #[test]
+    fn no_name_is_listed_twice() {
+        let mut all: Vec<&str> = TABLE.iter().flat_map(|(n, _)| n.iter().copied()).collect();
+        let before = all.len();
+        all.sort();
+        all.dedup();
+        assert_eq!(before, all.len());
+    }
+}

@@ -1,0 +1,27 @@
+//! Interdict's decision core: plain facts about a statement plus the session's settings go in, a
+//! [`Verdict`] comes out. Nothing here knows about pgrx or Postgres memory; the extension's hooks
+//! gather the facts from Postgres' own trees and raise the verdict's error.
+//!
+//! Modules:
+//! - [`mode`]: the session modes and their order (`off` < `guarded` < `readonly`).
+//! - [`lock`]: the "tighten, never loosen" lock every agent setting obeys.
+//! - [`commands`]: command-tag lists (`interdict.blocked_commands`, `interdict.readonly_allow`).
+//! - [`reasons`]: THE table of reason codes.
+//! - [`facts`]: what the hooks report about a statement.
+//! - [`decide`]: facts + settings -> verdict.
+//! - [`functions`]: native functions with side effects, by name.
+
+pub mod commands;
+pub mod decide;
+pub mod facts;
+pub mod functions;
+pub mod lock;
+pub mod mode;
+pub mod reasons;
+pub mod verdict;
+
+pub use commands::CommandSet;
+pub use decide::{decide_function, decide_plan, decide_utility, Settings};
+pub use mode::Mode;
+pub use reasons::{Reason, ReasonCode};
+pub use verdict::{Refusal, Verdict};

@@ -1,0 +1,172 @@
+//! THE table of reason codes. Every refusal Interdict raises names one of these; the error's
+//! SQLSTATE, the message's "why" and the hint come from here. `docs/reason-codes.md` lists the same
+//! rows, and a test keeps the two in step: adding a reason is one row here and one row there.
+
+/// One row of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reason {
+    /// Stable code an agent can match on, `area.name`.
+    pub code: &'static str,
+    /// SQLSTATE of the error.
+    pub sqlstate: &'static str,
+    /// Why it is refused: ends the error message.
+    pub why: &'static str,
+    /// The fix, for the error's HINT.
+    pub hint: &'static str,
+}
+
+macro_rules! reasons {
+    ($( $variant:ident => $code:literal, $sqlstate:literal, $why:literal, $hint:literal; )*) => {
+        /// A reason code, by name.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ReasonCode { $( $variant, )* }
+
+        /// Every reason, in table order.
+        pub const REASONS: &[Reason] = &[ $( Reason { code: $code, sqlstate: $sqlstate, why: $why, hint: $hint }, )* ];
+
+        impl ReasonCode {
+            /// Every code, in table order.
+            pub const ALL: &'static [ReasonCode] = &[ $( ReasonCode::$variant, )* ];
+
+            /// This code's row.
+            pub fn reason(self) -> &'static Reason {
+                &REASONS[self as usize]
+            }
+        }
+    };
+}
+
+// SQLSTATEs: 25006 read_only_sql_transaction (what core raises for writes in read-only transactions,
+// so clients that already handle it keep working); 42501 insufficient_privilege for settings and
+// commands a DBA reserved; 22023 invalid_parameter_value for bad setting values.
+reasons! {
+    ReadonlyDml => "readonly.dml", "25006",
+        "readonly sessions cannot change table data",
+        "Run only reads (SELECT) in this session; writes need a session in guarded mode, granted by a DBA.";
+    ReadonlyWritableCte => "readonly.writable_cte", "25006",
+        "the query has a data-modifying WITH clause",
+        "Remove the INSERT/UPDATE/DELETE from the WITH clause and keep the read.";
+    ReadonlyRowLock => "readonly.row_lock", "25006",
+        "row locks (FOR UPDATE/FOR SHARE) write to the rows they lock and block other sessions",
+        "Drop the FOR UPDATE/FOR NO KEY UPDATE/FOR SHARE/FOR KEY SHARE clause; a plain SELECT reads the same rows.";
+    ReadonlyDdl => "readonly.ddl", "25006",
+        "readonly sessions cannot change the schema, the catalog, roles or databases",
+        "Ask a DBA to make this change.";
+    ReadonlyMaintenance => "readonly.maintenance", "25006",
+        "maintenance commands change the database or the server's state",
+        "Ask a DBA to run it, or to add its tag to interdict.readonly_allow for this role.";
+    ReadonlyCopyFrom => "readonly.copy_from", "25006",
+        "COPY FROM writes rows into a table",
+        "Read data with COPY … TO STDOUT or SELECT; loading data needs a DBA.";
+    ReadonlyServerFile => "readonly.server_file", "25006",
+        "it writes a file on the database server",
+        "Use COPY … TO STDOUT (psql's \\copy) and write the file on the client side.";
+    ReadonlyServerProgram => "readonly.server_program", "25006",
+        "it runs a program on the database server",
+        "Use COPY … TO STDOUT and run the program on the client side.";
+    ReadonlyTableLock => "readonly.table_lock", "25006",
+        "table locks stronger than ACCESS SHARE block other sessions' writes",
+        "Use LOCK TABLE … IN ACCESS SHARE MODE, or no explicit lock: reads take the lock they need.";
+    ReadonlyTransactionMode => "readonly.transaction_mode", "25006",
+        "readonly sessions cannot make transactions read-write or change how writes replicate and fire triggers",
+        "Remove READ WRITE (or the setting); every transaction in this session is read only.";
+    ReadonlySequence => "readonly.sequence", "25006",
+        "advancing or setting a sequence changes the database",
+        "Read a sequence with currval(), lastval() or SELECT last_value FROM the_sequence.";
+    ReadonlyLargeObject => "readonly.large_object", "25006",
+        "large-object writes, imports and exports change the database or the server's files",
+        "Read large objects with lo_get() or lo_open(…, x'40000'::int) and loread(); writes need a DBA.";
+    ReadonlyServerAdmin => "readonly.server_admin", "25006",
+        "server administration functions act on the server or on other sessions",
+        "Ask a DBA; readonly sessions may read pg_stat_activity and the other pg_stat_* views.";
+    ReadonlyAdvisoryLock => "readonly.advisory_lock", "25006",
+        "advisory locks are shared state that can block other sessions",
+        "Remove the pg_advisory_* call; readonly sessions need no locks to read.";
+    ReadonlyNotify => "readonly.notify", "25006",
+        "NOTIFY and pg_notify() send messages to other sessions",
+        "Remove the notification; LISTEN is allowed.";
+    ReadonlyRemote => "readonly.remote", "25006",
+        "it runs SQL through a connection to another server, which this session's guard cannot see",
+        "Query the other server with its own guarded connection.";
+    ReadonlyTwoPhase => "readonly.two_phase", "25006",
+        "two-phase commit commands act on prepared transactions",
+        "Use plain BEGIN/COMMIT; prepared transactions need a DBA.";
+    ModeLocked => "mode.locked", "42501",
+        "the session's mode is locked: it can be raised (guarded to readonly), never lowered or switched off",
+        "Reconnect as a role configured for the mode you need; a DBA sets it with ALTER ROLE … SET interdict.mode.";
+    SettingLocked => "setting.locked", "42501",
+        "interdict settings can be tightened within a session, never loosened",
+        "Keep the setting as strict as it is; a DBA changes it per role with ALTER ROLE … SET.";
+    SettingInvalid => "setting.invalid", "22023",
+        "the value is not valid for this setting",
+        "Use one of the valid values listed in the detail.";
+    SettingProtected => "setting.protected", "42501",
+        "agent sessions cannot change interdict, preload or read-only settings of roles, databases or the server",
+        "Ask a DBA to change it from a session in mode off.";
+    ExtensionProtected => "extension.protected", "42501",
+        "agent sessions cannot drop or alter the interdict extension",
+        "Ask a DBA; the guard stays in force for this session whatever happens to the extension.";
+    LoadRefused => "session.load", "42501",
+        "LOAD is refused in agent sessions: a library loaded now could run before the guard",
+        "Ask a DBA to add the library to session_preload_libraries or shared_preload_libraries.";
+    CommandBlocked => "command.blocked", "42501",
+        "the command is in interdict.blocked_commands for this session",
+        "Do without this command, or ask a DBA to remove it from interdict.blocked_commands.";
+    Undecidable => "internal.undecidable", "25006",
+        "interdict could not classify this statement, and refuses writes when in doubt",
+        "Rewrite the statement as a plain read, and report it to the DBA with the detail below.";
+}
+
+impl ReasonCode {
+    /// Looks a code up by its text, e.g. `"readonly.dml"`.
+    pub fn from_code(code: &str) -> Option<ReasonCode> {
+        ReasonCode::ALL.iter().copied().find(|c| c.reason().code == code)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn codes_are_unique_and_well_formed() {
+        let mut seen = HashSet::new();
+        for r in REASONS {
+            assert!(seen.insert(r.code), "duplicate code {}", r.code);
+            assert!(r.code.contains('.') && r.code == r.code.to_ascii_lowercase(), "{}", r.code);
+            assert_eq!(r.sqlstate.len(), 5, "{}", r.code);
+            assert!(r.sqlstate.chars().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase()));
+            assert!(!r.why.is_empty() && r.hint.ends_with('.'), "{}", r.code);
+        }
+        assert_eq!(REASONS.len(), ReasonCode::ALL.len());
+    }
+
+    #[test]
+    fn codes_round_trip() {
+        for c in ReasonCode::ALL {
+            assert_eq!(ReasonCode::from_code(c.reason().code), Some(*c));
+        }
+        assert_eq!(ReasonCode::from_code("no.such"), None);
+    }
+
+    /// docs/reason-codes.md has one table row per reason: `| code | SQLSTATE | why | hint |`.
+    #[test]
+    fn docs_table_matches_this_table() {
+        let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/reason-codes.md"))
+            .expect("docs/reason-codes.md");
+        let rows: Vec<Vec<String>> = docs
+            .lines()
+            .filter(|l| l.starts_with("| `"))
+            .map(|l| l.trim_matches('|').split(" | ").map(|c| c.trim().trim_matches('`').to_string()).collect())
+            .collect();
+        let documented: Vec<(String, String)> = rows.iter().map(|r| (r[0].clone(), r[1].clone())).collect();
+        let table: Vec<(String, String)> =
+            REASONS.iter().map(|r| (r.code.to_string(), r.sqlstate.to_string())).collect();
+        assert_eq!(documented, table, "docs/reason-codes.md is out of step with core/src/reasons.rs");
+        for (row, r) in rows.iter().zip(REASONS) {
+            assert_eq!(row[2], r.why, "why of {}", r.code);
+            assert_eq!(row[3], r.hint.replace('|', "\\|"), "hint of {}", r.code);
+        }
+    }
+}

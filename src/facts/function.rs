@@ -1,0 +1,24 @@
+//! Facts of a function about to be evaluated, from its `pg_proc` row.
+
+use interdict_core::facts::FunctionFacts;
+use pgrx::pg_sys;
+
+/// `pg_language` OIDs of native implementations (fixed in `pg_language.dat`).
+const INTERNAL_LANGUAGE: u32 = 12;
+const C_LANGUAGE: u32 = 13;
+
+/// # Safety
+/// Called inside a transaction (syscache lookup).
+pub unsafe fn function_facts(funcid: pg_sys::Oid) -> Option<FunctionFacts> {
+    let tuple = pg_sys::SearchSysCache1(pg_sys::SysCacheIdentifier::PROCOID as i32, funcid.into());
+    if tuple.is_null() {
+        return None;
+    }
+    let proc = &*pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_proc>(tuple);
+    let facts = FunctionFacts {
+        name: pg_sys::name_data_to_str(&proc.proname).to_string(),
+        native: [INTERNAL_LANGUAGE, C_LANGUAGE].contains(&u32::from(proc.prolang)),
+    };
+    pg_sys::ReleaseSysCache(tuple);
+    Some(facts)
+}

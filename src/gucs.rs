@@ -1,0 +1,319 @@
+//! Every `interdict.*` setting: their definitions, their check/assign/show hooks, and the lock.
+//!
+//! The GUC variables only carry what Postgres stored; the values in force live in [`Locked`] cells
+//! (see `interdict_core::lock`): check hooks refuse loosening once the session is locked, assign
+//! hooks can only tighten a locked value (so `RESET`, rollback, function exit and `DISCARD ALL`,
+//! which restore values without calling the check hook, cannot loosen it), and show hooks report the
+//! value in force. Values are parsed once, in the check hook, into GUC "extra" (`guc.c` frees it with
+//! `free()`, so it is allocated with `malloc()`).
+
+use crate::cell::BackendCell;
+use crate::reasons;
+use interdict_core::commands::{Allowed, Blocked};
+use interdict_core::lock::{Locked, Source, Tighten};
+use interdict_core::{CommandSet, Mode, ReasonCode, Refusal, Settings};
+use pgrx::pg_sys;
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
+
+static MODE: BackendCell<Locked<Mode>> = BackendCell::new(Locked::new(Mode::Off));
+static BLOCKED: BackendCell<Locked<Blocked>> = BackendCell::new(Locked::new(Blocked(CommandSet::EMPTY)));
+static ALLOWED: BackendCell<Locked<Allowed>> = BackendCell::new(Locked::new(Allowed(CommandSet::EMPTY)));
+
+/// Whether any interdict setting was given by the client at connect time (startup options).
+static CLIENT_SET: BackendCell<bool> = BackendCell::new(false);
+
+// Storage Postgres writes the raw strings to; we never read them (the cells above are the truth).
+static mut MODE_RAW: *mut c_char = std::ptr::null_mut();
+static mut BLOCKED_RAW: *mut c_char = std::ptr::null_mut();
+static mut ALLOWED_RAW: *mut c_char = std::ptr::null_mut();
+
+/// The mode in force: the one hot-path read.
+#[inline]
+pub fn mode() -> Mode {
+    MODE.with(|m| *m.effective())
+}
+
+/// All settings in force, for the core.
+pub fn settings() -> Settings {
+    Settings {
+        mode: mode(),
+        blocked: BLOCKED.with(|b| b.effective().0),
+        readonly_allow: ALLOWED.with(|a| a.effective().0),
+    }
+}
+
+pub fn is_locked() -> bool {
+    MODE.with(|m| m.is_locked())
+}
+
+pub fn client_set_any() -> bool {
+    CLIENT_SET.get()
+}
+
+/// Feeds DBA values read from `pg_db_role_setting` (see `session.rs`) into the lock's floor.
+/// An invalid stored value fails closed: the strictest value.
+pub fn record_dba_value(name: &str, source: Source, value: &str) {
+    match name {
+        "interdict.mode" => MODE.with(|m| m.record_dba(source, Mode::parse(value).unwrap_or(Mode::Readonly))),
+        "interdict.blocked_commands" => {
+            let set = CommandSet::parse(value, &command_tags()).unwrap_or_else(|_| all_tags());
+            BLOCKED.with(|b| b.record_dba(source, Blocked(set)))
+        }
+        "interdict.readonly_allow" => {
+            let set = CommandSet::parse(value, &command_tags()).unwrap_or(CommandSet::EMPTY);
+            ALLOWED.with(|a| a.record_dba(source, Allowed(set)))
+        }
+        _ => {}
+    }
+}
+
+/// Locks every setting: from now on they only tighten.
+pub fn lock_all() {
+    MODE.with(|m| m.lock());
+    BLOCKED.with(|b| b.lock());
+    ALLOWED.with(|a| a.lock());
+}
+
+/// The names of the settings whose DBA values make the lock's floor.
+pub const LOCKED_SETTINGS: [&str; 3] = ["interdict.mode", "interdict.blocked_commands", "interdict.readonly_allow"];
+
+/// Every command tag of the running Postgres, by `CommandTag` index (`cmdtaglist.h`).
+pub fn command_tags() -> Vec<&'static str> {
+    (0..pg_sys::CommandTag::COMMAND_TAG_NEXTTAG)
+        .map(|tag| {
+            // SAFETY: every index below COMMAND_TAG_NEXTTAG names a static tag string.
+            unsafe { CStr::from_ptr(pg_sys::GetCommandTagName(tag)) }.to_str().unwrap_or("")
+        })
+        .collect()
+}
+
+fn all_tags() -> CommandSet {
+    let mut set = CommandSet::EMPTY;
+    (0..pg_sys::CommandTag::COMMAND_TAG_NEXTTAG as usize).for_each(|i| set.insert(i));
+    set
+}
+
+fn lock_source(source: pg_sys::GucSource::Type) -> Source {
+    use pg_sys::GucSource::*;
+    match source {
+        PGC_S_DEFAULT | PGC_S_DYNAMIC_DEFAULT => Source::Default,
+        PGC_S_ENV_VAR | PGC_S_FILE | PGC_S_ARGV => Source::Server,
+        PGC_S_GLOBAL => Source::Global,
+        PGC_S_DATABASE => Source::Database,
+        PGC_S_USER => Source::Role,
+        PGC_S_DATABASE_USER => Source::RoleInDatabase,
+        PGC_S_CLIENT => Source::Client,
+        PGC_S_TEST => Source::Test,
+        _ => Source::Session,
+    }
+}
+
+fn is_dba(source: Source) -> bool {
+    matches!(source, Source::Server | Source::Global | Source::Database | Source::Role | Source::RoleInDatabase)
+}
+
+/// One locked setting's parse and lock, shared by the three check hooks.
+trait LockedSetting: Tighten + Copy + 'static {
+    const NAME: &'static str;
+    fn cell() -> &'static BackendCell<Locked<Self>>;
+    fn parse(text: &str) -> Result<Self, String>;
+    /// What an invalid value from a DBA source becomes: fail closed.
+    fn strictest() -> Self;
+    fn render(&self) -> String;
+    fn loosen_code() -> ReasonCode {
+        ReasonCode::SettingLocked
+    }
+}
+
+impl LockedSetting for Mode {
+    const NAME: &'static str = "interdict.mode";
+    fn cell() -> &'static BackendCell<Locked<Self>> {
+        &MODE
+    }
+    fn parse(text: &str) -> Result<Self, String> {
+        Mode::parse(text)
+    }
+    fn strictest() -> Self {
+        Mode::Readonly
+    }
+    fn render(&self) -> String {
+        self.as_str().into()
+    }
+    fn loosen_code() -> ReasonCode {
+        ReasonCode::ModeLocked
+    }
+}
+
+impl LockedSetting for Blocked {
+    const NAME: &'static str = "interdict.blocked_commands";
+    fn cell() -> &'static BackendCell<Locked<Self>> {
+        &BLOCKED
+    }
+    fn parse(text: &str) -> Result<Self, String> {
+        CommandSet::parse(text, &command_tags()).map(Blocked)
+    }
+    fn strictest() -> Self {
+        Blocked(all_tags())
+    }
+    fn render(&self) -> String {
+        self.0.render(&command_tags())
+    }
+}
+
+impl LockedSetting for Allowed {
+    const NAME: &'static str = "interdict.readonly_allow";
+    fn cell() -> &'static BackendCell<Locked<Self>> {
+        &ALLOWED
+    }
+    fn parse(text: &str) -> Result<Self, String> {
+        CommandSet::parse(text, &command_tags()).map(Allowed)
+    }
+    fn strictest() -> Self {
+        Allowed(CommandSet::EMPTY)
+    }
+    fn render(&self) -> String {
+        self.0.render(&command_tags())
+    }
+}
+
+extern "C" {
+    fn malloc(size: usize) -> *mut c_void;
+}
+
+/// The check hook of every locked setting.
+unsafe fn check<T: LockedSetting>(newval: *mut *mut c_char, extra: *mut *mut c_void, source: pg_sys::GucSource::Type) -> bool {
+    let text = if newval.is_null() || (*newval).is_null() { String::new() } else { CStr::from_ptr(*newval).to_string_lossy().into_owned() };
+    let source = lock_source(source);
+    let value = match T::parse(&text) {
+        Ok(v) => v,
+        Err(why) if is_dba(source) => {
+            // A DBA's broken value must not leave the session unguarded: the floor becomes the strictest.
+            T::cell().with(|c| c.record_dba(source, T::strictest()));
+            return reject(Refusal::new(ReasonCode::SettingInvalid, mode(), format!("value \"{text}\" for {}", T::NAME))
+                .fact("setting", T::NAME).fact("value", text).fact("error", why));
+        }
+        Err(why) => {
+            return reject(Refusal::new(ReasonCode::SettingInvalid, mode(), format!("value \"{text}\" for {}", T::NAME))
+                .fact("setting", T::NAME).fact("value", text).fact("error", why));
+        }
+    };
+    if source == Source::Client {
+        CLIENT_SET.set(true);
+    }
+    if let Err(attempt) = T::cell().with(|c| c.check(&value, source)) {
+        return reject(
+            Refusal::new(T::loosen_code(), mode(), format!("setting {} to \"{}\"", T::NAME, attempt.attempted.render()))
+                .fact("setting", T::NAME)
+                .fact("in_force", attempt.effective.render())
+                .fact("attempted", attempt.attempted.render()),
+        );
+    }
+    let slot = malloc(std::mem::size_of::<T>()) as *mut T;
+    if slot.is_null() {
+        return false;
+    }
+    slot.write(value);
+    *extra = slot as *mut c_void;
+    true
+}
+
+/// Reports a refusal from a check hook through `GUC_check_*`, which `guc.c` turns into the error.
+unsafe fn reject(refusal: Refusal) -> bool {
+    let pstr = |s: String| pg_sys::pstrdup(CString::new(s.replace('\0', "")).unwrap_or_default().as_ptr());
+    pg_sys::GUC_check_errcode(reasons::sqlstate_code(refusal.code) as c_int);
+    pg_sys::GUC_check_errmsg_string = pstr(refusal.message());
+    pg_sys::GUC_check_errdetail_string = pstr(refusal.detail());
+    pg_sys::GUC_check_errhint_string = pstr(refusal.hint().to_string());
+    false
+}
+
+unsafe fn assign<T: LockedSetting>(extra: *mut c_void) {
+    if let Some(value) = (extra as *const T).as_ref() {
+        T::cell().with(|c| c.assign(value));
+    }
+}
+
+/// The show hook's text lives here until the next call (Postgres copies it at once).
+static SHOWN: BackendCell<Option<CString>> = BackendCell::new(None);
+
+fn show<T: LockedSetting>() -> *const c_char {
+    let text = T::cell().with(|c| c.effective().render());
+    SHOWN.with(|s| s.insert(CString::new(text).unwrap_or_default()).as_ptr())
+}
+
+macro_rules! hooks_for {
+    ($ty:ty, $check:ident, $assign:ident, $show:ident) => {
+        #[pgrx::pg_guard]
+        unsafe extern "C-unwind" fn $check(newval: *mut *mut c_char, extra: *mut *mut c_void, source: pg_sys::GucSource::Type) -> bool {
+            check::<$ty>(newval, extra, source)
+        }
+        #[pgrx::pg_guard]
+        unsafe extern "C-unwind" fn $assign(_newval: *const c_char, extra: *mut c_void) {
+            assign::<$ty>(extra)
+        }
+        #[pgrx::pg_guard]
+        unsafe extern "C-unwind" fn $show() -> *const c_char {
+            show::<$ty>()
+        }
+    };
+}
+
+hooks_for!(Mode, check_mode, assign_mode, show_mode);
+hooks_for!(Blocked, check_blocked, assign_blocked, show_blocked);
+hooks_for!(Allowed, check_allowed, assign_allowed, show_allowed);
+
+/// Defines the settings. Called once per backend from `_PG_init`.
+pub fn init() {
+    // SAFETY: called from _PG_init on the backend's main thread; the names and descriptions are
+    // static C strings and the value pointers are statics that live as long as the library.
+    unsafe {
+        pg_sys::DefineCustomStringVariable(
+            c"interdict.mode".as_ptr(),
+            c"Agent mode of this session: off, guarded or readonly.".as_ptr(),
+            c"Set at connect time (ALTER ROLE/DATABASE … SET, startup options). Once the session runs, it can be raised, never lowered.".as_ptr(),
+            &raw mut MODE_RAW,
+            c"off".as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            0,
+            Some(check_mode),
+            Some(assign_mode),
+            Some(show_mode),
+        );
+        pg_sys::DefineCustomStringVariable(
+            c"interdict.blocked_commands".as_ptr(),
+            c"Command tags refused in every mode but off, comma-separated (e.g. VACUUM, ANALYZE).".as_ptr(),
+            c"Set by a DBA per role or database; within a session the list can only grow.".as_ptr(),
+            &raw mut BLOCKED_RAW,
+            c"".as_ptr(),
+            pg_sys::GucContext::PGC_SUSET,
+            pg_sys::GUC_LIST_INPUT as c_int,
+            Some(check_blocked),
+            Some(assign_blocked),
+            Some(show_blocked),
+        );
+        pg_sys::DefineCustomStringVariable(
+            c"interdict.readonly_allow".as_ptr(),
+            c"Utility command tags readonly sessions may run anyway, comma-separated (e.g. ANALYZE).".as_ptr(),
+            c"Set by a DBA per role or database; within a session the list can only shrink.".as_ptr(),
+            &raw mut ALLOWED_RAW,
+            c"".as_ptr(),
+            pg_sys::GucContext::PGC_SUSET,
+            pg_sys::GUC_LIST_INPUT as c_int,
+            Some(check_allowed),
+            Some(assign_allowed),
+            Some(show_allowed),
+        );
+        reserve_prefix();
+    }
+}
+
+/// Makes unknown `interdict.*` names an error (PG15+), so a typo cannot silently leave a guard off.
+#[cfg(not(any(feature = "pg13", feature = "pg14")))]
+unsafe fn reserve_prefix() {
+    pg_sys::MarkGUCPrefixReserved(c"interdict".as_ptr());
+}
+
+#[cfg(any(feature = "pg13", feature = "pg14"))]
+unsafe fn reserve_prefix() {
+    pg_sys::EmitWarningsOnPlaceholders(c"interdict".as_ptr());
+}

@@ -1,0 +1,75 @@
+//! `object_access_hook`, `OAT_FUNCTION_EXECUTE`: `execExpr.c: ExecInitFunc` (and the aggregate and
+//! window-function call sites) announce every function or operator before it is evaluated, builtins
+//! and PL/pgSQL simple expressions included — the way sepgsql refuses functions. `fmgr_hook` would
+//! miss builtins. Verdicts are cached per function and mode, and the cache is dropped whenever
+//! `pg_proc` changes.
+
+use crate::cell::BackendCell;
+use crate::facts::function::function_facts;
+use crate::gucs;
+use interdict_core::{decide_function, Mode, Verdict};
+use pgrx::pg_sys;
+use std::collections::HashMap;
+use std::ffi::c_void;
+
+static PREV: BackendCell<pg_sys::object_access_hook_type> = BackendCell::new(None);
+static CACHE: BackendCell<Option<(Mode, HashMap<u32, Verdict>)>> = BackendCell::new(None);
+
+pub fn register() {
+    // SAFETY: called once per process from _PG_init; we keep the previous hook and chain to it.
+    unsafe {
+        PREV.set(pg_sys::object_access_hook);
+        pg_sys::object_access_hook = Some(object_access);
+        pg_sys::CacheRegisterSyscacheCallback(
+            pg_sys::SysCacheIdentifier::PROCOID as i32,
+            Some(forget_functions),
+            pg_sys::Datum::from(0usize),
+        );
+    }
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn forget_functions(_arg: pg_sys::Datum, _cacheid: i32, _hash: u32) {
+    CACHE.with(|c| *c = None);
+}
+
+fn verdict_for(funcid: pg_sys::Oid) -> Verdict {
+    let settings = gucs::settings();
+    let cached = CACHE.with(|c| match c {
+        Some((mode, map)) if *mode == settings.mode => map.get(&u32::from(funcid)).cloned(),
+        _ => None,
+    });
+    if let Some(v) = cached {
+        return v;
+    }
+    // SAFETY: we are inside the executor, hence inside a transaction.
+    let verdict = match unsafe { function_facts(funcid) } {
+        Some(facts) => decide_function(&settings, &facts),
+        None => Verdict::Allow, // no such function: Postgres itself reports that
+    };
+    CACHE.with(|c| {
+        let (mode, map) = c.get_or_insert_with(|| (settings.mode, HashMap::new()));
+        if *mode != settings.mode {
+            *mode = settings.mode;
+            map.clear();
+        }
+        map.insert(u32::from(funcid), verdict.clone());
+    });
+    verdict
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn object_access(
+    access: pg_sys::ObjectAccessType::Type,
+    class_id: pg_sys::Oid,
+    object_id: pg_sys::Oid,
+    sub_id: i32,
+    arg: *mut c_void,
+) {
+    if access == pg_sys::ObjectAccessType::OAT_FUNCTION_EXECUTE && !pg_sys::IsBinaryUpgrade && gucs::mode() != Mode::Off {
+        super::enforce(verdict_for(object_id));
+    }
+    if let Some(prev) = PREV.get() {
+        pg_sys::ffi::pg_guard_ffi_boundary(|| prev(access, class_id, object_id, sub_id, arg));
+    }
+}

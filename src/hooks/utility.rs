@@ -1,0 +1,77 @@
+//! `ProcessUtility_hook`: every utility statement, top level and nested (`context` is QUERY inside
+//! functions and `DO`). `EXPLAIN`, `COPY (query)`, `CREATE TABLE AS`, `DECLARE CURSOR` and `EXECUTE`
+//! come here first and then run their query through the executor hook.
+
+use crate::cell::BackendCell;
+use crate::facts::utility::utility_facts;
+use crate::{gucs, session};
+use interdict_core::{decide_utility, Mode};
+use pgrx::pg_sys;
+use std::ffi::c_char;
+
+static PREV: BackendCell<pg_sys::ProcessUtility_hook_type> = BackendCell::new(None);
+
+pub fn register() {
+    // SAFETY: called once per process from _PG_init; we keep the previous hook and chain to it.
+    unsafe {
+        PREV.set(pg_sys::ProcessUtility_hook);
+        pg_sys::ProcessUtility_hook = Some(process_utility);
+    }
+}
+
+/// Decide, then chain.
+unsafe fn guard(pstmt: *mut pg_sys::PlannedStmt) {
+    if pg_sys::IsBinaryUpgrade {
+        return;
+    }
+    session::ensure_locked();
+    let mode = gucs::mode();
+    if mode == Mode::Off {
+        return;
+    }
+    if mode == Mode::Readonly {
+        pg_sys::XactReadOnly = true; // see executor.rs: core's read-only checks as a backstop
+    }
+    super::enforce(decide_utility(&gucs::settings(), &utility_facts((*pstmt).utilityStmt)));
+}
+
+#[cfg(not(feature = "pg13"))]
+#[pgrx::pg_guard]
+#[allow(clippy::too_many_arguments, reason = "the hook's signature is Postgres'")]
+unsafe extern "C-unwind" fn process_utility(
+    pstmt: *mut pg_sys::PlannedStmt,
+    query_string: *const c_char,
+    read_only_tree: bool,
+    context: pg_sys::ProcessUtilityContext::Type,
+    params: pg_sys::ParamListInfo,
+    query_env: *mut pg_sys::QueryEnvironment,
+    dest: *mut pg_sys::DestReceiver,
+    qc: *mut pg_sys::QueryCompletion,
+) {
+    guard(pstmt);
+    match PREV.get() {
+        Some(prev) => pg_sys::ffi::pg_guard_ffi_boundary(|| {
+            prev(pstmt, query_string, read_only_tree, context, params, query_env, dest, qc)
+        }),
+        None => pg_sys::standard_ProcessUtility(pstmt, query_string, read_only_tree, context, params, query_env, dest, qc),
+    }
+}
+
+#[cfg(feature = "pg13")]
+#[pgrx::pg_guard]
+#[allow(clippy::too_many_arguments, reason = "the hook's signature is Postgres'")]
+unsafe extern "C-unwind" fn process_utility(
+    pstmt: *mut pg_sys::PlannedStmt,
+    query_string: *const c_char,
+    context: pg_sys::ProcessUtilityContext::Type,
+    params: pg_sys::ParamListInfo,
+    query_env: *mut pg_sys::QueryEnvironment,
+    dest: *mut pg_sys::DestReceiver,
+    qc: *mut pg_sys::QueryCompletion,
+) {
+    guard(pstmt);
+    match PREV.get() {
+        Some(prev) => pg_sys::ffi::pg_guard_ffi_boundary(|| prev(pstmt, query_string, context, params, query_env, dest, qc)),
+        None => pg_sys::standard_ProcessUtility(pstmt, query_string, context, params, query_env, dest, qc),
+    }
+}

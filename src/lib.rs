@@ -1,0 +1,27 @@
+//! Interdict: a guard inside PostgreSQL for sessions run by AI agents.
+//!
+//! `_PG_init` reads as a table of contents: each line registers one part, and says why.
+
+mod api;
+mod cell;
+mod facts;
+mod gucs;
+mod hooks;
+mod nodes;
+mod reasons;
+mod session;
+
+::pgrx::pg_module_magic!(name, version);
+
+#[pgrx::pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    // Loaded twice in one process (from $libdir and $libdir/plugins): the first copy guards alone.
+    if !session::first_load() {
+        return;
+    }
+    gucs::init(); // interdict.* settings, each locked: tightened within a session, never loosened
+    session::note_load_time(); // loaded late, role settings arrive as placeholders: re-read them at lock
+    hooks::executor::register(); // planned statements: DML, writable CTEs, row locks
+    hooks::utility::register(); // utility statements: DDL, COPY, SET, LOAD, maintenance, …
+    hooks::function::register(); // native functions with side effects: sequences, admin, dblink, …
+}

@@ -1,0 +1,93 @@
+//! Small readers for Postgres node trees: lists, names and constants. Version differences in node
+//! layouts (PG15 replaced `Value` with `String`/`Integer` nodes) stay in this file.
+
+use pgrx::pg_sys;
+use std::ffi::{c_char, CStr};
+
+/// The pointers of a `List` (PG13+ lists are arrays of cells).
+///
+/// # Safety
+/// `list` is NIL or a valid pointer list.
+pub unsafe fn list_ptrs<T>(list: *mut pg_sys::List) -> impl Iterator<Item = *mut T> {
+    let (cells, len) = if list.is_null() { (std::ptr::null_mut(), 0) } else { ((*list).elements, (*list).length as usize) };
+    (0..len).map(move |i| (*cells.add(i)).ptr_value as *mut T)
+}
+
+/// The ints of an integer `List` (e.g. `PlannedStmt->resultRelations`).
+///
+/// # Safety
+/// `list` is NIL or a valid integer list.
+pub unsafe fn list_ints(list: *mut pg_sys::List) -> impl Iterator<Item = i32> {
+    let (cells, len) = if list.is_null() { (std::ptr::null_mut(), 0) } else { ((*list).elements, (*list).length as usize) };
+    (0..len).map(move |i| (*cells.add(i)).int_value)
+}
+
+/// A C string as an owned Rust string (`None` for NULL).
+///
+/// # Safety
+/// `s` is NULL or a NUL-terminated string.
+pub unsafe fn cstr(s: *const c_char) -> Option<String> {
+    (!s.is_null()).then(|| CStr::from_ptr(s).to_string_lossy().into_owned())
+}
+
+/// Whether `node` has the given tag.
+///
+/// # Safety
+/// `node` is NULL or a valid node.
+pub unsafe fn is_a(node: *mut pg_sys::Node, tag: pg_sys::NodeTag) -> bool {
+    !node.is_null() && (*node).type_ == tag
+}
+
+/// The text of a `String` node (a `Value` with `T_String` before PG15).
+///
+/// # Safety
+/// `node` is NULL or a valid node.
+pub unsafe fn string_value(node: *mut pg_sys::Node) -> Option<String> {
+    if !is_a(node, pg_sys::NodeTag::T_String) {
+        return None;
+    }
+    #[cfg(any(feature = "pg13", feature = "pg14"))]
+    let s = (*(node as *mut pg_sys::Value)).val.str_;
+    #[cfg(not(any(feature = "pg13", feature = "pg14")))]
+    let s = (*(node as *mut pg_sys::String)).sval;
+    cstr(s)
+}
+
+/// The integer in an `A_Const` or `Integer` node (how the grammar spells `READ ONLY`/`READ WRITE`).
+///
+/// # Safety
+/// `node` is NULL or a valid node.
+pub unsafe fn int_value(node: *mut pg_sys::Node) -> Option<i64> {
+    #[cfg(any(feature = "pg13", feature = "pg14"))]
+    {
+        if is_a(node, pg_sys::NodeTag::T_A_Const) {
+            let v = &(*(node as *mut pg_sys::A_Const)).val;
+            return (v.type_ == pg_sys::NodeTag::T_Integer).then(|| v.val.ival as i64);
+        }
+        if is_a(node, pg_sys::NodeTag::T_Integer) {
+            return Some((*(node as *mut pg_sys::Value)).val.ival as i64);
+        }
+        None
+    }
+    #[cfg(not(any(feature = "pg13", feature = "pg14")))]
+    {
+        if is_a(node, pg_sys::NodeTag::T_A_Const) {
+            let c = &*(node as *mut pg_sys::A_Const);
+            return (!c.isnull && c.val.node.type_ == pg_sys::NodeTag::T_Integer).then(|| c.val.ival.ival as i64);
+        }
+        if is_a(node, pg_sys::NodeTag::T_Integer) {
+            return Some((*(node as *mut pg_sys::Integer)).ival as i64);
+        }
+        None
+    }
+}
+
+/// `schema.name` of a relation, for error facts.
+///
+/// # Safety
+/// Called inside a transaction (catalog lookups).
+pub unsafe fn relation_name(relid: pg_sys::Oid) -> Option<String> {
+    let name = cstr(pg_sys::get_rel_name(relid))?;
+    let schema = cstr(pg_sys::get_namespace_name(pg_sys::get_rel_namespace(relid))).unwrap_or_default();
+    Some(format!("{schema}.{name}"))
+}

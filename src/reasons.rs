@@ -1,0 +1,21 @@
+//! Raising a refusal as a Postgres error. The table itself lives in `interdict_core::reasons`; this
+//! file only turns a [`Refusal`] into `ereport(ERROR, errcode, errmsg, errdetail, errhint)`.
+
+use interdict_core::{ReasonCode, Refusal};
+use pgrx::pg_sys::errcodes::PgSqlErrorCode;
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::PgLogLevel;
+
+/// The SQLSTATE of a reason, encoded as Postgres encodes it (`MAKE_SQLSTATE`).
+pub fn sqlstate_code(code: ReasonCode) -> i32 {
+    code.reason().sqlstate.bytes().enumerate().map(|(i, b)| ((b as i32 - '0' as i32) & 0x3F) << (6 * i)).sum()
+}
+
+/// Raises the refusal as an ERROR; never returns.
+pub fn raise(refusal: &Refusal) -> ! {
+    ErrorReport::new(PgSqlErrorCode::from(sqlstate_code(refusal.code)), refusal.message(), "interdict")
+        .set_detail(refusal.detail())
+        .set_hint(refusal.hint())
+        .report(PgLogLevel::ERROR);
+    unreachable!("ereport(ERROR) returned")
+}
