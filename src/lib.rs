@@ -19,9 +19,20 @@ pub extern "C-unwind" fn _PG_init() {
     if !session::first_load() {
         return;
     }
+    quiet_backtraces(); // agents read DETAIL: never append Rust backtraces to it
     gucs::init(); // interdict.* settings, each locked: tightened within a session, never loosened
     session::note_load_time(); // loaded late, role settings arrive as placeholders: re-read them at lock
     hooks::executor::register(); // planned statements: DML, writable CTEs, row locks
     hooks::utility::register(); // utility statements: DDL, COPY, SET, LOAD, maintenance, …
     hooks::function::register(); // native functions with side effects: sequences, admin, dblink, …
+}
+
+/// pgrx appends a Rust backtrace to an error's DETAIL when the error crosses one of its FFI guards
+/// and `RUST_BACKTRACE` is set in the server's environment. Our DETAIL is a JSON object agents
+/// parse, so unless the DBA asked for library backtraces explicitly, they are off.
+fn quiet_backtraces() {
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        // SAFETY: _PG_init runs on the backend's (or postmaster's) only thread.
+        std::env::set_var("RUST_LIB_BACKTRACE", "0");
+    }
 }

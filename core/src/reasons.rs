@@ -75,7 +75,7 @@ reasons! {
         "Read a sequence with currval(), lastval() or SELECT last_value FROM the_sequence.";
     ReadonlyLargeObject => "readonly.large_object", "25006",
         "large-object writes, imports and exports change the database or the server's files",
-        "Read large objects with lo_get() or lo_open(…, x'40000'::int) and loread(); writes need a DBA.";
+        "Read large objects with lo_get(oid) or lo_get(oid, offset, length); writes need a DBA.";
     ReadonlyServerAdmin => "readonly.server_admin", "25006",
         "server administration functions act on the server or on other sessions",
         "Ask a DBA; readonly sessions may read pg_stat_activity and the other pg_stat_* views.";

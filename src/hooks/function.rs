@@ -67,6 +67,10 @@ unsafe extern "C-unwind" fn object_access(
     arg: *mut c_void,
 ) {
     if access == pg_sys::ObjectAccessType::OAT_FUNCTION_EXECUTE && !pg_sys::IsBinaryUpgrade && gucs::mode() != Mode::Off {
+        if gucs::mode() == Mode::Readonly {
+            // The fastpath protocol (libpq's lo_* calls) reaches only this hook: keep the backstop here too.
+            pg_sys::XactReadOnly = true;
+        }
         super::enforce(verdict_for(object_id));
     }
     if let Some(prev) = PREV.get() {

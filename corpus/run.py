@@ -1,0 +1,144 @@
+#!/usr/bin/python3
+"""Corpus runner: every case as a real agent over libpq, in a fresh copy of the fixture database.
+
+A case file holds cases separated by header lines:
+    -- red <reason.code>: title        must be refused with that reason code
+    -- green: title                    must succeed
+    -- green [su]: title               only for superuser agents (needs a superuser privilege)
+The lines after a header, up to the next one, are sent as ONE query string (simple query protocol),
+so a case may hold several statements. `{files}` is replaced by a scratch directory for server files.
+
+For each case: CREATE DATABASE … TEMPLATE fixture; fingerprint it (table data, sequences, catalog,
+large objects, roles, settings, postgresql.auto.conf, locks, prepared transactions…); run the case as
+the agent; fingerprint again while the agent is still connected; check the server-file directory, a
+victim backend (still alive, no notification received); drop the copy. Red cases must be refused with
+their reason code and change nothing; green cases must succeed and change nothing.
+"""
+import argparse, io, json, os, select, sys, time
+import psycopg2, psycopg2.extensions
+
+def parse_cases(path):
+    cases, current = [], None
+    for line in open(path, encoding="utf-8"):
+        if line.startswith("-- red ") or line.startswith("-- green"):
+            head, _, title = line[3:].partition(":")
+            words = head.split()
+            current = {"file": os.path.basename(path), "title": title.strip(), "kind": words[0],
+                       "code": words[1] if words[0] == "red" else None, "su_only": "[su]" in words, "sql": ""}
+            cases.append(current)
+        elif line.startswith("## ") or current is None:
+            continue
+        else:
+            current["sql"] += line
+    for c in cases:
+        c["sql"] = c["sql"].strip()
+        if not c["sql"]:
+            raise SystemExit(f"{path}: case '{c['title']}' has no SQL")
+    return cases
+
+class Cluster:
+    def __init__(self, host, port, files):
+        self.host, self.port, self.files = host, port, files
+
+    def connect(self, db, user, **kw):
+        conn = psycopg2.connect(host=self.host, port=self.port, dbname=db, user=user, **kw)
+        conn.autocommit = True
+        return conn
+
+def fingerprint(cluster, db):
+    conn = cluster.connect(db, "postgres")
+    try:
+        cur = conn.cursor()
+        cur.execute("SELECT part, digest FROM corpus_admin.fingerprint()")
+        return dict(cur.fetchall())
+    finally:
+        conn.close()
+
+def files_now(cluster):
+    return sorted(os.listdir(cluster.files))
+
+def refusal_code(err):
+    try:
+        return json.loads(err.diag.message_detail or "")["reason"]
+    except (ValueError, KeyError, TypeError):
+        return None
+
+def run_case(cluster, admin, victim, role, case, n):
+    db = f"corpus_case_{n}"
+    cur = admin.cursor()
+    cur.execute(f"DROP DATABASE IF EXISTS {db}")
+    cur.execute(f"CREATE DATABASE {db} TEMPLATE fixture STRATEGY FILE_COPY")
+    try:
+        before, files_before = fingerprint(cluster, db), files_now(cluster)
+        sql = case["sql"].replace("{files}", cluster.files)
+        agent = cluster.connect(db, role, application_name="interdict_corpus")
+        outcome = "ok"
+        try:
+            if sql.upper().startswith("COPY") and "STDOUT" in sql.upper():
+                agent.cursor().copy_expert(sql, io.StringIO())
+            else:
+                agent.cursor().execute(sql)
+        except psycopg2.Error as e:
+            outcome = e
+        after = fingerprint(cluster, db)
+        agent.close()
+        problems = []
+        if case["kind"] == "red":
+            if outcome == "ok":
+                problems.append("was allowed")
+            elif refusal_code(outcome) != case["code"]:
+                problems.append(f"refused with {refusal_code(outcome) or outcome.pgcode} instead of {case['code']}: "
+                                f"{(outcome.pgerror or '').strip().splitlines()[0] if outcome.pgerror else outcome}")
+        elif outcome != "ok":
+            problems.append(f"was refused: {(outcome.pgerror or str(outcome)).strip().splitlines()[0]}")
+        changed = [k for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
+        if changed:
+            problems.append("changed " + ", ".join(changed))
+        if files_now(cluster) != files_before:
+            problems.append("wrote server files")
+        try:
+            victim.cursor().execute("SELECT 1")
+            victim.poll()
+            if victim.notifies:
+                problems.append("sent a notification")
+                victim.notifies.clear()
+        except psycopg2.Error:
+            problems.append("terminated another backend")
+        return problems
+    finally:
+        cur.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--host", required=True)
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--files", required=True, help="directory server-file cases would write to")
+    ap.add_argument("--role", action="append", required=True, help="agent role (repeatable)")
+    ap.add_argument("--superuser-role", action="append", default=[], help="which --role values are superusers")
+    ap.add_argument("case_files", nargs="+")
+    args = ap.parse_args()
+    cluster = Cluster(args.host, args.port, args.files)
+    cases = [c for f in args.case_files for c in parse_cases(f)]
+    admin = cluster.connect("postgres", "postgres")
+    passed = failed = 0
+    for role in args.role:
+        victim = cluster.connect("postgres", "postgres", application_name="interdict_victim")
+        victim.cursor().execute("LISTEN corpus")
+        started = time.time()
+        for n, case in enumerate(cases):
+            if case["su_only"] and role not in args.superuser_role:
+                continue
+            problems = run_case(cluster, admin, victim, role, case, n)
+            if problems:
+                failed += 1
+                print(f"FAIL [{role}] {case['file']}: {case['kind']} '{case['title']}': {'; '.join(problems)}")
+            else:
+                passed += 1
+        reds = sum(1 for c in cases if c["kind"] == "red")
+        print(f"corpus as {role}: {len(cases)} cases ({reds} red, {len(cases) - reds} green) in {time.time() - started:.0f}s")
+        victim.close()
+    print(f"corpus: {passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+if __name__ == "__main__":
+    main()
