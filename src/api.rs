@@ -17,3 +17,11 @@ fn reason_codes() -> TableIterator<'static, (name!(code, String), name!(sqlstate
 fn current_mode() -> &'static str {
     crate::gucs::mode().as_str()
 }
+
+// Agents read the reason-code table and their mode: the schema is usable by everyone; what it
+// holds stays read-only for them (readonly refuses writes, and the functions change nothing).
+pgrx::extension_sql!(
+    "GRANT USAGE ON SCHEMA interdict TO PUBLIC;",
+    name = "grant_schema_usage",
+    finalize
+);

@@ -1,0 +1,25 @@
+-- Roles and databases for pg_test/run.py (run as the DBA in a scratch cluster).
+CREATE DATABASE pgtest;
+CREATE DATABASE pgtest_other;
+CREATE DATABASE pgtest_dbmode;
+CREATE DATABASE pgtest_noext;
+ALTER DATABASE pgtest_dbmode SET interdict.mode = 'readonly';
+CREATE ROLE r_sess LOGIN;            ALTER ROLE r_sess SET interdict.mode = 'readonly';
+CREATE ROLE r_guard LOGIN;           ALTER ROLE r_guard SET interdict.mode = 'guarded';
+CREATE ROLE r_indb LOGIN;            ALTER ROLE r_indb IN DATABASE pgtest SET interdict.mode = 'readonly';
+CREATE ROLE r_plain LOGIN;           -- mode from the database only
+CREATE ROLE r_load LOGIN;            -- no preload: LOADs the library itself
+CREATE ROLE r_off LOGIN;             ALTER ROLE r_off SET interdict.mode = 'off';
+CREATE ROLE r_none LOGIN;            -- never loads the library
+CREATE ROLE r_su LOGIN SUPERUSER;    ALTER ROLE r_su SET interdict.mode = 'guarded';
+CREATE ROLE r_su_blocked LOGIN SUPERUSER;
+ALTER ROLE r_su_blocked SET interdict.mode = 'guarded';
+ALTER ROLE r_su_blocked SET interdict.blocked_commands = 'VACUUM';
+CREATE ROLE r_allow LOGIN;           ALTER ROLE r_allow SET interdict.mode = 'readonly';
+ALTER ROLE r_allow SET interdict.readonly_allow = 'analyze';
+CREATE ROLE r_bad LOGIN;             ALTER ROLE r_bad SET interdict.mode = 'bogus';
+DO $$ DECLARE r text; BEGIN
+  FOREACH r IN ARRAY ARRAY['r_sess', 'r_guard', 'r_indb', 'r_plain', 'r_off', 'r_su', 'r_su_blocked', 'r_allow', 'r_bad'] LOOP
+    EXECUTE format('ALTER ROLE %I SET session_preload_libraries = %L', r, 'interdict');
+  END LOOP;
+END $$;

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs pg_test/run.py twice: with the library loaded per session (session_preload_libraries, LOAD),
+# then after a restart with shared_preload_libraries.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+PORT=${PGTEST_PORT:-5434}
+cluster_start pgtest "$PORT"
+SOCK=$SCRATCH/pgtest/sock
+psql_admin() { as_postgres psql -X -q -v ON_ERROR_STOP=1 -h "$SOCK" -p "$PORT" -U postgres "$@"; }
+psql_admin -d postgres -f "$ROOT/pg_test/setup.sql" >/dev/null
+for db in pgtest pgtest_other pgtest_dbmode pgtest_noext; do
+    psql_admin -d "$db" -f "$ROOT/pg_test/db.sql" >/dev/null
+    [ "$db" = pgtest_noext ] || psql_admin -d "$db" -c "CREATE EXTENSION interdict" >/dev/null
+done
+status=0
+as_postgres /usr/bin/python3 "$ROOT/pg_test/run.py" --host "$SOCK" --port "$PORT" --label session_preload || status=$?
+echo "shared_preload_libraries = 'interdict'" | as_postgres tee -a "$SCRATCH/pgtest/data/postgresql.conf" >/dev/null
+cluster_restart pgtest
+as_postgres /usr/bin/python3 "$ROOT/pg_test/run.py" --host "$SOCK" --port "$PORT" --label shared_preload || status=$?
+cluster_stop pgtest
+exit $status
