@@ -97,7 +97,10 @@ def database_setting_applies_to_every_role():
 @test
 def load_at_connection_start_for_a_non_superuser():
     c = connect("r_load", options="-c interdict.mode=readonly")
-    run(c, "LOAD '$libdir/plugins/interdict'")
+    if ARGS.label == "shared_preload":
+        refused(c, "LOAD '$libdir/plugins/interdict'", "session.load")  # already loaded: the mode holds at once
+    else:
+        run(c, "LOAD '$libdir/plugins/interdict'")
     eq(mode(c), "readonly", "after LOAD")
     refused(c, "DELETE FROM t", "readonly.dml")
     refused(c, "SET interdict.mode = off", "mode.locked")
@@ -231,7 +234,8 @@ def libpq_large_object_calls_are_refused():
         c.lobject(0, "w")
         raise AssertionError("large object created")
     except psycopg2.Error as e:
-        eq(json.loads(e.diag.message_detail)["reason"], "readonly.large_object", "fastpath lo_creat/lo_open")
+        # libpq's fastpath errors reach psycopg2 as text only: the DETAIL is in the message.
+        assert '"reason":"readonly.large_object"' in str(e), f"fastpath lo_creat: {e}"
     finally:
         c.rollback()
 
@@ -251,7 +255,6 @@ OFF_SCRIPT = [
     "VACUUM eq", "ANALYZE eq",
     "SET default_transaction_read_only = off",
     "SELECT pg_advisory_xact_lock(1)",
-    "SHOW interdict.mode",
     "CREATE INDEX ON eq (v)",
     "SELECT lo_unlink(lo_create(0))",
     "DROP TABLE eq",
@@ -271,7 +274,6 @@ def outcomes(conn):
 def mode_off_behaves_as_if_absent():
     with_ext = outcomes(connect("r_off", "pgtest"))
     without = outcomes(connect("r_none", "pgtest_other"))
-    # SHOW of a placeholder vs our setting: both read "off"; everything else must match exactly.
     for sql, a, b in zip(OFF_SCRIPT, with_ext, without):
         eq(a, b, f"outcome of {sql!r} with the extension in mode off vs without it")
 

@@ -11,6 +11,8 @@ for db in pgtest pgtest_other pgtest_dbmode pgtest_noext; do
     psql_admin -d "$db" -f "$ROOT/pg_test/db.sql" >/dev/null
     [ "$db" = pgtest_noext ] || psql_admin -d "$db" -c "CREATE EXTENSION interdict" >/dev/null
 done
+# Last: from now on every session in this database, the DBA's included, is readonly.
+psql_admin -d postgres -c "ALTER DATABASE pgtest_dbmode SET interdict.mode = 'readonly'" >/dev/null
 status=0
 as_postgres /usr/bin/python3 "$ROOT/pg_test/run.py" --host "$SOCK" --port "$PORT" --label session_preload || status=$?
 echo "shared_preload_libraries = 'interdict'" | as_postgres tee -a "$SCRATCH/pgtest/data/postgresql.conf" >/dev/null
