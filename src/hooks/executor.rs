@@ -3,8 +3,8 @@
 
 use crate::cell::BackendCell;
 use crate::facts::plan::plan_facts;
-use crate::{gucs, session};
-use interdict_core::{decide_plan, Mode};
+use crate::gucs;
+use interdict_core::decide_plan;
 use pgrx::pg_sys;
 
 static PREV: BackendCell<pg_sys::ExecutorStart_hook_type> = BackendCell::new(None);
@@ -19,18 +19,8 @@ pub fn register() {
 
 /// Decide, then chain.
 unsafe fn guard(query_desc: *mut pg_sys::QueryDesc, eflags: i32) {
-    if pg_sys::IsBinaryUpgrade {
+    if super::agent_mode().is_none() {
         return;
-    }
-    session::ensure_locked();
-    let mode = gucs::mode();
-    if mode == Mode::Off {
-        return;
-    }
-    if mode == Mode::Readonly {
-        // Backstop: core's read-only checks (`ExecCheckXactReadOnly`, `PreventCommandIfReadOnly`)
-        // also apply to whatever our own classification does not name.
-        pg_sys::XactReadOnly = true;
     }
     super::enforce(decide_plan(&gucs::settings(), &plan_facts(query_desc, eflags)));
 }

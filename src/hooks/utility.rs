@@ -4,8 +4,8 @@
 
 use crate::cell::BackendCell;
 use crate::facts::utility::utility_facts;
-use crate::{gucs, session};
-use interdict_core::{decide_utility, Mode};
+use crate::gucs;
+use interdict_core::decide_utility;
 use pgrx::pg_sys;
 use std::ffi::c_char;
 
@@ -21,16 +21,8 @@ pub fn register() {
 
 /// Decide, then chain.
 unsafe fn guard(pstmt: *mut pg_sys::PlannedStmt) {
-    if pg_sys::IsBinaryUpgrade {
+    if super::agent_mode().is_none() {
         return;
-    }
-    session::ensure_locked();
-    let mode = gucs::mode();
-    if mode == Mode::Off {
-        return;
-    }
-    if mode == Mode::Readonly {
-        pg_sys::XactReadOnly = true; // see executor.rs: core's read-only checks as a backstop
     }
     super::enforce(decide_utility(&gucs::settings(), &utility_facts((*pstmt).utilityStmt)));
 }
