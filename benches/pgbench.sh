@@ -3,8 +3,8 @@
 # readonly, interleaved in rounds within one run; writes the median TPS ratios to benches/RESULTS.md.
 # A benchmark, not a test: it never fails on a figure.  Usage: bash benches/pgbench.sh [seconds] [rounds]
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
-SECONDS_PER_RUN=${1:-15}
-ROUNDS=${2:-3}
+SECONDS_PER_RUN=${1:-5}
+ROUNDS=${2:-11}
 PROFILE=release setup_all
 PORT=${BENCH_PORT:-5450}
 cluster_start bench "$PORT" "shared_buffers = '256MB'"
@@ -25,8 +25,11 @@ tps() {
         awk '/^tps/ {print $3; exit}'
 }
 declare -A runs
+roles=(b_none b_off b_readonly)
 for round in $(seq "$ROUNDS"); do
-    for role in b_none b_off b_readonly; do
+    # Rotate the order each round, so no configuration always runs right after another.
+    for i in 0 1 2; do
+        role=${roles[$(( (i + round) % 3 ))]}
         t=$(tps $role); runs[$role]="${runs[$role]:-} $t"
         log "round $round $role: $t tps"
     done
@@ -44,7 +47,7 @@ noisy: compare ratios, not absolute TPS).
 ## pgbench -S: extension not loaded vs loaded in \`off\` vs \`readonly\`
 
 Command: \`bash benches/pgbench.sh $SECONDS_PER_RUN $ROUNDS\` — scale 10, \`-S -M prepared -c 1 -j 1 -T $SECONDS_PER_RUN\`,
-$ROUNDS interleaved rounds, median TPS per configuration, release build, PostgreSQL $PG_MAJOR, $(nproc) cores, $(date -u +%Y-%m-%d).
+$ROUNDS interleaved rounds (order rotated each round), median TPS per configuration, release build, PostgreSQL $PG_MAJOR, $(nproc) cores, $(date -u +%Y-%m-%d).
 
 | configuration | median TPS | ratio to not loaded | aim |
 |---|---|---|---|

@@ -18,10 +18,39 @@ fn current_mode() -> &'static str {
     crate::gucs::mode().as_str()
 }
 
+pgrx::extension_sql_file!("../sql/approvals.sql", name = "approvals", requires = ["grant_schema_usage"]);
+
+/// An operator approves a refused statement by the `approval_id` in its error: the agent's next
+/// run of the same statement goes through once, if it changes at most `max_rows` rows (default: the
+/// agent's own `interdict.max_rows`), within `valid_for`.
+#[pg_extern(volatile)]
+fn approve(id: &str, max_rows: default!(Option<i64>, "NULL"), valid_for: default!(pgrx::datum::Interval, "'1 hour'")) -> String {
+    crate::approvals::decide(id, crate::approvals::Decision::Approved, max_rows, interval_seconds(valid_for))
+}
+
+/// An operator denies a refused statement: it stays refused, and the decision is recorded.
+#[pg_extern(volatile)]
+fn deny(id: &str) -> String {
+    crate::approvals::decide(id, crate::approvals::Decision::Denied, None, 3650.0 * 86400.0)
+}
+
+fn interval_seconds(i: pgrx::datum::Interval) -> f64 {
+    (i.months() as f64) * 30.0 * 86400.0 + (i.days() as f64) * 86400.0 + (i.micros() as f64) / 1e6
+}
+
+/// What a statement would do, without doing it: rows per table (cascades and triggers included),
+/// the verdict it would get now, the planner's estimate and the time it took. Exactly one statement;
+/// run in a subtransaction that is always rolled back (readonly sessions: planned only).
+/// `SELECT jsonb_pretty(interdict.simulate('DELETE FROM t WHERE …'))` reads well in psql.
+#[pg_extern(volatile)]
+fn simulate(sql: &str) -> pgrx::JsonB {
+    pgrx::JsonB(crate::simulate::simulate(sql))
+}
+
 // Agents read the reason-code table and their mode: the schema is usable by everyone; what it
 // holds stays read-only for them (readonly refuses writes, and the functions change nothing).
 pgrx::extension_sql!(
     "GRANT USAGE ON SCHEMA interdict TO PUBLIC;",
     name = "grant_schema_usage",
-    finalize
+    bootstrap
 );

@@ -11,13 +11,15 @@ use crate::cell::BackendCell;
 use crate::reasons;
 use interdict_core::commands::{Allowed, Blocked};
 use interdict_core::lock::{Locked, Source, Tighten};
-use interdict_core::{CommandSet, Mode, ReasonCode, Refusal, Settings};
+use interdict_core::{CommandSet, Millis, Mode, ReasonCode, Refusal, RowLimit, Settings};
 use pgrx::pg_sys;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 
 static MODE: BackendCell<Locked<Mode>> = BackendCell::new(Locked::new(Mode::Off));
 static BLOCKED: BackendCell<Locked<Blocked>> = BackendCell::new(Locked::new(Blocked(CommandSet::EMPTY)));
 static ALLOWED: BackendCell<Locked<Allowed>> = BackendCell::new(Locked::new(Allowed(CommandSet::EMPTY)));
+static MAX_ROWS: BackendCell<Locked<RowLimit>> = BackendCell::new(Locked::new(RowLimit::DEFAULT));
+static SIMULATE_TIMEOUT: BackendCell<Locked<Millis>> = BackendCell::new(Locked::new(Millis::DEFAULT_SIMULATE));
 
 /// Whether any interdict setting was given by the client at connect time (startup options).
 static CLIENT_SET: BackendCell<bool> = BackendCell::new(false);
@@ -26,6 +28,8 @@ static CLIENT_SET: BackendCell<bool> = BackendCell::new(false);
 static mut MODE_RAW: *mut c_char = std::ptr::null_mut();
 static mut BLOCKED_RAW: *mut c_char = std::ptr::null_mut();
 static mut ALLOWED_RAW: *mut c_char = std::ptr::null_mut();
+static mut MAX_ROWS_RAW: *mut c_char = std::ptr::null_mut();
+static mut SIMULATE_TIMEOUT_RAW: *mut c_char = std::ptr::null_mut();
 
 /// The mode in force: the one hot-path read.
 #[inline]
@@ -39,6 +43,8 @@ pub fn settings() -> Settings {
         mode: mode(),
         blocked: BLOCKED.with(|b| b.effective().0),
         readonly_allow: ALLOWED.with(|a| a.effective().0),
+        max_rows: MAX_ROWS.with(|m| *m.effective()),
+        simulate_timeout: SIMULATE_TIMEOUT.with(|t| *t.effective()),
     }
 }
 
@@ -63,6 +69,10 @@ pub fn record_dba_value(name: &str, source: Source, value: &str) {
             let set = CommandSet::parse(value, &command_tags()).unwrap_or(CommandSet::EMPTY);
             ALLOWED.with(|a| a.record_dba(source, Allowed(set)))
         }
+        "interdict.max_rows" => MAX_ROWS.with(|m| m.record_dba(source, RowLimit::parse(value).unwrap_or(RowLimit(0)))),
+        "interdict.simulate_timeout" => {
+            SIMULATE_TIMEOUT.with(|t| t.record_dba(source, Millis::parse(value).unwrap_or(Millis(1))))
+        }
         _ => {}
     }
 }
@@ -72,10 +82,18 @@ pub fn lock_all() {
     MODE.with(|m| m.lock());
     BLOCKED.with(|b| b.lock());
     ALLOWED.with(|a| a.lock());
+    MAX_ROWS.with(|m| m.lock());
+    SIMULATE_TIMEOUT.with(|t| t.lock());
 }
 
 /// The names of the settings whose DBA values make the lock's floor.
-pub const LOCKED_SETTINGS: [&str; 3] = ["interdict.mode", "interdict.blocked_commands", "interdict.readonly_allow"];
+pub const LOCKED_SETTINGS: [&str; 5] = [
+    "interdict.mode",
+    "interdict.blocked_commands",
+    "interdict.readonly_allow",
+    "interdict.max_rows",
+    "interdict.simulate_timeout",
+];
 
 /// Every command tag of the running Postgres, by `CommandTag` index (`cmdtaglist.h`).
 pub fn command_tags() -> Vec<&'static str> {
@@ -176,6 +194,38 @@ impl LockedSetting for Allowed {
     }
 }
 
+impl LockedSetting for RowLimit {
+    const NAME: &'static str = "interdict.max_rows";
+    fn cell() -> &'static BackendCell<Locked<Self>> {
+        &MAX_ROWS
+    }
+    fn parse(text: &str) -> Result<Self, String> {
+        RowLimit::parse(text)
+    }
+    fn strictest() -> Self {
+        RowLimit(0)
+    }
+    fn render(&self) -> String {
+        self.0.to_string()
+    }
+}
+
+impl LockedSetting for Millis {
+    const NAME: &'static str = "interdict.simulate_timeout";
+    fn cell() -> &'static BackendCell<Locked<Self>> {
+        &SIMULATE_TIMEOUT
+    }
+    fn parse(text: &str) -> Result<Self, String> {
+        Millis::parse(text)
+    }
+    fn strictest() -> Self {
+        Millis(1)
+    }
+    fn render(&self) -> String {
+        Millis::render(self)
+    }
+}
+
 extern "C" {
     fn malloc(size: usize) -> *mut c_void;
 }
@@ -261,6 +311,8 @@ macro_rules! hooks_for {
 hooks_for!(Mode, check_mode, assign_mode, show_mode);
 hooks_for!(Blocked, check_blocked, assign_blocked, show_blocked);
 hooks_for!(Allowed, check_allowed, assign_allowed, show_allowed);
+hooks_for!(RowLimit, check_max_rows, assign_max_rows, show_max_rows);
+hooks_for!(Millis, check_simulate_timeout, assign_simulate_timeout, show_simulate_timeout);
 
 /// Defines the settings. Called once per backend from `_PG_init`.
 pub fn init() {
@@ -302,6 +354,30 @@ pub fn init() {
             Some(check_allowed),
             Some(assign_allowed),
             Some(show_allowed),
+        );
+        pg_sys::DefineCustomStringVariable(
+            c"interdict.max_rows".as_ptr(),
+            c"Guarded mode: rows one statement may change (inserted, updated and deleted, cascades and trigger writes included) without an operator's approval.".as_ptr(),
+            c"Set by a DBA per role or database; within a session it can only be lowered. 0: every write needs approval.".as_ptr(),
+            &raw mut MAX_ROWS_RAW,
+            c"1000".as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            0,
+            Some(check_max_rows),
+            Some(assign_max_rows),
+            Some(show_max_rows),
+        );
+        pg_sys::DefineCustomStringVariable(
+            c"interdict.simulate_timeout".as_ptr(),
+            c"How long interdict.simulate() may run a statement (e.g. 5s, 500ms).".as_ptr(),
+            c"Set by a DBA per role or database; within a session it can only be lowered.".as_ptr(),
+            &raw mut SIMULATE_TIMEOUT_RAW,
+            c"5s".as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            0,
+            Some(check_simulate_timeout),
+            Some(assign_simulate_timeout),
+            Some(show_simulate_timeout),
         );
         reserve_prefix();
     }

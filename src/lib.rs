@@ -3,13 +3,16 @@
 //! `_PG_init` reads as a table of contents: each line registers one part, and says why.
 
 mod api;
+mod approvals;
 mod cell;
 mod facts;
 mod gucs;
 mod hooks;
 mod nodes;
 mod reasons;
+mod rows;
 mod session;
+mod simulate;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -22,7 +25,8 @@ pub extern "C-unwind" fn _PG_init() {
     quiet_backtraces(); // agents read DETAIL: never append Rust backtraces to it
     gucs::init(); // interdict.* settings, each locked: tightened within a session, never loosened
     session::note_load_time(); // loaded late, role settings arrive as placeholders: re-read them at lock
-    hooks::executor::register(); // planned statements: DML, writable CTEs, row locks
+    hooks::executor::register(); // planned statements: DML, writable CTEs, row locks; rows counted
+    rows::register(); // an aborted (sub)transaction's rows are forgotten with its writes
     hooks::utility::register(); // utility statements: DDL, COPY, SET, LOAD, maintenance, …
     hooks::function::register(); // native functions with side effects: sequences, admin, dblink, …
 }

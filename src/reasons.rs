@@ -19,3 +19,8 @@ pub fn raise(refusal: &Refusal) -> ! {
         .report(PgLogLevel::ERROR);
     unreachable!("ereport(ERROR) returned")
 }
+
+/// The five-character SQLSTATE of an encoded error code (`UNPACK_SQLSTATE`).
+pub fn sqlstate_text(code: i32) -> String {
+    (0..5).map(|i| (((code >> (6 * i)) & 0x3F) as u8 + b'0') as char).collect()
+}

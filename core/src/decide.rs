@@ -3,16 +3,34 @@
 
 use crate::facts::{FunctionFacts, Operation, PlanFacts, UtilityAction, UtilityFacts};
 use crate::functions::side_effect;
+use crate::guarded::{guarded_plan, guarded_utility};
+use crate::limits::{Millis, RowLimit};
 use crate::{CommandSet, Mode, ReasonCode, Refusal, Verdict};
 
 /// The session's settings in force (each already locked and tightened).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Settings {
     pub mode: Mode,
     /// `interdict.blocked_commands`: refused in every mode but `off`.
     pub blocked: CommandSet,
     /// `interdict.readonly_allow`: utility commands a DBA lets readonly sessions run anyway.
     pub readonly_allow: CommandSet,
+    /// `interdict.max_rows`: the blast radius in guarded mode.
+    pub max_rows: RowLimit,
+    /// `interdict.simulate_timeout`.
+    pub simulate_timeout: Millis,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            mode: Mode::Off,
+            blocked: CommandSet::EMPTY,
+            readonly_allow: CommandSet::EMPTY,
+            max_rows: RowLimit::DEFAULT,
+            simulate_timeout: Millis::DEFAULT_SIMULATE,
+        }
+    }
 }
 
 /// Utility commands that change nothing, so readonly lets them through. Everything else is refused:
@@ -65,7 +83,8 @@ pub fn decide_utility(settings: &Settings, facts: &UtilityFacts) -> Verdict {
     match mode {
         Mode::Readonly if settings.readonly_allow.contains(facts.tag_index) => Verdict::Allow,
         Mode::Readonly => readonly_utility(facts, &refuse),
-        Mode::Guarded | Mode::Off => Verdict::Allow,
+        Mode::Guarded => guarded_utility(facts, &refuse),
+        Mode::Off => Verdict::Allow,
     }
 }
 
@@ -139,7 +158,7 @@ fn is_true(value: &str) -> bool {
 /// A planned statement (`ExecutorStart`).
 pub fn decide_plan(settings: &Settings, facts: &PlanFacts) -> Verdict {
     let mode = settings.mode;
-    if mode != Mode::Readonly || facts.explain_only {
+    if mode == Mode::Off || facts.explain_only {
         return Verdict::Allow;
     }
     let on = facts.relation.as_deref().map(|r| format!(" on {r}")).unwrap_or_default();
@@ -150,6 +169,9 @@ pub fn decide_plan(settings: &Settings, facts: &PlanFacts) -> Verdict {
         }
         Verdict::Refuse(r)
     };
+    if mode == Mode::Guarded {
+        return guarded_plan(facts, &refuse);
+    }
     match facts.operation {
         Operation::Insert | Operation::Update | Operation::Delete | Operation::Merge => {
             refuse(ReasonCode::ReadonlyDml, format!("{}{on}", facts.operation.as_str()))
@@ -174,11 +196,32 @@ pub fn decide_function(settings: &Settings, facts: &FunctionFacts) -> Verdict {
     }
 }
 
+/// Inside `interdict.simulate()`: what a rolled-back subtransaction could not undo is refused
+/// outright (never run), whatever the mode.
+pub fn decide_simulated(mode: Mode, utility: Option<&UtilityFacts>, function: Option<&FunctionFacts>) -> Verdict {
+    let refuse = |what: String| Verdict::Refuse(Refusal::new(ReasonCode::SimulateIrreversible, mode, what));
+    if let Some(UtilityAction::Copy { file, program, .. }) = utility.map(|u| &u.action) {
+        if *program {
+            return refuse("COPY … PROGRAM in a simulation".into());
+        }
+        if *file {
+            return refuse("COPY … file in a simulation".into());
+        }
+    }
+    match function {
+        Some(f) if f.native && crate::functions::irreversible(&f.name) => {
+            Verdict::Refuse(Refusal::new(ReasonCode::SimulateIrreversible, mode, format!("function {}() in a simulation", f.name)).fact("function", f.name.clone()))
+        }
+        _ => Verdict::Allow,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::facts::{TableChange, TypeRef};
 
-    const TAGS: &[&str] = &["ANALYZE", "BEGIN", "COPY", "CREATE TABLE", "LOAD", "SET", "VACUUM", "SELECT INTO", "ALTER ROLE", "DROP EXTENSION", "RESET", "NOTIFY", "TRUNCATE TABLE", "PREPARE TRANSACTION", "EXPLAIN", "LOCK TABLE"];
+    const TAGS: &[&str] = &["ANALYZE", "BEGIN", "COPY", "CREATE TABLE", "LOAD", "SET", "VACUUM", "SELECT INTO", "ALTER ROLE", "DROP EXTENSION", "RESET", "NOTIFY", "TRUNCATE TABLE", "PREPARE TRANSACTION", "EXPLAIN", "LOCK TABLE", "DROP TABLE", "DROP SCHEMA", "DROP DATABASE", "GRANT", "CREATE ROLE", "ALTER SYSTEM", "DROP TRIGGER", "ALTER TABLE"];
 
     fn settings(mode: Mode) -> Settings {
         Settings { mode, ..Settings::default() }
@@ -186,7 +229,7 @@ mod tests {
 
     fn utility(tag: &str, action: UtilityAction) -> UtilityFacts {
         let tag_index = TAGS.iter().position(|t| *t == tag).expect("tag in TAGS");
-        UtilityFacts { tag: tag.into(), tag_index, action }
+        UtilityFacts { tag: tag.into(), tag_index, action, guard_schema: false }
     }
 
     fn code(v: Verdict) -> Option<&'static str> {
@@ -194,7 +237,15 @@ mod tests {
     }
 
     fn plan(operation: Operation) -> PlanFacts {
-        PlanFacts { operation, modifying_cte: false, row_lock: false, explain_only: false, relation: Some("public.t".into()) }
+        PlanFacts {
+            operation,
+            modifying_cte: false,
+            row_lock: false,
+            explain_only: false,
+            relation: Some("public.t".into()),
+            unscoped: vec![],
+            guard_schema_write: None,
+        }
     }
 
     #[test]
@@ -231,8 +282,55 @@ mod tests {
     }
 
     #[test]
-    fn guarded_allows_plans_for_now() {
-        assert!(decide_plan(&settings(Mode::Guarded), &plan(Operation::Delete)).is_allowed());
+    fn guarded_plans() {
+        let s = settings(Mode::Guarded);
+        assert!(decide_plan(&s, &plan(Operation::Delete)).is_allowed(), "a scoped delete");
+        let unscoped = PlanFacts { unscoped: vec!["DELETE on public.t".into()], ..plan(Operation::Delete) };
+        let Verdict::Refuse(r) = decide_plan(&s, &unscoped) else { panic!("allowed") };
+        assert_eq!(r.code, ReasonCode::GuardedUnscopedWrite);
+        assert!(r.code.approvable());
+        assert_eq!(r.message(), "interdict: DELETE on public.t refused: an UPDATE or DELETE whose WHERE does not restrict the rows changes every row of the table");
+        let cte = PlanFacts { unscoped: vec!["UPDATE on public.t".into()], ..plan(Operation::Select) };
+        assert_eq!(code(decide_plan(&s, &cte)), Some("guarded.unscoped_write"), "inside a WITH clause");
+        let guard = PlanFacts { guard_schema_write: Some("interdict.approvals".into()), ..plan(Operation::Insert) };
+        assert_eq!(code(decide_plan(&s, &guard)), Some("guarded.guard_schema"));
+        assert!(!ReasonCode::GuardedGuardSchema.approvable());
+        let explain = PlanFacts { explain_only: true, ..unscoped };
+        assert!(decide_plan(&s, &explain).is_allowed(), "plain EXPLAIN never runs the write");
+        let lock = PlanFacts { row_lock: true, ..plan(Operation::Select) };
+        assert!(decide_plan(&s, &lock).is_allowed(), "guarded sessions may lock rows");
+    }
+
+    #[test]
+    fn guarded_structural_utility() {
+        let s = settings(Mode::Guarded);
+        for (tag, expected) in [
+            ("TRUNCATE TABLE", "guarded.truncate"),
+            ("DROP TABLE", "guarded.drop"),
+            ("DROP SCHEMA", "guarded.drop"),
+            ("DROP DATABASE", "guarded.drop"),
+            ("GRANT", "guarded.privileges"),
+            ("CREATE ROLE", "guarded.roles"),
+            ("ALTER SYSTEM", "guarded.server_config"),
+            ("DROP TRIGGER", "guarded.bypass"),
+        ] {
+            assert_eq!(code(decide_utility(&s, &utility(tag, UtilityAction::Other))), Some(expected), "{tag}");
+        }
+        assert!(decide_utility(&s, &utility("CREATE TABLE", UtilityAction::Other)).is_allowed());
+        assert!(decide_utility(&s, &utility("VACUUM", UtilityAction::Other)).is_allowed());
+        let alter = |c: TableChange| utility("ALTER TABLE", UtilityAction::AlterTable { changes: vec![TableChange::Other, c] });
+        assert_eq!(code(decide_utility(&s, &alter(TableChange::DropColumn { column: "x".into() }))), Some("guarded.drop_column"));
+        let retype = |from: &str, to: &str| TableChange::ColumnType { column: "x".into(), from: TypeRef::new(from, -1), to: TypeRef::new(to, -1) };
+        assert_eq!(code(decide_utility(&s, &alter(retype("int8", "int4")))), Some("guarded.column_type"));
+        assert!(decide_utility(&s, &alter(retype("int4", "int8"))).is_allowed());
+        assert_eq!(code(decide_utility(&s, &alter(TableChange::DisablesSafeguard { what: "DISABLE TRIGGER".into() }))), Some("guarded.bypass"));
+        assert!(decide_utility(&s, &alter(TableChange::Other)).is_allowed(), "ADD COLUMN and friends");
+        let set = |v: Option<&str>| utility("SET", UtilityAction::SetVariable { name: "session_replication_role".into(), value: v.map(String::from) });
+        assert_eq!(code(decide_utility(&s, &set(Some("replica")))), Some("guarded.bypass"));
+        assert!(decide_utility(&s, &set(Some("origin"))).is_allowed());
+        let mut on_guard = utility("ALTER TABLE", UtilityAction::AlterTable { changes: vec![] });
+        on_guard.guard_schema = true;
+        assert_eq!(code(decide_utility(&s, &on_guard)), Some("guarded.guard_schema"));
     }
 
     #[test]
@@ -296,7 +394,7 @@ mod tests {
         }
         let guarded = settings(Mode::Guarded);
         let alter_other = utility("ALTER ROLE", UtilityAction::AlterSetting { name: Some("work_mem".into()) });
-        assert!(decide_utility(&guarded, &alter_other).is_allowed());
+        assert_eq!(code(decide_utility(&guarded, &alter_other)), Some("guarded.roles"), "role changes are structural in guarded");
     }
 
     #[test]
@@ -313,6 +411,21 @@ mod tests {
         assert_eq!(code(decide_utility(&s, &vacuum)), Some("command.blocked"), "blocked wins over allowed");
         s.mode = Mode::Off;
         assert!(decide_utility(&s, &vacuum).is_allowed(), "off ignores the list");
+    }
+
+    #[test]
+    fn simulations_refuse_what_rollback_cannot_undo() {
+        let f = |name: &str| FunctionFacts { name: name.into(), native: true };
+        for name in ["dblink_exec", "pg_terminate_backend", "lo_export", "pg_advisory_lock", "pg_file_write"] {
+            assert_eq!(code(decide_simulated(Mode::Guarded, None, Some(&f(name)))), Some("simulate.irreversible"), "{name}");
+        }
+        for name in ["nextval", "lo_create", "pg_notify", "upper"] {
+            assert!(decide_simulated(Mode::Guarded, None, Some(&f(name))).is_allowed(), "{name} is rolled back (or reported)");
+        }
+        let copy = |file, program| utility("COPY", UtilityAction::Copy { from: false, file, program });
+        assert_eq!(code(decide_simulated(Mode::Off, Some(&copy(true, true)), None)), Some("simulate.irreversible"));
+        assert_eq!(code(decide_simulated(Mode::Off, Some(&copy(true, false)), None)), Some("simulate.irreversible"));
+        assert!(decide_simulated(Mode::Off, Some(&copy(false, false)), None).is_allowed());
     }
 
     #[test]

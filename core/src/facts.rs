@@ -38,6 +38,11 @@ pub struct PlanFacts {
     pub explain_only: bool,
     /// The relation written or locked, `schema.name`, for the error.
     pub relation: Option<String>,
+    /// UPDATEs and DELETEs (top level or in a WITH clause) whose target no condition restricts:
+    /// no WHERE, or one that is always true. Each as `DELETE on schema.table`. Guarded mode only.
+    pub unscoped: Vec<String>,
+    /// A relation of the `interdict` schema this statement writes, if any. Guarded mode only.
+    pub guard_schema_write: Option<String>,
 }
 
 /// What a utility statement asks for, beyond its command tag.
@@ -59,6 +64,34 @@ pub enum UtilityAction {
     Extension { names: Vec<String> },
     /// `LOAD 'library'`.
     Load,
+    /// `ALTER TABLE`: its subcommands, as far as guarded mode cares.
+    AlterTable { changes: Vec<TableChange> },
+}
+
+/// One subcommand of `ALTER TABLE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TableChange {
+    DropColumn { column: String },
+    /// `ALTER COLUMN … TYPE`: the column's type now and the one asked for.
+    ColumnType { column: String, from: TypeRef, to: TypeRef },
+    /// `DISABLE TRIGGER/RULE`, `ENABLE REPLICA TRIGGER/RULE`, `DISABLE/NO FORCE ROW LEVEL SECURITY`.
+    DisablesSafeguard { what: String },
+    /// `OWNER TO`.
+    ChangesOwner,
+    Other,
+}
+
+/// A type with its modifier, as `pg_type.typname` and `atttypmod` name it (`-1`: none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypeRef {
+    pub name: String,
+    pub typmod: i32,
+}
+
+impl TypeRef {
+    pub fn new(name: &str, typmod: i32) -> TypeRef {
+        TypeRef { name: name.into(), typmod }
+    }
 }
 
 /// A utility statement about to run (`ProcessUtility`).
@@ -69,6 +102,22 @@ pub struct UtilityFacts {
     /// The tag's `CommandTag` index, for command sets.
     pub tag_index: usize,
     pub action: UtilityAction,
+    /// The statement acts on an object of the `interdict` schema.
+    pub guard_schema: bool,
+}
+
+/// Rows a statement has changed so far, against its limit (the blast radius).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowFacts {
+    /// Rows inserted, updated and deleted so far, cascades and trigger writes included.
+    pub reached: u64,
+    pub limit: u64,
+    /// The planner's estimate for the statement's own target, when there is one.
+    pub estimate: Option<f64>,
+    /// Tables written so far, `schema.name`.
+    pub tables: Vec<String>,
+    /// The limit comes from an operator's approval rather than `interdict.max_rows`.
+    pub approved: bool,
 }
 
 /// A function or operator about to be evaluated (`OAT_FUNCTION_EXECUTE`).

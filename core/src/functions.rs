@@ -55,6 +55,20 @@ const TABLE: &[(&[&str], ReasonCode)] = &[
     (REMOTE, ReasonCode::ReadonlyRemote),
 ];
 
+/// Whether a native function acts outside the database's transaction, so a rolled-back simulation
+/// could not undo it: other sessions and the server, server files, other servers, session locks.
+pub fn irreversible(name: &str) -> bool {
+    matches!(
+        side_effect(name),
+        Some(ReasonCode::ReadonlyServerAdmin | ReasonCode::ReadonlyServerFile | ReasonCode::ReadonlyAdvisoryLock | ReasonCode::ReadonlyRemote)
+    ) || matches!(name, "lo_import" | "lo_export")
+}
+
+/// Whether calling it advances or sets a sequence (not undone by a rollback).
+pub fn moves_sequence(name: &str) -> bool {
+    SEQUENCE.contains(&name)
+}
+
 /// The readonly reason a native function with this name is refused for, if any.
 pub fn side_effect(name: &str) -> Option<ReasonCode> {
     TABLE.iter().find(|(names, _)| names.contains(&name)).map(|(_, code)| *code)

@@ -10,18 +10,28 @@
 //! - [`facts`]: what the hooks report about a statement.
 //! - [`decide`]: facts + settings -> verdict.
 //! - [`functions`]: native functions with side effects, by name.
+//! - [`guarded`]: guarded mode's structural refusals and blast radius.
+//! - [`limits`]: the numeric settings (`max_rows`, `simulate_timeout`).
+//! - [`approval`]: approval ids, bound to a statement, its parameters, role and database.
 
+pub mod approval;
 pub mod commands;
 pub mod decide;
 pub mod facts;
 pub mod functions;
+pub mod guarded;
+pub mod limits;
 pub mod lock;
 pub mod mode;
 pub mod reasons;
+mod sha256;
 pub mod verdict;
 
+pub use approval::{ApprovalId, Request};
 pub use commands::CommandSet;
-pub use decide::{decide_function, decide_plan, decide_utility, Settings};
+pub use guarded::decide_rows;
+pub use limits::{Millis, RowLimit};
+pub use decide::{decide_function, decide_plan, decide_simulated, decide_utility, Settings};
 pub use mode::Mode;
 pub use reasons::{Reason, ReasonCode};
 pub use verdict::{Refusal, Verdict};

@@ -68,13 +68,18 @@ pub struct LoosenAttempt<T> {
 #[derive(Debug, Clone)]
 pub struct Locked<T> {
     effective: T,
+    /// The built-in default: the floor when no DBA set a value (so a client cannot start looser).
+    default: T,
     dba: [Option<T>; 5],
     locked: bool,
 }
 
 impl<T: Tighten> Locked<T> {
-    pub const fn new(default: T) -> Self {
-        Locked { effective: default, dba: [None, None, None, None, None], locked: false }
+    pub const fn new(default: T) -> Self
+    where
+        T: Copy,
+    {
+        Locked { effective: default, default, dba: [None, None, None, None, None], locked: false }
     }
 
     /// The value in force.
@@ -120,9 +125,8 @@ impl<T: Tighten> Locked<T> {
 
     /// Locks the setting at session start: the effective value becomes at least the DBA's.
     pub fn lock(&mut self) {
-        if let Some(floor) = self.dba_floor() {
-            self.effective = self.effective.tighter(floor);
-        }
+        let floor = self.dba_floor().unwrap_or(&self.default);
+        self.effective = self.effective.tighter(floor);
         self.locked = true;
     }
 }
@@ -197,5 +201,20 @@ mod tests {
         m.record_dba(Source::Client, Mode::Off); // not a DBA source: ignored
         m.lock();
         assert_eq!(*m.effective(), Mode::Readonly);
+    }
+
+    #[test]
+    fn client_cannot_start_looser_than_the_default() {
+        use crate::RowLimit;
+        let mut m = Locked::new(RowLimit::DEFAULT);
+        m.check(&RowLimit(1_000_000), Source::Client).unwrap();
+        m.assign(&RowLimit(1_000_000));
+        m.lock();
+        assert_eq!(*m.effective(), RowLimit::DEFAULT, "no DBA value: the built-in default is the floor");
+        let mut dba = Locked::new(RowLimit::DEFAULT);
+        dba.check(&RowLimit(50_000), Source::Role).unwrap();
+        dba.assign(&RowLimit(50_000));
+        dba.lock();
+        assert_eq!(*dba.effective(), RowLimit(50_000), "a DBA may raise it per role");
     }
 }

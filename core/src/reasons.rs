@@ -28,6 +28,12 @@ macro_rules! reasons {
             /// Every code, in table order.
             pub const ALL: &'static [ReasonCode] = &[ $( ReasonCode::$variant, )* ];
 
+            /// Whether an operator may let the statement through with `interdict.approve(id)`.
+            pub fn approvable(self) -> bool {
+                self.reason().code.starts_with("guarded.")
+                    && !matches!(self, ReasonCode::GuardedGuardSchema | ReasonCode::GuardedServerConfig)
+            }
+
             /// This code's row.
             pub fn reason(self) -> &'static Reason {
                 &REASONS[self as usize]
@@ -38,7 +44,10 @@ macro_rules! reasons {
 
 // SQLSTATEs: 25006 read_only_sql_transaction (what core raises for writes in read-only transactions,
 // so clients that already handle it keep working); 42501 insufficient_privilege for settings and
-// commands a DBA reserved; 22023 invalid_parameter_value for bad setting values.
+// commands a DBA reserved and for guarded mode's structural refusals; 22023 invalid_parameter_value
+// for bad setting values; 54000 program_limit_exceeded for the blast radius; 55000
+// object_not_in_prerequisite_state for a spent approval; 42601 syntax_error for simulate's input;
+// 0A000 feature_not_supported for what simulate cannot roll back.
 reasons! {
     ReadonlyDml => "readonly.dml", "25006",
         "readonly sessions cannot change table data",
@@ -112,6 +121,57 @@ reasons! {
     CommandBlocked => "command.blocked", "42501",
         "the command is in interdict.blocked_commands for this session",
         "Do without this command, or ask a DBA to remove it from interdict.blocked_commands.";
+    GuardedUnscopedWrite => "guarded.unscoped_write", "42501",
+        "an UPDATE or DELETE whose WHERE does not restrict the rows changes every row of the table",
+        "Add a WHERE clause that scopes the rows (e.g. WHERE id = …). If every row must change, ask an operator to approve the approval_id in the detail, then run the same statement again.";
+    GuardedTruncate => "guarded.truncate", "42501",
+        "TRUNCATE removes every row at once and cannot be undone row by row",
+        "Use DELETE … WHERE … in batches within interdict.max_rows, or ask an operator to approve the approval_id in the detail.";
+    GuardedDrop => "guarded.drop", "42501",
+        "dropping a table, schema, database or extension destroys its data",
+        "Leave the object in place, or ask an operator to approve the approval_id in the detail.";
+    GuardedDropColumn => "guarded.drop_column", "42501",
+        "dropping a column destroys its data",
+        "Keep the column (stop reading it), or ask an operator to approve the approval_id in the detail.";
+    GuardedColumnType => "guarded.column_type", "42501",
+        "this column type change can lose data (narrower type, shorter length or precision, or a conversion)",
+        "Add a new column of the new type and copy the values, or ask an operator to approve the approval_id in the detail.";
+    GuardedPrivileges => "guarded.privileges", "42501",
+        "agent sessions in guarded mode cannot grant, revoke or reassign privileges or ownership",
+        "Ask a DBA to change privileges, or an operator to approve the approval_id in the detail.";
+    GuardedRoles => "guarded.roles", "42501",
+        "agent sessions in guarded mode cannot create, alter or drop roles",
+        "Ask a DBA to manage roles, or an operator to approve the approval_id in the detail.";
+    GuardedServerConfig => "guarded.server_config", "42501",
+        "agent sessions in guarded mode cannot change the server's configuration",
+        "Ask a DBA to change the server's settings.";
+    GuardedBypass => "guarded.bypass", "42501",
+        "it disables or bypasses triggers, rules or row-level security, which other safeguards rely on",
+        "Leave triggers, rules and row security enabled; ask an operator to approve the approval_id in the detail if it is needed.";
+    GuardedGuardSchema => "guarded.guard_schema", "42501",
+        "the interdict schema holds the guard's own records and changes only through its functions",
+        "Use interdict.approve(), interdict.deny() or interdict.simulate(); records are not edited by hand.";
+    GuardedBlastRadius => "guarded.blast_radius", "54000",
+        "the statement changes more rows than this session may change at once (interdict.max_rows)",
+        "Split the statement into batches of at most max_rows rows (see the detail), or ask an operator to approve the approval_id in the detail, then run the same statement again.";
+    ApprovalInvalid => "approval.invalid", "22023",
+        "the approval id is malformed or names no request",
+        "Copy the approval_id exactly from the refusal's detail.";
+    ApprovalNotOperator => "approval.not_operator", "42501",
+        "only members of interdict_operator, in a session without an agent mode, may approve or deny",
+        "Ask an operator (a member of interdict_operator) to run it from their own session.";
+    ApprovalSelf => "approval.self", "42501",
+        "an approval must come from someone other than the requesting role and the roles it can become",
+        "Ask a different operator, one the requesting agent cannot act as.";
+    ApprovalUsed => "approval.used", "55000",
+        "this approval was already used, denied or expired",
+        "Run the statement again to get a new refusal and ask for a new approval.";
+    SimulateStatements => "simulate.statements", "42601",
+        "interdict.simulate() takes exactly one SQL statement",
+        "Pass one statement per call; split a script into its statements.";
+    SimulateIrreversible => "simulate.irreversible", "0A000",
+        "the statement has effects a rolled-back simulation cannot undo (files, programs, other servers or sessions)",
+        "Simulate only statements whose effects stay inside this database.";
     Undecidable => "internal.undecidable", "25006",
         "interdict could not classify this statement, and refuses writes when in doubt",
         "Rewrite the statement as a plain read, and report it to the DBA with the detail below.";

@@ -3,4 +3,5 @@
 
 pub mod function;
 pub mod plan;
+pub mod scope;
 pub mod utility;

@@ -1,13 +1,13 @@
 //! Facts of a planned statement, from `QueryDesc->plannedstmt`.
 
+use crate::facts::scope::{is_scoped, modify_tables};
 use crate::nodes::{list_ints, list_ptrs, relation_name};
 use interdict_core::facts::{Operation, PlanFacts};
 use pgrx::pg_sys;
 
 /// # Safety
-/// `query_desc` is the executor's valid `QueryDesc`, inside a transaction.
-pub unsafe fn plan_facts(query_desc: *mut pg_sys::QueryDesc, eflags: i32) -> PlanFacts {
-    let pstmt = (*query_desc).plannedstmt;
+/// `pstmt` is a valid planned statement, inside a transaction.
+pub unsafe fn plan_facts(pstmt: *mut pg_sys::PlannedStmt, explain_only: bool, guarded: bool) -> PlanFacts {
     let operation = operation((*pstmt).commandType);
     // `PlanRowMark`s below ROW_MARK_REFERENCE lock rows (`plannodes.h: RowMarkRequiresRowShareLock`);
     // REFERENCE/COPY marks only identify rows for an UPDATE/DELETE join.
@@ -20,17 +20,53 @@ pub unsafe fn plan_facts(query_desc: *mut pg_sys::QueryDesc, eflags: i32) -> Pla
     } else {
         locking_mark.map(|m| (*m).rti as i32)
     };
-    let relation = rti.and_then(|rti| {
-        let rte = list_ptrs::<pg_sys::RangeTblEntry>((*pstmt).rtable).nth((rti - 1) as usize)?;
-        relation_name((*rte).relid)
-    });
+    let relation = rti.and_then(|rti| rti_relid(pstmt, rti)).and_then(|r| relation_name(r));
     PlanFacts {
         operation,
         modifying_cte: (*pstmt).hasModifyingCTE,
         row_lock,
-        explain_only: eflags & pg_sys::EXEC_FLAG_EXPLAIN_ONLY as i32 != 0,
+        explain_only,
         relation,
+        unscoped: if guarded { unscoped_writes(pstmt) } else { Vec::new() },
+        guard_schema_write: if guarded { guard_schema_write(pstmt) } else { None },
     }
+}
+
+/// UPDATEs and DELETEs no condition scopes (see `scope.rs`), as `DELETE on schema.table`.
+unsafe fn unscoped_writes(pstmt: *mut pg_sys::PlannedStmt) -> Vec<String> {
+    if (*pstmt).commandType == pg_sys::CmdType::CMD_SELECT && !(*pstmt).hasModifyingCTE {
+        return Vec::new();
+    }
+    modify_tables(pstmt)
+        .into_iter()
+        .filter(|mt| matches!((**mt).operation, pg_sys::CmdType::CMD_UPDATE | pg_sys::CmdType::CMD_DELETE))
+        .filter(|mt| !is_scoped(pstmt, *mt))
+        .map(|mt| {
+            let rel = rti_relid(pstmt, (*mt).nominalRelation as i32).and_then(|r| relation_name(r)).unwrap_or_default();
+            format!("{} on {rel}", operation((*mt).operation).as_str())
+        })
+        .collect()
+}
+
+/// A relation of the `interdict` schema among the statement's result relations.
+unsafe fn guard_schema_write(pstmt: *mut pg_sys::PlannedStmt) -> Option<String> {
+    let schema = pg_sys::get_namespace_oid(c"interdict".as_ptr(), true);
+    if schema == pg_sys::InvalidOid {
+        return None;
+    }
+    list_ints((*pstmt).resultRelations)
+        .filter_map(|rti| rti_relid(pstmt, rti))
+        .find(|relid| pg_sys::get_rel_namespace(*relid) == schema)
+        .and_then(|relid| relation_name(relid))
+}
+
+/// The relation OID behind a range-table index.
+pub unsafe fn rti_relid(pstmt: *mut pg_sys::PlannedStmt, rti: i32) -> Option<pg_sys::Oid> {
+    if rti <= 0 {
+        return None;
+    }
+    let rte = list_ptrs::<pg_sys::RangeTblEntry>((*pstmt).rtable).nth((rti - 1) as usize)?;
+    ((*rte).rtekind == pg_sys::RTEKind::RTE_RELATION).then(|| (*rte).relid)
 }
 
 fn operation(cmd: pg_sys::CmdType::Type) -> Operation {

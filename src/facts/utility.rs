@@ -1,20 +1,119 @@
 //! Facts of a utility statement, from its parse node (`PlannedStmt->utilityStmt`).
 
 use crate::nodes::{cstr, int_value, is_a, list_ptrs, string_value};
-use interdict_core::facts::{UtilityAction, UtilityFacts};
+use interdict_core::facts::{TableChange, TypeRef, UtilityAction, UtilityFacts};
 use pgrx::pg_sys;
 use pgrx::pg_sys::NodeTag::*;
 
 /// # Safety
 /// `node` is a valid utility statement node.
-pub unsafe fn utility_facts(node: *mut pg_sys::Node) -> UtilityFacts {
+pub unsafe fn utility_facts(node: *mut pg_sys::Node, guarded: bool) -> UtilityFacts {
     // `utility.c: CreateCommandTag` names the statement as Postgres' command tags do.
     let tag = pg_sys::CreateCommandTag(node);
     UtilityFacts {
         tag: cstr(pg_sys::GetCommandTagName(tag)).unwrap_or_default(),
         tag_index: tag as usize,
-        action: action(node),
+        action: if guarded && is_a(node, T_AlterTableStmt) {
+            alter_table(node as *mut pg_sys::AlterTableStmt)
+        } else {
+            action(node)
+        },
+        guard_schema: guarded && acts_on_guard_schema(node),
     }
+}
+
+/// The relations a statement names, for the guard-schema check: `ALTER TABLE`, `ALTER … RENAME`,
+/// `CREATE TRIGGER/RULE/INDEX`, `TRUNCATE`.
+unsafe fn named_relations(node: *mut pg_sys::Node) -> Vec<*mut pg_sys::RangeVar> {
+    match (*node).type_ {
+        T_AlterTableStmt => vec![(*(node as *mut pg_sys::AlterTableStmt)).relation],
+        T_RenameStmt => vec![(*(node as *mut pg_sys::RenameStmt)).relation],
+        T_CreateTrigStmt => vec![(*(node as *mut pg_sys::CreateTrigStmt)).relation],
+        T_RuleStmt => vec![(*(node as *mut pg_sys::RuleStmt)).relation],
+        T_IndexStmt => vec![(*(node as *mut pg_sys::IndexStmt)).relation],
+        T_TruncateStmt => list_ptrs((*(node as *mut pg_sys::TruncateStmt)).relations).collect(),
+        _ => Vec::new(),
+    }
+}
+
+unsafe fn acts_on_guard_schema(node: *mut pg_sys::Node) -> bool {
+    let schema = pg_sys::get_namespace_oid(c"interdict".as_ptr(), true);
+    schema != pg_sys::InvalidOid
+        && named_relations(node).into_iter().filter_map(|rv| resolve(rv)).any(|relid| pg_sys::get_rel_namespace(relid) == schema)
+}
+
+/// A RangeVar's relation, if it exists (no lock: only its schema is read).
+unsafe fn resolve(rv: *mut pg_sys::RangeVar) -> Option<pg_sys::Oid> {
+    if rv.is_null() {
+        return None;
+    }
+    let relid = pg_sys::RangeVarGetRelidExtended(rv, pg_sys::NoLock as i32, pg_sys::RVROption::RVR_MISSING_OK, None, std::ptr::null_mut());
+    (relid != pg_sys::InvalidOid).then_some(relid)
+}
+
+/// `ALTER TABLE` subcommands guarded mode judges (`parsenodes.h: AlterTableType`).
+unsafe fn alter_table(stmt: *mut pg_sys::AlterTableStmt) -> UtilityAction {
+    use pg_sys::AlterTableType as AT;
+    let relid = resolve((*stmt).relation);
+    let changes = list_ptrs::<pg_sys::AlterTableCmd>((*stmt).cmds)
+        .map(|cmd| {
+            let column = cstr((*cmd).name).unwrap_or_default();
+            match (*cmd).subtype {
+                AT::AT_DropColumn => TableChange::DropColumn { column },
+                AT::AT_AlterColumnType => column_type(relid, cmd, column),
+                AT::AT_DisableTrig | AT::AT_DisableTrigAll | AT::AT_DisableTrigUser => TableChange::DisablesSafeguard { what: "DISABLE TRIGGER".into() },
+                AT::AT_EnableReplicaTrig => TableChange::DisablesSafeguard { what: "ENABLE REPLICA TRIGGER".into() },
+                AT::AT_DisableRule => TableChange::DisablesSafeguard { what: "DISABLE RULE".into() },
+                AT::AT_EnableReplicaRule => TableChange::DisablesSafeguard { what: "ENABLE REPLICA RULE".into() },
+                AT::AT_DisableRowSecurity => TableChange::DisablesSafeguard { what: "DISABLE ROW LEVEL SECURITY".into() },
+                AT::AT_NoForceRowSecurity => TableChange::DisablesSafeguard { what: "NO FORCE ROW LEVEL SECURITY".into() },
+                AT::AT_ChangeOwner => TableChange::ChangesOwner,
+                _ => TableChange::Other,
+            }
+        })
+        .collect();
+    UtilityAction::AlterTable { changes }
+}
+
+/// `ALTER COLUMN … TYPE`: the column's current type against the one asked for. A type that cannot
+/// be read (missing column, unknown type) counts as a lossy change: Postgres reports the real error
+/// once an operator approves, and nothing was lost by asking.
+unsafe fn column_type(relid: Option<pg_sys::Oid>, cmd: *mut pg_sys::AlterTableCmd, column: String) -> TableChange {
+    let unknown = || TypeRef::new("?", -1);
+    let def = (*cmd).def as *mut pg_sys::ColumnDef;
+    let (mut from, mut to) = (unknown(), unknown());
+    if let Some(relid) = relid {
+        let attnum = pg_sys::get_attnum(relid, (*cmd).name);
+        if attnum > 0 {
+            let (mut typid, mut typmod, mut coll) = (pg_sys::InvalidOid, -1, pg_sys::InvalidOid);
+            pg_sys::get_atttypetypmodcoll(relid, attnum, &mut typid, &mut typmod, &mut coll);
+            from = TypeRef::new(&type_name(typid).unwrap_or_default(), typmod);
+        }
+    }
+    if is_a(def as *mut pg_sys::Node, T_ColumnDef) && !(*def).typeName.is_null() {
+        let (mut typid, mut typmod) = (pg_sys::InvalidOid, -1);
+        let tup = pg_sys::LookupTypeName(std::ptr::null_mut(), (*def).typeName, &mut typmod, true);
+        if !tup.is_null() {
+            typid = (*(pg_sys::GETSTRUCT(tup) as *mut pg_sys::FormData_pg_type)).oid;
+            pg_sys::ReleaseSysCache(tup);
+        }
+        if typid != pg_sys::InvalidOid {
+            to = TypeRef::new(&type_name(typid).unwrap_or_default(), typmod);
+        }
+    }
+    TableChange::ColumnType { column, from, to }
+}
+
+/// `pg_type.typname`.
+unsafe fn type_name(typid: pg_sys::Oid) -> Option<String> {
+    let tup = pg_sys::SearchSysCache1(pg_sys::SysCacheIdentifier::TYPEOID as i32, pg_sys::Datum::from(typid));
+    if tup.is_null() {
+        return None;
+    }
+    let form = pg_sys::GETSTRUCT(tup) as *mut pg_sys::FormData_pg_type;
+    let name = cstr((*form).typname.data.as_ptr());
+    pg_sys::ReleaseSysCache(tup);
+    name
 }
 
 unsafe fn action(node: *mut pg_sys::Node) -> UtilityAction {

@@ -1,46 +1,131 @@
-//! `ExecutorStart_hook`: every planned statement the executor runs — top level, `EXECUTE`,
-//! `EXPLAIN ANALYZE`, cursors, SPI inside functions, `DO` and procedures.
+//! The executor hooks: every planned statement the executor runs — top level, `EXECUTE`,
+//! `EXPLAIN ANALYZE`, cursors, SPI inside functions, `DO`, procedures, triggers and foreign-key
+//! cascades.
+//!
+//! - `ExecutorStart` decides on the plan *before* chaining (a refused statement never starts), then,
+//!   when rows are counted (guarded mode, `simulate()`), puts a counter on each ModifyTable node.
+//! - `ExecutorRun`/`ExecutorFinish` mark the nesting depth, so nested statements count toward the
+//!   top-level one; `ExecutorFinish` (where AFTER triggers and cascades run) checks the limit again.
+//! - `ExecutorEnd` folds the statement's counters into its totals before the executor state is freed.
 
 use crate::cell::BackendCell;
 use crate::facts::plan::plan_facts;
-use crate::gucs;
-use interdict_core::decide_plan;
+use crate::rows::{self, Depth};
+use crate::{gucs, hooks};
+use interdict_core::{decide_plan, Mode};
 use pgrx::pg_sys;
 
-static PREV: BackendCell<pg_sys::ExecutorStart_hook_type> = BackendCell::new(None);
+static PREV_START: BackendCell<pg_sys::ExecutorStart_hook_type> = BackendCell::new(None);
+static PREV_RUN: BackendCell<pg_sys::ExecutorRun_hook_type> = BackendCell::new(None);
+static PREV_FINISH: BackendCell<pg_sys::ExecutorFinish_hook_type> = BackendCell::new(None);
+static PREV_END: BackendCell<pg_sys::ExecutorEnd_hook_type> = BackendCell::new(None);
 
 pub fn register() {
-    // SAFETY: called once per process from _PG_init; we keep the previous hook and chain to it.
+    // SAFETY: called once per process from _PG_init; we keep the previous hooks and chain to them.
     unsafe {
-        PREV.set(pg_sys::ExecutorStart_hook);
+        PREV_START.set(pg_sys::ExecutorStart_hook);
         pg_sys::ExecutorStart_hook = Some(executor_start);
+        PREV_RUN.set(pg_sys::ExecutorRun_hook);
+        pg_sys::ExecutorRun_hook = Some(executor_run);
+        PREV_FINISH.set(pg_sys::ExecutorFinish_hook);
+        pg_sys::ExecutorFinish_hook = Some(executor_finish);
+        PREV_END.set(pg_sys::ExecutorEnd_hook);
+        pg_sys::ExecutorEnd_hook = Some(executor_end);
     }
 }
 
-/// Decide, then chain.
-unsafe fn guard(query_desc: *mut pg_sys::QueryDesc, eflags: i32) {
-    if super::agent_mode().is_none() {
-        return;
+/// Whether this statement's rows are counted (guarded mode, or inside `simulate()`).
+fn counting() -> bool {
+    !hooks::is_internal() && rows::counting(gucs::mode())
+}
+
+/// Decide before chaining. Returns whether to count the statement's rows once it has started.
+unsafe fn before_start(query_desc: *mut pg_sys::QueryDesc, eflags: i32) -> bool {
+    let mode = super::agent_mode();
+    let count = counting();
+    if count {
+        rows::begin_if_top_level((*query_desc).sourceText, (*query_desc).plannedstmt, (*query_desc).params);
     }
-    super::enforce(decide_plan(&gucs::settings(), &plan_facts(query_desc, eflags)));
+    if let Some(mode) = mode {
+        let explain_only = eflags & pg_sys::EXEC_FLAG_EXPLAIN_ONLY as i32 != 0;
+        let facts = plan_facts((*query_desc).plannedstmt, explain_only, mode == Mode::Guarded);
+        super::enforce(decide_plan(&super::settings_for(mode), &facts));
+    }
+    count && eflags & pg_sys::EXEC_FLAG_EXPLAIN_ONLY as i32 == 0
 }
 
 #[cfg(not(feature = "pg18"))]
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn executor_start(query_desc: *mut pg_sys::QueryDesc, eflags: i32) {
-    guard(query_desc, eflags);
-    match PREV.get() {
+    let count = before_start(query_desc, eflags);
+    match PREV_START.get() {
         Some(prev) => pg_sys::ffi::pg_guard_ffi_boundary(|| prev(query_desc, eflags)),
         None => pg_sys::standard_ExecutorStart(query_desc, eflags),
+    }
+    if count {
+        rows::watch(query_desc);
     }
 }
 
 #[cfg(feature = "pg18")]
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn executor_start(query_desc: *mut pg_sys::QueryDesc, eflags: i32) -> bool {
-    guard(query_desc, eflags);
-    match PREV.get() {
+    let count = before_start(query_desc, eflags);
+    let valid = match PREV_START.get() {
         Some(prev) => pg_sys::ffi::pg_guard_ffi_boundary(|| prev(query_desc, eflags)),
         None => pg_sys::standard_ExecutorStart(query_desc, eflags),
+    };
+    if count && valid {
+        rows::watch(query_desc);
+    }
+    valid
+}
+
+#[cfg(not(feature = "pg18"))]
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn executor_run(
+    query_desc: *mut pg_sys::QueryDesc,
+    direction: pg_sys::ScanDirection::Type,
+    count: u64,
+    execute_once: bool,
+) {
+    let _depth = counting().then(Depth::enter);
+    match PREV_RUN.get() {
+        Some(prev) => pg_sys::ffi::pg_guard_ffi_boundary(|| prev(query_desc, direction, count, execute_once)),
+        None => pg_sys::standard_ExecutorRun(query_desc, direction, count, execute_once),
+    }
+}
+
+#[cfg(feature = "pg18")]
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn executor_run(query_desc: *mut pg_sys::QueryDesc, direction: pg_sys::ScanDirection::Type, count: u64) {
+    let _depth = counting().then(Depth::enter);
+    match PREV_RUN.get() {
+        Some(prev) => pg_sys::ffi::pg_guard_ffi_boundary(|| prev(query_desc, direction, count)),
+        None => pg_sys::standard_ExecutorRun(query_desc, direction, count),
+    }
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn executor_finish(query_desc: *mut pg_sys::QueryDesc) {
+    let count = counting();
+    {
+        let _depth = count.then(Depth::enter);
+        match PREV_FINISH.get() {
+            Some(prev) => pg_sys::ffi::pg_guard_ffi_boundary(|| prev(query_desc)),
+            None => pg_sys::standard_ExecutorFinish(query_desc),
+        }
+    }
+    if count {
+        rows::check_limit();
+    }
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn executor_end(query_desc: *mut pg_sys::QueryDesc) {
+    rows::finish(query_desc);
+    match PREV_END.get() {
+        Some(prev) => pg_sys::ffi::pg_guard_ffi_boundary(|| prev(query_desc)),
+        None => pg_sys::standard_ExecutorEnd(query_desc),
     }
 }

@@ -7,7 +7,8 @@
 use crate::cell::BackendCell;
 use crate::facts::function::function_facts;
 use crate::gucs;
-use interdict_core::{decide_function, Mode, Verdict};
+use interdict_core::functions::moves_sequence;
+use interdict_core::{decide_function, decide_simulated, Mode, Verdict};
 use pgrx::pg_sys;
 use std::collections::HashMap;
 use std::ffi::c_void;
@@ -58,6 +59,15 @@ fn verdict_for(funcid: pg_sys::Oid) -> Verdict {
     verdict
 }
 
+/// Inside `simulate()`: refuse what a rollback cannot undo; note sequences that move.
+unsafe fn simulated_call(funcid: pg_sys::Oid) {
+    let Some(facts) = function_facts(funcid) else { return };
+    if facts.native && moves_sequence(&facts.name) {
+        crate::rows::note_sequence_moved();
+    }
+    super::enforce(decide_simulated(gucs::mode(), None, Some(&facts)));
+}
+
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn object_access(
     access: pg_sys::ObjectAccessType::Type,
@@ -66,7 +76,14 @@ unsafe extern "C-unwind" fn object_access(
     sub_id: i32,
     arg: *mut c_void,
 ) {
-    if access == pg_sys::ObjectAccessType::OAT_FUNCTION_EXECUTE && !pg_sys::IsBinaryUpgrade && gucs::mode() != Mode::Off {
+    if access == pg_sys::ObjectAccessType::OAT_FUNCTION_EXECUTE && crate::rows::simulating() && !super::is_internal() {
+        simulated_call(object_id);
+    }
+    if access == pg_sys::ObjectAccessType::OAT_FUNCTION_EXECUTE
+        && !pg_sys::IsBinaryUpgrade
+        && gucs::mode() != Mode::Off
+        && !super::is_internal()
+    {
         if gucs::mode() == Mode::Readonly {
             // The fastpath protocol (libpq's lo_* calls) reaches only this hook: keep the backstop here too.
             pg_sys::XactReadOnly = true;

@@ -6,9 +6,51 @@ pub mod executor;
 pub mod function;
 pub mod utility;
 
+use crate::cell::BackendCell;
 use crate::{gucs, session};
-use interdict_core::{Mode, Verdict};
+use interdict_core::{Mode, ReasonCode, Settings, Verdict};
+
+/// The settings decisions use, in the mode [`agent_mode`] chose.
+fn settings_for(mode: Mode) -> Settings {
+    Settings { mode, ..gucs::settings() }
+}
 use pgrx::pg_sys;
+
+/// Set while the guard runs its own SQL (approvals): our hooks stand aside for it.
+static INTERNAL: BackendCell<bool> = BackendCell::new(false);
+
+pub fn is_internal() -> bool {
+    INTERNAL.get()
+}
+
+/// Runs the guard's own SQL as the bootstrap superuser (the owner of what it touches), with our
+/// hooks standing aside; restores user and flag on the way out, errors included.
+pub fn internal<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore {
+        user: pg_sys::Oid,
+        context: i32,
+        was_internal: bool,
+    }
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            // SAFETY: restores what `internal` saved, on the backend's thread.
+            unsafe { pg_sys::SetUserIdAndSecContext(self.user, self.context) };
+            INTERNAL.set(self.was_internal);
+        }
+    }
+    let (mut user, mut context) = (pg_sys::InvalidOid, 0);
+    // SAFETY: plain calls on the backend's thread; SECURITY_LOCAL_USERID_CHANGE keeps SET ROLE out.
+    unsafe {
+        pg_sys::GetUserIdAndSecContext(&mut user, &mut context);
+        pg_sys::SetUserIdAndSecContext(
+            pg_sys::Oid::from(pg_sys::BOOTSTRAP_SUPERUSERID),
+            context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32,
+        );
+    }
+    let _restore = Restore { user, context, was_internal: INTERNAL.get() };
+    INTERNAL.set(true);
+    f()
+}
 
 /// The agent mode this statement runs under, or `None` when nothing is to be checked (mode `off`,
 /// or `pg_upgrade`, whose restore must never be refused). Locks the session's settings on its first
@@ -17,7 +59,7 @@ use pgrx::pg_sys;
 fn agent_mode() -> Option<Mode> {
     // SAFETY: plain reads and writes of backend globals on the backend's thread.
     unsafe {
-        if pg_sys::IsBinaryUpgrade {
+        if pg_sys::IsBinaryUpgrade || INTERNAL.get() {
             return None;
         }
         session::ensure_locked();
@@ -25,13 +67,24 @@ fn agent_mode() -> Option<Mode> {
         if mode == Mode::Readonly {
             pg_sys::XactReadOnly = true;
         }
+        if mode == Mode::Off && crate::rows::simulating() {
+            return Some(Mode::Guarded); // simulate() in a DBA session shows what guarded mode would do
+        }
         (mode != Mode::Off).then_some(mode)
     }
 }
 
-/// Raises a refusal; lets anything else through.
+/// Raises a refusal; lets anything else through. A refusal an operator may approve lets the
+/// statement through if an approval for it is waiting, and otherwise carries its approval id.
 fn enforce(verdict: Verdict) {
     if let Verdict::Refuse(refusal) = verdict {
-        crate::reasons::raise(&refusal);
+        if crate::rows::simulating() && refusal.code != ReasonCode::SimulateIrreversible {
+            crate::rows::record_refusal(crate::approvals::with_approval_id(refusal));
+            return;
+        }
+        if refusal.code.approvable() && crate::approvals::approved_override() {
+            return;
+        }
+        crate::reasons::raise(&crate::approvals::with_approval_id(refusal));
     }
 }

@@ -4,8 +4,9 @@
 
 use crate::cell::BackendCell;
 use crate::facts::utility::utility_facts;
-use crate::gucs;
-use interdict_core::decide_utility;
+use crate::rows::{self, Depth};
+use crate::{gucs, hooks};
+use interdict_core::{decide_simulated, decide_utility, Mode};
 use pgrx::pg_sys;
 use std::ffi::c_char;
 
@@ -19,12 +20,22 @@ pub fn register() {
     }
 }
 
-/// Decide, then chain.
-unsafe fn guard(pstmt: *mut pg_sys::PlannedStmt) {
-    if super::agent_mode().is_none() {
-        return;
+/// Decide, then chain. Returns the depth marker while rows are counted: statements this one runs
+/// (`EXECUTE`, `DO`, `CALL`, `EXPLAIN ANALYZE`, `COPY (query)`) count toward it.
+unsafe fn guard(pstmt: *mut pg_sys::PlannedStmt, query_string: *const c_char, params: pg_sys::ParamListInfo) -> Option<Depth> {
+    let mode = super::agent_mode();
+    let counting = !hooks::is_internal() && rows::counting(gucs::mode());
+    if counting {
+        rows::begin_if_top_level(query_string, pstmt, params);
     }
-    super::enforce(decide_utility(&gucs::settings(), &utility_facts((*pstmt).utilityStmt)));
+    if let Some(mode) = mode {
+        let facts = utility_facts((*pstmt).utilityStmt, mode == Mode::Guarded);
+        if rows::simulating() {
+            super::enforce(decide_simulated(mode, Some(&facts), None));
+        }
+        super::enforce(decide_utility(&super::settings_for(mode), &facts));
+    }
+    counting.then(Depth::enter)
 }
 
 #[cfg(not(feature = "pg13"))]
@@ -40,7 +51,7 @@ unsafe extern "C-unwind" fn process_utility(
     dest: *mut pg_sys::DestReceiver,
     qc: *mut pg_sys::QueryCompletion,
 ) {
-    guard(pstmt);
+    let _depth = guard(pstmt, query_string, params);
     match PREV.get() {
         Some(prev) => pg_sys::ffi::pg_guard_ffi_boundary(|| {
             prev(pstmt, query_string, read_only_tree, context, params, query_env, dest, qc)
@@ -61,7 +72,7 @@ unsafe extern "C-unwind" fn process_utility(
     dest: *mut pg_sys::DestReceiver,
     qc: *mut pg_sys::QueryCompletion,
 ) {
-    guard(pstmt);
+    let _depth = guard(pstmt, query_string, params);
     match PREV.get() {
         Some(prev) => pg_sys::ffi::pg_guard_ffi_boundary(|| prev(pstmt, query_string, context, params, query_env, dest, qc)),
         None => pg_sys::standard_ProcessUtility(pstmt, query_string, context, params, query_env, dest, qc),

@@ -1,0 +1,198 @@
+//! Guarded mode's decisions: the structural refusals (what a statement does that no row limit can
+//! measure: dropping, truncating, unscoped writes, privilege and role changes, disabled safeguards)
+//! and the blast radius (how many rows it changes). Every refusal here except those that protect the
+//! guard itself can be let through once by an operator's approval (see [`crate::approval`]).
+
+use crate::facts::{PlanFacts, RowFacts, TableChange, TypeRef, UtilityAction, UtilityFacts};
+use crate::{Mode, ReasonCode, Refusal, Verdict};
+
+/// Utility commands refused by their tag alone, and why.
+const REFUSED_TAGS: &[(&str, ReasonCode)] = &[
+    ("TRUNCATE TABLE", ReasonCode::GuardedTruncate),
+    ("DROP TABLE", ReasonCode::GuardedDrop),
+    ("DROP FOREIGN TABLE", ReasonCode::GuardedDrop),
+    ("DROP MATERIALIZED VIEW", ReasonCode::GuardedDrop),
+    ("DROP SCHEMA", ReasonCode::GuardedDrop),
+    ("DROP DATABASE", ReasonCode::GuardedDrop),
+    ("DROP EXTENSION", ReasonCode::GuardedDrop),
+    ("DROP OWNED", ReasonCode::GuardedDrop),
+    ("DROP TRIGGER", ReasonCode::GuardedBypass),
+    ("DROP RULE", ReasonCode::GuardedBypass),
+    ("DROP POLICY", ReasonCode::GuardedBypass),
+    ("GRANT", ReasonCode::GuardedPrivileges),
+    ("REVOKE", ReasonCode::GuardedPrivileges),
+    ("GRANT ROLE", ReasonCode::GuardedPrivileges),
+    ("REVOKE ROLE", ReasonCode::GuardedPrivileges),
+    ("ALTER DEFAULT PRIVILEGES", ReasonCode::GuardedPrivileges),
+    ("REASSIGN OWNED", ReasonCode::GuardedPrivileges),
+    ("CREATE ROLE", ReasonCode::GuardedRoles),
+    ("ALTER ROLE", ReasonCode::GuardedRoles),
+    ("DROP ROLE", ReasonCode::GuardedRoles),
+    ("ALTER SYSTEM", ReasonCode::GuardedServerConfig),
+];
+
+/// Structural refusals of a utility statement in guarded mode.
+pub fn guarded_utility(facts: &UtilityFacts, refuse: &dyn Fn(ReasonCode, String) -> Verdict) -> Verdict {
+    let tag = facts.tag.as_str();
+    if facts.guard_schema {
+        return refuse(ReasonCode::GuardedGuardSchema, format!("{tag} on the interdict schema"));
+    }
+    if let Some((_, code)) = REFUSED_TAGS.iter().find(|(t, _)| *t == tag) {
+        return refuse(*code, tag.to_string());
+    }
+    match &facts.action {
+        UtilityAction::SetVariable { name, value } if name == "session_replication_role" => {
+            let origin = value.as_deref().is_some_and(|v| v.trim().eq_ignore_ascii_case("origin"));
+            if !origin {
+                return refuse(ReasonCode::GuardedBypass, format!("{tag} session_replication_role"));
+            }
+        }
+        UtilityAction::AlterTable { changes } => {
+            for change in changes {
+                let refusal = match change {
+                    TableChange::DropColumn { column } => Some((ReasonCode::GuardedDropColumn, format!("ALTER TABLE … DROP COLUMN {column}"))),
+                    TableChange::ColumnType { column, from, to } if loses_data(from, to) => Some((
+                        ReasonCode::GuardedColumnType,
+                        format!("ALTER TABLE … ALTER COLUMN {column} TYPE {} (from {})", render(to), render(from)),
+                    )),
+                    TableChange::DisablesSafeguard { what } => Some((ReasonCode::GuardedBypass, format!("ALTER TABLE … {what}"))),
+                    TableChange::ChangesOwner => Some((ReasonCode::GuardedPrivileges, "ALTER TABLE … OWNER TO".to_string())),
+                    _ => None,
+                };
+                if let Some((code, what)) = refusal {
+                    return refuse(code, what);
+                }
+            }
+        }
+        _ => {}
+    }
+    Verdict::Allow
+}
+
+/// Structural refusals of a planned statement in guarded mode.
+pub fn guarded_plan(facts: &PlanFacts, refuse: &dyn Fn(ReasonCode, String) -> Verdict) -> Verdict {
+    if let Some(relation) = &facts.guard_schema_write {
+        return refuse(ReasonCode::GuardedGuardSchema, format!("{} on {relation}", facts.operation.as_str()));
+    }
+    if let Some(write) = facts.unscoped.first() {
+        return refuse(ReasonCode::GuardedUnscopedWrite, write.clone());
+    }
+    Verdict::Allow
+}
+
+/// The blast radius: refused once the rows changed pass the limit.
+pub fn decide_rows(mode: Mode, facts: &RowFacts) -> Verdict {
+    if mode != Mode::Guarded || facts.reached <= facts.limit {
+        return Verdict::Allow;
+    }
+    let tables = if facts.tables.is_empty() { "the statement".to_string() } else { facts.tables.join(", ") };
+    let mut r = Refusal::new(
+        ReasonCode::GuardedBlastRadius,
+        mode,
+        format!("changing more than {} rows ({tables})", facts.limit),
+    )
+    .fact("rows_reached", facts.reached.to_string())
+    .fact("max_rows", facts.limit.to_string())
+    .fact("limit_from", if facts.approved { "approval" } else { "interdict.max_rows" })
+    .fact("tables", facts.tables.join(","));
+    if let Some(e) = facts.estimate {
+        r = r.fact("planner_estimate", format!("{}", e.round() as u64));
+    }
+    Verdict::Refuse(r)
+}
+
+fn render(t: &TypeRef) -> String {
+    if t.typmod >= 0 { format!("{}({})", t.name, t.typmod) } else { t.name.clone() }
+}
+
+/// Types a value converts into without loss, from each type (`pg_type.typname`).
+const WIDENINGS: &[(&str, &[&str])] = &[
+    ("int2", &["int4", "int8", "numeric"]),
+    ("int4", &["int8", "numeric"]),
+    ("int8", &["numeric"]),
+    ("float4", &["float8"]),
+    ("varchar", &["text"]),
+    ("bpchar", &["text", "varchar"]),
+    ("date", &["timestamp", "timestamptz"]),
+    ("timestamp", &["timestamptz"]),
+    ("json", &["text"]),
+    ("jsonb", &["text"]),
+    ("uuid", &["text"]),
+];
+
+/// Whether `ALTER COLUMN … TYPE` from `from` to `to` can lose data. Only changes known to keep every
+/// value are lossless: same type with a wider or no modifier, or a listed widening (with no length
+/// limit on the new type). Anything else — including conversions Postgres allows through a `USING`
+/// expression — may lose data.
+pub fn loses_data(from: &TypeRef, to: &TypeRef) -> bool {
+    if from.name == to.name {
+        return !wider_modifier(&from.name, from.typmod, to.typmod);
+    }
+    let widens = WIDENINGS.iter().any(|(f, tos)| *f == from.name && tos.contains(&to.name.as_str()));
+    let into_text = to.name == "text" || (to.name == "varchar" && to.typmod < 0);
+    !(to.typmod < 0 && (widens || into_text))
+}
+
+/// Whether modifier `to` keeps every value of modifier `from` for this type.
+fn wider_modifier(type_name: &str, from: i32, to: i32) -> bool {
+    if to < 0 {
+        return true; // no limit
+    }
+    if from < 0 {
+        return false; // unlimited into limited
+    }
+    if type_name == "numeric" {
+        // typmod = ((precision << 16) | scale) + 4 (numeric.c: make_numeric_typmod)
+        let (fp, fs) = (((from - 4) >> 16) & 0xffff, (from - 4) & 0xffff);
+        let (tp, ts) = (((to - 4) >> 16) & 0xffff, (to - 4) & 0xffff);
+        return ts >= fs && tp - ts >= fp - fs;
+    }
+    to >= from
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(name: &str, typmod: i32) -> TypeRef {
+        TypeRef::new(name, typmod)
+    }
+
+    #[test]
+    fn lossless_type_changes() {
+        assert!(!loses_data(&t("int4", -1), &t("int8", -1)));
+        assert!(!loses_data(&t("varchar", 14), &t("varchar", 54)), "varchar(10) -> varchar(50)");
+        assert!(!loses_data(&t("varchar", 14), &t("text", -1)));
+        assert!(!loses_data(&t("varchar", 14), &t("varchar", -1)));
+        assert!(!loses_data(&t("float4", -1), &t("float8", -1)));
+        assert!(!loses_data(&t("int4", -1), &t("text", -1)));
+        let numeric = |p: i32, s: i32| t("numeric", ((p << 16) | s) + 4);
+        assert!(!loses_data(&numeric(10, 2), &numeric(12, 2)));
+        assert!(!loses_data(&numeric(10, 2), &t("numeric", -1)));
+    }
+
+    #[test]
+    fn lossy_type_changes() {
+        assert!(loses_data(&t("int8", -1), &t("int4", -1)));
+        assert!(loses_data(&t("varchar", 54), &t("varchar", 14)));
+        assert!(loses_data(&t("text", -1), &t("varchar", 14)));
+        assert!(loses_data(&t("text", -1), &t("int4", -1)), "a conversion");
+        assert!(loses_data(&t("float8", -1), &t("float4", -1)));
+        assert!(loses_data(&t("int4", -1), &t("varchar", 5)), "into a length limit");
+        let numeric = |p: i32, s: i32| t("numeric", ((p << 16) | s) + 4);
+        assert!(loses_data(&numeric(10, 2), &numeric(10, 1)), "fewer decimals");
+        assert!(loses_data(&numeric(10, 2), &numeric(9, 2)), "fewer digits");
+        assert!(loses_data(&t("numeric", -1), &numeric(10, 2)));
+        assert!(loses_data(&t("json", -1), &t("jsonb", -1)), "jsonb drops duplicate keys and order");
+    }
+
+    #[test]
+    fn blast_radius() {
+        let facts = |reached| RowFacts { reached, limit: 100, estimate: Some(2e6), tables: vec!["public.t".into()], approved: false };
+        assert!(decide_rows(Mode::Guarded, &facts(100)).is_allowed());
+        let Verdict::Refuse(r) = decide_rows(Mode::Guarded, &facts(101)) else { panic!("allowed") };
+        assert_eq!(r.code, ReasonCode::GuardedBlastRadius);
+        assert!(r.detail().contains(r#""rows_reached":"101""#) && r.detail().contains(r#""planner_estimate":"2000000""#), "{}", r.detail());
+        assert!(decide_rows(Mode::Off, &facts(1_000_000)).is_allowed());
+    }
+}

@@ -1,0 +1,222 @@
+//! `interdict.simulate(sql)`: what a statement would do, without doing it.
+//!
+//! Exactly one statement. In readonly mode it is only planned: the verdict and the planner's estimate.
+//! Otherwise it runs inside a subtransaction that is always rolled back, with the row counters of
+//! `rows.rs` counting exactly (no limit), the hooks recording the first refusal instead of raising it,
+//! what a rollback cannot undo refused outright, and a time box (`interdict.simulate_timeout`, also
+//! used as `lock_timeout`). In mode `off` it shows what a guarded session would get.
+
+use crate::facts::plan::plan_facts;
+use crate::facts::utility::utility_facts;
+use crate::nodes::{list_ptrs, relation_name};
+use crate::rows::{self, TableRows};
+use crate::{approvals, gucs};
+use interdict_core::{decide_plan, decide_rows, decide_utility, Mode, ReasonCode, Refusal, Settings, Verdict};
+use pgrx::pg_sys;
+use pgrx::pg_sys::panic::CaughtError;
+use pgrx::PgTryBuilder;
+use serde_json::{json, Value};
+use std::ffi::CString;
+use std::time::Instant;
+
+// `timeout.h` is not in pgrx's bindings; these are stable since PG 9.3 (`STATEMENT_TIMEOUT` = 3).
+extern "C-unwind" {
+    fn enable_timeout_after(id: i32, delay_ms: i32);
+    fn disable_timeout(id: i32, keep_indicator: bool);
+    static StatementTimeout: i32;
+}
+const STATEMENT_TIMEOUT: i32 = 3;
+
+pub fn simulate(sql: &str) -> Value {
+    let csql = CString::new(sql).unwrap_or_else(|_| raise_statements(sql, "contains a NUL byte".into()));
+    // SAFETY: the raw parser on a NUL-terminated string; syntax errors are Postgres' own ERRORs.
+    let parsed = unsafe { pg_sys::pg_parse_query(csql.as_ptr()) };
+    let count = unsafe { list_ptrs::<pg_sys::RawStmt>(parsed).count() };
+    if count != 1 {
+        raise_statements(sql, format!("{count} statements"));
+    }
+    let mode = gucs::mode();
+    let settings = Settings { mode: if mode == Mode::Off { Mode::Guarded } else { mode }, ..gucs::settings() };
+    let mut report = json!({ "statement": interdict_core::approval::normalize(sql), "mode": mode.as_str() });
+    if mode == Mode::Readonly {
+        return plan_only(csql.as_ptr(), parsed, &settings, report);
+    }
+    let started = Instant::now();
+    let (outcome, tables, estimate, would_refuse, sequence_moved, approval_id) = run_rolled_back(&csql, &settings);
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let total: u64 = tables.iter().map(|t| t.inserted + t.updated + t.deleted).sum();
+    let verdict = match (&outcome, would_refuse) {
+        (Err(failure), _) => failure.clone(),
+        (Ok(()), Some(refusal)) => verdict_of(&refusal),
+        (Ok(()), None) => {
+            let facts = interdict_core::facts::RowFacts {
+                reached: total,
+                limit: settings.max_rows.0,
+                estimate,
+                // SAFETY: catalog lookups inside a transaction.
+                tables: tables.iter().filter_map(|t| unsafe { relation_name(t.relid) }).collect(),
+                approved: false,
+            };
+            match decide_rows(settings.mode, &facts) {
+                Verdict::Refuse(r) => verdict_of(&r.fact("approval_id", approval_id)),
+                Verdict::Allow => json!({ "verdict": "allowed" }),
+            }
+        }
+    };
+    let obj = report.as_object_mut().expect("object");
+    obj.insert("executed".into(), json!(true));
+    obj.extend(verdict.as_object().cloned().unwrap_or_default());
+    obj.insert("rows".into(), json!({ "total": total, "tables": tables.iter().map(table_json).collect::<Vec<_>>() }));
+    obj.insert("max_rows".into(), json!(settings.max_rows.0));
+    obj.insert("planner_estimate".into(), json!(estimate.map(|e| e.round() as u64)));
+    // Every change a completed simulation made was rolled back, so the real run's changes are
+    // ordinary row changes; undo capture (a later issue) decides what it can restore.
+    obj.insert("reversible".into(), json!(outcome.is_ok()));
+    obj.insert("sequences_may_have_advanced".into(), json!(sequence_moved));
+    obj.insert("elapsed_ms".into(), json!((elapsed_ms * 1000.0).round() / 1000.0));
+    report
+}
+
+fn raise_statements(sql: &str, found: String) -> ! {
+    crate::reasons::raise(
+        &Refusal::new(ReasonCode::SimulateStatements, gucs::mode(), format!("simulate() of {found}"))
+            .fact("statements", found)
+            .fact("statement", sql.chars().take(200).collect::<String>()),
+    )
+}
+
+fn verdict_of(refusal: &Refusal) -> Value {
+    let facts: serde_json::Map<String, Value> = refusal.facts.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+    let needs_approval = refusal.code.approvable();
+    json!({
+        "verdict": if needs_approval { "needs_approval" } else { "refused" },
+        "reason": refusal.code.reason().code,
+        "message": refusal.message(),
+        "hint": refusal.hint(),
+        "approval_id": facts.get("approval_id").cloned().unwrap_or(Value::Null),
+        "facts": facts,
+    })
+}
+
+fn table_json(t: &TableRows) -> Value {
+    // SAFETY: catalog lookup inside a transaction.
+    let name = unsafe { relation_name(t.relid) }.unwrap_or_else(|| format!("oid {}", u32::from(t.relid)));
+    json!({ "table": name, "inserted": t.inserted, "updated": t.updated, "deleted": t.deleted })
+}
+
+type Ran = (Result<(), Value>, Vec<TableRows>, Option<f64>, Option<Refusal>, bool, String);
+
+/// Runs `sql` in a subtransaction that is always rolled back, counting its rows.
+fn run_rolled_back(sql: &CString, settings: &Settings) -> Ran {
+    let timeout_ms = settings.simulate_timeout.0.min(i32::MAX as u64) as i32;
+    let saved = rows::swap(rows::fresh_simulation(sql.as_ptr()));
+    // SAFETY: the subtransaction pattern of plpgsql's exception blocks (pl_exec.c:
+    // exec_stmt_block): remember context and owner, begin, run, roll back, restore.
+    unsafe {
+        let context = pg_sys::CurrentMemoryContext;
+        let owner = pg_sys::CurrentResourceOwner;
+        pg_sys::BeginInternalSubTransaction(std::ptr::null());
+        pg_sys::MemoryContextSwitchTo(context);
+        set_local("lock_timeout", &format!("{timeout_ms}ms"));
+        enable_timeout_after(STATEMENT_TIMEOUT, timeout_ms);
+        let sql_text = sql.to_string_lossy().into_owned();
+        let outcome = PgTryBuilder::new(|| {
+            pgrx::spi::Spi::run(&sql_text).map_err(|e| json!({ "verdict": "error", "message": e.to_string() }))
+        })
+        .catch_others(|e| Err(failure(e)))
+        .execute();
+        disable_timeout(STATEMENT_TIMEOUT, false);
+        let tables = rows::tables();
+        let (estimate, would_refuse, sequence_moved) = rows::outcome();
+        let approval_id = approvals::current_id().text; // of `sql`, while its statement state is in place
+        pg_sys::RollbackAndReleaseCurrentSubTransaction();
+        pg_sys::MemoryContextSwitchTo(context);
+        pg_sys::CurrentResourceOwner = owner;
+        rows::swap(saved);
+        if StatementTimeout > 0 {
+            enable_timeout_after(STATEMENT_TIMEOUT, StatementTimeout); // the caller's own, afresh
+        }
+        let changed = tables.into_iter().filter(|t| t.inserted + t.updated + t.deleted > 0).collect();
+        (outcome, changed, estimate, would_refuse, sequence_moved, approval_id)
+    }
+}
+
+/// A failed simulation: refused outright, timed out, or an error the statement would raise.
+fn failure(e: CaughtError) -> Value {
+    let report = match &e {
+        CaughtError::PostgresError(r) | CaughtError::ErrorReport(r) | CaughtError::RustPanic { ereport: r, .. } => r,
+    };
+    let sqlstate = crate::reasons::sqlstate_text(report.sql_error_code() as i32);
+    if let Some(detail) = report.detail().and_then(|d| serde_json::from_str::<Value>(d).ok()) {
+        if let Some(code) = detail.get("reason").and_then(Value::as_str) {
+            return json!({ "verdict": "refused", "reason": code, "message": report.message(), "facts": detail });
+        }
+    }
+    if report.sql_error_code() == pgrx::PgSqlErrorCode::ERRCODE_QUERY_CANCELED
+        || report.sql_error_code() == pgrx::PgSqlErrorCode::ERRCODE_LOCK_NOT_AVAILABLE
+    {
+        return json!({ "verdict": "timeout", "message": report.message(), "hint": "Raise interdict.simulate_timeout (a DBA setting), or simulate a smaller statement." });
+    }
+    json!({ "verdict": "error", "message": report.message(), "sqlstate": sqlstate, "detail": report.detail() })
+}
+
+/// `SET LOCAL name = value`, undone with the subtransaction.
+unsafe fn set_local(name: &str, value: &str) {
+    let (name, value) = (CString::new(name).unwrap_or_default(), CString::new(value).unwrap_or_default());
+    pg_sys::set_config_option(
+        name.as_ptr(),
+        value.as_ptr(),
+        pg_sys::GucContext::PGC_USERSET,
+        pg_sys::GucSource::PGC_S_SESSION,
+        pg_sys::GucAction::GUC_ACTION_LOCAL,
+        true,
+        0,
+        false,
+    );
+}
+
+/// Readonly sessions never execute a write, not even to roll it back: plan it and judge the plan.
+fn plan_only(sql: *const std::ffi::c_char, parsed: *mut pg_sys::List, settings: &Settings, mut report: Value) -> Value {
+    // SAFETY: analysis and planning of one raw statement, as exec_simple_query does.
+    let (verdict, estimate) = unsafe {
+        let raw = list_ptrs::<pg_sys::RawStmt>(parsed).next().expect("one statement");
+        let planned = pg_sys::pg_plan_queries(analyze(raw, sql), sql, pg_sys::CURSOR_OPT_PARALLEL_OK as i32, std::ptr::null_mut());
+        let mut verdict = Verdict::Allow;
+        let mut estimate = None;
+        for pstmt in list_ptrs::<pg_sys::PlannedStmt>(planned) {
+            let v = if (*pstmt).commandType == pg_sys::CmdType::CMD_UTILITY {
+                decide_utility(settings, &utility_facts((*pstmt).utilityStmt, false))
+            } else {
+                let top = (*pstmt).planTree;
+                let counted = if (*top).type_ == pg_sys::NodeTag::T_ModifyTable { (*top).lefttree } else { top };
+                estimate.get_or_insert((*counted).plan_rows);
+                decide_plan(settings, &plan_facts(pstmt, false, false))
+            };
+            if verdict.is_allowed() {
+                verdict = v;
+            }
+        }
+        (verdict, estimate)
+    };
+    let obj = report.as_object_mut().expect("object");
+    obj.insert("executed".into(), json!(false));
+    match verdict {
+        Verdict::Refuse(r) => obj.extend(verdict_of(&r).as_object().cloned().unwrap_or_default()),
+        Verdict::Allow => {
+            obj.insert("verdict".into(), json!("allowed"));
+        }
+    }
+    obj.insert("planner_estimate".into(), json!(estimate.map(|e: f64| e.round() as u64)));
+    obj.insert("note".into(), json!("readonly sessions only plan the statement; functions it calls are judged when it runs"));
+    report
+}
+
+#[cfg(any(feature = "pg13", feature = "pg14"))]
+unsafe fn analyze(raw: *mut pg_sys::RawStmt, sql: *const std::ffi::c_char) -> *mut pg_sys::List {
+    pg_sys::pg_analyze_and_rewrite(raw, sql, std::ptr::null_mut(), 0, std::ptr::null_mut())
+}
+
+#[cfg(not(any(feature = "pg13", feature = "pg14")))]
+unsafe fn analyze(raw: *mut pg_sys::RawStmt, sql: *const std::ffi::c_char) -> *mut pg_sys::List {
+    pg_sys::pg_analyze_and_rewrite_fixedparams(raw, sql, std::ptr::null_mut(), 0, std::ptr::null_mut())
+}
