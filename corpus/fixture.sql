@@ -76,7 +76,7 @@ BEGIN
     ELSE
       EXECUTE format('SELECT md5(coalesce(string_agg(t::text, E''\n'' ORDER BY t::text), '''')) FROM %s t', r.rel) INTO d;
     END IF;
-    part := 'data ' || r.rel::text; digest := d; RETURN NEXT;
+    part := CASE WHEN r.relkind = 'S' THEN 'sequence ' ELSE 'data ' END || r.rel::text; digest := d; RETURN NEXT;
   END LOOP;
   part := 'catalog'; digest := md5(concat_ws('|',
     (SELECT string_agg(t::text, ',' ORDER BY t::text) FROM pg_class t),

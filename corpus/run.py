@@ -5,6 +5,11 @@ A case file holds cases separated by header lines:
     -- red <reason.code>: title        must be refused with that reason code
     -- green: title                    must succeed
     -- green [su]: title               only for superuser agents (needs a superuser privilege)
+    -- green [ddl]: title              may change the catalog (guarded-mode DDL, VACUUM/ANALYZE)
+    -- expect: SQL                     (in a case body) a check run as the DBA afterwards: must
+                                       return true. A green case with checks may change table data;
+                                       the checks say exactly how. A red guarded.blast_radius
+                                       case may advance sequences (serials drawn before refusal).
 The lines after a header, up to the next one, are sent as ONE query string (simple query protocol),
 so a case may hold several statements. `{files}` is replaced by a scratch directory for server files.
 
@@ -24,10 +29,13 @@ def parse_cases(path):
             head, _, title = line[3:].partition(":")
             words = head.split()
             current = {"file": os.path.basename(path), "title": title.strip(), "kind": words[0],
-                       "code": words[1] if words[0] == "red" else None, "su_only": "[su]" in words, "sql": ""}
+                       "code": words[1] if words[0] == "red" else None, "su_only": "[su]" in words,
+                       "ddl": "[ddl]" in words, "expects": [], "sql": ""}
             cases.append(current)
         elif line.startswith("## ") or current is None:
             continue
+        elif line.startswith("-- expect:"):
+            current["expects"].append(line[len("-- expect:"):].strip())
         else:
             current["sql"] += line
     for c in cases:
@@ -92,6 +100,21 @@ def run_case(cluster, admin, victim, role, case, n):
         elif outcome != "ok":
             problems.append(f"was refused: {(outcome.pgerror or str(outcome)).strip().splitlines()[0]}")
         changed = [k for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
+        if case["kind"] == "red" and case["code"] == "guarded.blast_radius":
+            # Rows are counted while the statement runs: a refused INSERT has drawn its serial
+            # values, which no rollback returns (as in plain Postgres).
+            changed = [k for k in changed if not k.startswith("sequence ")]
+        if case["kind"] == "green":
+            allowed = ("data ", "sequence ") if case["expects"] else ()
+            allowed += ("catalog",) if case["ddl"] else ()
+            changed = [k for k in changed if not k.startswith(allowed)] if allowed else changed
+            check = cluster.connect(db, "postgres")
+            for expect in case["expects"]:
+                c = check.cursor()
+                c.execute(expect)
+                if c.fetchone() != (True,):
+                    problems.append(f"check failed: {expect}")
+            check.close()
         if changed:
             problems.append("changed " + ", ".join(changed))
         if files_now(cluster) != files_before:

@@ -13,5 +13,7 @@ psql_admin -d fixture -f "$ROOT/corpus/fixture.sql" >/dev/null
 status=0
 as_postgres /usr/bin/python3 "$ROOT/corpus/run.py" --host "$SOCK" --port "$PORT" --files "$FILES" \
     --role agent --role agent_su --superuser-role agent_su "$ROOT"/corpus/readonly_*.cases || status=$?
+as_postgres /usr/bin/python3 "$ROOT/corpus/run.py" --host "$SOCK" --port "$PORT" --files "$FILES" \
+    --role agent_g --role agent_gsu --superuser-role agent_gsu "$ROOT"/corpus/guarded_*.cases || status=$?
 cluster_stop corpus
 exit $status

@@ -245,6 +245,7 @@ mod tests {
             relation: Some("public.t".into()),
             unscoped: vec![],
             guard_schema_write: None,
+            triggers_off: false,
         }
     }
 
@@ -299,6 +300,9 @@ mod tests {
         assert!(decide_plan(&s, &explain).is_allowed(), "plain EXPLAIN never runs the write");
         let lock = PlanFacts { row_lock: true, ..plan(Operation::Select) };
         assert!(decide_plan(&s, &lock).is_allowed(), "guarded sessions may lock rows");
+        let replica = PlanFacts { triggers_off: true, ..plan(Operation::Update) };
+        assert_eq!(code(decide_plan(&s, &replica)), Some("guarded.bypass"), "writes with triggers off");
+        assert!(decide_plan(&s, &PlanFacts { triggers_off: true, ..plan(Operation::Select) }).is_allowed());
     }
 
     #[test]

@@ -43,6 +43,9 @@ pub struct PlanFacts {
     pub unscoped: Vec<String>,
     /// A relation of the `interdict` schema this statement writes, if any. Guarded mode only.
     pub guard_schema_write: Option<String>,
+    /// `session_replication_role` is not `origin`, so ordinary triggers and rules would not fire
+    /// (however it was set: `SET`, `set_config()`, a function's `SET` clause).
+    pub triggers_off: bool,
 }
 
 /// What a utility statement asks for, beyond its command tag.

@@ -74,6 +74,10 @@ pub fn guarded_plan(facts: &PlanFacts, refuse: &dyn Fn(ReasonCode, String) -> Ve
     if let Some(relation) = &facts.guard_schema_write {
         return refuse(ReasonCode::GuardedGuardSchema, format!("{} on {relation}", facts.operation.as_str()));
     }
+    let writes = facts.operation != crate::facts::Operation::Select || facts.modifying_cte;
+    if writes && facts.triggers_off {
+        return refuse(ReasonCode::GuardedBypass, format!("{} with session_replication_role not origin", facts.operation.as_str()));
+    }
     if let Some(write) = facts.unscoped.first() {
         return refuse(ReasonCode::GuardedUnscopedWrite, write.clone());
     }

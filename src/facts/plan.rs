@@ -29,6 +29,7 @@ pub unsafe fn plan_facts(pstmt: *mut pg_sys::PlannedStmt, explain_only: bool, gu
         relation,
         unscoped: if guarded { unscoped_writes(pstmt) } else { Vec::new() },
         guard_schema_write: if guarded { guard_schema_write(pstmt) } else { None },
+        triggers_off: pg_sys::SessionReplicationRole != pg_sys::SESSION_REPLICATION_ROLE_ORIGIN as i32,
     }
 }
 
