@@ -323,6 +323,9 @@ fn row_facts(reached: u64, limit: u64, approved: bool) -> RowFacts {
 /// `query_desc` is still valid (its executor state not yet freed).
 pub unsafe fn finish(query_desc: *mut pg_sys::QueryDesc) {
     with(|s| {
+        if s.counters.is_empty() {
+            return; // every statement outside guarded mode and simulate(): nothing to fold
+        }
         let (done, running): (Vec<Counter>, Vec<Counter>) = std::mem::take(&mut s.counters).into_iter().partition(|c| c.query_desc == query_desc);
         s.counters = running;
         for c in done {
