@@ -55,8 +55,8 @@ $ROUNDS interleaved rounds (order rotated each round), median TPS per configurat
 | loaded, mode \`off\` | $off | $(ratio "$off" "$none") | ≥ 0.99 |
 | loaded, mode \`readonly\` | $ro | $(ratio "$ro" "$none") | ≥ 0.98 |
 
-On this shared 2-core machine one configuration's TPS varies by up to ±20% between rounds, so
-a ratio within about ±0.05 of 1.000 is noise here; rerun with more rounds to narrow it.
+The machine is shared: compare the raw rounds' spread before trusting a ratio (an earlier run of
+the foundation alone spread ±20% and gave off 0.973, readonly 1.034).
 Not measured yet: guarded mode (`-S` and `-N`) and the cost of refusing a 1,000,000-row delete.
 
 Raw TPS per round: not loaded:${runs[b_none]}; off:${runs[b_off]}; readonly:${runs[b_readonly]}.

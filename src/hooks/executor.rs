@@ -11,7 +11,6 @@
 use crate::cell::BackendCell;
 use crate::facts::plan::plan_facts;
 use crate::rows::{self, Depth};
-use crate::{gucs, hooks};
 use interdict_core::{decide_plan, Mode};
 use pgrx::pg_sys;
 
@@ -34,15 +33,10 @@ pub fn register() {
     }
 }
 
-/// Whether this statement's rows are counted (guarded mode, or inside `simulate()`).
-fn counting() -> bool {
-    !hooks::is_internal() && rows::counting(gucs::mode())
-}
-
 /// Decide before chaining. Returns whether to count the statement's rows once it has started.
 unsafe fn before_start(query_desc: *mut pg_sys::QueryDesc, eflags: i32) -> bool {
     let mode = super::agent_mode();
-    let count = counting();
+    let count = super::counting_rows();
     if count {
         rows::begin_if_top_level((*query_desc).sourceText, (*query_desc).plannedstmt, (*query_desc).params);
     }
@@ -89,7 +83,7 @@ unsafe extern "C-unwind" fn executor_run(
     count: u64,
     execute_once: bool,
 ) {
-    let _depth = counting().then(Depth::enter);
+    let _depth = super::counting_rows().then(Depth::enter);
     match PREV_RUN.get() {
         Some(prev) => pg_sys::ffi::pg_guard_ffi_boundary(|| prev(query_desc, direction, count, execute_once)),
         None => pg_sys::standard_ExecutorRun(query_desc, direction, count, execute_once),
@@ -99,7 +93,7 @@ unsafe extern "C-unwind" fn executor_run(
 #[cfg(feature = "pg18")]
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn executor_run(query_desc: *mut pg_sys::QueryDesc, direction: pg_sys::ScanDirection::Type, count: u64) {
-    let _depth = counting().then(Depth::enter);
+    let _depth = super::counting_rows().then(Depth::enter);
     match PREV_RUN.get() {
         Some(prev) => pg_sys::ffi::pg_guard_ffi_boundary(|| prev(query_desc, direction, count)),
         None => pg_sys::standard_ExecutorRun(query_desc, direction, count),
@@ -108,7 +102,7 @@ unsafe extern "C-unwind" fn executor_run(query_desc: *mut pg_sys::QueryDesc, dir
 
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn executor_finish(query_desc: *mut pg_sys::QueryDesc) {
-    let count = counting();
+    let count = super::counting_rows();
     {
         let _depth = count.then(Depth::enter);
         match PREV_FINISH.get() {

@@ -9,12 +9,18 @@ pub mod utility;
 use crate::cell::BackendCell;
 use crate::{gucs, session};
 use interdict_core::{Mode, ReasonCode, Settings, Verdict};
+use pgrx::pg_sys;
 
 /// The settings decisions use, in the mode [`agent_mode`] chose.
 fn settings_for(mode: Mode) -> Settings {
     Settings { mode, ..gucs::settings() }
 }
-use pgrx::pg_sys;
+
+/// Whether this statement's rows are counted: guarded mode, or inside `simulate()`, but never the
+/// guard's own SQL.
+fn counting_rows() -> bool {
+    !is_internal() && crate::rows::counting(gucs::mode())
+}
 
 /// Set while the guard runs its own SQL (approvals): our hooks stand aside for it.
 static INTERNAL: BackendCell<bool> = BackendCell::new(false);

@@ -5,7 +5,6 @@
 use crate::cell::BackendCell;
 use crate::facts::utility::utility_facts;
 use crate::rows::{self, Depth};
-use crate::{gucs, hooks};
 use interdict_core::{decide_simulated, decide_utility, Mode};
 use pgrx::pg_sys;
 use std::ffi::c_char;
@@ -24,7 +23,7 @@ pub fn register() {
 /// (`EXECUTE`, `DO`, `CALL`, `EXPLAIN ANALYZE`, `COPY (query)`) count toward it.
 unsafe fn guard(pstmt: *mut pg_sys::PlannedStmt, query_string: *const c_char, params: pg_sys::ParamListInfo) -> Option<Depth> {
     let mode = super::agent_mode();
-    let counting = !hooks::is_internal() && rows::counting(gucs::mode());
+    let counting = super::counting_rows();
     if counting {
         rows::begin_if_top_level(query_string, pstmt, params);
     }
