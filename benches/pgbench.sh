@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# pgbench -S (select-only, prepared) with Interdict not loaded, loaded in mode off, and loaded in
-# readonly, interleaved in rounds within one run; writes the median TPS ratios to benches/RESULTS.md.
+# pgbench -S (select-only, prepared) with Interdict not loaded, loaded in mode off, readonly and
+# guarded, and pgbench -N (simple update) not loaded vs guarded, interleaved in rounds within one
+# run; writes the median TPS ratios to benches/RESULTS.md.
 # A benchmark, not a test: it never fails on a figure.  Usage: bash benches/pgbench.sh [seconds] [rounds]
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 SECONDS_PER_RUN=${1:-5}
@@ -14,36 +15,35 @@ dba -d postgres -c "CREATE DATABASE bench" >/dev/null
 as_postgres "$PGBIN/pgbench" -q -i -s 10 -h "$SOCK" -p "$PORT" -U postgres bench >/dev/null 2>&1
 dba -d bench >/dev/null <<'SQL'
 CREATE EXTENSION interdict;
-CREATE ROLE b_none LOGIN; CREATE ROLE b_off LOGIN; CREATE ROLE b_readonly LOGIN;
-GRANT SELECT ON ALL TABLES IN SCHEMA public TO b_none, b_off, b_readonly;
+CREATE ROLE b_none LOGIN; CREATE ROLE b_off LOGIN; CREATE ROLE b_readonly LOGIN; CREATE ROLE b_guarded LOGIN;
+GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO b_none, b_off, b_readonly, b_guarded;
 ALTER ROLE b_off SET session_preload_libraries = 'interdict';
 ALTER ROLE b_readonly SET session_preload_libraries = 'interdict';
 ALTER ROLE b_readonly SET interdict.mode = 'readonly';
+ALTER ROLE b_guarded SET session_preload_libraries = 'interdict';
+ALTER ROLE b_guarded SET interdict.mode = 'guarded';
 SQL
-tps() {
-    as_postgres "$PGBIN/pgbench" -n -S -M prepared -c 1 -j 1 -T "$SECONDS_PER_RUN" -h "$SOCK" -p "$PORT" -U "$1" bench 2>/dev/null |
+tps() { # script role
+    as_postgres "$PGBIN/pgbench" -n "$1" -M prepared -c 1 -j 1 -T "$SECONDS_PER_RUN" -h "$SOCK" -p "$PORT" -U "$2" bench 2>/dev/null |
         awk '/^tps/ {print $3; exit}'
 }
 declare -A runs
-roles=(b_none b_off b_readonly)
+configs=("-S b_none" "-S b_off" "-S b_readonly" "-S b_guarded" "-N b_none" "-N b_guarded")
 for round in $(seq "$ROUNDS"); do
     # Rotate the order each round, so no configuration always runs right after another.
-    for i in 0 1 2; do
-        role=${roles[$(( (i + round) % 3 ))]}
-        t=$(tps $role); runs[$role]="${runs[$role]:-} $t"
-        log "round $round $role: $t tps"
+    for i in "${!configs[@]}"; do
+        config=${configs[$(( (i + round) % ${#configs[@]} ))]}
+        t=$(tps $config); runs[$config]="${runs[$config]:-} $t"
+        log "round $round $config: $t tps"
     done
 done
 median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-none=$(echo "${runs[b_none]}" | median); off=$(echo "${runs[b_off]}" | median); ro=$(echo "${runs[b_readonly]}" | median)
+m() { echo "${runs[$1]}" | median; }
+none=$(m "-S b_none"); off=$(m "-S b_off"); ro=$(m "-S b_readonly"); guarded=$(m "-S b_guarded")
+n_none=$(m "-N b_none"); n_guarded=$(m "-N b_guarded")
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
 cluster_stop bench
-cat > "$ROOT/benches/RESULTS.md" <<MD
-# Benchmark results
-
-Latest figures, each a ratio to a baseline measured in the same run (the machine is shared and
-noisy: compare ratios, not absolute TPS).
-
+results_section pgbench <<MD
 ## pgbench -S: extension not loaded vs loaded in \`off\` vs \`readonly\`
 
 Command: \`bash benches/pgbench.sh $SECONDS_PER_RUN $ROUNDS\` — scale 10, \`-S -M prepared -c 1 -j 1 -T $SECONDS_PER_RUN\`,
@@ -54,11 +54,19 @@ $ROUNDS interleaved rounds (order rotated each round), median TPS per configurat
 | not loaded | $none | 1.000 | |
 | loaded, mode \`off\` | $off | $(ratio "$off" "$none") | ≥ 0.99 |
 | loaded, mode \`readonly\` | $ro | $(ratio "$ro" "$none") | ≥ 0.98 |
+| loaded, mode \`guarded\` | $guarded | $(ratio "$guarded" "$none") | ≥ 0.98 |
 
-The machine is shared: compare the raw rounds' spread before trusting a ratio (an earlier run of
-the foundation alone spread ±20% and gave off 0.973, readonly 1.034).
-Not measured yet: guarded mode (`-S` and `-N`) and the cost of refusing a 1,000,000-row delete.
+## pgbench -N (simple update): not loaded vs \`guarded\` (undo not recording)
 
-Raw TPS per round: not loaded:${runs[b_none]}; off:${runs[b_off]}; readonly:${runs[b_readonly]}.
+Same run, same rounds: \`-N -M prepared -c 1 -j 1 -T $SECONDS_PER_RUN\`. Every statement's rows are counted
+against \`interdict.max_rows\` (default 1000) and every UPDATE's scope is checked on its plan.
+
+| configuration | median TPS | ratio to not loaded |
+|---|---|---|
+| not loaded | $n_none | 1.000 |
+| loaded, mode \`guarded\` | $n_guarded | $(ratio "$n_guarded" "$n_none") |
+
+The machine is shared: compare the raw rounds' spread before trusting a ratio.
+
+Raw TPS per round: -S not loaded:${runs["-S b_none"]}; off:${runs["-S b_off"]}; readonly:${runs["-S b_readonly"]}; guarded:${runs["-S b_guarded"]}; -N not loaded:${runs["-N b_none"]}; guarded:${runs["-N b_guarded"]}.
 MD
-cat "$ROOT/benches/RESULTS.md"

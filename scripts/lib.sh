@@ -95,3 +95,20 @@ cluster_restart() {
     local dir=$SCRATCH/$1
     as_postgres env -u RUST_BACKTRACE "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/log" -m fast -w restart >/dev/null
 }
+
+# results_section NAME < markdown: puts the markdown between NAME's markers in benches/RESULTS.md,
+# so each benchmark script keeps its own latest figures without touching the others'.
+results_section() {
+    local name=$1 file=$ROOT/benches/RESULTS.md body; body=$(cat)
+    [ -f "$file" ] || printf '# Benchmark results\n' >"$file"
+    /usr/bin/python3 - "$file" "$name" "$body" <<'PY'
+import re, sys
+path, name, body = sys.argv[1:]
+text = open(path).read()
+begin, end = f"<!-- begin {name} -->", f"<!-- end {name} -->"
+block = f"{begin}\n{body}\n{end}"
+pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
+text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + block + "\n"
+open(path, "w").write(text)
+PY
+}

@@ -48,6 +48,11 @@ pub fn settings() -> Settings {
     }
 }
 
+/// `interdict.max_rows` in force (the blast-radius limit), read on every counted row.
+pub fn max_rows() -> u64 {
+    MAX_ROWS.with(|m| m.effective().0)
+}
+
 pub fn is_locked() -> bool {
     MODE.with(|m| m.is_locked())
 }

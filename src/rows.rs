@@ -284,12 +284,15 @@ pub fn check_limit() {
     if simulating {
         return;
     }
-    let settings = crate::gucs::settings();
-    let reached: u64 = tables().iter().map(TableRows::total).sum();
-    let limit = approved.unwrap_or(settings.max_rows.0);
-    if reached <= limit {
-        return;
+    // SAFETY: running counters point at live executor state (dropped at ExecutorEnd or abort).
+    let reached: u64 = with(|s| {
+        s.finished.iter().map(|(_, t)| t.total()).sum::<u64>() + s.counters.iter().map(|c| unsafe { c.rows() }.total()).sum::<u64>()
+    });
+    if reached <= approved.unwrap_or_else(crate::gucs::max_rows) {
+        return; // every row of a statement within its limit: no allocation, no catalog lookup
     }
+    let settings = crate::gucs::settings();
+    let limit = approved.unwrap_or(settings.max_rows.0);
     let mut facts = row_facts(reached, limit, approved.is_some());
     if approved.is_none() && !with(|s| std::mem::replace(&mut s.approval_asked, true)) {
         if let Some(approved_rows) = crate::approvals::consume(reached) {
@@ -326,12 +329,15 @@ pub unsafe fn finish(query_desc: *mut pg_sys::QueryDesc) {
         if s.counters.is_empty() {
             return; // every statement outside guarded mode and simulate(): nothing to fold
         }
-        let (done, running): (Vec<Counter>, Vec<Counter>) = std::mem::take(&mut s.counters).into_iter().partition(|c| c.query_desc == query_desc);
-        s.counters = running;
-        for c in done {
+        let finished = &mut s.finished;
+        s.counters.retain(|c| {
+            if c.query_desc != query_desc {
+                return true;
+            }
             (*c.input).ExecProcNodeReal = c.real;
-            s.finished.push((c.level, c.rows()));
-        }
+            finished.push((c.level, c.rows()));
+            false
+        });
     });
 }
 

@@ -161,7 +161,6 @@ pub fn decide_plan(settings: &Settings, facts: &PlanFacts) -> Verdict {
     if mode == Mode::Off || facts.explain_only {
         return Verdict::Allow;
     }
-    let on = facts.relation.as_deref().map(|r| format!(" on {r}")).unwrap_or_default();
     let refuse = |code: ReasonCode, what: String| {
         let mut r = Refusal::new(code, mode, what).fact("command", facts.operation.as_str());
         if let Some(rel) = &facts.relation {
@@ -172,6 +171,7 @@ pub fn decide_plan(settings: &Settings, facts: &PlanFacts) -> Verdict {
     if mode == Mode::Guarded {
         return guarded_plan(facts, &refuse);
     }
+    let on = facts.relation.as_deref().map(|r| format!(" on {r}")).unwrap_or_default();
     match facts.operation {
         Operation::Insert | Operation::Update | Operation::Delete | Operation::Merge => {
             refuse(ReasonCode::ReadonlyDml, format!("{}{on}", facts.operation.as_str()))

@@ -20,17 +20,22 @@ pub unsafe fn plan_facts(pstmt: *mut pg_sys::PlannedStmt, explain_only: bool, gu
     } else {
         locking_mark.map(|m| (*m).rti as i32)
     };
-    let relation = rti.and_then(|rti| rti_relid(pstmt, rti)).and_then(|r| relation_name(r));
-    PlanFacts {
+    let mut facts = PlanFacts {
         operation,
         modifying_cte: (*pstmt).hasModifyingCTE,
         row_lock,
         explain_only,
-        relation,
+        relation: None,
         unscoped: if guarded { unscoped_writes(pstmt) } else { Vec::new() },
         guard_schema_write: if guarded { guard_schema_write(pstmt) } else { None },
         triggers_off: pg_sys::SessionReplicationRole != pg_sys::SESSION_REPLICATION_ROLE_ORIGIN as i32,
+    };
+    // The name is only for an error: a guarded write that nothing refuses skips the catalog lookup.
+    let may_refuse = !guarded || !facts.unscoped.is_empty() || facts.guard_schema_write.is_some() || facts.triggers_off;
+    if may_refuse {
+        facts.relation = rti.and_then(|rti| rti_relid(pstmt, rti)).and_then(|r| relation_name(r));
     }
+    facts
 }
 
 /// UPDATEs and DELETEs no condition scopes (see `scope.rs`), as `DELETE on schema.table`.

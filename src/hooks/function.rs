@@ -79,15 +79,14 @@ unsafe extern "C-unwind" fn object_access(
     if access == pg_sys::ObjectAccessType::OAT_FUNCTION_EXECUTE && crate::rows::simulating() && !super::is_internal() {
         simulated_call(object_id);
     }
+    // Only readonly refuses functions (`decide_function`); guarded mode judges the rows they write.
     if access == pg_sys::ObjectAccessType::OAT_FUNCTION_EXECUTE
+        && gucs::mode() == Mode::Readonly
         && !pg_sys::IsBinaryUpgrade
-        && gucs::mode() != Mode::Off
         && !super::is_internal()
     {
-        if gucs::mode() == Mode::Readonly {
-            // The fastpath protocol (libpq's lo_* calls) reaches only this hook: keep the backstop here too.
-            pg_sys::XactReadOnly = true;
-        }
+        // The fastpath protocol (libpq's lo_* calls) reaches only this hook: keep the backstop here too.
+        pg_sys::XactReadOnly = true;
         super::enforce(verdict_for(object_id));
     }
     if let Some(prev) = PREV.get() {
