@@ -56,6 +56,19 @@ def refused(conn, sql, code):
 def eq(a, b, what=""):
     assert a == b, f"{what}: {a!r} != {b!r}"
 
+def refusal(conn, sql):
+    """The refusal's DETAIL object (reason, facts, approval_id) for a statement that must be refused."""
+    try:
+        run(conn, sql)
+    except psycopg2.Error as e:
+        if conn.get_transaction_status() == psycopg2.extensions.TRANSACTION_STATUS_INERROR:
+            run(conn, "ROLLBACK")
+        try:
+            return json.loads(e.diag.message_detail or "")
+        except ValueError:
+            raise AssertionError(f"{sql!r}: not an interdict refusal: {(e.pgerror or '').strip()}")
+    raise AssertionError(f"{sql!r} was allowed")
+
 # --- connect-time settings -------------------------------------------------------------------
 
 @test
@@ -277,12 +290,172 @@ def mode_off_behaves_as_if_absent():
     for sql, a, b in zip(OFF_SCRIPT, with_ext, without):
         eq(a, b, f"outcome of {sql!r} with the extension in mode off vs without it")
 
+# --- approvals ---------------------------------------------------------------------------------
+
+def restore_t(db="pgtest"):
+    dba = connect("postgres", db)
+    run(dba, "INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 10) g ON CONFLICT (id) DO UPDATE SET v = excluded.v")
+    run(dba, "DELETE FROM t WHERE id > 10")
+
+@test
+def approval_flow_refuse_approve_rerun_once():
+    sql = f"DELETE FROM t WHERE id > 5 /* {ARGS.label} flow */"
+    agent = connect("r_guard")
+    run(agent, "SET interdict.max_rows = 2")
+    d = refusal(agent, sql)
+    eq((d["reason"], d["rows_reached"], d["max_rows"]), ("guarded.blast_radius", "3", "2"), "refused at limit + 1")
+    eq(one(agent, "SELECT count(*) FROM t"), 10, "nothing deleted")
+    op = connect("p_op")
+    run(op, f"SELECT interdict.approve('{d['approval_id']}', max_rows => 5)")
+    eq(one(op, f"SELECT decision || ' ' || max_rows FROM interdict.approvals WHERE id = '{d['approval_id']}'"), "approved 5", "recorded")
+    run(agent, sql)
+    eq(one(agent, "SELECT count(*) FROM t"), 5, "the approved rerun deleted its 5 rows")
+    eq(one(op, f"SELECT used_at IS NOT NULL FROM interdict.approvals WHERE id = '{d['approval_id']}'"), True, "marked used")
+    restore_t()
+    eq(refusal(agent, sql)["reason"], "guarded.blast_radius", "an approval goes through once")
+    eq(one(agent, "SELECT count(*) FROM t"), 10, "nothing deleted the second time")
+    eq(refusal(op, f"SELECT interdict.approve('{d['approval_id']}')")["reason"], "approval.used", "a used approval cannot be renewed")
+
+@test
+def approval_within_its_rows_only():
+    sql = f"DELETE FROM t WHERE id > 4 /* {ARGS.label} rows */"
+    agent = connect("r_guard")
+    run(agent, "SET interdict.max_rows = 2")
+    d = refusal(agent, sql)
+    run(connect("p_op"), f"SELECT interdict.approve('{d['approval_id']}', max_rows => 3)")
+    d2 = refusal(agent, sql)
+    eq((d2["reason"], d2["limit_from"], d2["max_rows"]), ("guarded.blast_radius", "approval", "3"), "6 rows > 3 approved")
+    eq(one(agent, "SELECT count(*) FROM t"), 10, "nothing deleted")
+
+@test
+def approval_bad_input():
+    sql = f"DELETE FROM t WHERE id > 6 /* {ARGS.label} bad */"
+    agent = connect("r_guard")
+    run(agent, "SET interdict.max_rows = 1")
+    d = refusal(agent, sql)
+    op = connect("p_op")
+    eq(refusal(op, "SELECT interdict.approve('nonsense')")["reason"], "approval.invalid", "malformed id")
+    broken = d["approval_id"][:-1] + ("0" if d["approval_id"][-1] != "0" else "1")
+    eq(refusal(op, f"SELECT interdict.approve('{broken}')")["reason"], "approval.invalid", "mistyped id (check digits)")
+    eq(refusal(op, f"SELECT interdict.approve('{d['approval_id']}', max_rows => -1)")["reason"], "approval.invalid", "negative rows")
+    eq(refusal(agent, f"SELECT interdict.approve('{d['approval_id']}')")["reason"], "approval.not_operator", "from the agent's session")
+    eq(refusal(connect("r_off"), f"SELECT interdict.approve('{d['approval_id']}')")["reason"], "approval.not_operator", "a non-operator")
+    eq(one(op, f"SELECT count(*) FROM interdict.approvals WHERE id = '{d['approval_id']}'"), 0, "no bad call recorded anything")
+    # Expired: approved for a moment, then the rerun is refused again.
+    run(op, f"SELECT interdict.approve('{d['approval_id']}', valid_for => '1 millisecond')")
+    run(op, "SELECT pg_sleep(0.05)")
+    eq(refusal(agent, sql)["reason"], "guarded.blast_radius", "an expired approval lets nothing through")
+    eq(one(agent, "SELECT count(*) FROM t"), 10, "nothing deleted")
+
+@test
+def approval_by_the_requesting_role_is_refused():
+    sql = f"DELETE FROM t WHERE id > 7 /* {ARGS.label} self */"
+    agent = connect("p_self", options="-c interdict.mode=guarded -c interdict.max_rows=1")
+    d = refusal(agent, sql)
+    eq(refusal(connect("p_self"), f"SELECT interdict.approve('{d['approval_id']}')")["reason"], "approval.self", "own request")
+
+# --- policies ----------------------------------------------------------------------------------
+
+POLICY = """
+version: 1
+defaults:
+  max_rows: 5
+  rows: {delete: 2}
+  structural:
+    truncate: refuse
+    unscoped_write: allow
+  tables:
+    audit.*: {write: false}
+    public.secret: {read: false}
+roles:
+  p_report*:
+    mode: readonly
+"""
+
+def load(dba, text):
+    return one(dba, "SELECT interdict.load_policy(%s)" % psycopg2.extensions.QuotedString(text).getquoted().decode())
+
+@test
+def policy_bad_input_is_refused_and_changes_nothing():
+    dba = connect("postgres", "pgtest_policy")
+    before = one(dba, "SELECT count(*) FROM interdict.policies")
+    d = refusal(dba, "SELECT interdict.load_policy(E'version: 1\\ndefaults:\\n  max_rows: -1\\n')")
+    eq((d["reason"], d["line"], d["column"]), ("policy.invalid", "3", "13"), "a limit of -1")
+    d = refusal(dba, "SELECT interdict.load_policy(E'version: 1\\nroles:\\n  a:\\n    max_rowz: 5\\n')")
+    eq((d["reason"], d["line"]), ("policy.invalid", "4"), "an unknown key")
+    assert "max_rowz" in d["error"], d
+    eq(refusal(dba, "SELECT interdict.load_policy('version: [')")["reason"], "policy.invalid", "malformed YAML")
+    eq(refusal(connect("p_agent", "pgtest_policy"), "SELECT interdict.load_policy('version: 1')")["reason"], "policy.denied", "an agent")
+    eq(refusal(connect("r_off", "pgtest_policy"), "SELECT interdict.load_policy('version: 1')")["reason"], "policy.denied", "not superuser or owner")
+    eq(one(dba, "SELECT count(*) FROM interdict.policies"), before, "nothing stored")
+
+@test
+def policy_limits_tables_structural_rules_and_role_modes():
+    load(connect("postgres", "pgtest_policy"), "version: 1\n")  # no limits of its own
+    before = connect("p_agent", "pgtest_policy")
+    eq(one(before, "SHOW interdict.max_rows"), "1000", "locked before the load")
+    version = load(connect("postgres", "pgtest_policy"), POLICY)
+    eq(one(before, "SHOW interdict.max_rows"), "1000", "a running session keeps the policy it started with")
+    a = connect("p_agent", "pgtest_policy")
+    eq(one(a, "SELECT interdict.policy()->>'source'"), f"interdict.policies version {version}", "source")
+    eq(one(a, "SHOW interdict.max_rows"), "5", "the policy's max_rows, tighter than the default")
+    refused(a, "SET interdict.max_rows = 100", "setting.locked")
+    d = refusal(a, "DELETE FROM t WHERE id <= 3")
+    eq((d["reason"], d["limit_from"], d["rows_reached"], d["max_rows"]), ("guarded.blast_radius", "policy: delete rows", "3", "2"), "per-operation limit")
+    assert "approval_id" in d, d
+    run(a, "BEGIN")
+    eq(len(run(a, "UPDATE small SET id = id RETURNING 1")), 2, "unscoped_write: allow")
+    run(a, "ROLLBACK")
+    d = refusal(a, "TRUNCATE t")
+    eq(d["reason"], "guarded.truncate", "truncate: refuse")
+    assert "approval_id" not in d, f"a policy refusal offers no approval: {d}"
+    refused(a, "INSERT INTO audit.log VALUES (1)", "policy.table_write")
+    refused(a, "SELECT * FROM secret", "policy.table_read")
+    refused(a, "SELECT count(*) FROM t JOIN secret USING (id)", "policy.table_read")
+    refused(a, "COPY secret TO STDOUT", "policy.table_read")
+    eq(one(a, "SELECT count(*) FROM t"), 10, "other reads work")
+    r = connect("p_report_1", "pgtest_policy")
+    eq(mode(r), "readonly", "the policy's mode for p_report*")
+    refused(r, "DELETE FROM t WHERE id = 1", "readonly.dml")
+    eq(mode(connect("p_report_1", "pgtest")), "off", "no policy in the other database")
+    dba = connect("postgres", "pgtest_policy")
+    eq(one(dba, "SELECT count(*) FROM t") + one(dba, "SELECT count(*) FROM audit.log"), 10, "nothing changed")
+
+@test
+def policy_file_broken_closes_writes_valid_applies():
+    dba = connect("postgres", "pgtest_policy")
+    path = os.path.join(ARGS.files, f"policy-{ARGS.label}.yaml")
+    try:
+        run(dba, "LOAD 'interdict'")  # PG < 17: ALTER SYSTEM needs the setting defined
+        run(dba, f"ALTER SYSTEM SET interdict.policy_file = '{path}'")
+        with open(path, "w") as f:
+            f.write("version: 1\ndefaults:\n  max_rows: oops\n")
+        run(dba, "SELECT pg_reload_conf()"); run(dba, "SELECT pg_sleep(0.3)")
+        a = connect("p_agent", "pgtest_policy")
+        eq(one(a, "SELECT count(*) FROM t"), 10, "reads work")
+        d = refusal(a, "INSERT INTO t VALUES (100, 'x')")
+        eq((d["reason"], d["refused_as"]), ("policy.unavailable", "readonly.dml"), "no valid policy: no writes")
+        refused(a, "SELECT nextval('s')", "policy.unavailable")
+        eq(one(a, "SELECT interdict.policy()->>'state'"), "invalid", "policy() says so")
+        with open(path, "w") as f:
+            f.write("version: 1\ndefaults:\n  max_rows: 3\n")
+        run(dba, "SELECT pg_reload_conf()"); run(dba, "SELECT pg_sleep(0.3)")
+        a = connect("p_agent", "pgtest_policy")
+        eq(one(a, "SHOW interdict.max_rows"), "3", "the file's policy, over the loaded one")
+        eq(one(a, "SELECT interdict.policy()->>'source'"), f"file {path}", "source")
+    finally:
+        run(dba, "LOAD 'interdict'")
+        run(dba, "ALTER SYSTEM RESET interdict.policy_file")
+        run(dba, "SELECT pg_reload_conf()"); run(dba, "SELECT pg_sleep(0.3)")
+        restore_t("pgtest_policy")
+
 def main():
     global ARGS
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--host", required=True)
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--label", default="")
+    ap.add_argument("--files", default="/tmp", help="a directory the server can read, for policy files")
     ARGS = ap.parse_args()
     passed = failed = 0
     for fn in TESTS:

@@ -3,6 +3,7 @@ CREATE DATABASE pgtest;
 CREATE DATABASE pgtest_other;
 CREATE DATABASE pgtest_dbmode;
 CREATE DATABASE pgtest_noext;
+CREATE DATABASE pgtest_policy;
 CREATE ROLE r_sess LOGIN;            ALTER ROLE r_sess SET interdict.mode = 'readonly';
 CREATE ROLE r_guard LOGIN;           ALTER ROLE r_guard SET interdict.mode = 'guarded';
 CREATE ROLE r_indb LOGIN;            ALTER ROLE r_indb IN DATABASE pgtest SET interdict.mode = 'readonly';

@@ -18,7 +18,7 @@ CREATE TABLE interdict.approvals (
     decided_at  timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
     expires_at  timestamptz NOT NULL,
     used_at     timestamptz,                  -- set, in the agent's transaction, when consumed
-    used_rows   bigint
+    used_rows   bigint                        -- rows the statement had reached when it consumed the approval
 );
 COMMENT ON TABLE interdict.approvals IS 'Operator decisions on statements guarded mode refused; written only by interdict.approve()/deny() and consumed by the guard.';
 REVOKE ALL ON interdict.approvals FROM PUBLIC;

@@ -47,6 +47,22 @@ fn simulate(sql: &str) -> pgrx::JsonB {
     pgrx::JsonB(crate::simulate::simulate(sql))
 }
 
+pgrx::extension_sql_file!("../sql/policies.sql", name = "policies", requires = ["approvals"]);
+
+/// A DBA loads a YAML policy (see `policies/`): validated whole, stored as a new version in
+/// `interdict.policies`, in force for sessions that start after it. Returns the version.
+/// `SELECT interdict.load_policy(pg_read_file('/etc/interdict/policy.yaml'))`.
+#[pg_extern(volatile)]
+fn load_policy(policy: &str) -> i64 {
+    crate::policy::load(policy)
+}
+
+/// The policy in force for this session: where it came from and what it says for this role.
+#[pg_extern(stable)]
+fn policy() -> pgrx::JsonB {
+    pgrx::JsonB(crate::policy::describe())
+}
+
 // Agents read the reason-code table and their mode: the schema is usable by everyone; what it
 // holds stays read-only for them (readonly refuses writes, and the functions change nothing).
 pgrx::extension_sql!(

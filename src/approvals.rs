@@ -19,7 +19,7 @@ pub fn current_id() -> ApprovalId {
 
 /// Adds the statement's approval id to a refusal an operator may approve.
 pub fn with_approval_id(refusal: Refusal) -> Refusal {
-    if refusal.code.approvable() {
+    if refusal.approvable() {
         refusal.fact("approval_id", current_id().text)
     } else {
         refusal

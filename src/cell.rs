@@ -19,14 +19,14 @@ impl<T> BackendCell<T> {
         // SAFETY: single-threaded (see above), and `f` is a short, non-reentrant critical section.
         f(unsafe { &mut *self.0.get() })
     }
+
+    pub fn set(&self, value: T) {
+        self.with(|v| *v = value)
+    }
 }
 
 impl<T: Copy> BackendCell<T> {
     pub fn get(&self) -> T {
         self.with(|v| *v)
-    }
-
-    pub fn set(&self, value: T) {
-        self.with(|v| *v = value)
     }
 }

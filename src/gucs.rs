@@ -11,6 +11,7 @@ use crate::cell::BackendCell;
 use crate::reasons;
 use interdict_core::commands::{Allowed, Blocked};
 use interdict_core::lock::{Locked, Source, Tighten};
+use interdict_core::policy::RolePolicy;
 use interdict_core::{CommandSet, Millis, Mode, ReasonCode, Refusal, RowLimit, Settings};
 use pgrx::pg_sys;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
@@ -80,6 +81,26 @@ pub fn record_dba_value(name: &str, source: Source, value: &str) {
         }
         _ => {}
     }
+}
+
+/// Folds the session's policy into its settings: for each limit, the tighter of the two is in force.
+pub fn tighten_with(policy: &RolePolicy) {
+    if let Some(mode) = policy.mode {
+        MODE.with(|m| m.tighten(&mode));
+    }
+    if let Some(rows) = policy.max_rows {
+        MAX_ROWS.with(|m| m.tighten(&RowLimit(rows)));
+    }
+    if let Some(timeout) = policy.simulate_timeout {
+        SIMULATE_TIMEOUT.with(|t| t.tighten(&timeout));
+    }
+    let tags = command_tags();
+    let mut blocked = CommandSet::EMPTY;
+    for tag in &policy.blocked_commands {
+        // Validated when the policy was loaded; a tag this server lacks blocks everything.
+        blocked = blocked.union(&CommandSet::parse(tag, &tags).unwrap_or_else(|_| all_tags()));
+    }
+    BLOCKED.with(|b| b.tighten(&Blocked(blocked)));
 }
 
 /// Locks every setting: from now on they only tighten.
@@ -384,8 +405,28 @@ pub fn init() {
             Some(assign_simulate_timeout),
             Some(show_simulate_timeout),
         );
+        pg_sys::DefineCustomStringVariable(
+            c"interdict.policy_file".as_ptr(),
+            c"A YAML policy file for agent sessions, read at load and on reload (SIGHUP).".as_ptr(),
+            c"Takes precedence over policies loaded with interdict.load_policy(). A file that does not parse or validate never replaces a valid one; with none valid, guarded sessions refuse writes.".as_ptr(),
+            &raw mut POLICY_FILE_RAW,
+            c"".as_ptr(),
+            pg_sys::GucContext::PGC_SIGHUP,
+            0,
+            None,
+            Some(assign_policy_file),
+            None,
+        );
         reserve_prefix();
     }
+}
+
+static mut POLICY_FILE_RAW: *mut c_char = std::ptr::null_mut();
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn assign_policy_file(newval: *const c_char, _extra: *mut c_void) {
+    let path = if newval.is_null() { String::new() } else { CStr::from_ptr(newval).to_string_lossy().into_owned() };
+    crate::policy::file_set(&path);
 }
 
 /// Makes unknown `interdict.*` names an error (PG15+), so a typo cannot silently leave a guard off.

@@ -9,6 +9,7 @@ mod facts;
 mod gucs;
 mod hooks;
 mod nodes;
+mod policy;
 mod reasons;
 mod rows;
 mod session;

@@ -16,6 +16,7 @@ use crate::cell::BackendCell;
 use crate::facts::plan::rti_relid;
 use crate::nodes::{is_a, list_ptrs, relation_name};
 use interdict_core::facts::RowFacts;
+use interdict_core::policy::TableCount;
 use interdict_core::{decide_rows, Mode, Verdict};
 use pgrx::pg_sys;
 use std::ffi::c_void;
@@ -288,36 +289,48 @@ pub fn check_limit() {
     let reached: u64 = with(|s| {
         s.finished.iter().map(|(_, t)| t.total()).sum::<u64>() + s.counters.iter().map(|c| unsafe { c.rows() }.total()).sum::<u64>()
     });
-    if reached <= approved.unwrap_or_else(crate::gucs::max_rows) {
-        return; // every row of a statement within its limit: no allocation, no catalog lookup
+    let limit = approved.unwrap_or_else(crate::gucs::max_rows);
+    let policy_floor = if approved.is_some() { u64::MAX } else { crate::policy::row_floor() };
+    if reached <= limit.min(policy_floor) {
+        return; // every row of a statement within its limits: no allocation, no catalog lookup
     }
-    let settings = crate::gucs::settings();
-    let limit = approved.unwrap_or(settings.max_rows.0);
-    let mut facts = row_facts(reached, limit, approved.is_some());
+    let estimate = with(|s| s.estimate);
+    let Some(mut facts) = excess(&tables(), limit, approved.is_some(), estimate) else { return };
     if approved.is_none() && !with(|s| std::mem::replace(&mut s.approval_asked, true)) {
         if let Some(approved_rows) = crate::approvals::consume(reached) {
-            let limit = approved_rows.unwrap_or(settings.max_rows.0);
+            let limit = approved_rows.unwrap_or_else(crate::gucs::max_rows);
             with(|s| s.approved_limit = Some(limit));
-            if reached <= limit {
-                return;
+            match excess(&tables(), limit, true, estimate) {
+                None => return,
+                Some(f) => facts = f,
             }
-            facts = row_facts(reached, limit, true);
         }
     }
-    if let Verdict::Refuse(refusal) = decide_rows(settings.mode, &facts) {
+    if let Verdict::Refuse(refusal) = decide_rows(crate::gucs::mode(), &facts) {
         crate::reasons::raise(&crate::approvals::with_approval_id(refusal));
     }
 }
 
-fn row_facts(reached: u64, limit: u64, approved: bool) -> RowFacts {
-    RowFacts {
-        reached,
-        limit,
-        estimate: with(|s| s.estimate),
-        // SAFETY: inside the executor, hence a transaction.
-        tables: tables().iter().filter(|t| t.total() > 0).filter_map(|t| unsafe { relation_name(t.relid) }).collect(),
-        approved,
+/// The limit `tables`' rows passed, if any: `limit` (`interdict.max_rows`, or an approval's), else,
+/// without an approval, the first per-operation or per-table limit of the session's policy.
+pub fn excess(tables: &[TableRows], limit: u64, approved: bool, estimate: Option<f64>) -> Option<RowFacts> {
+    // SAFETY (each lookup): catalog lookups inside a transaction.
+    let named: Vec<(String, &TableRows)> =
+        tables.iter().filter(|t| t.total() > 0).map(|t| (unsafe { relation_name(t.relid) }.unwrap_or_default(), t)).collect();
+    let names = named.iter().map(|(n, _)| n.clone()).collect();
+    let reached: u64 = tables.iter().map(TableRows::total).sum();
+    if reached > limit {
+        return Some(RowFacts { reached, limit, estimate, tables: names, approved, policy_scope: None });
     }
+    if approved {
+        return None;
+    }
+    let counts: Vec<TableCount> = named
+        .iter()
+        .map(|(table, t)| TableCount { table: table.clone(), inserted: t.inserted, updated: t.updated, deleted: t.deleted })
+        .collect();
+    let e = crate::policy::with_rule(|rule| rule.row_excess(&counts)).flatten()?;
+    Some(RowFacts { reached: e.reached, limit: e.limit, estimate, tables: names, approved: false, policy_scope: Some(e.scope) })
 }
 
 /// Before `ExecutorEnd`: the node's final rows join the statement's totals.

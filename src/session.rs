@@ -67,6 +67,7 @@ fn lock_session() {
         read_dba_values();
     }
     gucs::lock_all();
+    crate::policy::lock(); // the role's policy rule, folded into the settings (tighter wins)
 }
 
 /// Feeds every interdict value a DBA stored for this database and session user into the lock.

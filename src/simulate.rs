@@ -48,16 +48,9 @@ pub fn simulate(sql: &str) -> Value {
     let verdict = match (&outcome, would_refuse) {
         (Err(failure), _) => failure.clone(),
         (Ok(()), Some(refusal)) => verdict_of(&refusal),
-        (Ok(()), None) => {
-            let facts = interdict_core::facts::RowFacts {
-                reached: total,
-                limit: settings.max_rows.0,
-                estimate,
-                // SAFETY: catalog lookups inside a transaction.
-                tables: tables.iter().filter_map(|t| unsafe { relation_name(t.relid) }).collect(),
-                approved: false,
-            };
-            match decide_rows(settings.mode, &facts) {
+        (Ok(()), None) => match rows::excess(&tables, settings.max_rows.0, false, estimate) {
+            None => json!({ "verdict": "allowed" }),
+            Some(facts) => match decide_rows(settings.mode, &facts) {
                 Verdict::Refuse(r) => verdict_of(&r.fact("approval_id", approval_id)),
                 Verdict::Allow => json!({ "verdict": "allowed" }),
             }
@@ -87,7 +80,7 @@ fn raise_statements(sql: &str, found: String) -> ! {
 
 fn verdict_of(refusal: &Refusal) -> Value {
     let facts: serde_json::Map<String, Value> = refusal.facts.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
-    let needs_approval = refusal.code.approvable();
+    let needs_approval = refusal.approvable();
     json!({
         "verdict": if needs_approval { "needs_approval" } else { "refused" },
         "reason": refusal.code.reason().code,

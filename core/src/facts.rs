@@ -121,6 +121,8 @@ pub struct RowFacts {
     pub tables: Vec<String>,
     /// The limit comes from an operator's approval rather than `interdict.max_rows`.
     pub approved: bool,
+    /// The limit is the policy's, for this scope (`delete rows`, `rows in public.payments`).
+    pub policy_scope: Option<String>,
 }
 
 /// A function or operator about to be evaluated (`OAT_FUNCTION_EXECUTE`).

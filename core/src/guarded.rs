@@ -97,7 +97,11 @@ pub fn decide_rows(mode: Mode, facts: &RowFacts) -> Verdict {
     )
     .fact("rows_reached", facts.reached.to_string())
     .fact("max_rows", facts.limit.to_string())
-    .fact("limit_from", if facts.approved { "approval" } else { "interdict.max_rows" })
+    .fact("limit_from", match (&facts.policy_scope, facts.approved) {
+        (Some(scope), _) => format!("policy: {scope}"),
+        (None, true) => "approval".into(),
+        (None, false) => "interdict.max_rows".into(),
+    })
     .fact("tables", facts.tables.join(","));
     if let Some(e) = facts.estimate {
         r = r.fact("planner_estimate", format!("{}", e.round() as u64));

@@ -23,6 +23,7 @@ pub mod guarded;
 pub mod limits;
 pub mod lock;
 pub mod mode;
+pub mod policy;
 pub mod reasons;
 mod sha256;
 pub mod verdict;

@@ -123,6 +123,13 @@ impl<T: Tighten> Locked<T> {
         self.dba.iter().rev().flatten().next()
     }
 
+    /// Tightens the value in force by `value` (a policy's limit): tighter wins, now and after.
+    pub fn tighten(&mut self, value: &T) {
+        self.effective = self.effective.tighter(value);
+        self.default = self.default.tighter(value);
+        self.dba.iter_mut().flatten().for_each(|d| *d = d.tighter(value));
+    }
+
     /// Locks the setting at session start: the effective value becomes at least the DBA's.
     pub fn lock(&mut self) {
         let floor = self.dba_floor().unwrap_or(&self.default);

@@ -166,6 +166,21 @@ reasons! {
     ApprovalUsed => "approval.used", "55000",
         "this approval was already used, denied or expired",
         "Run the statement again to get a new refusal and ask for a new approval.";
+    PolicyTableWrite => "policy.table_write", "42501",
+        "the policy says this table may not be written",
+        "Leave this table alone: write only tables the policy allows, or ask a DBA to change the policy.";
+    PolicyTableRead => "policy.table_read", "42501",
+        "the policy says this table may not be read",
+        "Query other tables: this one is closed to this role by the DBA's policy.";
+    PolicyInvalid => "policy.invalid", "22023",
+        "the policy does not parse or validate",
+        "Fix the policy at the line and column given; the policy in force stays until a valid one is loaded.";
+    PolicyUnavailable => "policy.unavailable", "55000",
+        "no valid policy is in force, so guarded mode refuses every write (reads are allowed)",
+        "Ask a DBA to fix interdict.policy_file or load a valid policy with interdict.load_policy().";
+    PolicyDenied => "policy.denied", "42501",
+        "only a superuser or the extension's owner, outside agent modes, may load a policy",
+        "Ask a DBA to load the policy.";
     SimulateStatements => "simulate.statements", "42601",
         "interdict.simulate() takes exactly one SQL statement",
         "Pass one statement per call; split a script into its statements.";

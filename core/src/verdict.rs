@@ -32,11 +32,24 @@ pub struct Refusal {
     pub what: String,
     /// Further facts, as key/value pairs, in the order given.
     pub facts: Vec<(&'static str, String)>,
+    /// A policy said `refuse`: no operator approval lets it through.
+    pub final_refusal: bool,
 }
 
 impl Refusal {
     pub fn new(code: ReasonCode, mode: Mode, what: impl Into<String>) -> Refusal {
-        Refusal { code, mode, what: what.into(), facts: Vec::new() }
+        Refusal { code, mode, what: what.into(), facts: Vec::new(), final_refusal: false }
+    }
+
+    /// Whether an operator may let the statement through with `interdict.approve(id)`.
+    pub fn approvable(&self) -> bool {
+        self.code.approvable() && !self.final_refusal
+    }
+
+    /// The same refusal, with no approval possible.
+    pub fn without_approval(mut self) -> Refusal {
+        self.final_refusal = true;
+        self
     }
 
     pub fn fact(mut self, key: &'static str, value: impl Into<String>) -> Refusal {

@@ -66,6 +66,20 @@ unsafe fn guard_schema_write(pstmt: *mut pg_sys::PlannedStmt) -> Option<String> 
         .and_then(|relid| relation_name(relid))
 }
 
+/// Tables the statement writes (its result relations, WITH clauses included) and every table it
+/// reads, `schema.name`, for a policy's table rules.
+///
+/// # Safety
+/// `pstmt` is a valid planned statement, inside a transaction.
+pub unsafe fn plan_tables(pstmt: *mut pg_sys::PlannedStmt) -> (Vec<String>, Vec<String>) {
+    let written = list_ints((*pstmt).resultRelations).filter_map(|rti| rti_relid(pstmt, rti)).filter_map(|r| relation_name(r)).collect();
+    let read = list_ptrs::<pg_sys::RangeTblEntry>((*pstmt).rtable)
+        .filter(|rte| (**rte).rtekind == pg_sys::RTEKind::RTE_RELATION)
+        .filter_map(|rte| relation_name((*rte).relid))
+        .collect();
+    (written, read)
+}
+
 /// The relation OID behind a range-table index.
 pub unsafe fn rti_relid(pstmt: *mut pg_sys::PlannedStmt, rti: i32) -> Option<pg_sys::Oid> {
     if rti <= 0 {

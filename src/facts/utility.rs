@@ -36,6 +36,23 @@ unsafe fn named_relations(node: *mut pg_sys::Node) -> Vec<*mut pg_sys::RangeVar>
     }
 }
 
+/// Tables the statement changes and reads by name, `schema.name`, for a policy's table rules:
+/// the relations it names (changed), and `COPY`'s table (changed by `FROM`, read by `TO`).
+///
+/// # Safety
+/// `node` is a valid utility statement node, inside a transaction.
+pub unsafe fn utility_tables(node: *mut pg_sys::Node) -> (Vec<String>, Vec<String>) {
+    let names = |rvs: Vec<*mut pg_sys::RangeVar>| -> Vec<String> {
+        rvs.into_iter().filter_map(|rv| resolve(rv)).filter_map(|relid| crate::nodes::relation_name(relid)).collect()
+    };
+    if is_a(node, T_CopyStmt) {
+        let copy = node as *mut pg_sys::CopyStmt;
+        let table = names(vec![(*copy).relation]);
+        return if (*copy).is_from { (table, Vec::new()) } else { (Vec::new(), table) };
+    }
+    (names(named_relations(node)), Vec::new())
+}
+
 unsafe fn acts_on_guard_schema(node: *mut pg_sys::Node) -> bool {
     let schema = pg_sys::get_namespace_oid(c"interdict".as_ptr(), true);
     schema != pg_sys::InvalidOid

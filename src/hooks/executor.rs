@@ -14,7 +14,7 @@
 //! `pgbench -S` backend's time).
 
 use crate::cell::BackendCell;
-use crate::facts::plan::plan_facts;
+use crate::facts::plan::{plan_facts, plan_tables};
 use crate::rows::{self, Depth};
 use interdict_core::{decide_plan, Mode};
 use pgrx::pg_sys;
@@ -64,6 +64,9 @@ unsafe fn before_start(query_desc: *mut pg_sys::QueryDesc, eflags: i32) -> bool 
         let explain_only = eflags & pg_sys::EXEC_FLAG_EXPLAIN_ONLY as i32 != 0;
         let facts = plan_facts((*query_desc).plannedstmt, explain_only, mode == Mode::Guarded);
         super::enforce(decide_plan(&super::settings_for(mode), &facts));
+        if !explain_only {
+            super::enforce_table_rules(mode, || plan_tables((*query_desc).plannedstmt));
+        }
     }
     count && eflags & pg_sys::EXEC_FLAG_EXPLAIN_ONLY as i32 == 0
 }

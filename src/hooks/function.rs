@@ -35,7 +35,10 @@ unsafe extern "C-unwind" fn forget_functions(_arg: pg_sys::Datum, _cacheid: i32,
 }
 
 fn verdict_for(funcid: pg_sys::Oid) -> Verdict {
-    let settings = gucs::settings();
+    let mut settings = gucs::settings();
+    if crate::policy::writes_closed() {
+        settings.mode = Mode::Readonly; // no valid policy: guarded sessions read only
+    }
     let cached = CACHE.with(|c| match c {
         Some((mode, map)) if *mode == settings.mode => map.get(&u32::from(funcid)).cloned(),
         _ => None,
@@ -81,7 +84,7 @@ unsafe extern "C-unwind" fn object_access(
     }
     // Only readonly refuses functions (`decide_function`); guarded mode judges the rows they write.
     if access == pg_sys::ObjectAccessType::OAT_FUNCTION_EXECUTE
-        && gucs::mode() == Mode::Readonly
+        && (gucs::mode() == Mode::Readonly || (gucs::mode() == Mode::Guarded && crate::policy::writes_closed()))
         && !pg_sys::IsBinaryUpgrade
         && !super::is_internal()
     {

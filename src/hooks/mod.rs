@@ -69,7 +69,10 @@ fn agent_mode() -> Option<Mode> {
             return None;
         }
         session::ensure_locked();
-        let mode = gucs::mode();
+        let mut mode = gucs::mode();
+        if mode == Mode::Guarded && crate::policy::writes_closed() {
+            mode = Mode::Readonly; // a configured policy that is not valid: reads only
+        }
         if mode == Mode::Readonly {
             pg_sys::XactReadOnly = true;
         }
@@ -80,15 +83,30 @@ fn agent_mode() -> Option<Mode> {
     }
 }
 
+/// A policy's `write: false` / `read: false` tables. The names are looked up only when the
+/// session's policy has table rules.
+fn enforce_table_rules(mode: Mode, tables: impl FnOnce() -> (Vec<String>, Vec<String>)) {
+    if crate::policy::with_rule(|rule| rule.has_table_rules()) != Some(true) {
+        return;
+    }
+    let (written, read) = tables();
+    if let Some(verdict) = crate::policy::with_rule(|rule| rule.decide_tables(mode, &written, &read)) {
+        enforce(verdict);
+    }
+}
+
 /// Raises a refusal; lets anything else through. A refusal an operator may approve lets the
 /// statement through if an approval for it is waiting, and otherwise carries its approval id.
 fn enforce(verdict: Verdict) {
-    if let Verdict::Refuse(refusal) = verdict {
+    if let Verdict::Refuse(mut refusal) = crate::policy::apply(verdict) {
+        if crate::policy::writes_closed() {
+            refusal = crate::policy::unavailable(refusal);
+        }
         if crate::rows::simulating() && refusal.code != ReasonCode::SimulateIrreversible {
             crate::rows::record_refusal(crate::approvals::with_approval_id(refusal));
             return;
         }
-        if refusal.code.approvable() && crate::approvals::approved_override() {
+        if refusal.approvable() && crate::approvals::approved_override() {
             return;
         }
         crate::reasons::raise(&crate::approvals::with_approval_id(refusal));

@@ -3,7 +3,7 @@
 //! come here first and then run their query through the executor hook.
 
 use crate::cell::BackendCell;
-use crate::facts::utility::utility_facts;
+use crate::facts::utility::{utility_facts, utility_tables};
 use crate::rows::{self, Depth};
 use interdict_core::{decide_simulated, decide_utility, Mode};
 use pgrx::pg_sys;
@@ -33,6 +33,7 @@ unsafe fn guard(pstmt: *mut pg_sys::PlannedStmt, query_string: *const c_char, pa
             super::enforce(decide_simulated(mode, Some(&facts), None));
         }
         super::enforce(decide_utility(&super::settings_for(mode), &facts));
+        super::enforce_table_rules(mode, || utility_tables((*pstmt).utilityStmt));
     }
     counting.then(Depth::enter)
 }

@@ -1,0 +1,223 @@
+//! The policy in force: where it comes from, and the session's share of it.
+//!
+//! Sources, in order: the file `interdict.policy_file` names (read at load and on reload), else the
+//! latest version loaded with `interdict.load_policy()` into `interdict.policies` of this database,
+//! else none (guarded mode's built-in rules and the `interdict.*` settings alone). A session resolves
+//! its role's rule once, when it locks, and keeps it: a policy loaded later applies to sessions that
+//! start later, so no running session is ever loosened. A configured policy that is not valid leaves
+//! guarded sessions reading only ([`writes_closed`]).
+
+use crate::cell::BackendCell;
+use crate::gucs;
+use interdict_core::policy::{Policy, RolePolicy};
+use interdict_core::{Mode, ReasonCode, Refusal, Verdict};
+use pgrx::pg_sys;
+
+/// `interdict.policy_file`, as last read.
+enum FileState {
+    Unset,
+    Valid { path: String, policy: Policy },
+    Broken { path: String, error: String },
+}
+
+static FILE: BackendCell<FileState> = BackendCell::new(FileState::Unset);
+
+/// The session's policy, resolved at lock.
+#[derive(Default)]
+enum Session {
+    /// Not resolved yet, or no policy configured.
+    #[default]
+    None,
+    Rule { source: String, rule: Box<RolePolicy> },
+    Unavailable { source: String, error: String },
+}
+
+static SESSION: BackendCell<Session> = BackendCell::new(Session::None);
+
+/// Cached at lock: guarded mode with no valid policy, hence no writes.
+static WRITES_CLOSED: BackendCell<bool> = BackendCell::new(false);
+
+/// The assign hook of `interdict.policy_file`: reads and validates the file. A broken file never
+/// replaces a valid one (a warning says why); with no valid one before it, writes close.
+pub fn file_set(path: &str) {
+    let path = path.trim().to_string();
+    if path.is_empty() {
+        FILE.set(FileState::Unset);
+        return;
+    }
+    let read = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"));
+    let parsed = read.and_then(|text| Policy::parse(&text, &gucs::command_tags()).map_err(|e| format!("{path}: {e}")));
+    match parsed {
+        Ok(policy) => FILE.set(FileState::Valid { path, policy }),
+        Err(error) => {
+            let kept = FILE.with(|f| matches!(f, FileState::Valid { .. }));
+            pgrx::warning!(
+                "interdict: policy file not loaded: {error}; {}",
+                if kept { "the policy in force stays" } else { "guarded sessions refuse writes until a valid policy is loaded" }
+            );
+            if !kept {
+                FILE.set(FileState::Broken { path, error });
+            }
+        }
+    }
+}
+
+/// At session lock (inside a transaction): resolves the session's rule and folds its limits into
+/// the locked settings.
+pub fn lock() {
+    let session = resolve();
+    if let Session::Rule { rule, .. } = &session {
+        gucs::tighten_with(rule);
+    }
+    WRITES_CLOSED.set(matches!(session, Session::Unavailable { .. }));
+    ROW_FLOOR.set(match &session {
+        Session::Rule { rule, .. } => rule.smallest_row_limit().unwrap_or(u64::MAX),
+        _ => u64::MAX,
+    });
+    SESSION.set(session);
+}
+
+fn resolve() -> Session {
+    // SAFETY: at lock, inside a transaction.
+    let role = unsafe { crate::nodes::cstr(pg_sys::GetUserNameFromId(pg_sys::GetSessionUserId(), true)) }.unwrap_or_default();
+    let from_file = FILE.with(|f| match f {
+        FileState::Unset => None,
+        FileState::Valid { path, policy } => Some(Session::Rule { source: format!("file {path}"), rule: Box::new(policy.for_role(&role)) }),
+        FileState::Broken { path, error } => Some(Session::Unavailable { source: format!("file {path}"), error: error.clone() }),
+    });
+    if let Some(session) = from_file {
+        return session;
+    }
+    match latest_loaded() {
+        None => Session::None,
+        Some((version, text)) => {
+            let source = format!("interdict.policies version {version}");
+            match Policy::parse(&text, &gucs::command_tags()) {
+                Ok(policy) => Session::Rule { source, rule: Box::new(policy.for_role(&role)) },
+                Err(e) => Session::Unavailable { source, error: e.to_string() },
+            }
+        }
+    }
+}
+
+/// The latest policy loaded into this database, if the extension is installed here.
+fn latest_loaded() -> Option<(i64, String)> {
+    // SAFETY: catalog lookup inside a transaction.
+    if unsafe { pg_sys::get_namespace_oid(c"interdict".as_ptr(), true) } == pg_sys::InvalidOid {
+        return None;
+    }
+    crate::hooks::internal(|| {
+        pgrx::Spi::connect(|client| {
+            let rows = client
+                .select("SELECT version, policy FROM interdict.policies ORDER BY version DESC LIMIT 1", None, &[])
+                .ok()?;
+            let row = rows.into_iter().next()?;
+            Some((row.get::<i64>(1).ok()??, row.get::<String>(2).ok()??))
+        })
+    })
+}
+
+/// Cached at lock: the smallest per-operation or per-table row limit of the session's policy.
+static ROW_FLOOR: BackendCell<u64> = BackendCell::new(u64::MAX);
+
+/// Below this many rows no per-operation or per-table limit of the policy can have been passed.
+pub fn row_floor() -> u64 {
+    ROW_FLOOR.get()
+}
+
+/// Guarded mode with a configured policy that is not valid: the session reads only.
+pub fn writes_closed() -> bool {
+    WRITES_CLOSED.get()
+}
+
+/// A refusal met while writes are closed, reported as what it is: no valid policy.
+pub fn unavailable(refusal: Refusal) -> Refusal {
+    let (source, error) = SESSION.with(|s| match s {
+        Session::Unavailable { source, error } => (source.clone(), error.clone()),
+        _ => (String::new(), String::new()),
+    });
+    let mut r = Refusal::new(ReasonCode::PolicyUnavailable, Mode::Guarded, refusal.what.clone())
+        .fact("refused_as", refusal.code.reason().code)
+        .fact("policy_source", source)
+        .fact("policy_error", error);
+    r.facts.extend(refusal.facts);
+    r
+}
+
+/// The session's rule, if a valid policy is in force.
+pub fn with_rule<R>(f: impl FnOnce(&RolePolicy) -> R) -> Option<R> {
+    SESSION.with(|s| match s {
+        Session::Rule { rule, .. } => Some(f(rule)),
+        _ => None,
+    })
+}
+
+/// A verdict under the session's policy (structural refusals become allowed, final or approvable).
+pub fn apply(verdict: Verdict) -> Verdict {
+    match verdict {
+        Verdict::Allow => Verdict::Allow,
+        refused => with_rule(|rule| rule.apply(refused.clone())).unwrap_or(refused),
+    }
+}
+
+/// Where the session's policy came from and what it says, for `interdict.policy()`.
+pub fn describe() -> serde_json::Value {
+    SESSION.with(|s| match s {
+        Session::None => serde_json::json!({ "source": "none", "state": "no policy: built-in rules and interdict.* settings" }),
+        Session::Rule { source, rule } => serde_json::json!({
+            "source": source,
+            "state": "valid",
+            "mode": rule.mode.map(|m| m.as_str()),
+            "max_rows": rule.max_rows,
+            "rows": { "insert": rule.rows.insert, "update": rule.rows.update, "delete": rule.rows.delete },
+            "blocked_commands": rule.blocked_commands,
+            "simulate_timeout_ms": rule.simulate_timeout.map(|t| t.0),
+            "table_rules": rule.has_table_rules(),
+        }),
+        Session::Unavailable { source, error } => serde_json::json!({ "source": source, "state": "invalid", "error": error }),
+    })
+}
+
+/// `interdict.load_policy(yaml)`: a superuser or the extension's owner, in a session with no agent
+/// mode, stores a valid policy as a new version. A policy that does not validate is an error with
+/// its line and column, and the one in force stays.
+pub fn load(yaml: &str) -> i64 {
+    let mode = gucs::mode();
+    let refuse = |code: ReasonCode, what: &str, facts: Vec<(&'static str, String)>| -> ! {
+        let mut r = Refusal::new(code, mode, what);
+        r.facts.extend(facts);
+        crate::reasons::raise(&r)
+    };
+    if mode != Mode::Off {
+        refuse(ReasonCode::PolicyDenied, "loading a policy from an agent session", vec![]);
+    }
+    let owner = pgrx::Spi::get_one::<pg_sys::Oid>("SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'interdict'")
+        .ok()
+        .flatten();
+    // SAFETY: role checks inside a transaction.
+    let allowed = unsafe { pg_sys::superuser() || owner.is_some_and(|o| pg_sys::has_privs_of_role(pg_sys::GetUserId(), o)) };
+    if !allowed {
+        refuse(ReasonCode::PolicyDenied, "loading a policy", vec![]);
+    }
+    if let Err(e) = Policy::parse(yaml, &gucs::command_tags()) {
+        let at = |v: Option<usize>| v.map(|n| n.to_string()).unwrap_or_default();
+        refuse(ReasonCode::PolicyInvalid, "loading the policy", vec![("line", at(e.line)), ("column", at(e.column)), ("error", e.message)]);
+    }
+    // SAFETY: the current user's name, inside a transaction.
+    let me = unsafe { crate::nodes::cstr(pg_sys::GetUserNameFromId(pg_sys::GetUserId(), false)) }.unwrap_or_default();
+    let version = crate::hooks::internal(|| {
+        pgrx::Spi::get_one_with_args::<i64>(
+            "INSERT INTO interdict.policies (policy, loaded_by) VALUES ($1, $2) RETURNING version",
+            &[pgrx::datum::DatumWithOid::from(yaml), pgrx::datum::DatumWithOid::from(me.as_str())],
+        )
+    });
+    let version = version.ok().flatten().unwrap_or_else(|| pgrx::error!("interdict: the policy could not be stored"));
+    let file = FILE.with(|f| match f {
+        FileState::Valid { path, .. } | FileState::Broken { path, .. } => Some(path.clone()),
+        FileState::Unset => None,
+    });
+    if let Some(path) = file {
+        pgrx::warning!("interdict: stored as version {version}, but interdict.policy_file ({path}) takes precedence over loaded policies");
+    }
+    version
+}
