@@ -196,7 +196,7 @@ mod tests {
 
     #[test]
     fn blast_radius() {
-        let facts = |reached| RowFacts { reached, limit: 100, estimate: Some(2e6), tables: vec!["public.t".into()], approved: false };
+        let facts = |reached| RowFacts { reached, limit: 100, estimate: Some(2e6), tables: vec!["public.t".into()], approved: false, policy_scope: None };
         assert!(decide_rows(Mode::Guarded, &facts(100)).is_allowed());
         let Verdict::Refuse(r) = decide_rows(Mode::Guarded, &facts(101)) else { panic!("allowed") };
         assert_eq!(r.code, ReasonCode::GuardedBlastRadius);
