@@ -49,6 +49,9 @@ struct Counter {
     /// `es_processed` when the node started, for the node that sets the command tag.
     base: Option<u64>,
     level: i32,
+    /// `INSERT … ON CONFLICT DO UPDATE`: its rows are split into inserted and updated by the
+    /// node's instrumentation (see [`instrument_conflicts`]).
+    conflict_update: bool,
 }
 
 impl Counter {
@@ -67,6 +70,13 @@ impl Counter {
             None => self.fed,
         };
         match self.operation {
+            pg_sys::CmdType::CMD_INSERT if self.conflict_update && !(*self.mt).ps.instrument.is_null() => {
+                // nodeModifyTable.c: ExecInsert counts each conflict it resolved with InstrCountTuples2,
+                // and ExecOnConflictUpdate one whose DO UPDATE … WHERE said no with InstrCountFiltered1.
+                let instrument = &*(*self.mt).ps.instrument;
+                t.updated = ((instrument.ntuples2 - instrument.nfiltered1).max(0.0) as u64).min(n);
+                t.inserted = n - t.updated;
+            }
             pg_sys::CmdType::CMD_INSERT => t.inserted = n,
             pg_sys::CmdType::CMD_UPDATE => t.updated = n,
             _ => t.deleted = n,
@@ -182,6 +192,21 @@ unsafe fn param_values(params: pg_sys::ParamListInfo) -> Vec<Option<String>> {
         .collect()
 }
 
+/// Before `ExecutorStart`: a statement with `INSERT … ON CONFLICT DO UPDATE` gets row
+/// instrumentation (as `EXPLAIN (ANALYZE, TIMING OFF)` would), the only place Postgres counts the
+/// conflicts it turned into updates; `es_processed` counts them together with the inserts.
+///
+/// # Safety
+/// `query_desc` is about to be started.
+pub unsafe fn instrument_conflicts(query_desc: *mut pg_sys::QueryDesc) {
+    let conflict_update = crate::facts::scope::modify_tables((*query_desc).plannedstmt)
+        .into_iter()
+        .any(|mt| (*mt).onConflictAction == pg_sys::OnConflictAction::ONCONFLICT_UPDATE);
+    if conflict_update {
+        (*query_desc).instrument_options |= pg_sys::InstrumentOption::INSTRUMENT_ROWS as i32;
+    }
+}
+
 /// After `ExecutorStart`: a counter on every ModifyTable node of the plan.
 ///
 /// # Safety
@@ -218,6 +243,7 @@ pub unsafe fn watch(query_desc: *mut pg_sys::QueryDesc) {
                 fed: 0,
                 base: ((*plan).canSetTag && operation != pg_sys::CmdType::CMD_SELECT).then(|| (*estate).es_processed),
                 level,
+                conflict_update: (*plan).onConflictAction == pg_sys::OnConflictAction::ONCONFLICT_UPDATE,
             };
             // ExecProcNodeFirst installs ExecProcNodeReal (or the instrumented wrapper, which calls
             // it) on the first call, so wrapping the "real" function covers both.

@@ -68,7 +68,11 @@ unsafe fn before_start(query_desc: *mut pg_sys::QueryDesc, eflags: i32) -> bool 
             super::enforce_table_rules(mode, || plan_tables((*query_desc).plannedstmt));
         }
     }
-    count && eflags & pg_sys::EXEC_FLAG_EXPLAIN_ONLY as i32 == 0
+    let count = count && eflags & pg_sys::EXEC_FLAG_EXPLAIN_ONLY as i32 == 0;
+    if count {
+        rows::instrument_conflicts(query_desc);
+    }
+    count
 }
 
 #[cfg(not(feature = "pg18"))]
