@@ -297,12 +297,17 @@ def restore_t(db="pgtest"):
     run(dba, "INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 10) g ON CONFLICT (id) DO UPDATE SET v = excluded.v")
     run(dba, "DELETE FROM t WHERE id > 10")
 
+def refused_request(bound, max_rows, tag):
+    """A guarded agent's DELETE of the rows above `bound`, refused with `max_rows`: (agent, sql, detail).
+    The tag keeps each test's statement (hence its approval id) its own, in each run."""
+    sql = f"DELETE FROM t WHERE id > {bound} /* {ARGS.label} {tag} */"
+    agent = connect("r_guard")
+    run(agent, f"SET interdict.max_rows = {max_rows}")
+    return agent, sql, refusal(agent, sql)
+
 @test
 def approval_flow_refuse_approve_rerun_once():
-    sql = f"DELETE FROM t WHERE id > 5 /* {ARGS.label} flow */"
-    agent = connect("r_guard")
-    run(agent, "SET interdict.max_rows = 2")
-    d = refusal(agent, sql)
+    agent, sql, d = refused_request(5, 2, "flow")
     eq((d["reason"], d["rows_reached"], d["max_rows"]), ("guarded.blast_radius", "3", "2"), "refused at limit + 1")
     eq(one(agent, "SELECT count(*) FROM t"), 10, "nothing deleted")
     op = connect("p_op")
@@ -318,10 +323,7 @@ def approval_flow_refuse_approve_rerun_once():
 
 @test
 def approval_within_its_rows_only():
-    sql = f"DELETE FROM t WHERE id > 4 /* {ARGS.label} rows */"
-    agent = connect("r_guard")
-    run(agent, "SET interdict.max_rows = 2")
-    d = refusal(agent, sql)
+    agent, sql, d = refused_request(4, 2, "rows")
     run(connect("p_op"), f"SELECT interdict.approve('{d['approval_id']}', max_rows => 3)")
     d2 = refusal(agent, sql)
     eq((d2["reason"], d2["limit_from"], d2["max_rows"]), ("guarded.blast_radius", "approval", "3"), "6 rows > 3 approved")
@@ -329,10 +331,7 @@ def approval_within_its_rows_only():
 
 @test
 def approval_bad_input():
-    sql = f"DELETE FROM t WHERE id > 6 /* {ARGS.label} bad */"
-    agent = connect("r_guard")
-    run(agent, "SET interdict.max_rows = 1")
-    d = refusal(agent, sql)
+    agent, sql, d = refused_request(6, 1, "bad")
     op = connect("p_op")
     eq(refusal(op, "SELECT interdict.approve('nonsense')")["reason"], "approval.invalid", "malformed id")
     broken = d["approval_id"][:-1] + ("0" if d["approval_id"][-1] != "0" else "1")

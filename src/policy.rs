@@ -101,20 +101,46 @@ fn resolve() -> Session {
 }
 
 /// The latest policy loaded into this database, if the extension is installed here.
+///
+/// Read with the catalog snapshot (`systable_beginscan` with no snapshot), not through SPI: the
+/// session locks at its first statement, which may be `BEGIN ISOLATION LEVEL …` or be followed by
+/// `SET TRANSACTION ISOLATION LEVEL`, and a query snapshot taken here would make those fail
+/// (`variable.c: check_XactIsoLevel` refuses once `FirstSnapshotSet`).
 fn latest_loaded() -> Option<(i64, String)> {
-    // SAFETY: catalog lookup inside a transaction.
-    if unsafe { pg_sys::get_namespace_oid(c"interdict".as_ptr(), true) } == pg_sys::InvalidOid {
-        return None;
+    // SAFETY: catalog lookups and a heap scan inside a transaction; the relation stays open (and
+    // AccessShare-locked) for the scan, and every tuple is deformed before the scan moves on.
+    unsafe {
+        let schema = pg_sys::get_namespace_oid(c"interdict".as_ptr(), true);
+        if schema == pg_sys::InvalidOid {
+            return None;
+        }
+        let relid = pg_sys::get_relname_relid(c"policies".as_ptr(), schema);
+        if relid == pg_sys::InvalidOid {
+            return None;
+        }
+        let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
+        let rel = pg_sys::table_open(relid, lock);
+        let scan = pg_sys::systable_beginscan(rel, pg_sys::InvalidOid, false, std::ptr::null_mut(), 0, std::ptr::null_mut());
+        let mut latest: Option<(i64, String)> = None;
+        loop {
+            let tuple = pg_sys::systable_getnext(scan);
+            if tuple.is_null() {
+                break;
+            }
+            let mut values = [pg_sys::Datum::from(0usize); 4];
+            let mut nulls = [true; 4];
+            pg_sys::heap_deform_tuple(tuple, (*rel).rd_att, values.as_mut_ptr(), nulls.as_mut_ptr());
+            let version = values[0].value() as i64; // version bigint: by value on 64-bit builds
+            if nulls[0] || nulls[1] || latest.as_ref().is_some_and(|(v, _)| *v >= version) {
+                continue;
+            }
+            let text = crate::nodes::cstr(pg_sys::text_to_cstring(values[1].cast_mut_ptr())).unwrap_or_default();
+            latest = Some((version, text));
+        }
+        pg_sys::systable_endscan(scan);
+        pg_sys::table_close(rel, lock);
+        latest
     }
-    crate::hooks::internal(|| {
-        pgrx::Spi::connect(|client| {
-            let rows = client
-                .select("SELECT version, policy FROM interdict.policies ORDER BY version DESC LIMIT 1", None, &[])
-                .ok()?;
-            let row = rows.into_iter().next()?;
-            Some((row.get::<i64>(1).ok()??, row.get::<String>(2).ok()??))
-        })
-    })
 }
 
 /// Cached at lock: the smallest per-operation or per-table row limit of the session's policy.
