@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job: builds and installs Interdict, starts a scratch cluster with a seeded database and an
-# agent role in readonly mode, shows the guard at work, and leaves the cluster running.
+# agent role in readonly mode and one in guarded mode, shows the guard at work (refusals, blast radius,
+# simulate, an operator's approval, a policy), and leaves the cluster running.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 setup_all
 PORT=${DEMO_PORT:-5440}
@@ -18,8 +19,16 @@ CREATE ROLE agent LOGIN;
 GRANT ALL ON ALL TABLES IN SCHEMA public TO agent;
 ALTER ROLE agent SET session_preload_libraries = 'interdict';
 ALTER ROLE agent SET interdict.mode = 'readonly';
+CREATE ROLE writer LOGIN;
+GRANT ALL ON ALL TABLES IN SCHEMA public TO writer;
+ALTER ROLE writer SET session_preload_libraries = 'interdict';
+ALTER ROLE writer SET interdict.mode = 'guarded';
+ALTER ROLE writer SET interdict.max_rows = 20;
+CREATE ROLE ops LOGIN IN ROLE interdict_operator;
 SQL
-agent() { echo; echo "agent=> $1"; as_postgres psql -X -h "$SOCK" -p "$PORT" -U agent -d shop -v VERBOSITY=verbose -c "$1" 2>&1 | sed 's/^/  /' || true; }
+as_role() { local role=$1; shift; echo; echo "$role=> $1"; as_postgres psql -X -h "$SOCK" -p "$PORT" -U "$role" -d shop -v VERBOSITY=verbose -c "$1" 2>&1 | sed 's/^/  /' || true; }
+agent() { as_role agent "$1"; }
+writer() { as_role writer "$1"; }
 log "the agent role is in readonly mode; the same role has full write grants"
 agent "SHOW interdict.mode"
 agent "SELECT c.name, count(*) AS orders, sum(o.total) FROM customers c JOIN orders o ON o.customer_id = c.id GROUP BY c.name ORDER BY 3 DESC LIMIT 3"
@@ -28,6 +37,22 @@ agent "WITH gone AS (DELETE FROM customers RETURNING *) SELECT count(*) FROM gon
 agent "SET interdict.mode = off"
 agent "COPY customers TO PROGRAM 'cat > /tmp/stolen.csv'"
 agent "SELECT count(*) AS orders_still_there FROM orders"
+echo
+log "the writer role is in guarded mode: writes are checked before they can do damage (max_rows = 20)"
+writer "UPDATE orders SET total = total * 1.1 WHERE id = 7"
+writer "DELETE FROM orders WHERE 1 = 1"
+writer "SELECT jsonb_pretty(interdict.simulate('DELETE FROM orders WHERE total < 50'))"
+DELETE_SMALL="DELETE FROM orders WHERE total < 50"
+id=$(as_postgres psql -X -h "$SOCK" -p "$PORT" -U writer -d shop -c "$DELETE_SMALL" 2>&1 | sed -n 's/.*"approval_id":"\([^"]*\)".*/\1/p' || true)
+writer "$DELETE_SMALL"
+log "an operator approves that exact statement, once, for at most 100 rows"
+as_role ops "SELECT interdict.approve('$id', max_rows => 100, valid_for => '10 minutes')"
+writer "$DELETE_SMALL"
+log "a policy: no writes to customers for anyone, deletes of at most 5 rows"
+dba -d shop -c "SELECT interdict.load_policy(E'version: 1\\ndefaults:\\n  rows: {delete: 5}\\n  tables:\\n    public.customers: {write: false}\\n') AS policy_version"
+writer "SELECT interdict.policy()"
+writer "UPDATE customers SET name = 'x' WHERE id = 1"
+writer "DELETE FROM orders WHERE id BETWEEN 100 AND 110"
 echo
 log "the cluster is running (stop it with: sudo -u postgres $PGBIN/pg_ctl -D $SCRATCH/demo/data stop)"
 echo "  as the agent: psql -h $SOCK -p $PORT -U agent shop      (or host=127.0.0.1 port=$PORT user=agent dbname=shop)"
