@@ -56,6 +56,9 @@ unsafe fn unscoped_writes(pstmt: *mut pg_sys::PlannedStmt) -> Vec<String> {
 
 /// A relation of the `interdict` schema among the statement's result relations.
 unsafe fn guard_schema_write(pstmt: *mut pg_sys::PlannedStmt) -> Option<String> {
+    if (*pstmt).resultRelations.is_null() {
+        return None; // reads: no catalog lookup
+    }
     let schema = pg_sys::get_namespace_oid(c"interdict".as_ptr(), true);
     if schema == pg_sys::InvalidOid {
         return None;
