@@ -34,9 +34,6 @@ enum Session {
 
 static SESSION: BackendCell<Session> = BackendCell::new(Session::None);
 
-/// Cached at lock: guarded mode with no valid policy, hence no writes.
-static WRITES_CLOSED: BackendCell<bool> = BackendCell::new(false);
-
 /// The assign hook of `interdict.policy_file`: reads and validates the file. A broken file never
 /// replaces a valid one (a warning says why); with no valid one before it, writes close.
 pub fn file_set(path: &str) {
@@ -69,7 +66,6 @@ pub fn lock() {
     if let Session::Rule { rule, .. } = &session {
         gucs::tighten_with(rule);
     }
-    WRITES_CLOSED.set(matches!(session, Session::Unavailable { .. }));
     ROW_FLOOR.set(match &session {
         Session::Rule { rule, .. } => rule.smallest_row_limit().unwrap_or(u64::MAX),
         _ => u64::MAX,
@@ -151,9 +147,10 @@ pub fn row_floor() -> u64 {
     ROW_FLOOR.get()
 }
 
-/// Guarded mode with a configured policy that is not valid: the session reads only.
+/// Guarded mode with a configured policy that is not valid: the session reads only. (Readonly
+/// sessions keep their own reasons; a session raised to readonly later is readonly.)
 pub fn writes_closed() -> bool {
-    WRITES_CLOSED.get()
+    gucs::mode() == Mode::Guarded && SESSION.with(|s| matches!(s, Session::Unavailable { .. }))
 }
 
 /// A refusal met while writes are closed, reported as what it is: no valid policy.

@@ -104,27 +104,6 @@ fn yes() -> bool {
     true
 }
 
-/// One rule: `defaults`, or the rule for a role pattern. Every key is optional.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Rule {
-    #[serde(default, deserialize_with = "de_mode")]
-    mode: Option<Mode>,
-    max_rows: Option<u64>,
-    #[serde(default)]
-    rows: OpLimits,
-    #[serde(default)]
-    structural: BTreeMap<Structural, Action>,
-    #[serde(default)]
-    blocked_commands: Vec<String>,
-    #[serde(default, deserialize_with = "de_millis")]
-    simulate_timeout: Option<Millis>,
-    /// Writes undo cannot record (issue 5): `refuse` (the default) or `allow`.
-    non_reversible: Option<NonReversible>,
-    #[serde(default)]
-    tables: BTreeMap<String, TableRule>,
-}
-
 /// Whether guarded mode lets through writes that cannot be recorded for undo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -138,10 +117,10 @@ pub enum NonReversible {
 struct PolicyFile {
     version: u32,
     #[serde(default)]
-    defaults: Rule,
+    defaults: RolePolicy,
     /// Role name, or a pattern with `*`, to its rule.
     #[serde(default)]
-    roles: BTreeMap<String, Rule>,
+    roles: BTreeMap<String, RolePolicy>,
 }
 
 fn de_mode<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Mode>, D::Error> {
@@ -178,8 +157,8 @@ impl std::fmt::Display for PolicyError {
 /// A parsed, validated policy.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
-    defaults: Rule,
-    roles: BTreeMap<String, Rule>,
+    defaults: RolePolicy,
+    roles: BTreeMap<String, RolePolicy>,
 }
 
 impl Policy {
@@ -227,14 +206,14 @@ impl Policy {
     pub fn for_role(&self, role: &str) -> RolePolicy {
         let entry = most_specific(self.roles.iter(), role).map(|(_, rule)| rule);
         let d = &self.defaults;
-        let Some(r) = entry else { return RolePolicy::from_rule(d) };
+        let Some(r) = entry else { return d.clone() };
         let mut structural = d.structural.clone();
         structural.extend(r.structural.iter().map(|(k, v)| (*k, *v)));
         let mut tables = d.tables.clone();
         tables.extend(r.tables.iter().map(|(k, v)| (k.clone(), v.clone())));
         let mut blocked = d.blocked_commands.clone();
         blocked.extend(r.blocked_commands.iter().cloned());
-        RolePolicy::from_rule(&Rule {
+        RolePolicy {
             mode: r.mode.or(d.mode),
             max_rows: r.max_rows.or(d.max_rows),
             rows: r.rows.or(d.rows),
@@ -243,7 +222,7 @@ impl Policy {
             simulate_timeout: r.simulate_timeout.or(d.simulate_timeout),
             non_reversible: r.non_reversible.or(d.non_reversible),
             tables,
-        })
+        }
     }
 }
 
@@ -272,16 +251,25 @@ fn most_specific<'a, V>(entries: impl Iterator<Item = (&'a String, &'a V)>, name
         .max_by_key(|(pattern, _)| (!pattern.contains('*'), pattern.chars().filter(|c| *c != '*').count()))
 }
 
-/// The policy in force for one session's role.
-#[derive(Debug, Clone, PartialEq, Default)]
+/// One rule: `defaults`, or the rule for a role pattern (every key optional); and, once merged
+/// by [`Policy::for_role`], the policy in force for one session's role.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RolePolicy {
+    #[serde(default, deserialize_with = "de_mode")]
     pub mode: Option<Mode>,
     pub max_rows: Option<u64>,
+    #[serde(default)]
     pub rows: OpLimits,
+    #[serde(default)]
     structural: BTreeMap<Structural, Action>,
+    #[serde(default)]
     pub blocked_commands: Vec<String>,
+    #[serde(default, deserialize_with = "de_millis")]
     pub simulate_timeout: Option<Millis>,
+    /// Writes undo cannot record (issue 5): `refuse` (the default) or `allow`.
     pub non_reversible: Option<NonReversible>,
+    #[serde(default)]
     tables: BTreeMap<String, TableRule>,
 }
 
@@ -305,19 +293,6 @@ pub struct RowExcess {
 }
 
 impl RolePolicy {
-    fn from_rule(rule: &Rule) -> RolePolicy {
-        RolePolicy {
-            mode: rule.mode,
-            max_rows: rule.max_rows,
-            rows: rule.rows,
-            structural: rule.structural.clone(),
-            blocked_commands: rule.blocked_commands.clone(),
-            simulate_timeout: rule.simulate_timeout,
-            non_reversible: rule.non_reversible,
-            tables: rule.tables.clone(),
-        }
-    }
-
     /// Whether any rule names tables: the hooks then look up the names of the tables a statement
     /// touches; without table rules they never do.
     pub fn has_table_rules(&self) -> bool {

@@ -56,19 +56,19 @@ fn register_counting_hooks() {
 unsafe fn before_start(query_desc: *mut pg_sys::QueryDesc, eflags: i32) -> bool {
     let mode = super::agent_mode();
     let count = super::counting_rows();
+    let explain_only = eflags & pg_sys::EXEC_FLAG_EXPLAIN_ONLY as i32 != 0;
     if count {
         register_counting_hooks();
         rows::begin_if_top_level((*query_desc).sourceText, (*query_desc).plannedstmt, (*query_desc).params);
     }
     if let Some(mode) = mode {
-        let explain_only = eflags & pg_sys::EXEC_FLAG_EXPLAIN_ONLY as i32 != 0;
         let facts = plan_facts((*query_desc).plannedstmt, explain_only, mode == Mode::Guarded);
         super::enforce(decide_plan(&super::settings_for(mode), &facts));
         if !explain_only {
             super::enforce_table_rules(mode, || plan_tables((*query_desc).plannedstmt));
         }
     }
-    let count = count && eflags & pg_sys::EXEC_FLAG_EXPLAIN_ONLY as i32 == 0;
+    let count = count && !explain_only;
     if count {
         rows::instrument_conflicts(query_desc);
     }

@@ -84,7 +84,7 @@ unsafe extern "C-unwind" fn object_access(
     }
     // Only readonly refuses functions (`decide_function`); guarded mode judges the rows they write.
     if access == pg_sys::ObjectAccessType::OAT_FUNCTION_EXECUTE
-        && (gucs::mode() == Mode::Readonly || (gucs::mode() == Mode::Guarded && crate::policy::writes_closed()))
+        && (gucs::mode() == Mode::Readonly || crate::policy::writes_closed())
         && !pg_sys::IsBinaryUpgrade
         && !super::is_internal()
     {

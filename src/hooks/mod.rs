@@ -70,7 +70,7 @@ fn agent_mode() -> Option<Mode> {
         }
         session::ensure_locked();
         let mut mode = gucs::mode();
-        if mode == Mode::Guarded && crate::policy::writes_closed() {
+        if crate::policy::writes_closed() {
             mode = Mode::Readonly; // a configured policy that is not valid: reads only
         }
         if mode == Mode::Readonly {
