@@ -26,6 +26,19 @@ CREATE SCHEMA reports;
 CREATE TABLE reports.daily (day date PRIMARY KEY, total numeric);
 INSERT INTO reports.daily VALUES ('2026-01-01', 10);
 
+-- Inheritance, a rule that writes elsewhere, a self-referencing cascade chain.
+CREATE TABLE vehicles (id int PRIMARY KEY, kind text);
+CREATE TABLE cars (doors int) INHERITS (vehicles);
+INSERT INTO vehicles SELECT g, 'generic' FROM generate_series(1, 10) g;
+INSERT INTO cars SELECT g, 'car', 4 FROM generate_series(11, 25) g;
+CREATE TABLE notes (id int PRIMARY KEY, body text);
+INSERT INTO notes SELECT g, 'note ' || g FROM generate_series(1, 30) g;
+CREATE RULE notes_archive AS ON DELETE TO notes DO ALSO INSERT INTO events (what) VALUES ('deleted note ' || old.id);
+CREATE TABLE nodes (id int PRIMARY KEY, parent int REFERENCES nodes (id) ON DELETE CASCADE);
+INSERT INTO nodes SELECT g, nullif(g - 1, 0) FROM generate_series(1, 30) g;
+CREATE TABLE tickets (id int PRIMARY KEY, state text NOT NULL);
+INSERT INTO tickets SELECT g, 'open' FROM generate_series(1, 30) g;
+
 -- Functions that read, and functions that write in disguise.
 CREATE FUNCTION total_balance() RETURNS numeric STABLE LANGUAGE sql AS $$ SELECT sum(balance) FROM accounts $$;
 CREATE FUNCTION owner_of(int) RETURNS text IMMUTABLE LANGUAGE sql AS $$ SELECT 'owner' || $1 $$;

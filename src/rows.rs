@@ -139,7 +139,13 @@ impl Drop for Depth {
 }
 
 /// At a depth-0 `ExecutorStart` or `ProcessUtility`: a new statement begins, with its source text.
+/// A rule can turn one statement into several plans that the same portal runs one after another
+/// (pquery.c `PortalRunMulti`); only the first begins the statement, so their rows add up.
 pub fn begin_if_top_level(source: *const std::ffi::c_char, pstmt: *mut pg_sys::PlannedStmt, params: pg_sys::ParamListInfo) {
+    // SAFETY: ActivePortal is the portal running now, or null.
+    if unsafe { later_in_portal(pstmt) } {
+        return;
+    }
     with(|s| {
         if s.depth > 0 || s.simulating {
             return;
@@ -156,6 +162,12 @@ pub fn begin_if_top_level(source: *const std::ffi::c_char, pstmt: *mut pg_sys::P
         }
         s.params = params;
     });
+}
+
+/// Whether `pstmt` is a later plan of the active portal's statement (a rule's product).
+unsafe fn later_in_portal(pstmt: *mut pg_sys::PlannedStmt) -> bool {
+    let portal = pg_sys::ActivePortal;
+    !portal.is_null() && list_ptrs::<pg_sys::PlannedStmt>((*portal).stmts).skip(1).any(|p| p == pstmt)
 }
 
 /// The top-level statement's own text: its slice of the query string (one of several statements

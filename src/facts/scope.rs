@@ -138,6 +138,7 @@ impl Walk {
                 match (*b).boolop {
                     pg_sys::BoolExprType::OR_EXPR => args.any(|a| self.is_tautology(a, scanrelid)),
                     pg_sys::BoolExprType::AND_EXPR => args.all(|a| self.is_tautology(a, scanrelid)),
+                    pg_sys::BoolExprType::NOT_EXPR => args.next().is_some_and(|a| is_self_distinct(a)),
                     _ => false,
                 }
             }
@@ -190,6 +191,16 @@ unsafe fn attnotnull(relid: pg_sys::Oid, attno: i16) -> bool {
     let notnull = (*(pg_sys::GETSTRUCT(tup) as *mut pg_sys::FormData_pg_attribute)).attnotnull;
     pg_sys::ReleaseSysCache(tup);
     notnull
+}
+
+/// `x IS DISTINCT FROM x` for the same non-volatile `x`: false for every row, NULLs included, so
+/// its negation (`x IS NOT DISTINCT FROM x`) is always true.
+unsafe fn is_self_distinct(node: *mut pg_sys::Node) -> bool {
+    if !is_a(node, T_DistinctExpr) {
+        return false;
+    }
+    let args: Vec<*mut pg_sys::Node> = list_ptrs((*(node as *mut pg_sys::DistinctExpr)).args).collect();
+    args.len() == 2 && pg_sys::equal(args[0] as *const _, args[1] as *const _) && !pg_sys::contain_volatile_functions(args[0])
 }
 
 unsafe fn is_false_const(node: *mut pg_sys::Node) -> bool {
