@@ -10,7 +10,7 @@ CREATE TABLE orders (id int PRIMARY KEY, account_id int REFERENCES accounts (id)
 INSERT INTO orders SELECT g, (g % 50) + 1, g FROM generate_series(1, 100) g;
 CREATE TABLE events (id bigserial PRIMARY KEY, what text);
 INSERT INTO events (what) VALUES ('created'), ('updated');
-CREATE TABLE measurements (id int, region text, v int) PARTITION BY LIST (region);
+CREATE TABLE measurements (id int, region text, v int, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
 CREATE TABLE measurements_eu PARTITION OF measurements FOR VALUES IN ('eu');
 CREATE TABLE measurements_us PARTITION OF measurements FOR VALUES IN ('us');
 INSERT INTO measurements SELECT g, CASE WHEN g % 2 = 0 THEN 'eu' ELSE 'us' END, g FROM generate_series(1, 20) g;
@@ -29,6 +29,7 @@ INSERT INTO reports.daily VALUES ('2026-01-01', 10);
 -- Inheritance, a rule that writes elsewhere, a self-referencing cascade chain.
 CREATE TABLE vehicles (id int PRIMARY KEY, kind text);
 CREATE TABLE cars (doors int) INHERITS (vehicles);
+ALTER TABLE cars ADD PRIMARY KEY (id);
 INSERT INTO vehicles SELECT g, 'generic' FROM generate_series(1, 10) g;
 INSERT INTO cars SELECT g, 'car', 4 FROM generate_series(11, 25) g;
 CREATE TABLE notes (id int PRIMARY KEY, body text);
@@ -55,6 +56,9 @@ CREATE FUNCTION loosen_mode() RETURNS text LANGUAGE sql SET interdict.mode = 'of
 CREATE FUNCTION loosen_mode_definer() RETURNS text SECURITY DEFINER LANGUAGE sql SET interdict.mode = 'off' AS $$ SELECT current_setting('interdict.mode') $$;
 CREATE PROCEDURE close_account(int) LANGUAGE plpgsql AS $$ BEGIN DELETE FROM accounts WHERE id = $1; END $$;
 CREATE PROCEDURE read_only_proc() LANGUAGE plpgsql AS $$ BEGIN PERFORM count(*) FROM accounts; END $$;
+
+-- Every table with a key is recorded for undo: guarded sessions may write it, and take it back.
+SELECT interdict.record_schema('public'), interdict.record_schema('reports');
 
 -- Broad grants: the ordinary agent could do all of this without Interdict.
 GRANT ALL ON ALL TABLES IN SCHEMA public, reports TO agent;
@@ -125,3 +129,8 @@ BEGIN
     (SELECT checkpoints_req::text FROM pg_stat_bgwriter)));
   RETURN NEXT;
 END $$;
+
+-- A table with no key: guarded sessions cannot write it (undo could not find its rows again).
+CREATE TABLE loose (x int);
+INSERT INTO loose VALUES (1);
+GRANT ALL ON loose TO agent;

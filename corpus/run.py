@@ -9,7 +9,8 @@ A case file holds cases separated by header lines:
     -- expect: SQL                     (in a case body) a check run as the DBA afterwards: must
                                        return true. A green case with checks may change table data;
                                        the checks say exactly how. A red guarded.blast_radius
-                                       case may advance sequences (serials drawn before refusal).
+                                       case may advance sequences (serials drawn before refusal),
+                                       and any red case the change-id sequence.
 The lines after a header, up to the next one, are sent as ONE query string (simple query protocol),
 so a case may hold several statements. `{files}` is replaced by a scratch directory for server files.
 
@@ -104,8 +105,13 @@ def run_case(cluster, admin, victim, role, case, n):
             # Rows are counted while the statement runs: a refused INSERT has drawn its serial
             # values, which no rollback returns (as in plain Postgres).
             changed = [k for k in changed if not k.startswith("sequence ")]
+        if case["kind"] == "red":
+            # change ids drawn before a refusal are not given back (sequences are not transactional)
+            changed = [k for k in changed if k != "sequence interdict.changes_id_seq"]
         if case["kind"] == "green":
             allowed = ("data ", "sequence ") if case["expects"] else ()
+            # a green write is recorded for undo (a red one must record nothing)
+            allowed += ("data interdict.change", "sequence interdict.changes_id_seq")
             allowed += ("catalog",) if case["ddl"] else ()
             changed = [k for k in changed if not k.startswith(allowed)] if allowed else changed
             check = cluster.connect(db, "postgres")

@@ -7,3 +7,4 @@ GRANT USAGE ON SCHEMA audit TO PUBLIC;
 CREATE TABLE small (id int PRIMARY KEY);
 INSERT INTO small VALUES (1), (2);
 GRANT ALL ON audit.log, secret, small TO PUBLIC;
+SELECT interdict.record_schema('public'), interdict.record_schema('audit');

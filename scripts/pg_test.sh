@@ -9,7 +9,7 @@ psql_admin() { as_postgres psql -X -q -v ON_ERROR_STOP=1 -h "$SOCK" -p "$PORT" -
 psql_admin -d postgres -f "$ROOT/pg_test/setup.sql" >/dev/null
 for db in pgtest pgtest_other pgtest_dbmode pgtest_noext pgtest_policy; do
     psql_admin -d "$db" -f "$ROOT/pg_test/db.sql" >/dev/null
-    [ "$db" = pgtest_noext ] || psql_admin -d "$db" -c "CREATE EXTENSION interdict" >/dev/null
+    [ "$db" = pgtest_noext ] || psql_admin -d "$db" -c "CREATE EXTENSION interdict" -c "SELECT interdict.record_schema('public')" >/dev/null
 done
 psql_admin -d postgres -f "$ROOT/pg_test/operators.sql" >/dev/null
 psql_admin -d pgtest_policy -f "$ROOT/pg_test/policy_db.sql" >/dev/null

@@ -70,3 +70,74 @@ pgrx::extension_sql!(
     name = "grant_schema_usage",
     bootstrap
 );
+
+pgrx::extension_sql_file!("../sql/undo.sql", name = "undo", requires = ["approvals", capture, capturing]);
+
+/// The WHEN clause of every recording trigger: true only in a guarded session, so that other
+/// sessions pay one call per row and queue nothing.
+#[pg_extern(volatile, parallel_safe)]
+fn capturing() -> bool {
+    crate::undo::capturing()
+}
+
+/// The recording trigger (installed by `interdict.record(table)`): keeps each row's images for the
+/// statement's change.
+#[pg_trigger]
+fn capture<'a>(trigger: &'a pgrx::PgTrigger<'a>) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, PgHeapTupleError> {
+    // SAFETY: Postgres called us as a row-level AFTER trigger (the trigger's definition says so).
+    unsafe { crate::undo::capture(trigger.trigger_data()) };
+    Ok(None)
+}
+
+/// Reverts a recorded change: its deleted rows come back, updated rows get their old values, inserted
+/// rows go; refused with `undo.conflict` if any of those rows changed since. Returns the id of the
+/// change that records the revert (reverting that one redoes the original). `force` (operators
+/// only) restores the before-images over whatever is there now.
+#[pg_extern(volatile, name = "revert")]
+fn revert(id: i64, force: default!(bool, false)) -> i64 {
+    crate::undo::revert(&[id], force)[0]
+}
+
+/// Reverts several changes in one transaction, newest first.
+#[pg_extern(volatile, name = "revert")]
+fn revert_many(ids: Vec<i64>, force: default!(bool, false)) -> Vec<i64> {
+    crate::undo::revert(&ids, force)
+}
+
+
+/// Recent changes: this role's (operators: everyone's), newest first, with rows per table.
+#[pg_extern(stable)]
+fn history(limit: default!(i32, 20)) -> TableIterator<'static, (
+    name!(id, i64),
+    name!(made_at, pgrx::datum::TimestampWithTimeZone),
+    name!(role_name, String),
+    name!(statement, String),
+    name!(tables, String),
+    name!(rows, i64),
+    name!(reverts, Option<i64>),
+    name!(reverted_by, Option<i64>),
+)> {
+    TableIterator::new(crate::undo::history(None, limit))
+}
+
+/// This session's most recent change (a revert it ran included).
+#[pg_extern(stable)]
+fn last_change() -> TableIterator<'static, (
+    name!(id, i64),
+    name!(made_at, pgrx::datum::TimestampWithTimeZone),
+    name!(role_name, String),
+    name!(statement, String),
+    name!(tables, String),
+    name!(rows, i64),
+    name!(reverts, Option<i64>),
+    name!(reverted_by, Option<i64>),
+)> {
+    TableIterator::new(crate::undo::last_change().map(|id| crate::undo::history(Some(id), 1)).unwrap_or_default())
+}
+
+/// Deletes changes (and their row images) older than `older_than`; operators only. Returns how many.
+/// Run it from cron (or pg_cron) to keep undo's storage bounded: `SELECT interdict.purge('30 days')`.
+#[pg_extern(volatile)]
+fn purge(older_than: pgrx::datum::Interval) -> i64 {
+    crate::undo::purge(interval_seconds(older_than))
+}

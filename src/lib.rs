@@ -14,6 +14,7 @@ mod reasons;
 mod rows;
 mod session;
 mod simulate;
+mod undo;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -28,6 +29,7 @@ pub extern "C-unwind" fn _PG_init() {
     session::note_load_time(); // loaded late, role settings arrive as placeholders: re-read them at lock
     hooks::executor::register(); // planned statements: DML, writable CTEs, row locks; rows counted
     rows::register(); // an aborted (sub)transaction's rows are forgotten with its writes
+    undo::register(); // guarded writes recorded for undo, atomically with the transaction
     hooks::utility::register(); // utility statements: DDL, COPY, SET, LOAD, maintenance, …
     hooks::function::register(); // native functions with side effects: sequences, admin, dblink, …
 }

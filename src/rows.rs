@@ -151,6 +151,7 @@ pub fn begin_if_top_level(source: *const std::ffi::c_char, pstmt: *mut pg_sys::P
             return;
         }
         s.finished.clear();
+        crate::undo::statement_begins();
         s.estimate = None;
         s.approved_limit = None;
         s.approval_asked = false;
@@ -162,6 +163,11 @@ pub fn begin_if_top_level(source: *const std::ffi::c_char, pstmt: *mut pg_sys::P
         }
         s.params = params;
     });
+}
+
+/// Whether no statement is running now (between top-level statements, or as one ends).
+pub fn at_top_level() -> bool {
+    with(|s| s.depth == 0)
 }
 
 /// Whether `pstmt` is a later plan of the active portal's statement (a rule's product).

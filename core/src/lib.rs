@@ -13,6 +13,7 @@
 //! - [`guarded`]: guarded mode's structural refusals and blast radius.
 //! - [`limits`]: the numeric settings (`max_rows`, `simulate_timeout`).
 //! - [`approval`]: approval ids, bound to a statement, its parameters, role and database.
+//! - [`undo`]: a recorded change's net effect per row, and the steps that revert it.
 
 pub mod approval;
 pub mod commands;
@@ -26,6 +27,7 @@ pub mod mode;
 pub mod policy;
 pub mod reasons;
 mod sha256;
+pub mod undo;
 pub mod verdict;
 
 pub use approval::{ApprovalId, Request};

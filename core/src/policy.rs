@@ -64,6 +64,11 @@ impl Structural {
     }
 }
 
+/// Structural refusals of commands that destroy rows undo cannot record.
+fn destroys_data(code: ReasonCode) -> bool {
+    matches!(code, ReasonCode::GuardedTruncate | ReasonCode::GuardedDrop | ReasonCode::GuardedDropColumn | ReasonCode::GuardedColumnType)
+}
+
 /// Row limits per operation (each `None` when not set).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -267,7 +272,7 @@ pub struct RolePolicy {
     pub blocked_commands: Vec<String>,
     #[serde(default, deserialize_with = "de_millis")]
     pub simulate_timeout: Option<Millis>,
-    /// Writes undo cannot record (issue 5): `refuse` (the default) or `allow`.
+    /// Writes undo cannot record: `refuse` (the default) or `allow` (with a warning on each).
     pub non_reversible: Option<NonReversible>,
     #[serde(default)]
     tables: BTreeMap<String, TableRule>,
@@ -322,10 +327,19 @@ impl RolePolicy {
         let Verdict::Refuse(refusal) = verdict else { return verdict };
         let action = Structural::of(refusal.code).and_then(|s| self.structural.get(&s)).copied().unwrap_or_default();
         match action {
+            // Allowed, but what it destroys cannot be recorded for undo: that needs its own yes.
+            Action::Allow if destroys_data(refusal.code) && !self.allows_non_reversible() => Verdict::Refuse(
+                Refusal::new(ReasonCode::GuardedNotReversible, refusal.mode, refusal.what).fact("refused_as", refusal.code.reason().code),
+            ),
             Action::Allow => Verdict::Allow,
             Action::Refuse => Verdict::Refuse(refusal.without_approval()),
             Action::Confirm => Verdict::Refuse(refusal),
         }
+    }
+
+    /// `non_reversible: allow`: writes undo cannot record go through, each with a warning.
+    pub fn allows_non_reversible(&self) -> bool {
+        self.non_reversible == Some(NonReversible::Allow)
     }
 
     /// Tables the statement writes and reads against `write: false` / `read: false`.
@@ -402,6 +416,10 @@ roles:
     structural:
       truncate: allow
       drop: refuse
+  agent_bulk:
+    non_reversible: allow
+    structural:
+      truncate: allow
   agent_ops:
     mode: readonly
     max_rows: 5
@@ -427,7 +445,10 @@ roles:
     fn structural_actions_allow_refuse_for_good_or_keep_the_approval() {
         let p = parse(SAMPLE).unwrap();
         let refusal = |code| Verdict::Refuse(Refusal::new(code, Mode::Guarded, "x"));
-        assert_eq!(p.for_role("agent_x").apply(refusal(ReasonCode::GuardedTruncate)), Verdict::Allow);
+        let Verdict::Refuse(r) = p.for_role("agent_x").apply(refusal(ReasonCode::GuardedTruncate)) else { panic!() };
+        assert_eq!(r.code, ReasonCode::GuardedNotReversible, "allowed, but undo cannot record it");
+        assert_eq!(p.for_role("agent_bulk").apply(refusal(ReasonCode::GuardedTruncate)), Verdict::Allow);
+        assert_eq!(p.for_role("agent_bulk").apply(refusal(ReasonCode::GuardedPrivileges)), Verdict::Refuse(Refusal::new(ReasonCode::GuardedPrivileges, Mode::Guarded, "x")));
         let Verdict::Refuse(r) = p.for_role("bob").apply(refusal(ReasonCode::GuardedTruncate)) else { panic!() };
         assert!(!r.approvable(), "refuse: no approval id");
         let Verdict::Refuse(r) = p.for_role("bob").apply(refusal(ReasonCode::GuardedDrop)) else { panic!() };

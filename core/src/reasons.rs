@@ -47,7 +47,8 @@ macro_rules! reasons {
 // commands a DBA reserved and for guarded mode's structural refusals; 22023 invalid_parameter_value
 // for bad setting values; 54000 program_limit_exceeded for the blast radius; 55000
 // object_not_in_prerequisite_state for a spent approval; 42601 syntax_error for simulate's input;
-// 0A000 feature_not_supported for what simulate cannot roll back.
+// 0A000 feature_not_supported for what simulate cannot roll back; 55000 also for undo errors other
+// than a missing id (not 40001: retrying a conflicting revert cannot succeed).
 reasons! {
     ReadonlyDml => "readonly.dml", "25006",
         "readonly sessions cannot change table data",
@@ -154,6 +155,9 @@ reasons! {
     GuardedBlastRadius => "guarded.blast_radius", "54000",
         "the statement changes more rows than this session may change at once (interdict.max_rows)",
         "Split the statement into batches of at most max_rows rows (see the detail), or ask an operator to approve the approval_id in the detail, then run the same statement again.";
+    GuardedNotReversible => "guarded.not_reversible", "55000",
+        "the write cannot be recorded for undo (the table is not recorded, has no primary key or replica identity index, is foreign, or the command destroys data)",
+        "Write only recorded tables (a DBA runs SELECT interdict.record('schema.table'); the table needs a primary key), or ask a DBA to allow non_reversible writes in the policy.";
     ApprovalInvalid => "approval.invalid", "22023",
         "the approval id is malformed or names no request",
         "Copy the approval_id exactly from the refusal's detail.";
@@ -181,6 +185,21 @@ reasons! {
     PolicyDenied => "policy.denied", "42501",
         "only a superuser or the extension's owner, outside agent modes, may load a policy",
         "Ask a DBA to load the policy.";
+    UndoNotFound => "undo.not_found", "22023",
+        "there is no recorded change with this id (never recorded, or purged)",
+        "List this role's changes with SELECT * FROM interdict.history() and use one of their ids.";
+    UndoAlreadyReverted => "undo.already_reverted", "55000",
+        "this change has already been reverted",
+        "Nothing to do; to undo the revert itself, revert the change that reverted it (see reverted_by in the detail).";
+    UndoNotAllowed => "undo.not_allowed", "42501",
+        "only the role that made a change, or an operator, may revert it; force and other roles' changes are for operators, and readonly sessions revert nothing",
+        "Ask an operator (a member of interdict_operator) to revert it from their own session.";
+    UndoTableChanged => "undo.table_changed", "55000",
+        "a table this change touched was dropped, or its columns or key changed, since the change was recorded",
+        "Restore the rows by hand from the images in interdict.change_rows (operators can read them), or ask an operator.";
+    UndoConflict => "undo.conflict", "55000",
+        "rows this change touched have changed since (or a deleted key is in use again), so reverting it would overwrite later work",
+        "Revert the later changes first (newest first), or ask an operator to revert with force => true after checking the rows in the detail.";
     SimulateStatements => "simulate.statements", "42601",
         "interdict.simulate() takes exactly one SQL statement",
         "Pass one statement per call; split a script into its statements.";

@@ -66,6 +66,9 @@ unsafe fn before_start(query_desc: *mut pg_sys::QueryDesc, eflags: i32) -> bool 
         super::enforce(decide_plan(&super::settings_for(mode), &facts));
         if !explain_only {
             super::enforce_table_rules(mode, || plan_tables((*query_desc).plannedstmt));
+            if mode == Mode::Guarded && !(*(*query_desc).plannedstmt).resultRelations.is_null() {
+                crate::undo::check_writes(crate::undo::plan_writes((*query_desc).plannedstmt));
+            }
         }
     }
     let count = count && !explain_only;
@@ -139,6 +142,9 @@ unsafe extern "C-unwind" fn executor_finish(query_desc: *mut pg_sys::QueryDesc) 
     }
     if count {
         rows::check_limit();
+        if rows::at_top_level() {
+            crate::undo::flush(false); // the statement's rows, cascades and AFTER triggers included
+        }
     }
 }
 

@@ -97,7 +97,7 @@ fn enforce_table_rules(mode: Mode, tables: impl FnOnce() -> (Vec<String>, Vec<St
 
 /// Raises a refusal; lets anything else through. A refusal an operator may approve lets the
 /// statement through if an approval for it is waiting, and otherwise carries its approval id.
-fn enforce(verdict: Verdict) {
+pub fn enforce(verdict: Verdict) {
     if let Verdict::Refuse(mut refusal) = crate::policy::apply(verdict) {
         if crate::policy::writes_closed() {
             refusal = crate::policy::unavailable(refusal);

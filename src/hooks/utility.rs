@@ -34,8 +34,34 @@ unsafe fn guard(pstmt: *mut pg_sys::PlannedStmt, query_string: *const c_char, pa
         }
         super::enforce(decide_utility(&super::settings_for(mode), &facts));
         super::enforce_table_rules(mode, || utility_tables((*pstmt).utilityStmt));
+        if mode == Mode::Guarded {
+            crate::undo::check_writes(copy_from_target((*pstmt).utilityStmt).into_iter());
+        }
     }
     counting.then(Depth::enter)
+}
+
+/// The table `COPY … FROM` loads, if this is one (its rows reach no ModifyTable node).
+unsafe fn copy_from_target(node: *mut pg_sys::Node) -> Option<pg_sys::Oid> {
+    if !crate::nodes::is_a(node, pg_sys::NodeTag::T_CopyStmt) {
+        return None;
+    }
+    let copy = node as *mut pg_sys::CopyStmt;
+    if !(*copy).is_from || (*copy).relation.is_null() {
+        return None;
+    }
+    let relid = pg_sys::RangeVarGetRelidExtended((*copy).relation, pg_sys::NoLock as i32, pg_sys::RVROption::RVR_MISSING_OK, None, std::ptr::null_mut());
+    (relid != pg_sys::InvalidOid).then_some(relid)
+}
+
+/// After the statement: a top-level utility statement's recorded rows (COPY FROM, CALL, DO,
+/// EXECUTE, EXPLAIN ANALYZE) become its change.
+fn after(depth: Option<Depth>) {
+    let counting = depth.is_some();
+    drop(depth);
+    if counting && rows::at_top_level() {
+        crate::undo::flush(false);
+    }
 }
 
 #[cfg(not(feature = "pg13"))]
@@ -51,13 +77,14 @@ unsafe extern "C-unwind" fn process_utility(
     dest: *mut pg_sys::DestReceiver,
     qc: *mut pg_sys::QueryCompletion,
 ) {
-    let _depth = guard(pstmt, query_string, params);
+    let depth = guard(pstmt, query_string, params);
     match PREV.get() {
         Some(prev) => pg_sys::ffi::pg_guard_ffi_boundary(|| {
             prev(pstmt, query_string, read_only_tree, context, params, query_env, dest, qc)
         }),
         None => pg_sys::standard_ProcessUtility(pstmt, query_string, read_only_tree, context, params, query_env, dest, qc),
     }
+    after(depth);
 }
 
 #[cfg(feature = "pg13")]
@@ -72,9 +99,10 @@ unsafe extern "C-unwind" fn process_utility(
     dest: *mut pg_sys::DestReceiver,
     qc: *mut pg_sys::QueryCompletion,
 ) {
-    let _depth = guard(pstmt, query_string, params);
+    let depth = guard(pstmt, query_string, params);
     match PREV.get() {
         Some(prev) => pg_sys::ffi::pg_guard_ffi_boundary(|| prev(pstmt, query_string, context, params, query_env, dest, qc)),
         None => pg_sys::standard_ProcessUtility(pstmt, query_string, context, params, query_env, dest, qc),
     }
+    after(depth);
 }

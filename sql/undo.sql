@@ -1,0 +1,125 @@
+-- Undo: every write a guarded session makes is recorded here, one change per statement, with the
+-- row images interdict.revert(id) restores. Only the guard writes these tables (agent modes refuse
+-- direct writes to the interdict schema, and PUBLIC has no privileges on them). Operators read
+-- everything; agents see summaries through interdict.history() and interdict.last_change().
+
+CREATE TABLE interdict.changes (
+    id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    role_id          oid NOT NULL,            -- the session role that made the change
+    role_name        name NOT NULL,
+    application_name text,
+    agent            text,                    -- interdict.agent, when the connection sets it
+    xid              xid8 NOT NULL,
+    made_at          timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    statement        text NOT NULL,
+    reverts          bigint REFERENCES interdict.changes (id) ON DELETE SET NULL, -- this change reverted that one
+    reverted_by      bigint REFERENCES interdict.changes (id) ON DELETE SET NULL  -- the change that reverted this one
+);
+CREATE INDEX ON interdict.changes (role_id, id);
+CREATE INDEX ON interdict.changes (made_at);
+COMMENT ON TABLE interdict.changes IS 'One row per statement a guarded session wrote with; see interdict.revert().';
+
+CREATE TABLE interdict.change_tables (
+    change_id  bigint NOT NULL REFERENCES interdict.changes (id) ON DELETE CASCADE,
+    relid      oid NOT NULL,
+    table_name text NOT NULL,                 -- schema.name when recorded
+    shape      text NOT NULL,                 -- columns and types when recorded: a revert needs the same
+    inserted   bigint NOT NULL,
+    updated    bigint NOT NULL,
+    deleted    bigint NOT NULL,
+    PRIMARY KEY (change_id, relid)
+);
+COMMENT ON TABLE interdict.change_tables IS 'Rows per table and operation of each change.';
+
+CREATE TABLE interdict.change_rows (
+    change_id bigint NOT NULL REFERENCES interdict.changes (id) ON DELETE CASCADE,
+    seq       bigint NOT NULL,                -- the order the rows were written in
+    relid     oid NOT NULL,
+    op        "char" NOT NULL CHECK (op IN ('I', 'U', 'D')),
+    old_row   text,                           -- before-image (UPDATE, DELETE), the row's text form
+    new_row   text,                           -- after-image (INSERT, UPDATE)
+    PRIMARY KEY (change_id, seq)
+);
+COMMENT ON TABLE interdict.change_rows IS 'Row images of each change: real data, readable by operators only.';
+
+REVOKE ALL ON interdict.changes, interdict.change_tables, interdict.change_rows FROM PUBLIC;
+GRANT SELECT ON interdict.changes, interdict.change_tables, interdict.change_rows TO interdict_operator;
+SELECT pg_catalog.pg_extension_config_dump('interdict.changes', '');
+SELECT pg_catalog.pg_extension_config_dump('interdict.change_tables', '');
+SELECT pg_catalog.pg_extension_config_dump('interdict.change_rows', '');
+
+-- Whether a table's writes can be recorded: a primary key or a replica identity index finds its rows again.
+CREATE FUNCTION interdict.has_key(rel regclass) RETURNS boolean STABLE LANGUAGE sql AS $$
+    SELECT EXISTS (SELECT FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
+                    WHERE i.indrelid = rel
+                      AND ((c.relreplident = 'd' AND i.indisprimary) OR (c.relreplident = 'i' AND i.indisreplident)))
+$$;
+
+-- A DBA (the table's owner) records a table: guarded sessions may then write it, and each write can
+-- be reverted. Partitions of a recorded partitioned table are recorded with it; inheritance children
+-- are tables of their own. Returns false if the table was recorded already.
+CREATE FUNCTION interdict.record(rel regclass) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    IF (SELECT relkind FROM pg_catalog.pg_class WHERE oid = rel) NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION 'interdict: % is not a table', rel USING ERRCODE = '42809';
+    END IF;
+    IF NOT interdict.has_key(rel) THEN
+        RAISE EXCEPTION 'interdict: % has no primary key or replica identity index', rel
+            USING ERRCODE = '55000', HINT = 'Add a primary key (ALTER TABLE … ADD PRIMARY KEY), then record it.';
+    END IF;
+    IF EXISTS (SELECT FROM pg_catalog.pg_trigger WHERE tgrelid = rel AND tgname = 'interdict_capture') THEN
+        RETURN false;
+    END IF;
+    EXECUTE pg_catalog.format('CREATE TRIGGER interdict_capture AFTER INSERT OR UPDATE OR DELETE ON %s
+        FOR EACH ROW WHEN (interdict.capturing()) EXECUTE FUNCTION interdict.capture()', rel);
+    RETURN true;
+END $$;
+
+-- Records every table with a key in a schema; returns the tables it recorded now.
+CREATE FUNCTION interdict.record_schema(schema_name name) RETURNS SETOF regclass LANGUAGE plpgsql AS $$
+DECLARE r regclass;
+BEGIN
+    FOR r IN SELECT c.oid::regclass FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+              WHERE n.nspname = schema_name AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+                AND interdict.has_key(c.oid) ORDER BY 1 LOOP
+        IF interdict.record(r) THEN RETURN NEXT r; END IF;
+    END LOOP;
+END $$;
+
+-- Stops recording a table (guarded sessions can no longer write it, unless the policy allows
+-- non-reversible writes).
+CREATE FUNCTION interdict.unrecord(rel regclass) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger WHERE tgrelid = rel AND tgname = 'interdict_capture') THEN
+        RETURN false;
+    END IF;
+    EXECUTE pg_catalog.format('DROP TRIGGER interdict_capture ON %s', rel);
+    RETURN true;
+END $$;
+
+-- Tables a guarded session creates are recorded as it creates them (when they have a key), so the
+-- agent can write its own tables and take those writes back.
+CREATE FUNCTION interdict.record_new_tables() RETURNS event_trigger LANGUAGE plpgsql AS $$
+DECLARE r record;
+BEGIN
+    IF NOT interdict.capturing() THEN RETURN; END IF;
+    FOR r IN SELECT objid FROM pg_catalog.pg_event_trigger_ddl_commands()
+              WHERE object_type = 'table' AND command_tag = 'CREATE TABLE' LOOP
+        IF interdict.has_key(r.objid) AND NOT (SELECT relispartition FROM pg_catalog.pg_class WHERE oid = r.objid) THEN
+            PERFORM interdict.record(r.objid);
+        END IF;
+    END LOOP;
+END $$;
+CREATE EVENT TRIGGER interdict_record_new_tables ON ddl_command_end WHEN TAG IN ('CREATE TABLE')
+    EXECUTE FUNCTION interdict.record_new_tables();
+
+-- Storage undo uses, for DBAs watching it grow.
+CREATE VIEW interdict.undo_storage AS
+    SELECT (SELECT count(*) FROM interdict.changes) AS changes,
+           (SELECT count(*) FROM interdict.change_rows) AS row_images,
+           pg_catalog.pg_size_pretty(pg_catalog.pg_total_relation_size('interdict.changes')
+               + pg_catalog.pg_total_relation_size('interdict.change_tables')
+               + pg_catalog.pg_total_relation_size('interdict.change_rows')) AS size,
+           (SELECT min(made_at) FROM interdict.changes) AS oldest;
+REVOKE ALL ON interdict.undo_storage FROM PUBLIC;
+GRANT SELECT ON interdict.undo_storage TO interdict_operator;

@@ -1,0 +1,509 @@
+//! Undo: every write a guarded session makes is recorded as one *change* per statement, with the
+//! row images that let `interdict.revert(id)` restore it exactly (see `revert.rs`).
+//!
+//! Capture mechanism, chosen by measurement (benches/RESULTS.md, "undo capture"): a recorded table
+//! carries one `AFTER INSERT OR UPDATE OR DELETE … FOR EACH ROW WHEN (interdict.capturing())`
+//! trigger. Postgres evaluates an AFTER trigger's WHEN when it would queue the event
+//! (trigger.c `AfterTriggerSaveEvent`), so in a session that is not guarded each row costs one call
+//! of a function that reads a flag, and nothing is queued; pgbench's default script in mode `off`
+//! on recorded tables measured within noise of unrecorded ones. The alternatives cost everyone:
+//! transition tables (`REFERENCING OLD/NEW TABLE`) copy every row of every session into a
+//! tuplestore, and a scan for rows the transaction's command touched reads whole tables. Triggers
+//! also see what the executor alone would miss: foreign-key cascades, trigger-made writes, partition
+//! routing, `COPY FROM`, and the final after-image (generated columns included).
+//!
+//! In a guarded session the trigger turns each row into its text form (`record_out`, with output
+//! settings fixed so that every type reads back exactly) and keeps it in this backend's memory,
+//! tagged with the subtransaction level; an aborted (sub)transaction drops its rows. When the
+//! top-level statement ends, the rows are written to `interdict.change_rows` in the same
+//! transaction: if the write commits, its change commits; if it aborts, neither exists. Rows that
+//! deferred triggers write at commit are written by the pre-commit callback.
+
+mod revert;
+
+pub use revert::revert;
+
+use crate::cell::BackendCell;
+use crate::hooks::internal;
+use crate::nodes::{cstr, list_ints, relation_name};
+use interdict_core::undo::Op;
+use interdict_core::{Mode, ReasonCode, Refusal, Verdict};
+use pgrx::datum::DatumWithOid;
+use pgrx::pg_sys;
+use pgrx::spi::Spi;
+use std::collections::BTreeMap;
+
+/// One row event, as the trigger saw it.
+struct Captured {
+    level: i32,
+    relid: pg_sys::Oid,
+    op: Op,
+    old: Option<String>,
+    new: Option<String>,
+}
+
+#[derive(Default)]
+struct Buffer {
+    rows: Vec<Captured>,
+    /// The change the statement running now has written (a rule's later plans add to it), with
+    /// the subtransaction level that wrote it and the next row number.
+    change: Option<(i64, i32, i64)>,
+    last_change: Option<i64>,
+}
+
+static BUFFER: BackendCell<Option<Buffer>> = BackendCell::new(None);
+
+fn with<R>(f: impl FnOnce(&mut Buffer) -> R) -> R {
+    BUFFER.with(|b| f(b.get_or_insert_with(Buffer::default)))
+}
+
+/// Whether rows are recorded now: the WHEN clause of every recording trigger.
+pub fn capturing() -> bool {
+    !crate::hooks::is_internal() && crate::gucs::mode() == Mode::Guarded && !crate::rows::simulating()
+}
+
+/// A new top-level statement: it gets its own change.
+pub fn statement_begins() {
+    with(|b| b.change = None);
+}
+
+/// This session's most recent change.
+pub fn last_change() -> Option<i64> {
+    with(|b| b.last_change)
+}
+
+/// Output settings under which every built-in type's text form reads back to the same value:
+/// shortest-exact floats, ISO dates, Postgres-style intervals. Set directly for the duration of one
+/// conversion (no GUC machinery per row) and restored on the way out, errors included.
+struct StableOutput {
+    float_digits: i32,
+    date_style: i32,
+    interval_style: i32,
+}
+
+impl StableOutput {
+    fn enter() -> StableOutput {
+        // SAFETY: plain globals of this backend.
+        unsafe {
+            let saved = StableOutput {
+                float_digits: pg_sys::extra_float_digits,
+                date_style: pg_sys::DateStyle,
+                interval_style: pg_sys::IntervalStyle,
+            };
+            pg_sys::extra_float_digits = 3;
+            pg_sys::DateStyle = pg_sys::USE_ISO_DATES as i32;
+            pg_sys::IntervalStyle = pg_sys::INTSTYLE_POSTGRES as i32;
+            saved
+        }
+    }
+}
+
+impl Drop for StableOutput {
+    fn drop(&mut self) {
+        // SAFETY: restores what `enter` saved.
+        unsafe {
+            pg_sys::extra_float_digits = self.float_digits;
+            pg_sys::DateStyle = self.date_style;
+            pg_sys::IntervalStyle = self.interval_style;
+        }
+    }
+}
+
+/// The text form of a heap tuple of `rel` (`record_out`).
+unsafe fn image(tuple: pg_sys::HeapTuple, desc: pg_sys::TupleDesc) -> Option<String> {
+    if tuple.is_null() {
+        return None;
+    }
+    let datum = pg_sys::heap_copy_tuple_as_datum(tuple, desc);
+    cstr(pg_sys::OidOutputFunctionCall(pg_sys::Oid::from(pg_sys::F_RECORD_OUT), datum))
+}
+
+/// The recording trigger's body: keeps one row event.
+///
+/// # Safety
+/// `data` is the TriggerData of a row-level AFTER trigger call.
+pub unsafe fn capture(data: &pg_sys::TriggerData) {
+    let event = data.tg_event & pg_sys::TRIGGER_EVENT_OPMASK;
+    let op = match event {
+        pg_sys::TRIGGER_EVENT_INSERT => Op::Insert,
+        pg_sys::TRIGGER_EVENT_UPDATE => Op::Update,
+        pg_sys::TRIGGER_EVENT_DELETE => Op::Delete,
+        _ => return,
+    };
+    let desc = (*data.tg_relation).rd_att;
+    let (old, new) = {
+        let _stable = StableOutput::enter();
+        match op {
+            Op::Insert => (None, image(data.tg_trigtuple, desc)),
+            Op::Update => (image(data.tg_trigtuple, desc), image(data.tg_newtuple, desc)),
+            Op::Delete => (image(data.tg_trigtuple, desc), None),
+        }
+    };
+    let level = pg_sys::GetCurrentTransactionNestLevel();
+    let relid = (*data.tg_relation).rd_id;
+    with(|b| b.rows.push(Captured { level, relid, op, old, new }));
+}
+
+/// A table's shape: its columns' names and types, in order. A change is revertible only onto the
+/// shape it was recorded from.
+///
+/// # Safety
+/// `desc` is a valid tuple descriptor.
+pub unsafe fn shape(desc: pg_sys::TupleDesc) -> String {
+    let n = (*desc).natts as usize;
+    let attrs = (*desc).attrs.as_slice(n);
+    attrs
+        .iter()
+        .filter(|a| !a.attisdropped)
+        .map(|a| format!("{}:{}:{}", pg_sys::name_data_to_str(&a.attname), u32::from(a.atttypid), a.atttypmod))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The shape of a relation now, or `None` if it no longer exists.
+pub fn relation_shape(relid: pg_sys::Oid) -> Option<String> {
+    // SAFETY: relcache access inside a transaction; the relation is closed before returning.
+    unsafe {
+        let rel = pg_sys::RelationIdGetRelation(relid);
+        if rel.is_null() {
+            return None;
+        }
+        let s = shape((*rel).rd_att);
+        pg_sys::RelationClose(rel);
+        Some(s)
+    }
+}
+
+/// The recording trigger function's oid, if the extension is created in this database.
+unsafe fn capture_function() -> pg_sys::Oid {
+    let mut name = std::ptr::null_mut::<pg_sys::List>();
+    for part in [c"interdict", c"capture"] {
+        name = pg_sys::lappend(name, pg_sys::makeString(pg_sys::pstrdup(part.as_ptr())) as *mut _);
+    }
+    pg_sys::LookupFuncName(name, 0, std::ptr::null(), true)
+}
+
+/// Why writes to a relation cannot be recorded, if they cannot.
+unsafe fn not_recordable(relid: pg_sys::Oid, capture_fn: pg_sys::Oid) -> Option<&'static str> {
+    let rel = pg_sys::RelationIdGetRelation(relid);
+    if rel.is_null() {
+        return None;
+    }
+    let form = &*(*rel).rd_rel;
+    let trigdesc = (*rel).trigdesc;
+    let recorded = !trigdesc.is_null()
+        && (*trigdesc).numtriggers > 0
+        && std::slice::from_raw_parts((*trigdesc).triggers, (*trigdesc).numtriggers as usize)
+            .iter()
+            .any(|t| t.tgfoid == capture_fn && t.tgenabled as u8 != pg_sys::TRIGGER_DISABLED as u8);
+    let why = match form.relkind as u8 {
+        _ if form.relpersistence as u8 == pg_sys::RELPERSISTENCE_TEMP => None, // this session's own scratch
+        pg_sys::RELKIND_FOREIGN_TABLE => Some("a foreign table (its rows live on another server)"),
+        pg_sys::RELKIND_RELATION | pg_sys::RELKIND_PARTITIONED_TABLE if !recorded => {
+            Some("not recorded (no interdict_capture trigger: a DBA runs interdict.record() on it)")
+        }
+        pg_sys::RELKIND_RELATION | pg_sys::RELKIND_PARTITIONED_TABLE if pg_sys::RelationGetReplicaIndex(rel) == pg_sys::InvalidOid => {
+            Some("no primary key or replica identity index to find its rows again")
+        }
+        _ => None,
+    };
+    pg_sys::RelationClose(rel);
+    why
+}
+
+/// Guarded mode: refuses writing relations undo cannot record (unless the policy allows it, with a
+/// warning). Asked for every statement's result relations, nested ones included (cascades, trigger
+/// writes, functions), and for `COPY FROM`.
+pub fn check_writes(relids: impl Iterator<Item = pg_sys::Oid>) {
+    if crate::rows::simulating() {
+        return;
+    }
+    // SAFETY: catalog and relcache lookups inside a transaction.
+    unsafe {
+        let capture_fn = capture_function();
+        for relid in relids {
+            let Some(why) = not_recordable(relid, capture_fn) else { continue };
+            let table = relation_name(relid).unwrap_or_default();
+            if crate::policy::with_rule(|r| r.allows_non_reversible()) == Some(true) {
+                pgrx::warning!("interdict: writing {table} cannot be undone: {why}; the policy allows non-reversible writes");
+                continue;
+            }
+            let refusal = Refusal::new(ReasonCode::GuardedNotReversible, Mode::Guarded, format!("writing {table}"))
+                .fact("relation", table)
+                .fact("why", why);
+            crate::hooks::enforce(Verdict::Refuse(refusal));
+        }
+    }
+}
+
+/// The relations a planned statement writes.
+///
+/// # Safety
+/// `pstmt` is a valid planned statement.
+pub unsafe fn plan_writes(pstmt: *mut pg_sys::PlannedStmt) -> impl Iterator<Item = pg_sys::Oid> {
+    list_ints((*pstmt).resultRelations).filter_map(move |rti| crate::facts::plan::rti_relid(pstmt, rti))
+}
+
+/// Transaction ends: rows deferred triggers wrote at commit are stored before it commits; an
+/// aborted (sub)transaction's rows are forgotten, like its writes.
+pub fn register() {
+    // SAFETY: called once per process from _PG_init.
+    unsafe {
+        pg_sys::RegisterXactCallback(Some(on_xact), std::ptr::null_mut());
+        pg_sys::RegisterSubXactCallback(Some(on_subxact), std::ptr::null_mut());
+    }
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
+    use pg_sys::XactEvent::*;
+    match event {
+        XACT_EVENT_PRE_COMMIT | XACT_EVENT_PRE_PREPARE => flush(true),
+        XACT_EVENT_COMMIT | XACT_EVENT_PREPARE | XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT => with(|b| {
+            b.rows.clear();
+            b.change = None;
+        }),
+        _ => {}
+    }
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn on_subxact(
+    event: pg_sys::SubXactEvent::Type,
+    _my: pg_sys::SubTransactionId,
+    _parent: pg_sys::SubTransactionId,
+    _arg: *mut std::ffi::c_void,
+) {
+    let level = pg_sys::GetCurrentTransactionNestLevel();
+    with(|b| match event {
+        pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB => {
+            b.rows.retain(|r| r.level < level);
+            if b.change.is_some_and(|(_, l, _)| l >= level) {
+                b.change = None;
+            }
+        }
+        pg_sys::SubXactEvent::SUBXACT_EVENT_COMMIT_SUB => {
+            b.rows.iter_mut().filter(|r| r.level >= level).for_each(|r| r.level = level - 1);
+            if let Some((_, l, _)) = b.change.as_mut().filter(|(_, l, _)| *l >= level) {
+                *l = level - 1;
+            }
+        }
+        _ => {}
+    });
+}
+
+/// Rows per table and operation, in first-seen order of tables.
+#[derive(Default, Clone, Copy)]
+struct Counts {
+    inserted: i64,
+    updated: i64,
+    deleted: i64,
+}
+
+/// Writes the rows captured so far to the statement's change (created on first use) and tells the
+/// session. `at_commit`: rows deferred triggers wrote while the transaction commits.
+pub fn flush(at_commit: bool) {
+    let rows = with(|b| std::mem::take(&mut b.rows));
+    if rows.is_empty() {
+        return;
+    }
+    let level = unsafe { pg_sys::GetCurrentTransactionNestLevel() };
+    let existing = if at_commit { None } else { with(|b| b.change) };
+    let (text, _) = crate::rows::statement_text();
+    let statement = if at_commit { format!("(deferred triggers at commit) {text}") } else { text };
+    let mut tables: BTreeMap<u32, (Counts, Vec<i64>, Vec<String>, Vec<Option<String>>, Vec<Option<String>>)> = BTreeMap::new();
+    // At the end of a SELECT (a writing function), the portal has popped its snapshot already.
+    let _snapshot = ActiveSnapshot::ensure();
+    let (id, mut next_seq) = internal(|| match existing {
+        Some((id, _, seq)) => (id, seq),
+        None => (new_change(&statement, None), 1),
+    });
+    for r in rows {
+        let t = tables.entry(u32::from(r.relid)).or_default();
+        match r.op {
+            Op::Insert => t.0.inserted += 1,
+            Op::Update => t.0.updated += 1,
+            Op::Delete => t.0.deleted += 1,
+        }
+        t.1.push(next_seq);
+        t.2.push(r.op.letter().to_string());
+        t.3.push(r.old);
+        t.4.push(r.new);
+        next_seq += 1;
+    }
+    let mut summary = Vec::new();
+    for (relid, (counts, seqs, ops, olds, news)) in tables {
+        let relid = pg_sys::Oid::from(relid);
+        let name = unsafe { relation_name(relid) }.unwrap_or_default();
+        let shape = relation_shape(relid).unwrap_or_default();
+        store_rows(id, relid, &name, &shape, counts, seqs, ops, olds, news);
+        summary.push((name, counts.inserted + counts.updated + counts.deleted));
+    }
+    with(|b| {
+        b.change = (!at_commit).then_some((id, level, next_seq));
+        b.last_change = Some(id);
+    });
+    pgrx::notice!("interdict: change {id} recorded ({}); undo with SELECT interdict.revert({id})", describe_rows(&summary));
+}
+
+/// An active snapshot for the guard's SQL, pushed only if none is set, popped on the way out.
+struct ActiveSnapshot(bool);
+
+impl ActiveSnapshot {
+    fn ensure() -> ActiveSnapshot {
+        // SAFETY: snapshot calls inside a transaction, on the backend's thread.
+        unsafe {
+            let push = !pg_sys::ActiveSnapshotSet();
+            if push {
+                pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
+            }
+            ActiveSnapshot(push)
+        }
+    }
+}
+
+impl Drop for ActiveSnapshot {
+    fn drop(&mut self) {
+        if self.0 {
+            // SAFETY: pops the snapshot `ensure` pushed.
+            unsafe { pg_sys::PopActiveSnapshot() };
+        }
+    }
+}
+
+/// `1 row in public.accounts`, `3 rows: 1 in public.accounts, 2 in public.orders`.
+pub fn describe_rows(tables: &[(String, i64)]) -> String {
+    let total: i64 = tables.iter().map(|(_, n)| n).sum();
+    let plural = |n: i64| if n == 1 { "row" } else { "rows" };
+    match tables {
+        [(name, n)] => format!("{n} {} in {name}", plural(*n)),
+        _ => format!(
+            "{total} {}: {}",
+            plural(total),
+            tables.iter().map(|(name, n)| format!("{n} in {name}")).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+/// A new row in `interdict.changes`; returns its id. Runs inside [`internal`].
+fn new_change(statement: &str, reverts: Option<i64>) -> i64 {
+    // SAFETY: plain reads of backend globals.
+    let role = unsafe { pg_sys::GetSessionUserId() };
+    Spi::get_one_with_args::<i64>(
+        "INSERT INTO interdict.changes (role_id, role_name, application_name, agent, xid, statement, reverts)
+         VALUES ($1, pg_catalog.pg_get_userbyid($1), pg_catalog.current_setting('application_name'),
+                 pg_catalog.current_setting('interdict.agent', true), pg_catalog.pg_current_xact_id(), $2, $3)
+         RETURNING id",
+        &[DatumWithOid::from(role), DatumWithOid::from(statement), DatumWithOid::from(reverts)],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or_else(|| pgrx::error!("interdict: could not record the change"))
+}
+
+/// Appends one table's rows to a change. Runs its SQL inside [`internal`].
+#[allow(clippy::too_many_arguments, reason = "one table's columns, stored together")]
+fn store_rows(
+    id: i64,
+    relid: pg_sys::Oid,
+    name: &str,
+    shape: &str,
+    counts: Counts,
+    seqs: Vec<i64>,
+    ops: Vec<String>,
+    olds: Vec<Option<String>>,
+    news: Vec<Option<String>>,
+) {
+    internal(|| {
+        Spi::run_with_args(
+            "INSERT INTO interdict.change_rows (change_id, seq, relid, op, old_row, new_row)
+             SELECT $1, s, $2, o::\"char\", a, b FROM ROWS FROM (pg_catalog.unnest($3::bigint[]), pg_catalog.unnest($4::text[]), pg_catalog.unnest($5::text[]), pg_catalog.unnest($6::text[])) AS u(s, o, a, b)",
+            &[
+                DatumWithOid::from(id),
+                DatumWithOid::from(relid),
+                DatumWithOid::from(seqs),
+                DatumWithOid::from(ops),
+                DatumWithOid::from(olds),
+                DatumWithOid::from(news),
+            ],
+        )?;
+        Spi::run_with_args(
+            "INSERT INTO interdict.change_tables AS t (change_id, relid, table_name, shape, inserted, updated, deleted)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (change_id, relid) DO UPDATE SET inserted = t.inserted + EXCLUDED.inserted,
+                    updated = t.updated + EXCLUDED.updated, deleted = t.deleted + EXCLUDED.deleted",
+            &[
+                DatumWithOid::from(id),
+                DatumWithOid::from(relid),
+                DatumWithOid::from(name),
+                DatumWithOid::from(shape),
+                DatumWithOid::from(counts.inserted),
+                DatumWithOid::from(counts.updated),
+                DatumWithOid::from(counts.deleted),
+            ],
+        )
+    })
+    .unwrap_or_else(|e| pgrx::error!("interdict: could not record the change's rows: {e}"));
+}
+
+/// One row of `interdict.history()`.
+pub type ChangeRow = (i64, pgrx::datum::TimestampWithTimeZone, String, String, String, i64, Option<i64>, Option<i64>);
+
+/// Changes newest first: one by id, or the caller's role's (every role's, for operators).
+pub fn history(id: Option<i64>, limit: i32) -> Vec<ChangeRow> {
+    // SAFETY: plain read of a backend global.
+    let role = unsafe { pg_sys::GetSessionUserId() };
+    let everyone = revert::is_operator();
+    internal(|| {
+        Spi::connect_mut(|client| {
+            let rows = client.update(
+                "SELECT c.id, c.made_at, c.role_name::text, c.statement,
+                        coalesce((SELECT pg_catalog.string_agg(pg_catalog.concat_ws(' ', t.table_name,
+                                    CASE WHEN t.inserted > 0 THEN '+' || t.inserted END,
+                                    CASE WHEN t.updated > 0 THEN '~' || t.updated END,
+                                    CASE WHEN t.deleted > 0 THEN '-' || t.deleted END), ', ' ORDER BY t.table_name)
+                                    FROM interdict.change_tables t WHERE t.change_id = c.id), ''),
+                        coalesce((SELECT sum(t.inserted + t.updated + t.deleted) FROM interdict.change_tables t WHERE t.change_id = c.id), 0)::bigint,
+                        c.reverts, c.reverted_by
+                   FROM interdict.changes c
+                  WHERE ($1::bigint IS NULL OR c.id = $1) AND ($3 OR c.role_id = $2)
+                  ORDER BY c.id DESC LIMIT $4",
+                None,
+                &[DatumWithOid::from(id), DatumWithOid::from(role), DatumWithOid::from(everyone), DatumWithOid::from(limit.max(0) as i64)],
+            )?;
+            Ok::<_, pgrx::spi::Error>(
+                rows.filter_map(|r| {
+                    Some((
+                        r.get::<i64>(1).ok()??,
+                        r.get::<pgrx::datum::TimestampWithTimeZone>(2).ok()??,
+                        r.get::<String>(3).ok()??,
+                        r.get::<String>(4).ok()??,
+                        r.get::<String>(5).ok()??,
+                        r.get::<i64>(6).ok()??,
+                        r.get::<i64>(7).ok().flatten(),
+                        r.get::<i64>(8).ok().flatten(),
+                    ))
+                })
+                .collect(),
+            )
+        })
+    })
+    .unwrap_or_else(|e| pgrx::error!("interdict: could not read the history: {e}"))
+}
+
+/// `interdict.purge()`: operators only.
+pub fn purge(older_than_secs: f64) -> i64 {
+    if !revert::is_operator() || crate::gucs::mode() != Mode::Off {
+        crate::reasons::raise(&Refusal::new(ReasonCode::UndoNotAllowed, crate::gucs::mode(), "purging recorded changes"));
+    }
+    internal(|| {
+        Spi::get_one_with_args::<i64>(
+            "WITH d AS (DELETE FROM interdict.changes WHERE made_at < pg_catalog.clock_timestamp() - pg_catalog.make_interval(secs => $1) RETURNING 1)
+             SELECT count(*) FROM d",
+            &[DatumWithOid::from(older_than_secs)],
+        )
+    })
+    .ok()
+    .flatten()
+    .unwrap_or(0)
+}

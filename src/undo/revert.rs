@@ -1,0 +1,432 @@
+//! `interdict.revert(id)`: restores a recorded change's before-images, conflict-checked, and records
+//! the revert as a change of its own (reverting that redoes the original).
+//!
+//! For each table the change touched: the table must still have the shape it was recorded from;
+//! the change's row events collapse to one net step per row (`interdict_core::undo`); every row
+//! the change left must still be exactly its recorded after-image (`*=`, `record_image_eq`: byte
+//! equality, so no type needs an equality operator) and every key it freed must still be free —
+//! otherwise nothing is reverted and the error lists the rows (`undo.conflict`). The steps run as
+//! set-based statements whose WHERE repeats the check, so a row changed concurrently between check
+//! and write is caught by the row count.
+//!
+//! The statements run with `session_replication_role = replica`, as logical replication applies
+//! rows: user triggers and foreign-key actions do not fire, because what they did the first time
+//! is part of the change and is restored from its own images. Foreign keys are then verified
+//! explicitly for every constraint on or referencing a reverted table, so a revert that would
+//! leave a dangling reference (someone since pointed a row at one the change inserted) is a
+//! conflict too. Everything runs in the caller's transaction: an error leaves nothing reverted.
+
+use super::{describe_rows, new_change, relation_shape, store_rows, Counts};
+use crate::hooks::internal;
+use interdict_core::undo::{steps, Event, Op, Step};
+use interdict_core::{Mode, ReasonCode, Refusal};
+use pgrx::datum::DatumWithOid;
+use pgrx::pg_sys;
+use pgrx::spi::{quote_identifier, Spi, SpiClient};
+
+fn refuse(code: ReasonCode, id: i64, what: String) -> Refusal {
+    Refusal::new(code, crate::gucs::mode(), what).fact("change_id", id.to_string())
+}
+
+/// Whether this is an operator's session: a member of `interdict_operator` in no agent mode (an
+/// agent never acts as an operator, whatever its privileges).
+pub fn is_operator() -> bool {
+    if crate::gucs::mode() != Mode::Off {
+        return false;
+    }
+    // SAFETY: role lookups inside a transaction.
+    unsafe {
+        let operator = pg_sys::get_role_oid(c"interdict_operator".as_ptr(), true);
+        operator != pg_sys::InvalidOid && pg_sys::has_privs_of_role(pg_sys::GetUserId(), operator)
+    }
+}
+
+/// Reverts changes newest first, in one transaction; returns the ids of the changes that record
+/// the reverts.
+pub fn revert(ids: &[i64], force: bool) -> Vec<i64> {
+    let first = ids.first().copied().unwrap_or_default();
+    if crate::gucs::mode() == Mode::Readonly {
+        crate::reasons::raise(&refuse(ReasonCode::UndoNotAllowed, first, "reverting from a readonly session".into()));
+    }
+    if force && !is_operator() {
+        crate::reasons::raise(&refuse(ReasonCode::UndoNotAllowed, first, "reverting with force => true, outside interdict_operator".into()));
+    }
+    let mut ids = ids.to_vec();
+    ids.sort_unstable_by(|a, b| b.cmp(a));
+    ids.dedup();
+    let _settings = RevertSettings::enter();
+    ids.into_iter().map(|id| revert_one(id, force)).collect()
+}
+
+/// Settings for the revert's statements, restored when it ends: replica role (no user triggers, no
+/// foreign-key actions) and the input settings the images were written under.
+struct RevertSettings(i32);
+
+impl RevertSettings {
+    fn enter() -> RevertSettings {
+        // SAFETY: GUC calls on the backend's thread; the nest level is popped in Drop (or by abort).
+        unsafe {
+            let level = pg_sys::NewGUCNestLevel();
+            for (name, value) in [
+                (c"session_replication_role", c"replica"),
+                (c"datestyle", c"ISO, MDY"),
+                (c"intervalstyle", c"postgres"),
+                (c"extra_float_digits", c"3"),
+            ] {
+                pg_sys::set_config_option(
+                    name.as_ptr(),
+                    value.as_ptr(),
+                    pg_sys::GucContext::PGC_SUSET,
+                    pg_sys::GucSource::PGC_S_SESSION,
+                    pg_sys::GucAction::GUC_ACTION_SAVE,
+                    true,
+                    0,
+                    false,
+                );
+            }
+            RevertSettings(level)
+        }
+    }
+}
+
+impl Drop for RevertSettings {
+    fn drop(&mut self) {
+        // SAFETY: pops the nest level `enter` pushed.
+        unsafe { pg_sys::AtEOXact_GUC(true, self.0) };
+    }
+}
+
+/// A table the change touched, as it is now.
+struct Table {
+    relid: pg_sys::Oid,
+    name: String,
+    /// `ONLY "schema"."name"`: the rows of this very table (not an inheritance child's).
+    only: String,
+    /// `"schema"."name"`, for casts.
+    qualified: String,
+    shape: String,
+    key: Vec<String>,
+    insert: Vec<String>,
+    update: Vec<String>,
+}
+
+fn fields(expr: &str, cols: &[String]) -> String {
+    cols.iter().map(|c| format!("({expr}).{c}")).collect::<Vec<_>>().join(", ")
+}
+
+impl Table {
+    /// `ROW(t.k1, t.k2) = ROW((x::T).k1, (x::T).k2)`.
+    fn key_match(&self, image: &str) -> String {
+        format!("ROW({}) = ROW({})", fields("t", &self.key), fields(&format!("{image}::{}", self.qualified), &self.key))
+    }
+    fn key_text(&self, image: &str) -> String {
+        format!(
+            "CASE WHEN {image} IS NULL THEN NULL ELSE ROW({})::text END",
+            fields(&format!("{image}::{}", self.qualified), &self.key)
+        )
+    }
+}
+
+/// The table now, checked against the shape the change recorded.
+fn table_now(id: i64, relid: pg_sys::Oid, name: &str, recorded_shape: &str) -> Table {
+    let changed = |why: &str| -> ! {
+        crate::reasons::raise(&refuse(ReasonCode::UndoTableChanged, id, format!("reverting change {id}")).fact("relation", name).fact("why", why))
+    };
+    let Some(shape) = relation_shape(relid) else { changed("the table was dropped") };
+    if shape != recorded_shape {
+        changed("its columns changed since the change was recorded");
+    }
+    // SAFETY: relcache access inside a transaction.
+    let (key_index, schema, relname) = unsafe {
+        let rel = pg_sys::RelationIdGetRelation(relid);
+        let index = pg_sys::RelationGetReplicaIndex(rel);
+        pg_sys::RelationClose(rel);
+        let schema = crate::nodes::cstr(pg_sys::get_namespace_name(pg_sys::get_rel_namespace(relid))).unwrap_or_default();
+        (index, schema, crate::nodes::cstr(pg_sys::get_rel_name(relid)).unwrap_or_default())
+    };
+    if key_index == pg_sys::InvalidOid {
+        changed("it no longer has a primary key or replica identity index");
+    }
+    let (key, cols) = internal(|| {
+        let key = Spi::get_one_with_args::<Vec<String>>(
+            "SELECT pg_catalog.array_agg(pg_catalog.quote_ident(a.attname) ORDER BY u.n)
+               FROM pg_catalog.pg_index i, pg_catalog.unnest(i.indkey::int2[]) WITH ORDINALITY AS u(attnum, n), pg_catalog.pg_attribute a
+              WHERE i.indexrelid = $1 AND a.attrelid = i.indrelid AND a.attnum = u.attnum",
+            &[DatumWithOid::from(key_index)],
+        );
+        let cols = Spi::get_two_with_args::<Vec<String>, Vec<String>>(
+            "SELECT pg_catalog.array_agg(pg_catalog.quote_ident(attname) ORDER BY attnum) FILTER (WHERE attgenerated = ''),
+                    pg_catalog.array_agg(pg_catalog.quote_ident(attname) ORDER BY attnum) FILTER (WHERE attgenerated = '' AND attidentity <> 'a')
+               FROM pg_catalog.pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped",
+            &[DatumWithOid::from(relid)],
+        );
+        (key, cols)
+    });
+    let key = key.ok().flatten().unwrap_or_default();
+    let (insert, update) = cols.map(|(i, u)| (i.unwrap_or_default(), u.unwrap_or_default())).unwrap_or_default();
+    let qualified = format!("{}.{}", quote_identifier(&schema), quote_identifier(&relname));
+    Table { relid, name: name.to_string(), only: format!("ONLY {qualified}"), qualified, shape, key, insert, update }
+}
+
+/// The recorded events of one table, in order, with their keys.
+fn events(client: &mut SpiClient<'_>, id: i64, t: &Table) -> Vec<Event> {
+    let sql = format!(
+        "SELECT op::text, old_row, new_row, {}, {} FROM interdict.change_rows WHERE change_id = $1 AND relid = $2 ORDER BY seq",
+        t.key_text("old_row"),
+        t.key_text("new_row")
+    );
+    let rows = client
+        .update(sql.as_str(), None, &[DatumWithOid::from(id), DatumWithOid::from(t.relid)])
+        .unwrap_or_else(|e| pgrx::error!("interdict: could not read change {id}: {e}"));
+    rows.map(|r| Event {
+        op: r.get::<String>(1).ok().flatten().and_then(|s| s.chars().next()).and_then(Op::from_letter).unwrap_or(Op::Update),
+        old_row: r.get::<String>(2).ok().flatten(),
+        new_row: r.get::<String>(3).ok().flatten(),
+        old_key: r.get::<String>(4).ok().flatten(),
+        new_key: r.get::<String>(5).ok().flatten(),
+    })
+    .collect()
+}
+
+/// Runs a statement that returns one count.
+fn count(client: &mut SpiClient<'_>, sql: &str, args: &[DatumWithOid<'_>]) -> i64 {
+    client
+        .update(sql, None, args)
+        .and_then(|r| r.first().get_one::<i64>())
+        .unwrap_or_else(|e| pgrx::error!("interdict: revert statement failed: {e}"))
+        .unwrap_or(0)
+}
+
+/// Up to 10 images from `images` for which `condition` (over `x`) holds.
+fn offenders(client: &mut SpiClient<'_>, images: &[String], condition: &str) -> Vec<String> {
+    if images.is_empty() {
+        return Vec::new();
+    }
+    let sql = format!("SELECT x FROM pg_catalog.unnest($1::text[]) AS x WHERE {condition} LIMIT 10");
+    client
+        .update(sql.as_str(), None, &[DatumWithOid::from(images.to_vec())])
+        .map(|rows| rows.filter_map(|r| r.get::<String>(1).ok().flatten()).collect())
+        .unwrap_or_else(|e| pgrx::error!("interdict: conflict check failed: {e}"))
+}
+
+/// One table's revert: conflict check, then the steps. Returns the inverse events to record.
+fn revert_table(client: &mut SpiClient<'_>, id: i64, t: &Table, force: bool) -> (Counts, Vec<(Op, Option<String>, Option<String>)>) {
+    let steps = steps(&events(client, id, t));
+    let (mut gone, mut restore_after, mut restore_before, mut back) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for s in &steps {
+        match s {
+            Step::Delete { after } => gone.push(after.clone()),
+            Step::Restore { after, before } => {
+                restore_after.push(after.clone());
+                restore_before.push(before.clone());
+            }
+            Step::Reinsert { before } => back.push(before.clone()),
+        }
+    }
+    let cast = |x: &str| format!("{x}::{}", t.qualified);
+    let still_there = format!("EXISTS (SELECT 1 FROM {} t WHERE {} AND t OPERATOR(pg_catalog.*=) {})", t.only, t.key_match("x"), cast("x"));
+    let key_taken = format!("EXISTS (SELECT 1 FROM {} t WHERE {})", t.only, t.key_match("x"));
+    if force {
+        // An operator's force: whatever holds the keys now gives way to the before-images.
+        let all: Vec<String> = gone.iter().chain(&restore_after).chain(&restore_before).chain(&back).cloned().collect();
+        count(
+            client,
+            &format!("WITH d AS (DELETE FROM {} t USING pg_catalog.unnest($1::text[]) AS x WHERE {} RETURNING 1) SELECT count(*) FROM d", t.only, t.key_match("x")),
+            &[DatumWithOid::from(all)],
+        );
+        let befores: Vec<String> = restore_before.iter().chain(&back).cloned().collect();
+        insert(client, t, &befores);
+    } else {
+        let mut conflicts = offenders(client, &[gone.clone(), restore_after.clone()].concat(), &format!("NOT {still_there}"));
+        conflicts.extend(offenders(client, &back, &key_taken));
+        if !conflicts.is_empty() {
+            conflict(id, t, "rows changed since (or keys in use again)", conflicts);
+        }
+        let deleted = count(
+            client,
+            &format!(
+                "WITH d AS (DELETE FROM {} t USING pg_catalog.unnest($1::text[]) AS x WHERE {} AND t OPERATOR(pg_catalog.*=) {} RETURNING 1) SELECT count(*) FROM d",
+                t.only,
+                t.key_match("x"),
+                cast("x")
+            ),
+            &[DatumWithOid::from(gone.clone())],
+        );
+        let restored = if restore_after.is_empty() || t.update.is_empty() {
+            restore_after.len() as i64
+        } else {
+            count(
+                client,
+                &format!(
+                    "WITH u AS (UPDATE {} t SET ({}) = ROW({}) FROM ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[])) AS y(x, b)
+                      WHERE {} AND t OPERATOR(pg_catalog.*=) {} RETURNING 1) SELECT count(*) FROM u",
+                    t.only,
+                    t.update.join(", "),
+                    fields(&cast("y.b"), &t.update),
+                    t.key_match("y.x"),
+                    cast("y.x")
+                ),
+                &[DatumWithOid::from(restore_after.clone()), DatumWithOid::from(restore_before.clone())],
+            )
+        };
+        if deleted != gone.len() as i64 || restored != restore_after.len() as i64 {
+            conflict(id, t, "rows changed while the revert ran", Vec::new());
+        }
+        insert(client, t, &back);
+    }
+    let counts = Counts { inserted: back.len() as i64, updated: restore_after.len() as i64, deleted: gone.len() as i64 };
+    let inverse = gone
+        .into_iter()
+        .map(|a| (Op::Delete, Some(a), None))
+        .chain(restore_after.into_iter().zip(restore_before).map(|(a, b)| (Op::Update, Some(a), Some(b))))
+        .chain(back.into_iter().map(|b| (Op::Insert, None, Some(b))))
+        .collect();
+    (counts, inverse)
+}
+
+fn insert(client: &mut SpiClient<'_>, t: &Table, images: &[String]) {
+    if images.is_empty() {
+        return;
+    }
+    let sql = format!(
+        "INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM (SELECT x::{} AS r FROM pg_catalog.unnest($1::text[]) AS x OFFSET 0) s",
+        t.qualified,
+        t.insert.join(", "),
+        fields("s.r", &t.insert),
+        t.qualified
+    );
+    client
+        .update(sql.as_str(), None, &[DatumWithOid::from(images.to_vec())])
+        .unwrap_or_else(|e| pgrx::error!("interdict: could not reinsert rows into {}: {e}", t.name));
+}
+
+fn conflict(id: i64, t: &Table, why: &str, rows: Vec<String>) -> ! {
+    let mut refusal = refuse(ReasonCode::UndoConflict, id, format!("reverting change {id}")).fact("relation", t.name.clone()).fact("why", why);
+    if !rows.is_empty() {
+        refusal = refusal.fact("rows", rows.join(" "));
+    }
+    crate::reasons::raise(&refusal)
+}
+
+/// Foreign keys on or referencing the reverted tables (partitioned ancestors included) still hold.
+fn verify_foreign_keys(client: &mut SpiClient<'_>, id: i64, tables: &[Table]) {
+    let relids: Vec<pg_sys::Oid> = tables.iter().map(|t| t.relid).collect();
+    let constraints: Vec<(String, String, String, Vec<String>, Vec<String>)> = client
+        .update(
+            "WITH touched AS (SELECT r FROM pg_catalog.unnest($1::oid[]) AS r
+                              UNION SELECT pg_catalog.pg_partition_ancestors(r) FROM pg_catalog.unnest($1::oid[]) AS r)
+             SELECT c.conname::text,
+                    CASE WHEN cr.relkind = 'r' THEN 'ONLY ' ELSE '' END || pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(cr.relname),
+                    CASE WHEN pr.relkind = 'r' THEN 'ONLY ' ELSE '' END || pg_catalog.quote_ident(pn.nspname) || '.' || pg_catalog.quote_ident(pr.relname),
+                    ARRAY(SELECT pg_catalog.quote_ident(a.attname) FROM pg_catalog.unnest(c.conkey) WITH ORDINALITY AS k(att, n)
+                          JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.att ORDER BY k.n),
+                    ARRAY(SELECT pg_catalog.quote_ident(a.attname) FROM pg_catalog.unnest(c.confkey) WITH ORDINALITY AS k(att, n)
+                          JOIN pg_catalog.pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.att ORDER BY k.n)
+               FROM pg_catalog.pg_constraint c
+               JOIN pg_catalog.pg_class cr ON cr.oid = c.conrelid JOIN pg_catalog.pg_namespace cn ON cn.oid = cr.relnamespace
+               JOIN pg_catalog.pg_class pr ON pr.oid = c.confrelid JOIN pg_catalog.pg_namespace pn ON pn.oid = pr.relnamespace
+              WHERE c.contype = 'f' AND c.conparentid = 0
+                AND (c.conrelid IN (SELECT r FROM touched) OR c.confrelid IN (SELECT r FROM touched))",
+            None,
+            &[DatumWithOid::from(relids)],
+        )
+        .map(|rows| {
+            rows.map(|r| {
+                (
+                    r.get::<String>(1).ok().flatten().unwrap_or_default(),
+                    r.get::<String>(2).ok().flatten().unwrap_or_default(),
+                    r.get::<String>(3).ok().flatten().unwrap_or_default(),
+                    r.get::<Vec<String>>(4).ok().flatten().unwrap_or_default(),
+                    r.get::<Vec<String>>(5).ok().flatten().unwrap_or_default(),
+                )
+            })
+            .collect()
+        })
+        .unwrap_or_else(|e| pgrx::error!("interdict: could not list foreign keys: {e}"));
+    for (name, child, parent, fk, pk) in constraints {
+        let not_null = fk.iter().map(|c| format!("c.{c} IS NOT NULL")).collect::<Vec<_>>().join(" AND ");
+        let matches = fk.iter().zip(&pk).map(|(f, p)| format!("p.{p} = c.{f}")).collect::<Vec<_>>().join(" AND ");
+        let sql = format!("SELECT count(*) FROM {child} c WHERE {not_null} AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE {matches})");
+        let dangling = count(client, &sql, &[]);
+        if dangling > 0 {
+            let refusal = refuse(ReasonCode::UndoConflict, id, format!("reverting change {id}"))
+                .fact("constraint", name)
+                .fact("why", format!("{dangling} row(s) would violate the foreign key (rows written since refer to rows the change made)"));
+            crate::reasons::raise(&refusal);
+        }
+    }
+}
+
+/// Reverts one change; returns the id of the change that records the revert.
+fn revert_one(id: i64, force: bool) -> i64 {
+    let found = internal(|| {
+        Spi::connect_mut(|client| {
+            let rows = client.update(
+                "SELECT role_id, reverted_by, reverts FROM interdict.changes WHERE id = $1 FOR UPDATE",
+                None,
+                &[DatumWithOid::from(id)],
+            )?;
+            Ok::<_, pgrx::spi::Error>(rows.map(|r| (r.get::<pg_sys::Oid>(1), r.get::<i64>(2), r.get::<i64>(3))).next())
+        })
+    });
+    let Ok(Some((Ok(Some(role)), Ok(reverted_by), Ok(reverts)))) = found else {
+        crate::reasons::raise(&refuse(ReasonCode::UndoNotFound, id, format!("reverting change {id}")));
+    };
+    if let Some(by) = reverted_by {
+        crate::reasons::raise(&refuse(ReasonCode::UndoAlreadyReverted, id, format!("reverting change {id}")).fact("reverted_by", by.to_string()));
+    }
+    // SAFETY: plain read of a backend global.
+    if role != unsafe { pg_sys::GetSessionUserId() } && !is_operator() {
+        crate::reasons::raise(&refuse(ReasonCode::UndoNotAllowed, id, format!("reverting change {id}, made by another role")));
+    }
+    let recorded: Vec<(pg_sys::Oid, String, String)> = internal(|| {
+        Spi::connect_mut(|client| {
+            let rows = client.update(
+                "SELECT relid, table_name, shape FROM interdict.change_tables WHERE change_id = $1 ORDER BY relid",
+                None,
+                &[DatumWithOid::from(id)],
+            )?;
+            Ok::<_, pgrx::spi::Error>(
+                rows.filter_map(|r| Some((r.get::<pg_sys::Oid>(1).ok()??, r.get::<String>(2).ok()??, r.get::<String>(3).ok()??)))
+                    .collect(),
+            )
+        })
+    })
+    .unwrap_or_else(|e| pgrx::error!("interdict: could not read change {id}: {e}"));
+    let tables: Vec<Table> = recorded.iter().map(|(relid, name, shape)| table_now(id, *relid, name, shape)).collect();
+    let done = internal(|| {
+        Spi::connect_mut(|client| {
+            let done: Vec<_> = tables.iter().map(|t| revert_table(client, id, t, force)).collect();
+            verify_foreign_keys(client, id, &tables);
+            done
+        })
+    });
+    let new_id = internal(|| new_change(&format!("SELECT interdict.revert({id})"), Some(id)));
+    let (mut summary, mut seq) = (Vec::new(), 0);
+    for (t, (counts, inverse)) in tables.iter().zip(done) {
+        let (mut seqs, mut ops, mut olds, mut news) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (op, old, new) in inverse {
+            seq += 1;
+            seqs.push(seq);
+            ops.push(op.letter().to_string());
+            olds.push(old);
+            news.push(new);
+        }
+        if !seqs.is_empty() {
+            store_rows(new_id, t.relid, &t.name, &t.shape, counts, seqs, ops, olds, news);
+        }
+        summary.push((t.name.clone(), counts.inserted + counts.updated + counts.deleted));
+    }
+    internal(|| {
+        Spi::run_with_args("UPDATE interdict.changes SET reverted_by = $2 WHERE id = $1", &[DatumWithOid::from(id), DatumWithOid::from(new_id)])?;
+        // Reverting a revert redoes the original, which can then be reverted again.
+        Spi::run_with_args("UPDATE interdict.changes SET reverted_by = NULL WHERE id = $1", &[DatumWithOid::from(reverts)])
+    })
+    .unwrap_or_else(|e| pgrx::error!("interdict: could not mark change {id} reverted: {e}"));
+    super::with(|b| b.last_change = Some(new_id));
+    pgrx::notice!(
+        "interdict: change {id} reverted ({}); recorded as change {new_id}, undo with SELECT interdict.revert({new_id})",
+        describe_rows(&summary)
+    );
+    new_id
+}
