@@ -11,6 +11,8 @@ log "pg_test: lock and connect-time settings over real connections"
 bash "$ROOT/scripts/pg_test.sh" || failed=1
 log "accuracy: simulate() rows against real rows, 500 random writes"
 bash "$ROOT/scripts/accuracy.sh" 500 || failed=1
+log "undo exactness: 1000 random guarded writes, all reverted newest first, fingerprint identical"
+bash "$ROOT/scripts/undo_exact.sh" 1000 || failed=1
 log "corpus: readonly and guarded red/green cases, ordinary and superuser agents"
 bash "$ROOT/scripts/corpus.sh" || failed=1
 if [ "$failed" = 0 ]; then log "all tests passed"; else log "some tests failed"; fi

@@ -110,6 +110,10 @@ struct Table {
     update: Vec<String>,
 }
 
+/// An image in the revert's statements, qualified so that no column of the reverted table (whose
+/// name could be anything) can capture the reference.
+const IMG: &str = "interdict_img.interdict_img";
+
 fn fields(expr: &str, cols: &[String]) -> String {
     cols.iter().map(|c| format!("({expr}).{c}")).collect::<Vec<_>>().join(", ")
 }
@@ -117,7 +121,7 @@ fn fields(expr: &str, cols: &[String]) -> String {
 impl Table {
     /// `ROW(t.k1, t.k2) = ROW((x::T).k1, (x::T).k2)`.
     fn key_match(&self, image: &str) -> String {
-        format!("ROW({}) = ROW({})", fields("t", &self.key), fields(&format!("{image}::{}", self.qualified), &self.key))
+        format!("ROW({}) = ROW({})", fields("interdict_cur", &self.key), fields(&format!("{image}::{}", self.qualified), &self.key))
     }
     fn key_text(&self, image: &str) -> String {
         format!(
@@ -202,7 +206,7 @@ fn offenders(client: &mut SpiClient<'_>, images: &[String], condition: &str) -> 
     if images.is_empty() {
         return Vec::new();
     }
-    let sql = format!("SELECT x FROM pg_catalog.unnest($1::text[]) AS x WHERE {condition} LIMIT 10");
+    let sql = format!("SELECT {IMG} FROM pg_catalog.unnest($1::text[]) AS interdict_img WHERE {condition} LIMIT 10");
     client
         .update(sql.as_str(), None, &[DatumWithOid::from(images.to_vec())])
         .map(|rows| rows.filter_map(|r| r.get::<String>(1).ok().flatten()).collect())
@@ -224,14 +228,14 @@ fn revert_table(client: &mut SpiClient<'_>, id: i64, t: &Table, force: bool) -> 
         }
     }
     let cast = |x: &str| format!("{x}::{}", t.qualified);
-    let still_there = format!("EXISTS (SELECT 1 FROM {} t WHERE {} AND t OPERATOR(pg_catalog.*=) {})", t.only, t.key_match("x"), cast("x"));
-    let key_taken = format!("EXISTS (SELECT 1 FROM {} t WHERE {})", t.only, t.key_match("x"));
+    let still_there = format!("EXISTS (SELECT 1 FROM {} interdict_cur WHERE {} AND interdict_cur OPERATOR(pg_catalog.*=) {})", t.only, t.key_match(IMG), cast(IMG));
+    let key_taken = format!("EXISTS (SELECT 1 FROM {} interdict_cur WHERE {})", t.only, t.key_match(IMG));
     if force {
         // An operator's force: whatever holds the keys now gives way to the before-images.
         let all: Vec<String> = gone.iter().chain(&restore_after).chain(&restore_before).chain(&back).cloned().collect();
         count(
             client,
-            &format!("WITH d AS (DELETE FROM {} t USING pg_catalog.unnest($1::text[]) AS x WHERE {} RETURNING 1) SELECT count(*) FROM d", t.only, t.key_match("x")),
+            &format!("WITH d AS (DELETE FROM {} interdict_cur USING pg_catalog.unnest($1::text[]) AS interdict_img WHERE {} RETURNING 1) SELECT count(*) FROM d", t.only, t.key_match(IMG)),
             &[DatumWithOid::from(all)],
         );
         let befores: Vec<String> = restore_before.iter().chain(&back).cloned().collect();
@@ -245,10 +249,10 @@ fn revert_table(client: &mut SpiClient<'_>, id: i64, t: &Table, force: bool) -> 
         let deleted = count(
             client,
             &format!(
-                "WITH d AS (DELETE FROM {} t USING pg_catalog.unnest($1::text[]) AS x WHERE {} AND t OPERATOR(pg_catalog.*=) {} RETURNING 1) SELECT count(*) FROM d",
+                "WITH d AS (DELETE FROM {} interdict_cur USING pg_catalog.unnest($1::text[]) AS interdict_img WHERE {} AND interdict_cur OPERATOR(pg_catalog.*=) {} RETURNING 1) SELECT count(*) FROM d",
                 t.only,
-                t.key_match("x"),
-                cast("x")
+                t.key_match(IMG),
+                cast(IMG)
             ),
             &[DatumWithOid::from(gone.clone())],
         );
@@ -258,13 +262,13 @@ fn revert_table(client: &mut SpiClient<'_>, id: i64, t: &Table, force: bool) -> 
             count(
                 client,
                 &format!(
-                    "WITH u AS (UPDATE {} t SET ({}) = ROW({}) FROM ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[])) AS y(x, b)
-                      WHERE {} AND t OPERATOR(pg_catalog.*=) {} RETURNING 1) SELECT count(*) FROM u",
+                    "WITH u AS (UPDATE {} interdict_cur SET ({}) = ROW({}) FROM ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[])) AS interdict_pair(after_img, before_img)
+                      WHERE {} AND interdict_cur OPERATOR(pg_catalog.*=) {} RETURNING 1) SELECT count(*) FROM u",
                     t.only,
                     t.update.join(", "),
-                    fields(&cast("y.b"), &t.update),
-                    t.key_match("y.x"),
-                    cast("y.x")
+                    fields(&cast("interdict_pair.before_img"), &t.update),
+                    t.key_match("interdict_pair.after_img"),
+                    cast("interdict_pair.after_img")
                 ),
                 &[DatumWithOid::from(restore_after.clone()), DatumWithOid::from(restore_before.clone())],
             )
@@ -289,10 +293,10 @@ fn insert(client: &mut SpiClient<'_>, t: &Table, images: &[String]) {
         return;
     }
     let sql = format!(
-        "INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM (SELECT x::{} AS r FROM pg_catalog.unnest($1::text[]) AS x OFFSET 0) s",
+        "INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM (SELECT interdict_img.interdict_img::{} AS interdict_row FROM pg_catalog.unnest($1::text[]) AS interdict_img OFFSET 0) interdict_s",
         t.qualified,
         t.insert.join(", "),
-        fields("s.r", &t.insert),
+        fields("interdict_s.interdict_row", &t.insert),
         t.qualified
     );
     client
@@ -344,9 +348,11 @@ fn verify_foreign_keys(client: &mut SpiClient<'_>, id: i64, tables: &[Table]) {
         })
         .unwrap_or_else(|e| pgrx::error!("interdict: could not list foreign keys: {e}"));
     for (name, child, parent, fk, pk) in constraints {
-        let not_null = fk.iter().map(|c| format!("c.{c} IS NOT NULL")).collect::<Vec<_>>().join(" AND ");
-        let matches = fk.iter().zip(&pk).map(|(f, p)| format!("p.{p} = c.{f}")).collect::<Vec<_>>().join(" AND ");
-        let sql = format!("SELECT count(*) FROM {child} c WHERE {not_null} AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE {matches})");
+        let not_null = fk.iter().map(|c| format!("interdict_child.{c} IS NOT NULL")).collect::<Vec<_>>().join(" AND ");
+        let matches = fk.iter().zip(&pk).map(|(f, p)| format!("interdict_parent.{p} = interdict_child.{f}")).collect::<Vec<_>>().join(" AND ");
+        let sql = format!(
+            "SELECT count(*) FROM {child} interdict_child WHERE {not_null} AND NOT EXISTS (SELECT 1 FROM {parent} interdict_parent WHERE {matches})"
+        );
         let dangling = count(client, &sql, &[]);
         if dangling > 0 {
             let refusal = refuse(ReasonCode::UndoConflict, id, format!("reverting change {id}"))
