@@ -15,6 +15,9 @@ dba -d postgres -c "CREATE DATABASE bench" >/dev/null
 as_postgres "$PGBIN/pgbench" -q -i -s 10 -h "$SOCK" -p "$PORT" -U postgres bench >/dev/null 2>&1
 dba -d bench >/dev/null <<'SQL'
 CREATE EXTENSION interdict;
+ALTER TABLE pgbench_history ADD COLUMN id bigserial PRIMARY KEY; -- recorded tables need a key
+SELECT interdict.record_schema('public'); -- guarded writes are recorded for undo
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO PUBLIC;
 CREATE ROLE b_none LOGIN; CREATE ROLE b_off LOGIN; CREATE ROLE b_readonly LOGIN; CREATE ROLE b_guarded LOGIN;
 GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO b_none, b_off, b_readonly, b_guarded;
 ALTER ROLE b_off SET session_preload_libraries = 'interdict';
@@ -56,10 +59,11 @@ $ROUNDS interleaved rounds (order rotated each round), median TPS per configurat
 | loaded, mode \`readonly\` | $ro | $(ratio "$ro" "$none") | ≥ 0.98 |
 | loaded, mode \`guarded\` | $guarded | $(ratio "$guarded" "$none") | ≥ 0.98 |
 
-## pgbench -N (simple update): not loaded vs \`guarded\` (undo not recording)
+## pgbench -N (simple update): not loaded vs \`guarded\` (undo recording)
 
 Same run, same rounds: \`-N -M prepared -c 1 -j 1 -T $SECONDS_PER_RUN\`. Every statement's rows are counted
-against \`interdict.max_rows\` (default 1000) and every UPDATE's scope is checked on its plan.
+against \`interdict.max_rows\` (default 1000), every UPDATE's scope is checked on its plan, and every
+write is recorded for undo (\`pgbench_history\` given a key so that it can be).
 
 | configuration | median TPS | ratio to not loaded |
 |---|---|---|

@@ -25,6 +25,9 @@ ALTER ROLE writer SET session_preload_libraries = 'interdict';
 ALTER ROLE writer SET interdict.mode = 'guarded';
 ALTER ROLE writer SET interdict.max_rows = 20;
 CREATE ROLE ops LOGIN IN ROLE interdict_operator;
+SELECT interdict.record_schema('public'); -- guarded writes to these tables are recorded for undo
+CREATE TABLE scratch_nokey (x int);
+GRANT ALL ON scratch_nokey TO writer;
 SQL
 as_role() { local role=$1; shift; echo; echo "$role=> $1"; as_postgres psql -X -h "$SOCK" -p "$PORT" -U "$role" -d shop -v VERBOSITY=verbose -c "$1" 2>&1 | sed 's/^/  /' || true; }
 agent() { as_role agent "$1"; }
@@ -38,7 +41,7 @@ agent "SET interdict.mode = off"
 agent "COPY customers TO PROGRAM 'cat > /tmp/stolen.csv'"
 agent "SELECT count(*) AS orders_still_there FROM orders"
 echo
-log "the writer role is in guarded mode: writes are checked before they can do damage (max_rows = 20)"
+log "the writer role is in guarded mode: writes are checked before they can do damage (max_rows = 20), and recorded"
 writer "UPDATE orders SET total = total * 1.1 WHERE id = 7"
 writer "DELETE FROM orders WHERE 1 = 1"
 writer "SELECT jsonb_pretty(interdict.simulate('DELETE FROM orders WHERE total < 50'))"
@@ -48,6 +51,16 @@ writer "$DELETE_SMALL"
 log "an operator approves that exact statement, once, for at most 100 rows"
 as_role ops "SELECT interdict.approve('$id', max_rows => 100, valid_for => '10 minutes')"
 writer "$DELETE_SMALL"
+log "every allowed write was recorded: the writer takes the approved delete back, exactly"
+writer "SELECT * FROM interdict.history(3)"
+writer "SELECT interdict.revert((SELECT id FROM interdict.last_change()))"
+writer "SELECT count(*) AS orders_back FROM orders"
+log "a revert is conflict-checked: a row changed since is not overwritten"
+writer "UPDATE orders SET total = 1 WHERE id = 9"
+writer "UPDATE orders SET total = 2 WHERE id = 9"
+writer "SELECT interdict.revert((SELECT id FROM interdict.history(2) ORDER BY id LIMIT 1))"
+log "a write undo cannot record (a table without a key) is refused"
+writer "INSERT INTO scratch_nokey VALUES (1)"
 log "a policy: no writes to customers for anyone, deletes of at most 5 rows"
 dba -d shop -c "SELECT interdict.load_policy(E'version: 1\\ndefaults:\\n  rows: {delete: 5}\\n  tables:\\n    public.customers: {write: false}\\n') AS policy_version"
 writer "SELECT interdict.policy()"
