@@ -53,7 +53,7 @@ as_role ops "SELECT interdict.approve('$id', max_rows => 100, valid_for => '10 m
 writer "$DELETE_SMALL"
 log "every allowed write was recorded: the writer takes the approved delete back, exactly"
 writer "SELECT * FROM interdict.history(3)"
-writer "SELECT interdict.revert((SELECT id FROM interdict.last_change()))"
+writer "SELECT interdict.revert((SELECT id FROM interdict.history(1)))"  # each call here is a new session: the role's latest change
 writer "SELECT count(*) AS orders_back FROM orders"
 log "a revert is conflict-checked: a row changed since is not overwritten"
 writer "UPDATE orders SET total = 1 WHERE id = 9"
