@@ -7,17 +7,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 SECONDS_PER_RUN=${1:-5}
 ROUNDS=${2:-11}
 PROFILE=release setup_all
-PORT=${BENCH_PORT:-5450}
-cluster_start bench "$PORT" "shared_buffers = '256MB'"
-SOCK=$SCRATCH/bench/sock
-dba() { as_postgres psql -X -q -v ON_ERROR_STOP=1 -h "$SOCK" -p "$PORT" -U postgres "$@"; }
-dba -d postgres -c "CREATE DATABASE bench" >/dev/null
-as_postgres "$PGBIN/pgbench" -q -i -s 10 -h "$SOCK" -p "$PORT" -U postgres bench >/dev/null 2>&1
+pgbench_cluster bench "${BENCH_PORT:-5450}"
 dba -d bench >/dev/null <<'SQL'
-CREATE EXTENSION interdict;
-ALTER TABLE pgbench_history ADD COLUMN id bigserial PRIMARY KEY; -- recorded tables need a key
-SELECT interdict.record_schema('public'); -- guarded writes are recorded for undo
-GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO PUBLIC;
 CREATE ROLE b_none LOGIN; CREATE ROLE b_off LOGIN; CREATE ROLE b_readonly LOGIN; CREATE ROLE b_guarded LOGIN;
 GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO b_none, b_off, b_readonly, b_guarded;
 ALTER ROLE b_off SET session_preload_libraries = 'interdict';

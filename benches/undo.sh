@@ -8,16 +8,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 SECONDS_PER_RUN=${1:-5}
 ROUNDS=${2:-7}
 PROFILE=release setup_all
-PORT=${BENCH_PORT:-5452}
-cluster_start undobench "$PORT" "shared_buffers = '256MB'"
-SOCK=$SCRATCH/undobench/sock
-dba() { as_postgres psql -X -q -v ON_ERROR_STOP=1 -h "$SOCK" -p "$PORT" -U postgres "$@"; }
-dba -d postgres -c "CREATE DATABASE bench" >/dev/null
-as_postgres "$PGBIN/pgbench" -q -i -s 10 -h "$SOCK" -p "$PORT" -U postgres bench >/dev/null 2>&1
+pgbench_cluster undobench "${BENCH_PORT:-5452}"
 dba -d bench >/dev/null <<'SQL'
-CREATE EXTENSION interdict;
-ALTER TABLE pgbench_history ADD COLUMN id bigserial PRIMARY KEY; -- recorded tables need a key
-SELECT interdict.record_schema('public');
 CREATE ROLE u_none LOGIN; CREATE ROLE u_off LOGIN; CREATE ROLE u_guarded LOGIN;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO u_none, u_off, u_guarded;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO u_none, u_off, u_guarded;

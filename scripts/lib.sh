@@ -96,6 +96,24 @@ cluster_restart() {
     as_postgres env -u RUST_BACKTRACE "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/log" -m fast -w restart >/dev/null
 }
 
+# pgbench_cluster NAME PORT: a scratch cluster with database "bench" at pgbench scale 10, the extension
+# created and every table recorded for undo (pgbench_history given a key so that it can be). Sets
+# SOCK and defines dba (psql as the bootstrap superuser).
+pgbench_cluster() {
+    local name=$1; PORT=$2
+    cluster_start "$name" "$PORT" "shared_buffers = '256MB'"
+    SOCK=$SCRATCH/$name/sock
+    dba() { as_postgres psql -X -q -v ON_ERROR_STOP=1 -h "$SOCK" -p "$PORT" -U postgres "$@"; }
+    dba -d postgres -c "CREATE DATABASE bench" >/dev/null
+    as_postgres "$PGBIN/pgbench" -q -i -s 10 -h "$SOCK" -p "$PORT" -U postgres bench >/dev/null 2>&1
+    dba -d bench >/dev/null <<'SQL'
+CREATE EXTENSION interdict;
+ALTER TABLE pgbench_history ADD COLUMN id bigserial PRIMARY KEY;
+SELECT interdict.record_schema('public');
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO PUBLIC;
+SQL
+}
+
 # results_section NAME < markdown: puts the markdown between NAME's markers in benches/RESULTS.md,
 # so each benchmark script keeps its own latest figures without touching the others'.
 results_section() {

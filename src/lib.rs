@@ -28,8 +28,7 @@ pub extern "C-unwind" fn _PG_init() {
     gucs::init(); // interdict.* settings, each locked: tightened within a session, never loosened
     session::note_load_time(); // loaded late, role settings arrive as placeholders: re-read them at lock
     hooks::executor::register(); // planned statements: DML, writable CTEs, row locks; rows counted
-    rows::register(); // an aborted (sub)transaction's rows are forgotten with its writes
-    undo::register(); // guarded writes recorded for undo, atomically with the transaction
+    rows::register(); // an aborted (sub)transaction's counted and recorded rows are forgotten with its writes
     hooks::utility::register(); // utility statements: DDL, COPY, SET, LOAD, maintenance, …
     hooks::function::register(); // native functions with side effects: sequences, admin, dblink, …
 }

@@ -437,7 +437,8 @@ pub fn set_approved_limit(max_rows: Option<u64>) {
     });
 }
 
-/// Transaction and subtransaction ends: forget what an abort undid.
+/// Transaction and subtransaction ends: forget what an abort undid (row counts here, undo's
+/// captured rows in `undo`, which this one callback pair also serves).
 pub fn register() {
     // SAFETY: called once per process from _PG_init.
     unsafe {
@@ -449,6 +450,7 @@ pub fn register() {
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut c_void) {
     use pg_sys::XactEvent::*;
+    crate::undo::xact_event(event);
     STATEMENT.with(|s| {
         let Some(st) = s else { return };
         match event {
@@ -472,6 +474,7 @@ unsafe extern "C-unwind" fn on_subxact(
     _arg: *mut c_void,
 ) {
     let level = pg_sys::GetCurrentTransactionNestLevel();
+    crate::undo::subxact_event(event, level);
     STATEMENT.with(|s| {
         let Some(st) = s else { return };
         match event {

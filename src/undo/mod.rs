@@ -244,18 +244,9 @@ pub unsafe fn plan_writes(pstmt: *mut pg_sys::PlannedStmt) -> impl Iterator<Item
     list_ints((*pstmt).resultRelations).filter_map(move |rti| crate::facts::plan::rti_relid(pstmt, rti))
 }
 
-/// Transaction ends: rows deferred triggers wrote at commit are stored before it commits; an
-/// aborted (sub)transaction's rows are forgotten, like its writes.
-pub fn register() {
-    // SAFETY: called once per process from _PG_init.
-    unsafe {
-        pg_sys::RegisterXactCallback(Some(on_xact), std::ptr::null_mut());
-        pg_sys::RegisterSubXactCallback(Some(on_subxact), std::ptr::null_mut());
-    }
-}
-
-#[pgrx::pg_guard]
-unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
+/// A transaction event (from `rows`' callback, the one the guard registers): rows deferred
+/// triggers wrote at commit are stored before it commits; an ended transaction's rows are forgotten.
+pub fn xact_event(event: pg_sys::XactEvent::Type) {
     use pg_sys::XactEvent::*;
     match event {
         XACT_EVENT_PRE_COMMIT | XACT_EVENT_PRE_PREPARE => flush(true),
@@ -267,14 +258,9 @@ unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut s
     }
 }
 
-#[pgrx::pg_guard]
-unsafe extern "C-unwind" fn on_subxact(
-    event: pg_sys::SubXactEvent::Type,
-    _my: pg_sys::SubTransactionId,
-    _parent: pg_sys::SubTransactionId,
-    _arg: *mut std::ffi::c_void,
-) {
-    let level = pg_sys::GetCurrentTransactionNestLevel();
+/// A subtransaction at `level` ended: an abort forgets its rows (and the change it stored); a
+/// commit hands them to its parent.
+pub fn subxact_event(event: pg_sys::SubXactEvent::Type, level: i32) {
     with(|b| match event {
         pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB => {
             b.rows.retain(|r| r.level < level);
@@ -292,7 +278,7 @@ unsafe extern "C-unwind" fn on_subxact(
     });
 }
 
-/// Rows per table and operation, in first-seen order of tables.
+/// Rows one change wrote in one table, per operation.
 #[derive(Default, Clone, Copy)]
 struct Counts {
     inserted: i64,
