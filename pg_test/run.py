@@ -353,6 +353,28 @@ def approval_by_the_requesting_role_is_refused():
     d = refusal(agent, sql)
     eq(refusal(connect("p_self"), f"SELECT interdict.approve('{d['approval_id']}')")["reason"], "approval.self", "own request")
 
+@test
+def pending_lists_refused_requests_for_operators():
+    op = connect("p_op")
+    if ARGS.label != "shared_preload":
+        eq(refusal(op, "SELECT * FROM interdict.pending()")["reason"], "setup.shared_memory", "loaded per session: no shared memory")
+        return
+    agent, sql, d = refused_request(3, 2, "pending")
+    refusal(agent, sql)  # the same request twice: one entry, refused twice
+    rows = run(op, "SELECT reason, role_name, statement, rows_reached, times, decision, last_refused >= first_refused AND age >= '0'"
+                   f" FROM interdict.pending() WHERE approval_id = '{d['approval_id']}'")
+    eq(rows, [("guarded.blast_radius", "r_guard", sql, 3, 2, None, True)], "listed once, with its facts")
+    eq(refusal(agent, "SELECT * FROM interdict.pending()")["reason"], "approval.not_operator", "not from an agent session")
+    eq(refusal(connect("r_off"), "SELECT * FROM interdict.pending()")["reason"], "approval.not_operator", "not for a non-operator")
+    run(op, f"SELECT interdict.approve('{d['approval_id']}', max_rows => 7)")
+    eq(one(op, f"SELECT decision FROM interdict.pending() WHERE approval_id = '{d['approval_id']}'"), "approved", "approved, not yet rerun")
+    run(agent, sql)
+    eq(one(op, f"SELECT count(*) FROM interdict.pending() WHERE approval_id = '{d['approval_id']}'"), 0, "used: no longer pending")
+    restore_t()
+    _, _, d2 = refused_request(8, 1, "denied")
+    run(op, f"SELECT interdict.deny('{d2['approval_id']}')")
+    eq(one(op, f"SELECT count(*) FROM interdict.pending() WHERE approval_id = '{d2['approval_id']}'"), 0, "denied: no longer pending")
+
 # --- policies ----------------------------------------------------------------------------------
 
 POLICY = """
@@ -366,9 +388,11 @@ defaults:
   tables:
     audit.*: {write: false}
     public.secret: {read: false}
+    public.t: {structural: {unscoped_write: refuse}}
 roles:
   p_report*:
     mode: readonly
+    allowed_commands: [ANALYZE]
 """
 
 def load(dba, text):
@@ -405,6 +429,9 @@ def policy_limits_tables_structural_rules_and_role_modes():
     run(a, "BEGIN")
     eq(len(run(a, "UPDATE small SET id = id RETURNING 1")), 2, "unscoped_write: allow")
     run(a, "ROLLBACK")
+    d = refusal(a, "UPDATE t SET v = v")
+    eq(d["reason"], "guarded.unscoped_write", "the table's own rule: unscoped_write refuse on public.t")
+    assert "approval_id" not in d, f"refuse: no approval: {d}"
     d = refusal(a, "TRUNCATE t")
     eq(d["reason"], "guarded.truncate", "truncate: refuse")
     assert "approval_id" not in d, f"a policy refusal offers no approval: {d}"
@@ -416,6 +443,8 @@ def policy_limits_tables_structural_rules_and_role_modes():
     r = connect("p_report_1", "pgtest_policy")
     eq(mode(r), "readonly", "the policy's mode for p_report*")
     refused(r, "DELETE FROM t WHERE id = 1", "readonly.dml")
+    run(r, "ANALYZE t")  # the policy's allowed_commands
+    refused(r, "VACUUM t", "readonly.maintenance")
     eq(mode(connect("p_report_1", "pgtest")), "off", "no policy in the other database")
     dba = connect("postgres", "pgtest_policy")
     eq(one(dba, "SELECT count(*) FROM t") + one(dba, "SELECT count(*) FROM audit.log"), 10, "nothing changed")

@@ -28,6 +28,26 @@ fn approve(id: &str, max_rows: default!(Option<i64>, "NULL"), valid_for: default
     crate::approvals::decide(id, crate::approvals::Decision::Approved, max_rows, interval_seconds(valid_for))
 }
 
+/// Requests waiting for an operator in this database: refused statements an operator may approve,
+/// not denied and not yet used, most recent first (`decision` is `approved` when the agent has
+/// not rerun it yet). Operators only; needs the library in `shared_preload_libraries`.
+#[pg_extern(volatile)]
+fn pending() -> TableIterator<'static, (
+    name!(approval_id, String),
+    name!(reason, String),
+    name!(role_name, String),
+    name!(agent, String),
+    name!(statement, String),
+    name!(rows_reached, i64),
+    name!(first_refused, pgrx::datum::TimestampWithTimeZone),
+    name!(last_refused, pgrx::datum::TimestampWithTimeZone),
+    name!(age, pgrx::datum::Interval),
+    name!(times, i32),
+    name!(decision, Option<String>),
+)> {
+    TableIterator::new(crate::approvals::pending())
+}
+
 /// An operator denies a refused statement: it stays refused, and the decision is recorded.
 #[pg_extern(volatile)]
 fn deny(id: &str) -> String {

@@ -4,10 +4,13 @@
 
 use crate::hooks::internal;
 use crate::rows::statement_text;
+use interdict_core::fixed::FixedText;
+use interdict_core::pending::PendingRequest;
 use interdict_core::{ApprovalId, Mode, ReasonCode, Refusal, Request};
-use pgrx::datum::DatumWithOid;
+use pgrx::datum::{DatumWithOid, Interval, TimestampWithTimeZone};
 use pgrx::pg_sys;
 use pgrx::spi::Spi;
+use std::collections::HashMap;
 
 /// The approval id of the statement running now.
 pub fn current_id() -> ApprovalId {
@@ -75,22 +78,43 @@ pub enum Decision {
     Denied,
 }
 
+/// Whether this is an operator's session: a member of `interdict_operator` in no agent mode (an
+/// agent never acts as an operator, whatever its privileges).
+pub fn is_operator() -> bool {
+    if crate::gucs::mode() != Mode::Off {
+        return false;
+    }
+    // SAFETY: role lookups inside a transaction.
+    unsafe {
+        let operator = pg_sys::get_role_oid(c"interdict_operator".as_ptr(), true);
+        operator != pg_sys::InvalidOid && pg_sys::has_privs_of_role(pg_sys::GetUserId(), operator)
+    }
+}
+
+/// Only operators decide on requests or list them. `doing` says what was attempted, for the refusal.
+/// `approval_id`: the request it was about, if any.
+fn require_operator(doing: &str, approval_id: Option<&str>) {
+    let what = match (crate::gucs::mode(), is_operator()) {
+        (Mode::Off, true) => return,
+        (Mode::Off, false) => format!("{doing} by a role outside interdict_operator"),
+        _ => format!("{doing} from an agent session"),
+    };
+    let mut refusal = Refusal::new(ReasonCode::ApprovalNotOperator, crate::gucs::mode(), what);
+    if let Some(id) = approval_id {
+        refusal = refusal.fact("approval_id", id.trim());
+    }
+    crate::reasons::raise(&refusal)
+}
+
 /// `interdict.approve()` / `interdict.deny()`: checks who decides, then records the decision.
 pub fn decide(id: &str, decision: Decision, max_rows: Option<i64>, valid_for_secs: f64) -> String {
     let refuse = |code: ReasonCode, what: String| -> ! {
         crate::reasons::raise(&Refusal::new(code, crate::gucs::mode(), what).fact("approval_id", id.trim()))
     };
     let verb = if decision == Decision::Approved { "approving" } else { "denying" };
-    if crate::gucs::mode() != Mode::Off {
-        refuse(ReasonCode::ApprovalNotOperator, format!("{verb} from an agent session"));
-    }
+    require_operator(verb, Some(id));
     // SAFETY: role lookups inside a transaction.
-    let (me, session, operator) = unsafe {
-        (pg_sys::GetUserId(), pg_sys::GetSessionUserId(), pg_sys::get_role_oid(c"interdict_operator".as_ptr(), true))
-    };
-    if operator == pg_sys::InvalidOid || !unsafe { pg_sys::has_privs_of_role(me, operator) } {
-        refuse(ReasonCode::ApprovalNotOperator, format!("{verb} by a role outside interdict_operator"));
-    }
+    let (me, session) = unsafe { (pg_sys::GetUserId(), pg_sys::GetSessionUserId()) };
     let parsed = ApprovalId::parse(id).unwrap_or_else(|why| {
         crate::reasons::raise(&Refusal::new(ReasonCode::ApprovalInvalid, Mode::Off, format!("{verb} \"{}\"", id.trim())).fact("error", why))
     });
@@ -143,4 +167,95 @@ pub fn decide(id: &str, decision: Decision, max_rows: Option<i64>, valid_for_sec
         },
         _ => refuse(ReasonCode::ApprovalUsed, format!("{verb} {}", parsed.text)),
     }
+}
+
+/// A refusal an operator may approve goes into the book `interdict.pending()` lists (with
+/// shared memory only). Called for every refusal as it is raised.
+pub fn note_if_pending(refusal: &Refusal) {
+    if !refusal.approvable() || !crate::shmem::attached() {
+        return;
+    }
+    let Some(id) = refusal.fact_value("approval_id") else { return };
+    let (text, _) = statement_text();
+    // SAFETY: plain reads of backend globals.
+    let (database, role, now) = unsafe { (u32::from(pg_sys::MyDatabaseId), u32::from(pg_sys::GetSessionUserId()), pg_sys::GetCurrentTimestamp()) };
+    crate::shmem::note_pending(PendingRequest {
+        approval_id: FixedText::new(id),
+        database,
+        role,
+        agent: FixedText::EMPTY,
+        reason: refusal.code as u16,
+        rows_reached: refusal.fact_value("rows_reached").and_then(|r| r.parse().ok()).unwrap_or(0),
+        statement: FixedText::new(interdict_core::approval::normalize(&text)),
+        first_at: now,
+        last_at: now,
+        times: 1,
+    });
+}
+
+/// One row of `interdict.pending()`.
+pub type PendingRow = (String, String, String, String, String, i64, TimestampWithTimeZone, TimestampWithTimeZone, Interval, i32, Option<String>);
+
+/// `interdict.pending()`: this database's refused requests that no operator has denied and no
+/// rerun has used, most recent first, with their age and the decision if one was made (`approved`: waiting for
+/// the agent's rerun). Operators only; needs shared memory.
+pub fn pending() -> Vec<PendingRow> {
+    require_operator("listing pending requests", None);
+    let Some(book) = crate::shmem::pending() else {
+        crate::reasons::raise(&Refusal::new(ReasonCode::SetupSharedMemory, Mode::Off, "interdict.pending()"))
+    };
+    // SAFETY: a plain read of a backend global.
+    let database = unsafe { u32::from(pg_sys::MyDatabaseId) };
+    let here: Vec<PendingRequest> = book.into_iter().filter(|r| r.database == database).collect();
+    let ids: Vec<String> = here.iter().map(|r| r.approval_id.as_str().to_string()).collect();
+    let decided = if store_exists() { decisions(ids) } else { HashMap::new() };
+    let time = |t: i64| TimestampWithTimeZone::try_from(t).unwrap_or_else(|_| pgrx::error!("interdict: bad timestamp in the pending book"));
+    // SAFETY: a plain call.
+    let now = unsafe { pg_sys::GetCurrentTimestamp() };
+    let age = |t: i64| Interval::new(0, 0, now.saturating_sub(t).max(0)).unwrap_or_else(|_| pgrx::error!("interdict: bad age"));
+    here.into_iter()
+        .filter_map(|r| {
+            let decision = match decided.get(r.approval_id.as_str()) {
+                Some((_, true)) | Some((None, _)) => return None, // used, or denied
+                Some((Some(d), false)) => Some(d.clone()),
+                None => None,
+            };
+            // SAFETY: a role lookup inside a transaction; a dropped role has no name.
+            let role = unsafe { crate::nodes::cstr(pg_sys::GetUserNameFromId(pg_sys::Oid::from(r.role), true)) }.unwrap_or_else(|| r.role.to_string());
+            let reason = interdict_core::reasons::REASONS.get(r.reason as usize).map_or("", |x| x.code);
+            Some((
+                r.approval_id.as_str().to_string(),
+                reason.to_string(),
+                role,
+                r.agent.as_str().to_string(),
+                r.statement.as_str().to_string(),
+                r.rows_reached as i64,
+                time(r.first_at),
+                time(r.last_at),
+                age(r.first_at),
+                r.times.min(i32::MAX as u32) as i32,
+                decision,
+            ))
+        })
+        .collect()
+}
+
+/// Decisions on `ids`: `(Some("approved"), used)` for approvals, `(None, _)` for denials.
+fn decisions(ids: Vec<String>) -> HashMap<String, (Option<String>, bool)> {
+    internal(|| {
+        Spi::connect(|client| {
+            let rows = client.select(
+                "SELECT id, decision, used_at IS NOT NULL FROM interdict.approvals WHERE id = ANY($1)",
+                None,
+                &[DatumWithOid::from(ids)],
+            )?;
+            let mut out = HashMap::new();
+            for r in rows {
+                let (Some(id), Some(decision), Some(used)) = (r.get::<String>(1)?, r.get::<String>(2)?, r.get::<bool>(3)?) else { continue };
+                out.insert(id, ((decision == "approved").then_some(decision), used));
+            }
+            Ok::<_, pgrx::spi::Error>(out)
+        })
+    })
+    .unwrap_or_else(|e| pgrx::error!("interdict: could not read the approvals: {e}"))
 }

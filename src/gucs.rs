@@ -43,7 +43,7 @@ pub fn settings() -> Settings {
     Settings {
         mode: mode(),
         blocked: BLOCKED.with(|b| b.effective().0),
-        readonly_allow: ALLOWED.with(|a| a.effective().0),
+        readonly_allow: ALLOWED.with(|a| a.effective().0).union(&POLICY_ALLOWED.get()),
         max_rows: MAX_ROWS.with(|m| *m.effective()),
         simulate_timeout: SIMULATE_TIMEOUT.with(|t| *t.effective()),
     }
@@ -101,7 +101,17 @@ pub fn tighten_with(policy: &RolePolicy) {
         blocked = blocked.union(&CommandSet::parse(tag, &tags).unwrap_or_else(|_| all_tags()));
     }
     BLOCKED.with(|b| b.tighten(&Blocked(blocked)));
+    let mut allowed = CommandSet::EMPTY;
+    for tag in &policy.allowed_commands {
+        // Validated when the policy was loaded; a tag this server lacks allows nothing.
+        allowed = allowed.union(&CommandSet::parse(tag, &tags).unwrap_or(CommandSet::EMPTY));
+    }
+    POLICY_ALLOWED.set(allowed);
 }
+
+/// The policy's `allowed_commands`: a DBA's additions to `interdict.readonly_allow`, fixed at lock
+/// (kept apart from the setting, whose lock only shrinks it and whose `RESET` would drop them).
+static POLICY_ALLOWED: BackendCell<CommandSet> = BackendCell::new(CommandSet::EMPTY);
 
 /// Locks every setting: from now on they only tighten.
 pub fn lock_all() {

@@ -13,6 +13,7 @@ mod policy;
 mod reasons;
 mod rows;
 mod session;
+mod shmem;
 mod simulate;
 mod undo;
 
@@ -26,6 +27,7 @@ pub extern "C-unwind" fn _PG_init() {
     }
     quiet_backtraces(); // agents read DETAIL: never append Rust backtraces to it
     gucs::init(); // interdict.* settings, each locked: tightened within a session, never loosened
+    shmem::init(); // preloaded by the postmaster: shared memory for requests waiting for an operator
     session::note_load_time(); // loaded late, role settings arrive as placeholders: re-read them at lock
     hooks::executor::register(); // planned statements: DML, writable CTEs, row locks; rows counted
     rows::register(); // an aborted (sub)transaction's counted and recorded rows are forgotten with its writes

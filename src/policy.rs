@@ -176,11 +176,17 @@ pub fn with_rule<R>(f: impl FnOnce(&RolePolicy) -> R) -> Option<R> {
 }
 
 /// A verdict under the session's policy (structural refusals become allowed, final or approvable).
-pub fn apply(verdict: Verdict) -> Verdict {
-    match verdict {
-        Verdict::Allow => Verdict::Allow,
-        refused => with_rule(|rule| rule.apply(refused.clone())).unwrap_or(refused),
+/// `tables` names the tables the statement acts on; it is called only when a table rule of the
+/// policy sets structural actions.
+pub fn apply(verdict: Verdict, tables: impl FnOnce() -> Vec<String>) -> Verdict {
+    if verdict.is_allowed() {
+        return verdict;
     }
+    with_rule(|rule| {
+        let named = if rule.has_table_structural() { tables() } else { Vec::new() };
+        rule.apply(verdict.clone(), &named)
+    })
+    .unwrap_or(verdict)
 }
 
 /// Where the session's policy came from and what it says, for `interdict.policy()`.
@@ -194,6 +200,7 @@ pub fn describe() -> serde_json::Value {
             "max_rows": rule.max_rows,
             "rows": { "insert": rule.rows.insert, "update": rule.rows.update, "delete": rule.rows.delete },
             "blocked_commands": rule.blocked_commands,
+            "allowed_commands": rule.allowed_commands,
             "simulate_timeout_ms": rule.simulate_timeout.map(|t| t.0),
             "table_rules": rule.has_table_rules(),
         }),

@@ -11,8 +11,10 @@ pub fn sqlstate_code(code: ReasonCode) -> i32 {
     code.reason().sqlstate.bytes().enumerate().map(|(i, b)| ((b as i32 - '0' as i32) & 0x3F) << (6 * i)).sum()
 }
 
-/// Raises the refusal as an ERROR; never returns.
+/// Raises the refusal as an ERROR; never returns. Every refusal passes here: a request an operator
+/// may approve is noted for `interdict.pending()` first.
 pub fn raise(refusal: &Refusal) -> ! {
+    crate::approvals::note_if_pending(refusal);
     ErrorReport::new(PgSqlErrorCode::from(sqlstate_code(refusal.code)), refusal.message(), "interdict")
         .set_detail(refusal.detail())
         .set_hint(refusal.hint())

@@ -14,16 +14,20 @@
 //! - [`limits`]: the numeric settings (`max_rows`, `simulate_timeout`).
 //! - [`approval`]: approval ids, bound to a statement, its parameters, role and database.
 //! - [`undo`]: a recorded change's net effect per row, and the steps that revert it.
+//! - [`pending`]: refused requests waiting for an operator (kept in shared memory).
+//! - [`fixed`]: fixed-size text for shared-memory records.
 
 pub mod approval;
 pub mod commands;
 pub mod decide;
 pub mod facts;
+pub mod fixed;
 pub mod functions;
 pub mod guarded;
 pub mod limits;
 pub mod lock;
 pub mod mode;
+pub mod pending;
 pub mod policy;
 pub mod reasons;
 mod sha256;

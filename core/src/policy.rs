@@ -20,17 +20,17 @@ use std::collections::BTreeMap;
 /// The only policy format version so far.
 pub const VERSION: u32 = 1;
 
-/// What happens to a statement one of guarded mode's structural rules refuses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+/// What happens to a statement one of guarded mode's structural rules refuses, from the loosest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
-    /// Refused, and no operator can approve it.
-    Refuse,
+    /// Allowed.
+    Allow,
     /// Refused with an approval id: it runs once an operator approves it (the default).
     #[default]
     Confirm,
-    /// Allowed.
-    Allow,
+    /// Refused, and no operator can approve it.
+    Refuse,
 }
 
 /// The structural refusals a policy may relax, by the last part of their reason code.
@@ -103,6 +103,9 @@ pub struct TableRule {
     /// Rows one statement may change in the table, per operation.
     #[serde(default)]
     pub rows: OpLimits,
+    /// Structural actions for statements on this table, over the role's.
+    #[serde(default)]
+    structural: BTreeMap<Structural, Action>,
 }
 
 fn yes() -> bool {
@@ -188,8 +191,10 @@ impl Policy {
         }
         let rules = std::iter::once(("defaults", &file.defaults)).chain(file.roles.iter().map(|(k, v)| (k.as_str(), v)));
         for (owner, rule) in rules {
-            for tag in &rule.blocked_commands {
-                crate::CommandSet::parse(tag, valid_tags).map_err(|e| at(tag, format!("{owner}: blocked_commands: {e}")))?;
+            for (key, tags) in [("blocked_commands", &rule.blocked_commands), ("allowed_commands", &rule.allowed_commands)] {
+                for tag in tags {
+                    crate::CommandSet::parse(tag, valid_tags).map_err(|e| at(tag, format!("{owner}: {key}: {e}")))?;
+                }
             }
             for pattern in rule.tables.keys() {
                 let valid = pattern.split('.').count() == 2 && pattern.split('.').all(|p| !p.is_empty());
@@ -218,12 +223,15 @@ impl Policy {
         tables.extend(r.tables.iter().map(|(k, v)| (k.clone(), v.clone())));
         let mut blocked = d.blocked_commands.clone();
         blocked.extend(r.blocked_commands.iter().cloned());
+        let mut allowed = d.allowed_commands.clone();
+        allowed.extend(r.allowed_commands.iter().cloned());
         RolePolicy {
             mode: r.mode.or(d.mode),
             max_rows: r.max_rows.or(d.max_rows),
             rows: r.rows.or(d.rows),
             structural,
             blocked_commands: blocked,
+            allowed_commands: allowed,
             simulate_timeout: r.simulate_timeout.or(d.simulate_timeout),
             non_reversible: r.non_reversible.or(d.non_reversible),
             tables,
@@ -270,6 +278,9 @@ pub struct RolePolicy {
     structural: BTreeMap<Structural, Action>,
     #[serde(default)]
     pub blocked_commands: Vec<String>,
+    /// Utility commands readonly sessions may run anyway (what `interdict.readonly_allow` says).
+    #[serde(default)]
+    pub allowed_commands: Vec<String>,
     #[serde(default, deserialize_with = "de_millis")]
     pub simulate_timeout: Option<Millis>,
     /// Writes undo cannot record: `refuse` (the default) or `allow` (with a warning on each).
@@ -321,12 +332,26 @@ impl RolePolicy {
         most_specific(self.tables.iter(), name).map(|(_, rule)| rule)
     }
 
-    /// A structural refusal under this policy: allowed, refused for good, or (the default) refused
-    /// with an approval id. Other verdicts pass unchanged.
-    pub fn apply(&self, verdict: Verdict) -> Verdict {
+    /// Whether a table rule sets structural actions: the hooks then name the tables a refused
+    /// statement acts on; without such rules they never do.
+    pub fn has_table_structural(&self) -> bool {
+        self.tables.values().any(|t| !t.structural.is_empty())
+    }
+
+    /// The action for a structural refusal on `tables`: each table's own rule, else the role's;
+    /// across tables, the strictest.
+    fn action(&self, rule: Structural, tables: &[String]) -> Action {
+        let role = self.structural.get(&rule).copied().unwrap_or_default();
+        let on_table = |t: &String| self.table(t).and_then(|r| r.structural.get(&rule)).copied().unwrap_or(role);
+        tables.iter().map(on_table).max().unwrap_or(role)
+    }
+
+    /// A structural refusal under this policy, for a statement on `tables`: allowed, refused for
+    /// good, or (the default) refused with an approval id. Other verdicts pass unchanged.
+    pub fn apply(&self, verdict: Verdict, tables: &[String]) -> Verdict {
         let Verdict::Refuse(refusal) = verdict else { return verdict };
-        let action = Structural::of(refusal.code).and_then(|s| self.structural.get(&s)).copied().unwrap_or_default();
-        match action {
+        let Some(rule) = Structural::of(refusal.code) else { return Verdict::Refuse(refusal) };
+        match self.action(rule, tables) {
             // Allowed, but what it destroys cannot be recorded for undo: that needs its own yes.
             Action::Allow if destroys_data(refusal.code) && !self.allows_non_reversible() => Verdict::Refuse(
                 Refusal::new(ReasonCode::GuardedNotReversible, refusal.mode, refusal.what).fact("refused_as", refusal.code.reason().code),
@@ -445,16 +470,43 @@ roles:
     fn structural_actions_allow_refuse_for_good_or_keep_the_approval() {
         let p = parse(SAMPLE).unwrap();
         let refusal = |code| Verdict::Refuse(Refusal::new(code, Mode::Guarded, "x"));
-        let Verdict::Refuse(r) = p.for_role("agent_x").apply(refusal(ReasonCode::GuardedTruncate)) else { panic!() };
+        let Verdict::Refuse(r) = p.for_role("agent_x").apply(refusal(ReasonCode::GuardedTruncate), &[]) else { panic!() };
         assert_eq!(r.code, ReasonCode::GuardedNotReversible, "allowed, but undo cannot record it");
-        assert_eq!(p.for_role("agent_bulk").apply(refusal(ReasonCode::GuardedTruncate)), Verdict::Allow);
-        assert_eq!(p.for_role("agent_bulk").apply(refusal(ReasonCode::GuardedPrivileges)), Verdict::Refuse(Refusal::new(ReasonCode::GuardedPrivileges, Mode::Guarded, "x")));
-        let Verdict::Refuse(r) = p.for_role("bob").apply(refusal(ReasonCode::GuardedTruncate)) else { panic!() };
+        assert_eq!(p.for_role("agent_bulk").apply(refusal(ReasonCode::GuardedTruncate), &[]), Verdict::Allow);
+        assert_eq!(p.for_role("agent_bulk").apply(refusal(ReasonCode::GuardedPrivileges), &[]), Verdict::Refuse(Refusal::new(ReasonCode::GuardedPrivileges, Mode::Guarded, "x")));
+        let Verdict::Refuse(r) = p.for_role("bob").apply(refusal(ReasonCode::GuardedTruncate), &[]) else { panic!() };
         assert!(!r.approvable(), "refuse: no approval id");
-        let Verdict::Refuse(r) = p.for_role("bob").apply(refusal(ReasonCode::GuardedDrop)) else { panic!() };
+        let Verdict::Refuse(r) = p.for_role("bob").apply(refusal(ReasonCode::GuardedDrop), &[]) else { panic!() };
         assert!(r.approvable(), "not named: confirm, the default");
-        let Verdict::Refuse(r) = p.for_role("agent_x").apply(refusal(ReasonCode::GuardedGuardSchema)) else { panic!() };
+        let Verdict::Refuse(r) = p.for_role("agent_x").apply(refusal(ReasonCode::GuardedGuardSchema), &[]) else { panic!() };
         assert_eq!(r.code, ReasonCode::GuardedGuardSchema, "no policy relaxes the guard's own schema");
+    }
+
+    #[test]
+    fn table_rules_set_structural_actions_for_their_tables() {
+        let yaml = "version: 1\ndefaults:\n  structural: {truncate: refuse, unscoped_write: confirm}\n  non_reversible: allow\n  tables:\n    scratch.*: {structural: {truncate: allow, unscoped_write: allow}}\n    public.ledger: {structural: {unscoped_write: refuse}}\n";
+        let p = parse(yaml).unwrap().for_role("a");
+        assert!(p.has_table_structural() && !parse(SAMPLE).unwrap().for_role("a").has_table_structural());
+        let truncate = || Verdict::Refuse(Refusal::new(ReasonCode::GuardedTruncate, Mode::Guarded, "TRUNCATE"));
+        let names = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(p.apply(truncate(), &names(&["scratch.tmp"])), Verdict::Allow, "the table's own rule");
+        let Verdict::Refuse(r) = p.apply(truncate(), &names(&["scratch.tmp", "public.orders"])) else { panic!() };
+        assert!(!r.approvable(), "across tables the strictest: public.orders falls back to the role's refuse");
+        let Verdict::Refuse(r) = p.apply(truncate(), &[]) else { panic!() };
+        assert!(!r.approvable(), "no tables named: the role's action");
+        let unscoped = || Verdict::Refuse(Refusal::new(ReasonCode::GuardedUnscopedWrite, Mode::Guarded, "DELETE"));
+        let Verdict::Refuse(r) = p.apply(unscoped(), &names(&["public.ledger"])) else { panic!() };
+        assert!(!r.approvable(), "a table may be stricter than its role");
+        let Verdict::Refuse(r) = p.apply(unscoped(), &names(&["public.orders"])) else { panic!() };
+        assert!(r.approvable());
+    }
+
+    #[test]
+    fn allowed_commands_are_validated_and_merged() {
+        let p = parse("version: 1\ndefaults:\n  allowed_commands: [VACUUM]\nroles:\n  a:\n    allowed_commands: [CLUSTER]\n").unwrap();
+        assert_eq!(p.for_role("a").allowed_commands, ["VACUUM", "CLUSTER"]);
+        let e = parse("version: 1\ndefaults:\n  allowed_commands: [FROB]\n").unwrap_err();
+        assert!(e.message.contains("allowed_commands") && e.line == Some(3), "{e}");
     }
 
     #[test]

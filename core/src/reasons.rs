@@ -206,6 +206,9 @@ reasons! {
     SimulateIrreversible => "simulate.irreversible", "0A000",
         "the statement has effects a rolled-back simulation cannot undo (files, programs, other servers or sessions)",
         "Simulate only statements whose effects stay inside this database.";
+    SetupSharedMemory => "setup.shared_memory", "55000",
+        "it needs Interdict's shared memory, which exists only when the library is in shared_preload_libraries",
+        "Add interdict to shared_preload_libraries and restart the server; until then, approve requests by the approval_id in the agent's error.";
     Undecidable => "internal.undecidable", "25006",
         "interdict could not classify this statement, and refuses writes when in doubt",
         "Rewrite the statement as a plain read, and report it to the DBA with the detail below.";

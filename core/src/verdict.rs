@@ -57,6 +57,11 @@ impl Refusal {
         self
     }
 
+    /// The value of a fact, if the refusal has it.
+    pub fn fact_value(&self, key: &str) -> Option<&str> {
+        self.facts.iter().find(|(k, _)| *k == key).map(|(_, v)| v.as_str())
+    }
+
     /// `interdict: DELETE on public.accounts refused: readonly sessions cannot change table data`
     pub fn message(&self) -> String {
         format!("interdict: {} refused: {}", self.what, self.code.reason().why)

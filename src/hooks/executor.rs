@@ -63,7 +63,7 @@ unsafe fn before_start(query_desc: *mut pg_sys::QueryDesc, eflags: i32) -> bool 
     }
     if let Some(mode) = mode {
         let facts = plan_facts((*query_desc).plannedstmt, explain_only, mode == Mode::Guarded);
-        super::enforce(decide_plan(&super::settings_for(mode), &facts));
+        super::enforce_on(decide_plan(&super::settings_for(mode), &facts), || plan_tables((*query_desc).plannedstmt).0);
         if !explain_only {
             super::enforce_table_rules(mode, || plan_tables((*query_desc).plannedstmt));
             if mode == Mode::Guarded && !(*(*query_desc).plannedstmt).resultRelations.is_null() {

@@ -98,7 +98,12 @@ fn enforce_table_rules(mode: Mode, tables: impl FnOnce() -> (Vec<String>, Vec<St
 /// Raises a refusal; lets anything else through. A refusal an operator may approve lets the
 /// statement through if an approval for it is waiting, and otherwise carries its approval id.
 pub fn enforce(verdict: Verdict) {
-    if let Verdict::Refuse(mut refusal) = crate::policy::apply(verdict) {
+    enforce_on(verdict, Vec::new)
+}
+
+/// [`enforce`] for a statement on `tables` (named only if a policy's table rule needs them).
+pub fn enforce_on(verdict: Verdict, tables: impl FnOnce() -> Vec<String>) {
+    if let Verdict::Refuse(mut refusal) = crate::policy::apply(verdict, tables) {
         if crate::policy::writes_closed() {
             refusal = crate::policy::unavailable(refusal);
         }

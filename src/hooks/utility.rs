@@ -32,7 +32,7 @@ unsafe fn guard(pstmt: *mut pg_sys::PlannedStmt, query_string: *const c_char, pa
         if rows::simulating() {
             super::enforce(decide_simulated(mode, Some(&facts), None));
         }
-        super::enforce(decide_utility(&super::settings_for(mode), &facts));
+        super::enforce_on(decide_utility(&super::settings_for(mode), &facts), || utility_tables((*pstmt).utilityStmt).0);
         super::enforce_table_rules(mode, || utility_tables((*pstmt).utilityStmt));
         if mode == Mode::Guarded {
             crate::undo::check_writes(copy_from_target((*pstmt).utilityStmt).into_iter());

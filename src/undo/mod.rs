@@ -439,7 +439,7 @@ pub type ChangeRow = (i64, pgrx::datum::TimestampWithTimeZone, String, String, S
 pub fn history(id: Option<i64>, limit: i32) -> Vec<ChangeRow> {
     // SAFETY: plain read of a backend global.
     let role = unsafe { pg_sys::GetSessionUserId() };
-    let everyone = revert::is_operator();
+    let everyone = crate::approvals::is_operator();
     internal(|| {
         Spi::connect_mut(|client| {
             let rows = client.update(
@@ -479,7 +479,7 @@ pub fn history(id: Option<i64>, limit: i32) -> Vec<ChangeRow> {
 
 /// `interdict.purge()`: operators only.
 pub fn purge(older_than_secs: f64) -> i64 {
-    if !revert::is_operator() || crate::gucs::mode() != Mode::Off {
+    if !crate::approvals::is_operator() || crate::gucs::mode() != Mode::Off {
         crate::reasons::raise(&Refusal::new(ReasonCode::UndoNotAllowed, crate::gucs::mode(), "purging recorded changes"));
     }
     internal(|| {

@@ -28,19 +28,6 @@ fn refuse(code: ReasonCode, id: i64, what: String) -> Refusal {
     Refusal::new(code, crate::gucs::mode(), what).fact("change_id", id.to_string())
 }
 
-/// Whether this is an operator's session: a member of `interdict_operator` in no agent mode (an
-/// agent never acts as an operator, whatever its privileges).
-pub fn is_operator() -> bool {
-    if crate::gucs::mode() != Mode::Off {
-        return false;
-    }
-    // SAFETY: role lookups inside a transaction.
-    unsafe {
-        let operator = pg_sys::get_role_oid(c"interdict_operator".as_ptr(), true);
-        operator != pg_sys::InvalidOid && pg_sys::has_privs_of_role(pg_sys::GetUserId(), operator)
-    }
-}
-
 /// Reverts changes newest first, in one transaction; returns the ids of the changes that record
 /// the reverts.
 pub fn revert(ids: &[i64], force: bool) -> Vec<i64> {
@@ -48,7 +35,7 @@ pub fn revert(ids: &[i64], force: bool) -> Vec<i64> {
     if crate::gucs::mode() == Mode::Readonly {
         crate::reasons::raise(&refuse(ReasonCode::UndoNotAllowed, first, "reverting from a readonly session".into()));
     }
-    if force && !is_operator() {
+    if force && !crate::approvals::is_operator() {
         crate::reasons::raise(&refuse(ReasonCode::UndoNotAllowed, first, "reverting with force => true, outside interdict_operator".into()));
     }
     let mut ids = ids.to_vec();
@@ -382,7 +369,7 @@ fn revert_one(id: i64, force: bool) -> i64 {
         crate::reasons::raise(&refuse(ReasonCode::UndoAlreadyReverted, id, format!("reverting change {id}")).fact("reverted_by", by.to_string()));
     }
     // SAFETY: plain read of a backend global.
-    if role != unsafe { pg_sys::GetSessionUserId() } && !is_operator() {
+    if role != unsafe { pg_sys::GetSessionUserId() } && !crate::approvals::is_operator() {
         crate::reasons::raise(&refuse(ReasonCode::UndoNotAllowed, id, format!("reverting change {id}, made by another role")));
     }
     let recorded: Vec<(pg_sys::Oid, String, String)> = internal(|| {

@@ -1,0 +1,45 @@
+//! Shared memory, which exists only when the library is in `shared_preload_libraries`: the book of
+//! refused requests waiting for an operator (`interdict.pending()`). A refused statement's
+//! transaction aborts, so what must outlive it cannot be a table row. Loaded per session (or with
+//! `LOAD`) there is no shared memory: the book is absent, `pending()` says why, and operators
+//! approve by the `approval_id` in the agent's error.
+
+use crate::cell::BackendCell;
+use interdict_core::pending::{PendingBook, PendingRequest};
+use pgrx::lwlock::PgLwLock;
+use pgrx::prelude::*;
+use pgrx::shmem::AssertPGRXSharedMemory;
+
+// SAFETY: the name is ours alone (the `interdict.` prefix).
+static PENDING: PgLwLock<AssertPGRXSharedMemory<PendingBook>> = unsafe { PgLwLock::new(c"interdict.pending") };
+
+/// Whether this server gave us shared memory (set in the postmaster, inherited by every backend).
+static ATTACHED: BackendCell<bool> = BackendCell::new(false);
+
+/// Asks for shared memory, if the library is being preloaded by the postmaster. Called from `_PG_init`.
+pub fn init() {
+    // SAFETY: a plain read of a process global.
+    if !unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
+        return;
+    }
+    // SAFETY: a PendingBook is plain data (fixed arrays of integers and bytes): any process may read it.
+    pgrx::pg_shmem_init!(PENDING = unsafe { AssertPGRXSharedMemory::new(PendingBook::EMPTY) });
+    ATTACHED.set(true);
+}
+
+/// Whether shared memory is there: the counters are cluster-wide and `pending()` works.
+pub fn attached() -> bool {
+    ATTACHED.get()
+}
+
+/// Notes a refused request an operator may approve (nothing without shared memory).
+pub fn note_pending(request: PendingRequest) {
+    if attached() {
+        PENDING.exclusive().record(request);
+    }
+}
+
+/// The requests in the book, most recent first; `None` without shared memory.
+pub fn pending() -> Option<Vec<PendingRequest>> {
+    attached().then(|| PENDING.share().list())
+}
