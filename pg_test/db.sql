@@ -6,3 +6,4 @@ GRANT ALL ON t, s TO PUBLIC;
 GRANT CREATE ON SCHEMA public TO PUBLIC;
 CREATE FUNCTION lower_mode() RETURNS text LANGUAGE sql SET interdict.mode = 'off' AS $$ SELECT current_setting('interdict.mode') $$;
 CREATE FUNCTION definer_lower() RETURNS text SECURITY DEFINER LANGUAGE sql SET interdict.mode = 'off' AS $$ SELECT current_setting('interdict.mode') $$;
+CREATE FUNCTION no_timeout() RETURNS text LANGUAGE sql SET statement_timeout = 0 AS $$ SELECT current_setting('statement_timeout') $$;

@@ -9,3 +9,4 @@ DO $$ DECLARE r text; BEGIN
     EXECUTE format('ALTER ROLE %I SET session_preload_libraries = %L', r, 'interdict');
   END LOOP;
 END $$;
+GRANT interdict_operator TO c_weak;                         -- a weakness check_role must find

@@ -5,7 +5,7 @@ Each test opens sessions the way an agent's client would (role settings, startup
 LOAD) and asserts the exact outcome: the mode in force, the reason code of each refusal, and that
 reads keep working. Run against a cluster prepared by scripts/pg_test.sh.
 """
-import argparse, json, os, sys, traceback
+import argparse, json, os, sys, time, traceback
 import psycopg2
 
 ARGS = None
@@ -297,11 +297,11 @@ def restore_t(db="pgtest"):
     run(dba, "INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 10) g ON CONFLICT (id) DO UPDATE SET v = excluded.v")
     run(dba, "DELETE FROM t WHERE id > 10")
 
-def refused_request(bound, max_rows, tag):
+def refused_request(bound, max_rows, tag, agent_id=None):
     """A guarded agent's DELETE of the rows above `bound`, refused with `max_rows`: (agent, sql, detail).
     The tag keeps each test's statement (hence its approval id) its own, in each run."""
     sql = f"DELETE FROM t WHERE id > {bound} /* {ARGS.label} {tag} */"
-    agent = connect("r_guard")
+    agent = connect("r_guard", options=f"-c interdict.agent={agent_id}" if agent_id else None)
     run(agent, f"SET interdict.max_rows = {max_rows}")
     return agent, sql, refusal(agent, sql)
 
@@ -359,21 +359,294 @@ def pending_lists_refused_requests_for_operators():
     if ARGS.label != "shared_preload":
         eq(refusal(op, "SELECT * FROM interdict.pending()")["reason"], "setup.shared_memory", "loaded per session: no shared memory")
         return
-    agent, sql, d = refused_request(3, 2, "pending")
+    agent, sql, d = refused_request(3, 2, "pending", agent_id="pending-run")
     refusal(agent, sql)  # the same request twice: one entry, refused twice
     rows = run(op, "SELECT reason, role_name, statement, rows_reached, times, decision, last_refused >= first_refused AND age >= '0'"
                    f" FROM interdict.pending() WHERE approval_id = '{d['approval_id']}'")
     eq(rows, [("guarded.blast_radius", "r_guard", sql, 3, 2, None, True)], "listed once, with its facts")
+    eq(one(op, f"SELECT agent FROM interdict.pending() WHERE approval_id = '{d['approval_id']}'"), "pending-run", "the agent identity")
     eq(refusal(agent, "SELECT * FROM interdict.pending()")["reason"], "approval.not_operator", "not from an agent session")
     eq(refusal(connect("r_off"), "SELECT * FROM interdict.pending()")["reason"], "approval.not_operator", "not for a non-operator")
     run(op, f"SELECT interdict.approve('{d['approval_id']}', max_rows => 7)")
     eq(one(op, f"SELECT decision FROM interdict.pending() WHERE approval_id = '{d['approval_id']}'"), "approved", "approved, not yet rerun")
+    eq(one(op, f"SELECT requester_agent FROM interdict.approvals WHERE id = '{d['approval_id']}'"), "pending-run", "carried into the approval")
     run(agent, sql)
     eq(one(op, f"SELECT count(*) FROM interdict.pending() WHERE approval_id = '{d['approval_id']}'"), 0, "used: no longer pending")
     restore_t()
     _, _, d2 = refused_request(8, 1, "denied")
     run(op, f"SELECT interdict.deny('{d2['approval_id']}')")
     eq(one(op, f"SELECT count(*) FROM interdict.pending() WHERE approval_id = '{d2['approval_id']}'"), 0, "denied: no longer pending")
+
+# --- undo ------------------------------------------------------------------------------------
+
+def last_change(conn):
+    return one(conn, "SELECT id FROM interdict.last_change()")
+
+@test
+def revert_bad_input_changes_nothing():
+    agent = connect("r_guard")
+    eq(refusal(agent, "SELECT interdict.revert(987654321)")["reason"], "undo.not_found", "no such change")
+    run(agent, f"UPDATE t SET v = 'bad-input' WHERE id = 1 /* {ARGS.label} */")
+    cid = last_change(agent)
+    eq(refusal(connect("p_agent"), f"SELECT interdict.revert({cid})")["reason"], "undo.not_allowed", "another role's change")
+    eq(refusal(agent, f"SELECT interdict.revert({cid}, force => true)")["reason"], "undo.not_allowed", "force outside an operator session")
+    eq(refusal(connect("r_guard", options="-c interdict.mode=readonly"), f"SELECT interdict.revert({cid})")["reason"],
+       "undo.not_allowed", "a readonly session reverts nothing")
+    eq(one(agent, "SELECT v FROM t WHERE id = 1"), "bad-input", "nothing reverted by the refused calls")
+    run(agent, f"SELECT interdict.revert({cid})")
+    eq(one(agent, "SELECT v FROM t WHERE id = 1"), "v1", "the role's own revert")
+    d = refusal(agent, f"SELECT interdict.revert({cid})")
+    eq((d["reason"], d["reverted_by"]), ("undo.already_reverted", str(last_change(agent))), "twice")
+    dba = connect("postgres")
+    table = f"undo_shape_{ARGS.label}"
+    run(agent, f"CREATE TABLE {table} (id int PRIMARY KEY, v text)")  # recorded as the agent creates it
+    run(agent, f"INSERT INTO {table} VALUES (1, 'a')")
+    created = last_change(agent)
+    run(dba, f"ALTER TABLE {table} ADD COLUMN w int")
+    eq(refusal(agent, f"SELECT interdict.revert({created})")["reason"], "undo.table_changed", "a column added since")
+    eq(one(dba, f"SELECT count(*) FROM {table}"), 1, "nothing reverted")
+    run(dba, f"DROP TABLE {table}")
+    eq(refusal(agent, f"SELECT interdict.revert({created})")["reason"], "undo.table_changed", "the table dropped since")
+    eq(one(dba, f"SELECT reverted_by FROM interdict.changes WHERE id = {created}"), None, "not marked reverted")
+
+@test
+def purge_and_retention():
+    op, dba, agent = connect("p_op"), connect("postgres"), connect("r_guard")
+    eq(refusal(agent, "SELECT interdict.purge('1 day')")["reason"], "undo.not_allowed", "agents do not purge")
+    eq(refusal(connect("r_off"), "SELECT interdict.purge('1 day')")["reason"], "undo.not_allowed", "nor do non-operators")
+    eq(refusal(op, "SELECT interdict.purge()")["reason"], "undo.not_allowed", "no retention set: purge() needs an age")
+    def old_change(v):
+        run(agent, f"UPDATE t SET v = '{v}' WHERE id = 2")
+        cid = last_change(agent)
+        run(dba, f"UPDATE interdict.changes SET made_at = made_at - interval '2 days' WHERE id = {cid}")
+        return cid
+    old = old_change("purged")
+    eq(one(op, "SELECT interdict.purge('1 day') >= 1"), True, "purged")
+    eq(one(dba, f"SELECT count(*) FROM interdict.changes WHERE id = {old}")
+       + one(dba, f"SELECT count(*) FROM interdict.change_rows WHERE change_id = {old}")
+       + one(dba, f"SELECT count(*) FROM interdict.change_tables WHERE change_id = {old}"), 0, "the change went with its rows")
+    eq(refusal(agent, f"SELECT interdict.revert({old})")["reason"], "undo.not_found", "a purged change cannot be reverted")
+    try:
+        run(dba, "LOAD 'interdict'")  # PG < 17: ALTER SYSTEM needs the setting defined
+        run(dba, "ALTER SYSTEM SET interdict.undo_retention = '1d'")
+        run(dba, "SELECT pg_reload_conf()"); run(dba, "SELECT pg_sleep(0.3)")
+        expired = old_change("expired")
+        recent = connect("r_guard")  # a new backend: it expires old changes on its first recorded write
+        run(recent, "UPDATE t SET v = 'fresh' WHERE id = 3")
+        eq(one(dba, f"SELECT count(*) FROM interdict.changes WHERE id = {expired}"), 0, "expired by the retention")
+        eq(one(dba, f"SELECT count(*) FROM interdict.changes WHERE id = {last_change(recent)}"), 1, "the new change kept")
+        old_change("by-default")
+        eq(one(op, "SELECT interdict.purge() >= 1"), True, "purge() uses the retention")
+    finally:
+        run(dba, "LOAD 'interdict'")
+        run(dba, "ALTER SYSTEM RESET interdict.undo_retention")
+        run(dba, "SELECT pg_reload_conf()"); run(dba, "SELECT pg_sleep(0.3)")
+        restore_t()
+
+# --- issue 6: agent identity, stats, audit, ceilings, check_role, dry run -----------------------
+
+def audit_lines(pid=None, event=None):
+    """The audit trail's JSON lines in the server log (optionally of one backend, one event)."""
+    out = []
+    with open(ARGS.log, errors="replace") as f:
+        for line in f:
+            at = line.find("LOG:  {")
+            if at < 0:
+                continue
+            try:
+                obj = json.loads(line[at + len("LOG:  "):])
+            except ValueError:
+                raise AssertionError(f"an audit line that is not JSON: {line!r}")
+            if "interdict" not in obj:
+                continue
+            if (pid is None or obj.get("pid") == pid) and (event is None or obj["interdict"] == event):
+                out.append(obj)
+    return out
+
+def pid_of(conn):
+    return one(conn, "SELECT pg_backend_pid()")
+
+@test
+def agent_identity_is_fixed_once_the_session_runs():
+    c = connect("r_guard", options="-c interdict.agent=run-42")
+    eq(one(c, "SHOW interdict.agent"), "run-42", "set at connect time")
+    refused(c, "SET interdict.agent = 'someone-else'", "setting.locked")
+    refused(c, "SELECT set_config('interdict.agent', 'x', true)", "setting.locked")
+    refused(c, "RESET interdict.agent", "setting.locked")
+    run(c, "SET interdict.agent = 'run-42'")  # the same value: no change
+    run(c, f"UPDATE t SET v = 'agent' WHERE id = 4 /* {ARGS.label} */")
+    cid = last_change(c)
+    eq(one(connect("postgres"), f"SELECT agent FROM interdict.changes WHERE id = {cid}"), "run-42", "carried into the change")
+    try:
+        long = connect("r_guard", options="-c interdict.agent=" + "x" * 300)
+        # Loaded per session, a client's value reaches the library as a placeholder, which Postgres
+        # re-checks with a WARNING only: the value is dropped.
+        assert ARGS.label != "shared_preload", "a 300-character agent id was accepted"
+        eq(one(long, "SHOW interdict.agent"), "", "the invalid value is not in force")
+    except psycopg2.Error as e:
+        assert "interdict.agent" in str(e), e
+    restore_t()
+
+def stats_row(conn, role, agent=""):
+    rows = run(conn, f"SELECT counters, refused_by_reason, scope FROM interdict.stats() WHERE role_name = '{role}' AND agent = '{agent}'")
+    return rows[0] if rows else ({}, {}, None)
+
+@test
+def stats_count_refusals_even_in_aborted_transactions():
+    ro = connect("r_sess", options="-c interdict.agent=stats-test")
+    before = stats_row(ro if ARGS.label != "shared_preload" else connect("p_op"), "r_sess", "stats-test")
+    run(ro, "BEGIN")
+    refused(ro, "DELETE FROM t WHERE id = 1", "readonly.dml")  # its transaction aborts (and is rolled back)
+    refused(ro, "INSERT INTO t VALUES (99, 'x')", "readonly.dml")
+    eq(one(ro, "SELECT count(*) FROM t"), 10, "reads go on")
+    reader = connect("p_op") if ARGS.label == "shared_preload" else ro
+    counters, by_reason, scope = stats_row(reader, "r_sess", "stats-test")
+    eq(scope, "cluster" if ARGS.label == "shared_preload" else "session", "scope")
+    eq(by_reason.get("readonly.dml", 0) - before[1].get("readonly.dml", 0), 2, "two refusals, one in an aborted transaction")
+    eq(counters["refused"] - before[0].get("refused", 0), 2, "refused")
+    assert counters["statements_readonly"] - before[0].get("statements_readonly", 0) >= 3, counters
+    if ARGS.label == "shared_preload":
+        eq(len(run(ro, "SELECT * FROM interdict.stats() WHERE role_name <> 'r_sess'")), 0, "an agent sees its own role only")
+    # The blast radius: held for approval, rows protected, the largest refused.
+    agent, sql, d = refused_request(2, 3, "stats")
+    reader = connect("p_op") if ARGS.label == "shared_preload" else agent
+    g = stats_row(reader, "r_guard")[0]
+    assert g["held"] >= 1 and g["rows_protected"] >= 4 and g["largest_refused"] >= 4, g
+    eq(refusal(agent, "SELECT interdict.stats_reset()")["reason"], "operator.required", "agents do not reset")
+    eq(refusal(connect("r_off"), "SELECT interdict.stats_reset()")["reason"], "operator.required", "nor non-operators")
+    if ARGS.label == "shared_preload":
+        op = connect("p_op")
+        run(op, "SELECT interdict.stats_reset()")
+        counters, by_reason, _ = stats_row(op, "r_sess", "stats-test")
+        eq((counters.get("refused"), by_reason), (0, {}), "reset")
+        eq(one(op, "SELECT stats_reset > now() - interval '1 minute' FROM interdict.pg_stat_interdict LIMIT 1"), True, "reset time")
+
+@test
+def audit_lines_are_json_with_redaction():
+    agent = connect("r_guard", options="-c interdict.agent=audit-run")
+    pid = pid_of(agent)
+    d = refusal(agent, f"DELETE FROM t WHERE v = 'secret-literal' OR 1 = 1 /* {ARGS.label} */")
+    lines = audit_lines(pid, "refusal")
+    eq(len(lines), 1, "one line for one refusal")
+    a = lines[0]
+    for key, want in [("role", "r_guard"), ("database", "pgtest"), ("agent", "audit-run"), ("mode", "guarded"),
+                      ("reason", "guarded.unscoped_write"), ("sqlstate", "42501"), ("approval_id", d["approval_id"])]:
+        eq(a.get(key), want, key)
+    assert "secret-literal" not in json.dumps(a), f"redacted by default: {a}"
+    eq(a["statement"], "DELETE FROM t WHERE v = ? OR ? = ?", "literals replaced")
+    assert len(a["statement_hash"]) == 16 and a["ts"].endswith("Z") and "application_name" in a, a
+    full = connect("r_audit_full")
+    refusal(full, f"DELETE FROM t WHERE v = 'visible-literal' OR true /* {ARGS.label} */")
+    eq(audit_lines(pid_of(full), "refusal")[0]["statement"], f"DELETE FROM t WHERE v = 'visible-literal' OR true /* {ARGS.label} */", "log_statement = full")
+    none = connect("r_audit_none")
+    refusal(none, "DELETE FROM t WHERE v = 'hidden' OR true")
+    n = audit_lines(pid_of(none), "refusal")[0]
+    assert "statement" not in n and "statement_hash" in n, f"log_statement = none: {n}"
+    op = connect("p_op")
+    run(op, f"SELECT interdict.approve('{d['approval_id']}')")
+    eq([x["approval_id"] for x in audit_lines(pid_of(op), "approval")][-1:], [d["approval_id"]], "an approval line")
+    run(agent, "UPDATE t SET v = 'audited' WHERE id = 5")
+    cid = last_change(agent)
+    ch = audit_lines(pid, "change")[-1]
+    eq((ch["change_id"], ch["rows"], ch["tables"]), (cid, 1, {"public.t": 1}), "a change line")
+    run(agent, f"SELECT interdict.revert({cid})")
+    eq(audit_lines(pid, "revert")[-1]["reverts"], cid, "a revert line")
+    dba = connect("postgres")
+    run(dba, "LOAD 'interdict'")
+    refused(dba, "SET interdict.log_statement = 'everything'", "setting.invalid")
+    restore_t()
+
+@test
+def ceilings_cap_timeouts_in_agent_modes():
+    ro = connect("r_sess")
+    eq([one(ro, f"SHOW {s}") for s in ("statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout")],
+       ["30s", "2s", "1min"], "the default ceilings")
+    for sql in ["SET statement_timeout = '45s'", "SET statement_timeout = 0", "SELECT set_config('statement_timeout', '0', false)",
+                "SET lock_timeout = '1h'", "SET idle_in_transaction_session_timeout = 0", "SELECT no_timeout()"]:
+        refused(ro, sql, "setting.ceiling")
+    run(ro, "BEGIN")
+    refused(ro, "SET LOCAL statement_timeout = '1min'", "setting.ceiling")
+    run(ro, "SET statement_timeout = '5s'")
+    eq(one(ro, "SHOW statement_timeout"), "5s", "lowering is allowed")
+    run(ro, "RESET statement_timeout")
+    eq(one(ro, "SHOW statement_timeout"), "30s", "RESET gives the capped value")
+    run(ro, "SET interdict.max_statement_timeout = '10s'")
+    eq(one(ro, "SHOW statement_timeout"), "10s", "a lower ceiling takes effect at once")
+    refused(ro, "SET interdict.max_statement_timeout = '1min'", "setting.locked")
+    eq(one(connect("r_dba_timeout"), "SHOW statement_timeout"), "30s", "a DBA's 0 is capped in agent modes")
+    eq(one(connect("r_sess", options="-c statement_timeout=0"), "SHOW statement_timeout"), "30s", "so is a client's")
+    off = connect("r_off")
+    run(off, "SET statement_timeout = 0")
+    eq(one(off, "SHOW statement_timeout"), "0", "mode off: untouched")
+    # The session's very first statement is capped too.
+    c = connect("r_ceil")
+    start = time.time()
+    try:
+        run(c, "SELECT pg_sleep(3)")
+        raise AssertionError("pg_sleep(3) ran past a 1s ceiling")
+    except psycopg2.Error as e:
+        eq(e.pgcode, "57014", "cancelled")
+        eq(json.loads(e.diag.message_detail)["reason"], "ceiling.statement_timeout", "with a reason code")
+        assert e.diag.message_hint, "and a hint"
+    assert time.time() - start < 2.5, "at the ceiling"
+    idle = connect("r_idle")
+    run(idle, "SELECT 1")
+    idle.autocommit = False
+    run(idle, "SELECT 1")  # opens a transaction
+    time.sleep(2)
+    try:
+        run(idle, "SELECT 1")
+        raise AssertionError("idle in transaction past a 1s ceiling")
+    except psycopg2.Error:
+        pass
+
+@test
+def check_role_reports_findings_with_fixes():
+    dba = connect("postgres", "pgtest_check")
+    run(dba, "DROP TABLE IF EXISTS weak_t, owned_t")
+    run(dba, "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'c_owner') THEN CREATE ROLE c_owner; END IF; END $$")
+    run(dba, "ALTER ROLE c_weak CREATEDB BYPASSRLS CONNECTION LIMIT -1")
+    run(dba, "ALTER ROLE c_weak RESET ALL")  # the other run's fixes undone
+    run(dba, "GRANT interdict_operator, pg_write_server_files, c_owner TO c_weak")
+    run(dba, "CREATE TABLE weak_t (id int PRIMARY KEY)")
+    run(dba, "ALTER TABLE weak_t OWNER TO c_weak")
+    run(dba, "CREATE TABLE owned_t (id int PRIMARY KEY)")
+    run(dba, "ALTER TABLE owned_t OWNER TO c_owner")
+    run(dba, "GRANT INSERT, DELETE ON owned_t TO PUBLIC")
+    run(dba, "GRANT CREATE ON SCHEMA public TO c_weak")
+    ro = connect("r_sess", "pgtest_check")  # it runs in readonly mode too
+    got = run(ro, "SELECT \"check\", severity FROM interdict.check_role('c_weak')")
+    want = [("operator", "critical"), ("bypassrls", "high"), ("predefined_role", "high"), ("mode", "high"), ("preload", "high"),
+            ("owner", "high"), ("owner_member", "high"), ("createdb", "medium"), ("create_schema", "medium"),
+            ("write_grant", "medium"), ("connection_limit", "low"), ("timeouts", "low")]
+    if ARGS.label == "shared_preload":
+        want.remove(("preload", "high"))  # shared_preload_libraries loads it for every session
+    eq(sorted(got), sorted(want), "every weakness found")
+    for (fix,) in run(dba, "SELECT fix FROM interdict.check_role('c_weak')"):
+        run(dba, fix)  # each fix is SQL that runs as written
+    eq(run(dba, "SELECT \"check\" FROM interdict.check_role('c_weak')"), [], "after the fixes, nothing is found")
+    eq(run(ro, "SELECT * FROM interdict.check_role('c_good')"), [], "a hardened role")
+    eq(refusal(ro, "SELECT * FROM interdict.check_role('no_such_role')")["reason"], "role.unknown", "a missing role")
+    run(dba, "DROP TABLE IF EXISTS weak_t, owned_t")
+
+@test
+def dry_run_logs_and_counts_instead_of_refusing():
+    dry = connect("r_dry")
+    eq(one(dry, "SHOW interdict.dry_run"), "on", "set by the DBA")
+    pid = pid_of(dry)
+    run(dry, "BEGIN")
+    eq(len(run(dry, "DELETE FROM t WHERE true RETURNING id")), 10, "the unscoped delete went through")
+    run(dry, "ROLLBACK")
+    line = audit_lines(pid, "dry_run")[-1]
+    eq((line["reason"], line["role"]), ("guarded.unscoped_write", "r_dry"), "logged")
+    reader = connect("p_op") if ARGS.label == "shared_preload" else dry
+    assert stats_row(reader, "r_dry")[0]["dry_run_would_refuse"] >= 1, "counted"
+    refused(dry, "DELETE FROM interdict.approvals WHERE true", "guarded.guard_schema")  # the guard's own protections hold
+    run(dry, "SET interdict.dry_run = off")
+    refused(dry, "DELETE FROM t WHERE true", "guarded.unscoped_write")
+    refused(dry, "SET interdict.dry_run = on", "setting.locked")
+    eq(one(connect("r_guard", options="-c interdict.dry_run=on"), "SHOW interdict.dry_run"), "off", "a client cannot turn it on")
+    eq(one(connect("postgres"), "SELECT count(*) FROM t"), 10, "nothing changed")
 
 # --- policies ----------------------------------------------------------------------------------
 
@@ -484,6 +757,7 @@ def main():
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--label", default="")
     ap.add_argument("--files", default="/tmp", help="a directory the server can read, for policy files")
+    ap.add_argument("--log", required=True, help="the server's log file, for the audit trail")
     ARGS = ap.parse_args()
     passed = failed = 0
     for fn in TESTS:

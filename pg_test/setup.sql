@@ -23,3 +23,30 @@ DO $$ DECLARE r text; BEGIN
     EXECUTE format('ALTER ROLE %I SET session_preload_libraries = %L', r, 'interdict');
   END LOOP;
 END $$;
+-- Issue 6: audit, ceilings, dry run, check_role.
+CREATE DATABASE pgtest_check;
+CREATE ROLE r_audit_full LOGIN;      ALTER ROLE r_audit_full SET interdict.mode = 'guarded';
+ALTER ROLE r_audit_full SET interdict.log_statement = 'full';
+CREATE ROLE r_audit_none LOGIN;      ALTER ROLE r_audit_none SET interdict.mode = 'guarded';
+ALTER ROLE r_audit_none SET interdict.log_statement = 'none';
+CREATE ROLE r_ceil LOGIN;            ALTER ROLE r_ceil SET interdict.mode = 'readonly';
+ALTER ROLE r_ceil SET interdict.max_statement_timeout = '1s';
+CREATE ROLE r_idle LOGIN;            ALTER ROLE r_idle SET interdict.mode = 'readonly';
+ALTER ROLE r_idle SET interdict.max_idle_in_transaction_timeout = '1s';
+CREATE ROLE r_dba_timeout LOGIN;     ALTER ROLE r_dba_timeout SET interdict.mode = 'readonly';
+ALTER ROLE r_dba_timeout SET statement_timeout = 0;
+CREATE ROLE r_dry LOGIN;             ALTER ROLE r_dry SET interdict.mode = 'guarded';
+ALTER ROLE r_dry SET interdict.dry_run = on;
+DO $$ DECLARE r text; BEGIN
+  FOREACH r IN ARRAY ARRAY['r_audit_full', 'r_audit_none', 'r_ceil', 'r_idle', 'r_dba_timeout', 'r_dry'] LOOP
+    EXECUTE format('ALTER ROLE %I SET session_preload_libraries = %L', r, 'interdict');
+  END LOOP;
+END $$;
+-- check_role: a role with every weakness the check knows, and a hardened one.
+CREATE ROLE c_weak LOGIN CREATEDB BYPASSRLS;
+CREATE ROLE c_good LOGIN CONNECTION LIMIT 5;
+ALTER ROLE c_good SET interdict.mode = 'readonly';
+ALTER ROLE c_good SET session_preload_libraries = 'interdict';
+ALTER ROLE c_good SET statement_timeout = '30s';
+ALTER ROLE c_good SET lock_timeout = '2s';
+ALTER ROLE c_good SET idle_in_transaction_session_timeout = '60s';

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The main job: builds and installs Interdict, starts a scratch cluster with a seeded database and an
 # agent role in readonly mode and one in guarded mode, shows the guard at work (refusals, blast radius,
-# simulate, an operator's approval, a policy), and leaves the cluster running.
+# simulate, pending requests and an operator's approval, undo, a policy, timeout ceilings, stats, the
+# audit trail, a role check), and leaves the cluster running.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 setup_all
 PORT=${DEMO_PORT:-5440}
-cluster_start demo "$PORT"
+# Preloaded by the postmaster: shared memory for interdict.pending() and cluster-wide counters.
+cluster_start demo "$PORT" "shared_preload_libraries = 'interdict'"
 SOCK=$SCRATCH/demo/sock
 dba() { as_postgres psql -X -q -v ON_ERROR_STOP=1 -h "$SOCK" -p "$PORT" -U postgres "$@"; }
 dba -d postgres -c "CREATE DATABASE shop" >/dev/null
@@ -48,6 +50,8 @@ writer "SELECT jsonb_pretty(interdict.simulate('DELETE FROM orders WHERE total <
 DELETE_SMALL="DELETE FROM orders WHERE total < 50"
 id=$(as_postgres psql -X -h "$SOCK" -p "$PORT" -U writer -d shop -c "$DELETE_SMALL" 2>&1 | sed -n 's/.*"approval_id":"\([^"]*\)".*/\1/p' || true)
 writer "$DELETE_SMALL"
+log "the operator sees the request waiting (shared memory: the refused transaction is gone)"
+as_role ops "SELECT approval_id, reason, role_name, rows_reached, times FROM interdict.pending()"
 log "an operator approves that exact statement, once, for at most 100 rows"
 as_role ops "SELECT interdict.approve('$id', max_rows => 100, valid_for => '10 minutes')"
 writer "$DELETE_SMALL"
@@ -66,6 +70,15 @@ dba -d shop -c "SELECT interdict.load_policy(E'version: 1\\ndefaults:\\n  rows: 
 writer "SELECT interdict.policy()"
 writer "UPDATE customers SET name = 'x' WHERE id = 1"
 writer "DELETE FROM orders WHERE id BETWEEN 100 AND 110"
+log "agent sessions cannot lift their timeouts (statement_timeout at most 30 s in agent modes)"
+agent "SHOW statement_timeout"
+agent "SET statement_timeout = 0"
+log "what the guard did: cluster-wide counters per role (and agent id)"
+as_role ops "SELECT role_name, statements_guarded AS guarded, statements_readonly AS readonly, refused, held, approvals_used AS approved, changes_recorded AS changes, reverts, rows_protected FROM interdict.pg_stat_interdict ORDER BY role_name"
+log "each refusal, approval, change and revert is also one JSON line in the server log (literals redacted)"
+grep -h '"interdict":"refusal"' "$SCRATCH/demo/log" | tail -n 2 | sed 's/^.*LOG:  /  /' || true
+log "is the agent role set up safely? interdict.check_role() says what to fix, with the SQL"
+as_role ops "SELECT severity, \"check\", fix FROM interdict.check_role('agent')"
 echo
 log "the cluster is running (stop it with: sudo -u postgres $PGBIN/pg_ctl -D $SCRATCH/demo/data stop)"
 echo "  as the agent: psql -h $SOCK -p $PORT -U agent shop      (or host=127.0.0.1 port=$PORT user=agent dbname=shop)"

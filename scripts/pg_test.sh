@@ -11,6 +11,7 @@ for db in pgtest pgtest_other pgtest_dbmode pgtest_noext pgtest_policy; do
     psql_admin -d "$db" -f "$ROOT/pg_test/db.sql" >/dev/null
     [ "$db" = pgtest_noext ] || psql_admin -d "$db" -c "CREATE EXTENSION interdict" -c "SELECT interdict.record_schema('public')" >/dev/null
 done
+psql_admin -d pgtest_check -c "CREATE EXTENSION interdict" >/dev/null  # check_role's database: nothing else in it
 psql_admin -d postgres -f "$ROOT/pg_test/operators.sql" >/dev/null
 psql_admin -d pgtest_policy -f "$ROOT/pg_test/policy_db.sql" >/dev/null
 # A scratch directory the postgres user may write, for policy files.
@@ -19,9 +20,9 @@ as_postgres mkdir -p "$PGTEST_FILES"
 # Last: from now on every session in this database, the DBA's included, is readonly.
 psql_admin -d postgres -c "ALTER DATABASE pgtest_dbmode SET interdict.mode = 'readonly'" >/dev/null
 status=0
-as_postgres /usr/bin/python3 "$ROOT/pg_test/run.py" --host "$SOCK" --port "$PORT" --label session_preload --files "$PGTEST_FILES" || status=$?
+as_postgres /usr/bin/python3 "$ROOT/pg_test/run.py" --host "$SOCK" --port "$PORT" --label session_preload --files "$PGTEST_FILES" --log "$SCRATCH/pgtest/log" || status=$?
 echo "shared_preload_libraries = 'interdict'" | as_postgres tee -a "$SCRATCH/pgtest/data/postgresql.conf" >/dev/null
 cluster_restart pgtest
-as_postgres /usr/bin/python3 "$ROOT/pg_test/run.py" --host "$SOCK" --port "$PORT" --label shared_preload --files "$PGTEST_FILES" || status=$?
+as_postgres /usr/bin/python3 "$ROOT/pg_test/run.py" --host "$SOCK" --port "$PORT" --label shared_preload --files "$PGTEST_FILES" --log "$SCRATCH/pgtest/log" || status=$?
 cluster_stop pgtest
 exit $status

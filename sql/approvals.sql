@@ -18,7 +18,8 @@ CREATE TABLE interdict.approvals (
     decided_at  timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
     expires_at  timestamptz NOT NULL,
     used_at     timestamptz,                  -- set, in the agent's transaction, when consumed
-    used_rows   bigint                        -- rows the statement had reached when it consumed the approval
+    used_rows   bigint,                       -- rows the statement had reached when it consumed the approval
+    requester_agent text                      -- the request's interdict.agent, when the pending book (shared memory) had it
 );
 COMMENT ON TABLE interdict.approvals IS 'Operator decisions on statements guarded mode refused; written only by interdict.approve()/deny() and consumed by the guard.';
 REVOKE ALL ON interdict.approvals FROM PUBLIC;

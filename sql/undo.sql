@@ -19,8 +19,11 @@ CREATE INDEX ON interdict.changes (role_id, id);
 CREATE INDEX ON interdict.changes (made_at);
 COMMENT ON TABLE interdict.changes IS 'One row per statement a guarded session wrote with; see interdict.revert().';
 
+-- change_tables and change_rows belong to a change, but carry no foreign key: only the guard writes
+-- them, always together with their change, and a per-row foreign-key check would double the cost
+-- of recording a large change. interdict.purge() deletes a change's rows with it.
 CREATE TABLE interdict.change_tables (
-    change_id  bigint NOT NULL REFERENCES interdict.changes (id) ON DELETE CASCADE,
+    change_id  bigint NOT NULL,
     relid      oid NOT NULL,
     table_name text NOT NULL,                 -- schema.name when recorded
     shape      text NOT NULL,                 -- columns and types when recorded: a revert needs the same
@@ -32,7 +35,7 @@ CREATE TABLE interdict.change_tables (
 COMMENT ON TABLE interdict.change_tables IS 'Rows per table and operation of each change.';
 
 CREATE TABLE interdict.change_rows (
-    change_id bigint NOT NULL REFERENCES interdict.changes (id) ON DELETE CASCADE,
+    change_id bigint NOT NULL,
     seq       bigint NOT NULL,                -- the order the rows were written in
     relid     oid NOT NULL,
     op        "char" NOT NULL CHECK (op IN ('I', 'U', 'D')),

@@ -155,9 +155,42 @@ fn last_change() -> TableIterator<'static, (
     TableIterator::new(crate::undo::last_change().map(|id| crate::undo::history(Some(id), 1)).unwrap_or_default())
 }
 
-/// Deletes changes (and their row images) older than `older_than`; operators only. Returns how many.
-/// Run it from cron (or pg_cron) to keep undo's storage bounded: `SELECT interdict.purge('30 days')`.
+/// Deletes changes (and their row images) older than `older_than` (default: `interdict.undo_retention`);
+/// operators only. Returns how many. `SELECT interdict.purge('30 days')`; with a retention set, guarded
+/// sessions also expire old changes as they record new ones.
 #[pg_extern(volatile)]
-fn purge(older_than: pgrx::datum::Interval) -> i64 {
-    crate::undo::purge(interval_seconds(older_than))
+fn purge(older_than: default!(Option<pgrx::datum::Interval>, "NULL")) -> i64 {
+    crate::undo::purge(older_than.map(interval_seconds))
 }
+
+/// What the guard did, per database, role and agent: statements checked, refusals (by reason),
+/// held requests, approvals, simulations, changes, reverts, rows protected. `scope` is `cluster`
+/// with `shared_preload_libraries`, else `session` (this backend's own counts). Operators and
+/// superusers see every role; others their own. `interdict.pg_stat_interdict` is the same as columns.
+#[pg_extern(volatile)]
+fn stats() -> TableIterator<'static, (
+    name!(database, Option<String>),
+    name!(role_name, Option<String>),
+    name!(agent, String),
+    name!(counters, pgrx::JsonB),
+    name!(refused_by_reason, pgrx::JsonB),
+    name!(stats_reset, pgrx::datum::TimestampWithTimeZone),
+    name!(scope, String),
+)> {
+    TableIterator::new(crate::stats::rows())
+}
+
+/// Zeroes the counters (operators only).
+#[pg_extern(volatile)]
+fn stats_reset() {
+    crate::stats::reset()
+}
+
+/// A role checked against the hardening advice for agent roles: each finding with its severity and
+/// the SQL that fixes it (most severe first; none for a hardened role).
+#[pg_extern(stable)]
+fn check_role(role: &str) -> TableIterator<'static, (name!(check, String), name!(severity, String), name!(finding, String), name!(fix, String))> {
+    TableIterator::new(crate::check_role::check_role(role))
+}
+
+pgrx::extension_sql_file!("../sql/stats.sql", name = "stats_view", requires = ["undo", stats]);

@@ -6,6 +6,7 @@ use crate::hooks::internal;
 use crate::rows::statement_text;
 use interdict_core::fixed::FixedText;
 use interdict_core::pending::PendingRequest;
+use interdict_core::stats::Counter;
 use interdict_core::{ApprovalId, Mode, ReasonCode, Refusal, Request};
 use pgrx::datum::{DatumWithOid, Interval, TimestampWithTimeZone};
 use pgrx::pg_sys;
@@ -47,15 +48,25 @@ pub fn consume(rows: u64) -> Option<Option<u64>> {
     }
     let id = current_id().text;
     let result = internal(|| {
-        Spi::get_two_with_args::<bool, i64>(
-            "UPDATE interdict.approvals SET used_at = pg_catalog.clock_timestamp(), used_rows = $2
-              WHERE id = $1 AND decision = 'approved' AND used_at IS NULL AND expires_at > pg_catalog.clock_timestamp()
-              RETURNING true, max_rows",
+        Spi::get_three_with_args::<bool, i64, bool>(
+            "WITH u AS (UPDATE interdict.approvals SET used_at = pg_catalog.clock_timestamp(), used_rows = $2
+                         WHERE id = $1 AND decision = 'approved' AND used_at IS NULL AND expires_at > pg_catalog.clock_timestamp()
+                     RETURNING max_rows)
+             SELECT EXISTS (SELECT FROM u), (SELECT max_rows FROM u),
+                    EXISTS (SELECT FROM interdict.approvals WHERE id = $1 AND decision = 'approved' AND used_at IS NULL
+                               AND expires_at <= pg_catalog.clock_timestamp())",
             &[DatumWithOid::from(id.as_str()), DatumWithOid::from(rows as i64)],
         )
     });
     match result {
-        Ok((Some(true), max_rows)) => Some(max_rows.map(|m| m.max(0) as u64)),
+        Ok((Some(true), max_rows, _)) => {
+            crate::stats::bump(Counter::ApprovalsUsed, 1);
+            Some(max_rows.map(|m| m.max(0) as u64))
+        }
+        Ok((_, _, Some(true))) => {
+            crate::stats::bump(Counter::ApprovalsExpired, 1);
+            None
+        }
         _ => None,
     }
 }
@@ -143,8 +154,8 @@ pub fn decide(id: &str, decision: Decision, max_rows: Option<i64>, valid_for_sec
     let decided_by = unsafe { crate::nodes::cstr(pg_sys::GetUserNameFromId(me, false)) }.unwrap_or_default();
     let stored = internal(|| {
         Spi::get_one_with_args::<String>(
-            "INSERT INTO interdict.approvals AS a (id, requester, decision, max_rows, decided_by, expires_at)
-             VALUES ($1, $2, $3, $4, $5, pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => $6))
+            "INSERT INTO interdict.approvals AS a (id, requester, decision, max_rows, decided_by, expires_at, requester_agent)
+             VALUES ($1, $2, $3, $4, $5, pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => $6), NULLIF($7, ''))
              ON CONFLICT (id) DO UPDATE SET decision = EXCLUDED.decision, max_rows = EXCLUDED.max_rows,
                     decided_by = EXCLUDED.decided_by, decided_at = EXCLUDED.decided_at, expires_at = EXCLUDED.expires_at
               WHERE a.used_at IS NULL
@@ -156,9 +167,20 @@ pub fn decide(id: &str, decision: Decision, max_rows: Option<i64>, valid_for_sec
                 DatumWithOid::from(max_rows),
                 DatumWithOid::from(decided_by.as_str()),
                 DatumWithOid::from(valid_for_secs),
+                DatumWithOid::from(requester_agent(&parsed.text).as_str()),
             ],
         )
     });
+    if matches!(stored, Ok(Some(_))) {
+        let (counter, event) = match decision {
+            Decision::Approved => (Counter::ApprovalsGranted, "approval"),
+            Decision::Denied => (Counter::ApprovalsDenied, "denial"),
+        };
+        crate::stats::bump_for_role(parsed.role, counter);
+        // SAFETY: a role lookup inside a transaction (the requester exists: checked above).
+        let requester_name = unsafe { crate::nodes::cstr(pg_sys::GetUserNameFromId(requester, true)) }.unwrap_or_default();
+        crate::audit::decision(event, &parsed.text, &requester_name, max_rows);
+    }
     match stored {
         Ok(Some(until)) => match (decision, max_rows) {
             (Decision::Approved, Some(m)) => format!("{past} {} for one run of up to {m} rows, until {until}", parsed.text),
@@ -183,7 +205,7 @@ pub fn note_if_pending(refusal: &Refusal) {
         approval_id: FixedText::new(id),
         database,
         role,
-        agent: FixedText::EMPTY,
+        agent: FixedText::new(&crate::gucs::agent()),
         reason: refusal.code as u16,
         rows_reached: refusal.fact_value("rows_reached").and_then(|r| r.parse().ok()).unwrap_or(0),
         statement: FixedText::new(interdict_core::approval::normalize(&text)),
@@ -191,6 +213,12 @@ pub fn note_if_pending(refusal: &Refusal) {
         last_at: now,
         times: 1,
     });
+}
+
+/// The agent identity of a request, if the pending book (shared memory) still holds it.
+fn requester_agent(approval_id: &str) -> String {
+    let book = crate::shmem::pending().unwrap_or_default();
+    book.iter().find(|r| r.approval_id.as_str() == approval_id).map(|r| r.agent.as_str().to_string()).unwrap_or_default()
 }
 
 /// One row of `interdict.pending()`.

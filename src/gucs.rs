@@ -12,7 +12,7 @@ use crate::reasons;
 use interdict_core::commands::{Allowed, Blocked};
 use interdict_core::lock::{Locked, Source, Tighten};
 use interdict_core::policy::RolePolicy;
-use interdict_core::{CommandSet, Millis, Mode, ReasonCode, Refusal, RowLimit, Settings};
+use interdict_core::{Ceiling, CommandSet, DryRun, Millis, Mode, ReasonCode, Refusal, RowLimit, Settings};
 use pgrx::pg_sys;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 
@@ -21,6 +21,26 @@ static BLOCKED: BackendCell<Locked<Blocked>> = BackendCell::new(Locked::new(Bloc
 static ALLOWED: BackendCell<Locked<Allowed>> = BackendCell::new(Locked::new(Allowed(CommandSet::EMPTY)));
 static MAX_ROWS: BackendCell<Locked<RowLimit>> = BackendCell::new(Locked::new(RowLimit::DEFAULT));
 static SIMULATE_TIMEOUT: BackendCell<Locked<Millis>> = BackendCell::new(Locked::new(Millis::DEFAULT_SIMULATE));
+static STATEMENT_CEILING: BackendCell<Locked<StatementCeiling>> = BackendCell::new(Locked::new(StatementCeiling(Ceiling::STATEMENT_DEFAULT)));
+static LOCK_CEILING: BackendCell<Locked<LockCeiling>> = BackendCell::new(Locked::new(LockCeiling(Ceiling::LOCK_DEFAULT)));
+static IDLE_CEILING: BackendCell<Locked<IdleCeiling>> = BackendCell::new(Locked::new(IdleCeiling(Ceiling::IDLE_DEFAULT)));
+static DRY_RUN: BackendCell<Locked<DryRun>> = BackendCell::new(Locked::new(DryRun(false)));
+
+/// The three timeout ceilings, each its own setting (and so its own type for the lock).
+macro_rules! ceiling_type {
+    ($name:ident) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct $name(pub Ceiling);
+        impl Tighten for $name {
+            fn tighter(&self, other: &Self) -> Self {
+                $name(self.0.tighter(&other.0))
+            }
+        }
+    };
+}
+ceiling_type!(StatementCeiling);
+ceiling_type!(LockCeiling);
+ceiling_type!(IdleCeiling);
 
 /// Whether any interdict setting was given by the client at connect time (startup options).
 static CLIENT_SET: BackendCell<bool> = BackendCell::new(false);
@@ -31,6 +51,12 @@ static mut BLOCKED_RAW: *mut c_char = std::ptr::null_mut();
 static mut ALLOWED_RAW: *mut c_char = std::ptr::null_mut();
 static mut MAX_ROWS_RAW: *mut c_char = std::ptr::null_mut();
 static mut SIMULATE_TIMEOUT_RAW: *mut c_char = std::ptr::null_mut();
+static mut STATEMENT_CEILING_RAW: *mut c_char = std::ptr::null_mut();
+static mut LOCK_CEILING_RAW: *mut c_char = std::ptr::null_mut();
+static mut IDLE_CEILING_RAW: *mut c_char = std::ptr::null_mut();
+static mut DRY_RUN_RAW: *mut c_char = std::ptr::null_mut();
+static mut AGENT_RAW: *mut c_char = std::ptr::null_mut();
+static mut LOG_STATEMENT_RAW: *mut c_char = std::ptr::null_mut();
 
 /// The mode in force: the one hot-path read.
 #[inline]
@@ -52,6 +78,17 @@ pub fn settings() -> Settings {
 /// `interdict.max_rows` in force (the blast-radius limit), read on every counted row.
 pub fn max_rows() -> u64 {
     MAX_ROWS.with(|m| m.effective().0)
+}
+
+/// The ceilings in force on `statement_timeout`, `lock_timeout` and
+/// `idle_in_transaction_session_timeout` (agent modes only; see `ceilings.rs`).
+pub fn ceilings() -> [Ceiling; 3] {
+    [STATEMENT_CEILING.with(|c| c.effective().0), LOCK_CEILING.with(|c| c.effective().0), IDLE_CEILING.with(|c| c.effective().0)]
+}
+
+/// `interdict.dry_run` in force: guarded refusals are logged and counted, not raised.
+pub fn dry_run() -> bool {
+    DRY_RUN.with(|d| d.effective().0)
 }
 
 pub fn is_locked() -> bool {
@@ -79,8 +116,18 @@ pub fn record_dba_value(name: &str, source: Source, value: &str) {
         "interdict.simulate_timeout" => {
             SIMULATE_TIMEOUT.with(|t| t.record_dba(source, Millis::parse(value).unwrap_or(Millis(1))))
         }
+        "interdict.max_statement_timeout" => record_dba_parsed::<StatementCeiling>(source, value),
+        "interdict.max_lock_timeout" => record_dba_parsed::<LockCeiling>(source, value),
+        "interdict.max_idle_in_transaction_timeout" => record_dba_parsed::<IdleCeiling>(source, value),
+        "interdict.dry_run" => record_dba_parsed::<DryRun>(source, value),
         _ => {}
     }
+}
+
+/// A DBA value read from the catalog, parsed as the check hook would (the strictest if invalid).
+fn record_dba_parsed<T: LockedSetting>(source: Source, value: &str) {
+    let parsed = T::parse(value).unwrap_or_else(|_| T::strictest());
+    T::cell().with(|c| c.record_dba(source, parsed));
 }
 
 /// Folds the session's policy into its settings: for each limit, the tighter of the two is in force.
@@ -120,15 +167,24 @@ pub fn lock_all() {
     ALLOWED.with(|a| a.lock());
     MAX_ROWS.with(|m| m.lock());
     SIMULATE_TIMEOUT.with(|t| t.lock());
+    STATEMENT_CEILING.with(|c| c.lock());
+    LOCK_CEILING.with(|c| c.lock());
+    IDLE_CEILING.with(|c| c.lock());
+    DRY_RUN.with(|d| d.lock());
+    AGENT.with(|a| a.locked = true);
 }
 
 /// The names of the settings whose DBA values make the lock's floor.
-pub const LOCKED_SETTINGS: [&str; 5] = [
+pub const LOCKED_SETTINGS: [&str; 9] = [
     "interdict.mode",
     "interdict.blocked_commands",
     "interdict.readonly_allow",
     "interdict.max_rows",
     "interdict.simulate_timeout",
+    "interdict.max_statement_timeout",
+    "interdict.max_lock_timeout",
+    "interdict.max_idle_in_transaction_timeout",
+    "interdict.dry_run",
 ];
 
 /// Every command tag of the running Postgres, by `CommandTag` index (`cmdtaglist.h`).
@@ -177,6 +233,8 @@ trait LockedSetting: Tighten + Copy + 'static {
     fn loosen_code() -> ReasonCode {
         ReasonCode::SettingLocked
     }
+    /// After the value in force may have changed.
+    fn assigned() {}
 }
 
 impl LockedSetting for Mode {
@@ -246,6 +304,48 @@ impl LockedSetting for RowLimit {
     }
 }
 
+macro_rules! ceiling_setting {
+    ($ty:ident, $name:literal, $cell:ident) => {
+        impl LockedSetting for $ty {
+            const NAME: &'static str = $name;
+            fn cell() -> &'static BackendCell<Locked<Self>> {
+                &$cell
+            }
+            fn parse(text: &str) -> Result<Self, String> {
+                Ceiling::parse(text).map($ty)
+            }
+            fn strictest() -> Self {
+                $ty(Ceiling(1000))
+            }
+            fn render(&self) -> String {
+                self.0.render()
+            }
+            fn assigned() {
+                crate::ceilings::tightened(); // a lower ceiling takes effect at once
+            }
+        }
+    };
+}
+ceiling_setting!(StatementCeiling, "interdict.max_statement_timeout", STATEMENT_CEILING);
+ceiling_setting!(LockCeiling, "interdict.max_lock_timeout", LOCK_CEILING);
+ceiling_setting!(IdleCeiling, "interdict.max_idle_in_transaction_timeout", IDLE_CEILING);
+
+impl LockedSetting for DryRun {
+    const NAME: &'static str = "interdict.dry_run";
+    fn cell() -> &'static BackendCell<Locked<Self>> {
+        &DRY_RUN
+    }
+    fn parse(text: &str) -> Result<Self, String> {
+        DryRun::parse(text)
+    }
+    fn strictest() -> Self {
+        DryRun(false)
+    }
+    fn render(&self) -> String {
+        if self.0 { "on".into() } else { "off".into() }
+    }
+}
+
 impl LockedSetting for Millis {
     const NAME: &'static str = "interdict.simulate_timeout";
     fn cell() -> &'static BackendCell<Locked<Self>> {
@@ -304,7 +404,10 @@ unsafe fn check<T: LockedSetting>(newval: *mut *mut c_char, extra: *mut *mut c_v
 }
 
 /// Reports a refusal from a check hook through `GUC_check_*`, which `guc.c` turns into the error.
-unsafe fn reject(refusal: Refusal) -> bool {
+/// The refusal is counted and audited here: it never reaches `reasons::raise`.
+pub(crate) unsafe fn reject(refusal: Refusal) -> bool {
+    crate::stats::refused(&refusal);
+    crate::audit::refused(&refusal);
     let pstr = |s: String| pg_sys::pstrdup(CString::new(s.replace('\0', "")).unwrap_or_default().as_ptr());
     pg_sys::GUC_check_errcode(reasons::sqlstate_code(refusal.code) as c_int);
     pg_sys::GUC_check_errmsg_string = pstr(refusal.message());
@@ -317,6 +420,7 @@ unsafe fn assign<T: LockedSetting>(extra: *mut c_void) {
     if let Some(value) = (extra as *const T).as_ref() {
         T::cell().with(|c| c.assign(value));
     }
+    T::assigned();
 }
 
 /// The show hook's text lives here until the next call (Postgres copies it at once).
@@ -349,6 +453,113 @@ hooks_for!(Blocked, check_blocked, assign_blocked, show_blocked);
 hooks_for!(Allowed, check_allowed, assign_allowed, show_allowed);
 hooks_for!(RowLimit, check_max_rows, assign_max_rows, show_max_rows);
 hooks_for!(Millis, check_simulate_timeout, assign_simulate_timeout, show_simulate_timeout);
+hooks_for!(StatementCeiling, check_statement_ceiling, assign_statement_ceiling, show_statement_ceiling);
+hooks_for!(LockCeiling, check_lock_ceiling, assign_lock_ceiling, show_lock_ceiling);
+hooks_for!(IdleCeiling, check_idle_ceiling, assign_idle_ceiling, show_idle_ceiling);
+hooks_for!(DryRun, check_dry_run, assign_dry_run, show_dry_run);
+
+/// `interdict.agent`: who is acting (a run or chat id), free text set at connect time and fixed
+/// once the session runs. Not a limit, so nothing is "tighter": after the lock only the same
+/// value is accepted, and restores that skip the check hook cannot change it either.
+struct Agent {
+    value: String,
+    locked: bool,
+}
+
+static AGENT: BackendCell<Agent> = BackendCell::new(Agent { value: String::new(), locked: false });
+
+/// The session's agent identity (empty when none was given).
+pub fn agent() -> String {
+    AGENT.with(|a| a.value.clone())
+}
+
+const AGENT_MAX_CHARS: usize = 200;
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn check_agent(newval: *mut *mut c_char, _extra: *mut *mut c_void, source: pg_sys::GucSource::Type) -> bool {
+    let text = if newval.is_null() || (*newval).is_null() { String::new() } else { CStr::from_ptr(*newval).to_string_lossy().into_owned() };
+    let invalid = |why: &str| {
+        reject(Refusal::new(ReasonCode::SettingInvalid, mode(), format!("value \"{text}\" for interdict.agent")).fact("setting", "interdict.agent").fact("error", why))
+    };
+    if text.chars().count() > AGENT_MAX_CHARS {
+        return invalid("at most 200 characters");
+    }
+    if text.chars().any(char::is_control) {
+        return invalid("no control characters");
+    }
+    let (locked, current) = AGENT.with(|a| (a.locked, a.value.clone()));
+    if locked && lock_source(source) != Source::Test && text != current {
+        return reject(
+            Refusal::new(ReasonCode::SettingLocked, mode(), format!("setting interdict.agent to \"{text}\""))
+                .fact("setting", "interdict.agent")
+                .fact("in_force", current)
+                .fact("attempted", text),
+        );
+    }
+    true
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn assign_agent(newval: *const c_char, _extra: *mut c_void) {
+    if AGENT.with(|a| a.locked) {
+        return;
+    }
+    let text = if newval.is_null() { String::new() } else { CStr::from_ptr(newval).to_string_lossy().into_owned() };
+    AGENT.with(|a| a.value = text);
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn show_agent() -> *const c_char {
+    let text = agent();
+    SHOWN.with(|s| s.insert(CString::new(text).unwrap_or_default()).as_ptr())
+}
+
+/// `interdict.log_statement`: how audit lines carry statement text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogStatement {
+    None,
+    Redacted,
+    Full,
+}
+
+static LOG_STATEMENT: BackendCell<LogStatement> = BackendCell::new(LogStatement::Redacted);
+
+pub fn log_statement() -> LogStatement {
+    LOG_STATEMENT.get()
+}
+
+fn parse_log_statement(text: &str) -> Option<LogStatement> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "none" => Some(LogStatement::None),
+        "redacted" => Some(LogStatement::Redacted),
+        "full" => Some(LogStatement::Full),
+        _ => None,
+    }
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn check_log_statement(newval: *mut *mut c_char, _extra: *mut *mut c_void, _source: pg_sys::GucSource::Type) -> bool {
+    let text = if newval.is_null() || (*newval).is_null() { String::new() } else { CStr::from_ptr(*newval).to_string_lossy().into_owned() };
+    if parse_log_statement(&text).is_some() {
+        return true;
+    }
+    reject(
+        Refusal::new(ReasonCode::SettingInvalid, mode(), format!("value \"{text}\" for interdict.log_statement"))
+            .fact("setting", "interdict.log_statement")
+            .fact("value", text)
+            .fact("error", "valid values are: none, redacted, full"),
+    )
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn assign_log_statement(newval: *const c_char, _extra: *mut c_void) {
+    let text = if newval.is_null() { String::new() } else { CStr::from_ptr(newval).to_string_lossy().into_owned() };
+    LOG_STATEMENT.set(parse_log_statement(&text).unwrap_or(LogStatement::Redacted));
+}
+
+type CheckString = unsafe extern "C-unwind" fn(*mut *mut c_char, *mut *mut c_void, pg_sys::GucSource::Type) -> bool;
+type AssignString = unsafe extern "C-unwind" fn(*const c_char, *mut c_void);
+type ShowHook = unsafe extern "C-unwind" fn() -> *const c_char;
 
 /// Defines the settings. Called once per backend from `_PG_init`.
 pub fn init() {
@@ -427,8 +638,87 @@ pub fn init() {
             Some(assign_policy_file),
             None,
         );
+        let ceilings: [(&CStr, &CStr, *mut *mut c_char, &CStr, CheckString, AssignString, ShowHook); 3] = [
+            (c"interdict.max_statement_timeout", c"Agent modes: the highest statement_timeout a session may have (0: no ceiling).", &raw mut STATEMENT_CEILING_RAW, c"30s", check_statement_ceiling, assign_statement_ceiling, show_statement_ceiling),
+            (c"interdict.max_lock_timeout", c"Agent modes: the highest lock_timeout a session may have (0: no ceiling).", &raw mut LOCK_CEILING_RAW, c"2s", check_lock_ceiling, assign_lock_ceiling, show_lock_ceiling),
+            (c"interdict.max_idle_in_transaction_timeout", c"Agent modes: the highest idle_in_transaction_session_timeout a session may have (0: no ceiling).", &raw mut IDLE_CEILING_RAW, c"60s", check_idle_ceiling, assign_idle_ceiling, show_idle_ceiling),
+        ];
+        for (name, short, raw, boot, check, assign, show) in ceilings {
+            pg_sys::DefineCustomStringVariable(
+                name.as_ptr(),
+                short.as_ptr(),
+                c"Set by a DBA per role or database; a session may lower it, never raise it. A timeout of 0 (none) or above the ceiling is refused; the DBA's own settings are capped at it.".as_ptr(),
+                raw,
+                boot.as_ptr(),
+                pg_sys::GucContext::PGC_USERSET,
+                0,
+                Some(check),
+                Some(assign),
+                Some(show),
+            );
+        }
+        pg_sys::DefineCustomStringVariable(
+            c"interdict.dry_run".as_ptr(),
+            c"Guarded mode: refusals are logged and counted, not raised (for trying a policy out).".as_ptr(),
+            c"Set by a DBA per role or database; a session may turn it off, never on.".as_ptr(),
+            &raw mut DRY_RUN_RAW,
+            c"off".as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            0,
+            Some(check_dry_run),
+            Some(assign_dry_run),
+            Some(show_dry_run),
+        );
+        pg_sys::DefineCustomStringVariable(
+            c"interdict.agent".as_ptr(),
+            c"Who is acting in this session (an agent's run or chat id), carried into changes, approvals, stats and audit lines.".as_ptr(),
+            c"Set at connect time (options=-c interdict.agent=…); fixed once the session runs.".as_ptr(),
+            &raw mut AGENT_RAW,
+            c"".as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            0,
+            Some(check_agent),
+            Some(assign_agent),
+            Some(show_agent),
+        );
+        pg_sys::DefineCustomStringVariable(
+            c"interdict.log_statement".as_ptr(),
+            c"Statement text in audit lines: none, redacted (literals replaced by ?) or full.".as_ptr(),
+            std::ptr::null(),
+            &raw mut LOG_STATEMENT_RAW,
+            c"redacted".as_ptr(),
+            pg_sys::GucContext::PGC_SUSET,
+            0,
+            Some(check_log_statement),
+            Some(assign_log_statement),
+            None,
+        );
+        pg_sys::DefineCustomIntVariable(
+            c"interdict.undo_retention".as_ptr(),
+            c"How long recorded changes are kept for interdict.revert() (e.g. 30d); 0 keeps them until interdict.purge().".as_ptr(),
+            c"Guarded sessions delete expired changes a few at a time as they record new ones; interdict.purge() with no argument uses it too.".as_ptr(),
+            &raw mut UNDO_RETENTION_MIN,
+            0,
+            0,
+            c_int::MAX,
+            pg_sys::GucContext::PGC_SIGHUP,
+            pg_sys::GUC_UNIT_MIN as c_int,
+            None,
+            None,
+            None,
+        );
         reserve_prefix();
     }
+}
+
+/// `interdict.undo_retention`, in minutes (a server setting: no session, agent or not, shortens it).
+static mut UNDO_RETENTION_MIN: c_int = 0;
+
+/// How long recorded changes are kept, in seconds; `None` keeps them until purged by hand.
+pub fn undo_retention_secs() -> Option<f64> {
+    // SAFETY: a plain read of a setting Postgres writes on this backend's thread.
+    let minutes = unsafe { UNDO_RETENTION_MIN };
+    (minutes > 0).then(|| minutes as f64 * 60.0)
 }
 
 static mut POLICY_FILE_RAW: *mut c_char = std::ptr::null_mut();

@@ -4,6 +4,9 @@
 
 mod api;
 mod approvals;
+mod audit;
+mod ceilings;
+mod check_role;
 mod cell;
 mod facts;
 mod gucs;
@@ -15,6 +18,7 @@ mod rows;
 mod session;
 mod shmem;
 mod simulate;
+mod stats;
 mod undo;
 
 ::pgrx::pg_module_magic!(name, version);

@@ -242,6 +242,7 @@ pub fn load(yaml: &str) -> i64 {
         )
     });
     let version = version.ok().flatten().unwrap_or_else(|| pgrx::error!("interdict: the policy could not be stored"));
+    crate::audit::policy_load(version);
     let file = FILE.with(|f| match f {
         FileState::Valid { path, .. } | FileState::Broken { path, .. } => Some(path.clone()),
         FileState::Unset => None,

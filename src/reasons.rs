@@ -12,9 +12,11 @@ pub fn sqlstate_code(code: ReasonCode) -> i32 {
 }
 
 /// Raises the refusal as an ERROR; never returns. Every refusal passes here: a request an operator
-/// may approve is noted for `interdict.pending()` first.
+/// may approve is noted for `interdict.pending()`, then it is counted and audited.
 pub fn raise(refusal: &Refusal) -> ! {
     crate::approvals::note_if_pending(refusal);
+    crate::stats::refused(refusal);
+    crate::audit::refused(refusal);
     ErrorReport::new(PgSqlErrorCode::from(sqlstate_code(refusal.code)), refusal.message(), "interdict")
         .set_detail(refusal.detail())
         .set_hint(refusal.hint())

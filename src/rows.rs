@@ -104,6 +104,8 @@ pub struct Statement {
     pub would_refuse: Option<interdict_core::Refusal>,
     /// In a simulation: a sequence was advanced or set (a rollback does not undo that).
     pub sequence_moved: bool,
+    /// In a simulation: a write undo could not record (`guarded.not_reversible`).
+    pub unrecordable: bool,
     /// The top-level statement's text and parameters, for its approval id.
     source: *const std::ffi::c_char,
     location: i32,
@@ -351,7 +353,12 @@ pub fn check_limit() {
         }
     }
     if let Verdict::Refuse(refusal) = decide_rows(crate::gucs::mode(), &facts) {
-        crate::reasons::raise(&crate::approvals::with_approval_id(refusal));
+        let refusal = crate::approvals::with_approval_id(refusal);
+        if crate::hooks::dry_run_lets_through(&refusal) {
+            with(|s| s.approved_limit = Some(u64::MAX)); // logged once: no limit for the rest of the statement
+            return;
+        }
+        crate::reasons::raise(&refusal);
     }
 }
 
@@ -415,6 +422,7 @@ pub fn simulating() -> bool {
 /// In a simulation: keeps the first refusal instead of raising it.
 pub fn record_refusal(refusal: interdict_core::Refusal) {
     with(|s| {
+        s.unrecordable |= refusal.code == interdict_core::ReasonCode::GuardedNotReversible;
         s.would_refuse.get_or_insert(refusal);
     });
 }
@@ -423,9 +431,16 @@ pub fn note_sequence_moved() {
     with(|s| s.sequence_moved = true);
 }
 
-/// The current statement's estimate, recorded refusal and sequence flag (for `simulate()`).
-pub fn outcome() -> (Option<f64>, Option<interdict_core::Refusal>, bool) {
-    with(|s| (s.estimate, s.would_refuse.clone(), s.sequence_moved))
+/// What a simulation saw (for `simulate()`).
+pub struct Outcome {
+    pub estimate: Option<f64>,
+    pub would_refuse: Option<interdict_core::Refusal>,
+    pub sequence_moved: bool,
+    pub unrecordable: bool,
+}
+
+pub fn outcome() -> Outcome {
+    with(|s| Outcome { estimate: s.estimate, would_refuse: s.would_refuse.clone(), sequence_moved: s.sequence_moved, unrecordable: s.unrecordable })
 }
 
 /// An operator's approval was consumed for this statement: its limit is the approved one.
@@ -451,6 +466,9 @@ pub fn register() {
 unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut c_void) {
     use pg_sys::XactEvent::*;
     crate::undo::xact_event(event);
+    if matches!(event, XACT_EVENT_COMMIT | XACT_EVENT_ABORT | XACT_EVENT_PREPARE | XACT_EVENT_PARALLEL_ABORT) {
+        crate::ceilings::statement_ended();
+    }
     STATEMENT.with(|s| {
         let Some(st) = s else { return };
         match event {

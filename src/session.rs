@@ -68,6 +68,7 @@ fn lock_session() {
     }
     gucs::lock_all();
     crate::policy::lock(); // the role's policy rule, folded into the settings (tighter wins)
+    crate::audit::note_session(); // names for audit lines written outside a transaction
 }
 
 /// Feeds every interdict value a DBA stored for this database and session user into the lock.

@@ -1,11 +1,14 @@
 //! Shared memory, which exists only when the library is in `shared_preload_libraries`: the book of
-//! refused requests waiting for an operator (`interdict.pending()`). A refused statement's
-//! transaction aborts, so what must outlive it cannot be a table row. Loaded per session (or with
-//! `LOAD`) there is no shared memory: the book is absent, `pending()` says why, and operators
-//! approve by the `approval_id` in the agent's error.
+//! refused requests waiting for an operator (`interdict.pending()`) and the counters of
+//! `interdict.stats()`. A refused statement's transaction aborts, so what must outlive it cannot be
+//! a table row. Loaded per session (or with `LOAD`) there is no shared memory: the book is absent,
+//! `pending()` says why (operators approve by the `approval_id` in the agent's error), and each
+//! backend counts for itself.
 
 use crate::cell::BackendCell;
 use interdict_core::pending::{PendingBook, PendingRequest};
+use interdict_core::stats::{Counters, SlotBook};
+use pgrx::atomics::PgAtomic;
 use pgrx::lwlock::PgLwLock;
 use pgrx::prelude::*;
 use pgrx::shmem::AssertPGRXSharedMemory;
@@ -24,6 +27,9 @@ pub fn init() {
     }
     // SAFETY: a PendingBook is plain data (fixed arrays of integers and bytes): any process may read it.
     pgrx::pg_shmem_init!(PENDING = unsafe { AssertPGRXSharedMemory::new(PendingBook::EMPTY) });
+    // SAFETY: the counters are atomics and the slot book plain data: any process may use them.
+    pgrx::pg_shmem_init!(COUNTERS = unsafe { AssertPGRXSharedMemory::new(Counters::new()) });
+    pgrx::pg_shmem_init!(SLOT_BOOK = unsafe { AssertPGRXSharedMemory::new(SlotBook::EMPTY) });
     ATTACHED.set(true);
 }
 
@@ -42,4 +48,18 @@ pub fn note_pending(request: PendingRequest) {
 /// The requests in the book, most recent first; `None` without shared memory.
 pub fn pending() -> Option<Vec<PendingRequest>> {
     attached().then(|| PENDING.share().list())
+}
+
+// SAFETY: the names are ours alone.
+static COUNTERS: PgAtomic<AssertPGRXSharedMemory<Counters>> = unsafe { PgAtomic::new(c"interdict.counters") };
+static SLOT_BOOK: PgLwLock<AssertPGRXSharedMemory<SlotBook>> = unsafe { PgLwLock::new(c"interdict.slots") };
+
+/// The cluster's counters (`None` without shared memory).
+pub fn counters() -> Option<&'static Counters> {
+    attached().then(|| &**COUNTERS.get())
+}
+
+/// Runs `f` on the cluster's slot book, under its lock (`None` without shared memory).
+pub fn with_slot_book<R>(f: impl FnOnce(&mut SlotBook) -> R) -> Option<R> {
+    attached().then(|| f(&mut SLOT_BOOK.exclusive()))
 }

@@ -19,15 +19,11 @@ use serde_json::{json, Value};
 use std::ffi::CString;
 use std::time::Instant;
 
-// `timeout.h` is not in pgrx's bindings; these are stable since PG 9.3 (`STATEMENT_TIMEOUT` = 3).
-extern "C-unwind" {
-    fn enable_timeout_after(id: i32, delay_ms: i32);
-    fn disable_timeout(id: i32, keep_indicator: bool);
-    static StatementTimeout: i32;
-}
-const STATEMENT_TIMEOUT: i32 = 3;
+use crate::ceilings::{disable_timeout, enable_timeout_after, STATEMENT_TIMEOUT};
+use pgrx::pg_sys::StatementTimeout;
 
 pub fn simulate(sql: &str) -> Value {
+    crate::stats::bump(interdict_core::stats::Counter::Simulations, 1);
     let csql = CString::new(sql).unwrap_or_else(|_| raise_statements(sql, "contains a NUL byte".into()));
     // SAFETY: the raw parser on a NUL-terminated string; syntax errors are Postgres' own ERRORs.
     let parsed = unsafe { pg_sys::pg_parse_query(csql.as_ptr()) };
@@ -42,7 +38,8 @@ pub fn simulate(sql: &str) -> Value {
         return plan_only(csql.as_ptr(), parsed, &settings, report);
     }
     let started = Instant::now();
-    let (outcome, tables, estimate, would_refuse, sequence_moved, approval_id) = run_rolled_back(&csql, &settings);
+    let (outcome, tables, seen, approval_id) = run_rolled_back(&csql, &settings);
+    let rows::Outcome { estimate, would_refuse, sequence_moved, unrecordable } = seen;
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     let total: u64 = tables.iter().map(|t| t.inserted + t.updated + t.deleted).sum();
     let verdict = match (&outcome, would_refuse) {
@@ -62,9 +59,8 @@ pub fn simulate(sql: &str) -> Value {
     obj.insert("rows".into(), json!({ "total": total, "tables": tables.iter().map(table_json).collect::<Vec<_>>() }));
     obj.insert("max_rows".into(), json!(settings.max_rows.0));
     obj.insert("planner_estimate".into(), json!(estimate.map(|e| e.round() as u64)));
-    // Every change a completed simulation made was rolled back, so the real run's changes are
-    // ordinary row changes; undo capture (a later issue) decides what it can restore.
-    obj.insert("reversible".into(), json!(outcome.is_ok()));
+    // Whether undo could record the real run, so that interdict.revert() could take it back.
+    obj.insert("reversible".into(), json!(outcome.is_ok() && !unrecordable));
     obj.insert("sequences_may_have_advanced".into(), json!(sequence_moved));
     obj.insert("elapsed_ms".into(), json!((elapsed_ms * 1000.0).round() / 1000.0));
     report
@@ -97,7 +93,7 @@ fn table_json(t: &TableRows) -> Value {
     json!({ "table": name, "inserted": t.inserted, "updated": t.updated, "deleted": t.deleted })
 }
 
-type Ran = (Result<(), Value>, Vec<TableRows>, Option<f64>, Option<Refusal>, bool, String);
+type Ran = (Result<(), Value>, Vec<TableRows>, rows::Outcome, String);
 
 /// Runs `sql` in a subtransaction that is always rolled back, counting its rows.
 fn run_rolled_back(sql: &CString, settings: &Settings) -> Ran {
@@ -110,7 +106,9 @@ fn run_rolled_back(sql: &CString, settings: &Settings) -> Ran {
         let owner = pg_sys::CurrentResourceOwner;
         pg_sys::BeginInternalSubTransaction(std::ptr::null());
         pg_sys::MemoryContextSwitchTo(context);
-        set_local("lock_timeout", &format!("{timeout_ms}ms"));
+        // Within the session's lock_timeout ceiling (agent modes refuse a higher lock_timeout).
+        let lock_ms = if gucs::mode() == Mode::Off { timeout_ms as u64 } else { gucs::ceilings()[1].clamp(timeout_ms as u64) };
+        set_local("lock_timeout", &format!("{lock_ms}ms"));
         enable_timeout_after(STATEMENT_TIMEOUT, timeout_ms);
         let sql_text = sql.to_string_lossy().into_owned();
         let outcome = PgTryBuilder::new(|| {
@@ -120,7 +118,7 @@ fn run_rolled_back(sql: &CString, settings: &Settings) -> Ran {
         .execute();
         disable_timeout(STATEMENT_TIMEOUT, false);
         let tables = rows::tables();
-        let (estimate, would_refuse, sequence_moved) = rows::outcome();
+        let seen = rows::outcome();
         let approval_id = approvals::current_id().text; // of `sql`, while its statement state is in place
         pg_sys::RollbackAndReleaseCurrentSubTransaction();
         pg_sys::MemoryContextSwitchTo(context);
@@ -130,7 +128,7 @@ fn run_rolled_back(sql: &CString, settings: &Settings) -> Ran {
             enable_timeout_after(STATEMENT_TIMEOUT, StatementTimeout); // the caller's own, afresh
         }
         let changed = tables.into_iter().filter(|t| t.inserted + t.updated + t.deleted > 0).collect();
-        (outcome, changed, estimate, would_refuse, sequence_moved, approval_id)
+        (outcome, changed, seen, approval_id)
     }
 }
 

@@ -185,14 +185,16 @@ pub fn decide_plan(settings: &Settings, facts: &PlanFacts) -> Verdict {
 
 /// A function or operator about to be evaluated (`OAT_FUNCTION_EXECUTE`).
 pub fn decide_function(settings: &Settings, facts: &FunctionFacts) -> Verdict {
-    if settings.mode != Mode::Readonly || !facts.native {
+    if !facts.native {
         return Verdict::Allow;
     }
-    match side_effect(&facts.name) {
-        Some(code) => Verdict::Refuse(
-            Refusal::new(code, settings.mode, format!("function {}()", facts.name)).fact("function", facts.name.clone()),
-        ),
-        None => Verdict::Allow,
+    let refuse = |code: ReasonCode| Refusal::new(code, settings.mode, format!("function {}()", facts.name)).fact("function", facts.name.clone());
+    match settings.mode {
+        Mode::Readonly => side_effect(&facts.name).map_or(Verdict::Allow, |code| Verdict::Refuse(refuse(code))),
+        // Guarded writes are allowed when undo can record them; these it cannot.
+        Mode::Guarded => crate::functions::unrecordable(&facts.name)
+            .map_or(Verdict::Allow, |why| Verdict::Refuse(refuse(ReasonCode::GuardedNotReversible).fact("why", why))),
+        Mode::Off => Verdict::Allow,
     }
 }
 
@@ -363,6 +365,17 @@ mod tests {
     }
 
     #[test]
+    fn guarded_copy_outside_the_database_is_not_reversible() {
+        let s = settings(Mode::Guarded);
+        let copy = |from, file, program| utility("COPY", UtilityAction::Copy { from, file, program });
+        assert_eq!(code(decide_utility(&s, &copy(false, true, false))), Some("guarded.not_reversible"), "TO a server file");
+        assert_eq!(code(decide_utility(&s, &copy(false, true, true))), Some("guarded.not_reversible"), "TO PROGRAM");
+        assert_eq!(code(decide_utility(&s, &copy(true, true, true))), Some("guarded.not_reversible"), "FROM PROGRAM runs a program");
+        assert!(decide_utility(&s, &copy(true, true, false)).is_allowed(), "FROM a file: its rows are recorded");
+        assert!(decide_utility(&s, &copy(false, false, false)).is_allowed(), "TO STDOUT");
+    }
+
+    #[test]
     fn readonly_transaction_escapes() {
         let s = settings(Mode::Readonly);
         let begin = |rw| utility("BEGIN", UtilityAction::TransactionMode { read_write: rw });
@@ -443,5 +456,11 @@ mod tests {
         assert!(decide_function(&s, &f("nextval", false)).is_allowed(), "a SQL function named nextval is judged by what it runs");
         assert!(decide_function(&s, &f("upper", true)).is_allowed());
         assert!(decide_function(&settings(Mode::Guarded), &f("nextval", true)).is_allowed());
+        let guarded = |name| decide_function(&settings(Mode::Guarded), &f(name, true)).code();
+        assert_eq!(guarded("lo_put"), Some(ReasonCode::GuardedNotReversible), "undo cannot record large objects");
+        assert_eq!(guarded("dblink_exec"), Some(ReasonCode::GuardedNotReversible), "nor other servers");
+        assert_eq!(guarded("pg_file_write"), Some(ReasonCode::GuardedNotReversible), "nor server files");
+        assert_eq!(guarded("pg_advisory_lock"), None, "guarded mode judges what is written, not locks");
+        assert!(decide_function(&settings(Mode::Guarded), &f("lo_put", false)).is_allowed(), "a SQL function of that name: by what it runs");
     }
 }

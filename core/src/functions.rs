@@ -64,6 +64,17 @@ pub fn irreversible(name: &str) -> bool {
     ) || matches!(name, "lo_import" | "lo_export")
 }
 
+/// Why undo cannot record what a native function writes, if it writes something: large objects
+/// (no row triggers see `pg_largeobject`), other servers, server files.
+pub fn unrecordable(name: &str) -> Option<&'static str> {
+    match side_effect(name) {
+        Some(ReasonCode::ReadonlyLargeObject) => Some("large-object writes are not recorded for undo"),
+        Some(ReasonCode::ReadonlyRemote) => Some("it writes through a connection to another server"),
+        Some(ReasonCode::ReadonlyServerFile) => Some("it writes a file on the database server"),
+        _ => None,
+    }
+}
+
 /// Whether calling it advances or sets a sequence (not undone by a rollback).
 pub fn moves_sequence(name: &str) -> bool {
     SEQUENCE.contains(&name)

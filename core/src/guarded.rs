@@ -41,6 +41,11 @@ pub fn guarded_utility(facts: &UtilityFacts, refuse: &dyn Fn(ReasonCode, String)
         return refuse(*code, tag.to_string());
     }
     match &facts.action {
+        // What COPY writes outside the database (a server file, a program's effects) undo cannot record.
+        UtilityAction::Copy { from, file, program } if *program || (*file && !*from) => {
+            let what = if *program { "COPY … PROGRAM" } else { "COPY … TO a server file" };
+            return refuse(ReasonCode::GuardedNotReversible, what.into()).fact("why", "it writes outside the database, where undo cannot follow");
+        }
         UtilityAction::SetVariable { name, value } if name == "session_replication_role" => {
             let origin = value.as_deref().is_some_and(|v| v.trim().eq_ignore_ascii_case("origin"));
             if !origin {

@@ -16,8 +16,13 @@
 //! - [`undo`]: a recorded change's net effect per row, and the steps that revert it.
 //! - [`pending`]: refused requests waiting for an operator (kept in shared memory).
 //! - [`fixed`]: fixed-size text for shared-memory records.
+//! - [`stats`]: the counters of `interdict.stats()`.
+//! - [`redact`]: statement text without its literals, for the audit trail.
+//! - [`audit`]: the audit trail's timestamps.
+//! - [`role_check`]: `interdict.check_role()`'s findings from a role's facts.
 
 pub mod approval;
+pub mod audit;
 pub mod commands;
 pub mod decide;
 pub mod facts;
@@ -30,14 +35,17 @@ pub mod mode;
 pub mod pending;
 pub mod policy;
 pub mod reasons;
+pub mod redact;
+pub mod role_check;
 mod sha256;
+pub mod stats;
 pub mod undo;
 pub mod verdict;
 
 pub use approval::{ApprovalId, Request};
 pub use commands::CommandSet;
 pub use guarded::decide_rows;
-pub use limits::{Millis, RowLimit};
+pub use limits::{Ceiling, DryRun, Millis, RowLimit};
 pub use decide::{decide_function, decide_plan, decide_simulated, decide_utility, Settings};
 pub use mode::Mode;
 pub use reasons::{Reason, ReasonCode};

@@ -36,19 +36,9 @@ impl Millis {
     /// A positive duration: `500`, `500ms`, `5s`, `2min` (a bare number is milliseconds, as for
     /// `statement_timeout`).
     pub fn parse(text: &str) -> Result<Millis, String> {
-        let t = text.trim().to_ascii_lowercase();
-        let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-        let (number, unit) = t.split_at(digits);
-        let scale = match unit.trim() {
-            "" | "ms" => 1,
-            "s" => 1000,
-            "min" => 60_000,
-            _ => 0,
-        };
-        match number.parse::<u64>() {
-            Ok(n) if scale > 0 && n > 0 => Ok(Millis(n.saturating_mul(scale))),
-            _ => Err(format!("\"{}\" is not a duration: use a positive number of ms, s or min (e.g. 5s)", text.trim())),
-        }
+        positive_ms(text, &UNITS[..4])
+            .map(Millis)
+            .ok_or_else(|| format!("\"{}\" is not a duration: use a positive number of ms, s or min (e.g. 5s)", text.trim()))
     }
 
     pub fn render(&self) -> String {
@@ -62,9 +52,126 @@ impl Tighten for Millis {
     }
 }
 
+/// Duration units, in milliseconds (a bare number is milliseconds, as for `statement_timeout`).
+const UNITS: [(&str, u64); 5] = [("", 1), ("ms", 1), ("s", 1000), ("min", 60_000), ("h", 3_600_000)];
+
+/// A positive duration in `units`, in milliseconds.
+fn positive_ms(text: &str, units: &[(&str, u64)]) -> Option<u64> {
+    let t = text.trim().to_ascii_lowercase();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(digits);
+    let scale = units.iter().find(|(u, _)| *u == unit.trim()).map(|(_, s)| *s)?;
+    number.parse::<u64>().ok().filter(|n| *n > 0).map(|n| n.saturating_mul(scale))
+}
+
+/// A DBA's ceiling on one of Postgres' timeouts in agent modes (`interdict.max_statement_timeout`,
+/// `max_lock_timeout`, `max_idle_in_transaction_timeout`), in milliseconds; `0`: no ceiling.
+/// Lower is tighter, and any ceiling is tighter than none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ceiling(pub u64);
+
+impl Ceiling {
+    pub const STATEMENT_DEFAULT: Ceiling = Ceiling(30_000);
+    pub const LOCK_DEFAULT: Ceiling = Ceiling(2_000);
+    pub const IDLE_DEFAULT: Ceiling = Ceiling(60_000);
+
+    /// `30s`, `500ms`, `2min`, `1h`, a bare number of milliseconds, or `0`/`off` for none.
+    pub fn parse(text: &str) -> Result<Ceiling, String> {
+        let t = text.trim().to_ascii_lowercase();
+        if t == "0" || t == "off" || t == "none" {
+            return Ok(Ceiling(0));
+        }
+        positive_ms(&t, &UNITS)
+            .filter(|ms| *ms <= i32::MAX as u64) // Postgres' timeouts are int milliseconds
+            .map(Ceiling)
+            .ok_or_else(|| format!("\"{}\" is not a timeout ceiling: use a duration such as 30s, 500ms, 2min or 1h, or 0 for none", text.trim()))
+    }
+
+    pub fn render(&self) -> String {
+        match self.0 {
+            0 => "0".into(),
+            ms if ms % 60_000 == 0 => format!("{}min", ms / 60_000),
+            ms if ms % 1000 == 0 => format!("{}s", ms / 1000),
+            ms => format!("{ms}ms"),
+        }
+    }
+
+    /// Whether a timeout of `value_ms` (0: none) stays within the ceiling.
+    pub fn allows(&self, value_ms: u64) -> bool {
+        self.0 == 0 || (value_ms > 0 && value_ms <= self.0)
+    }
+
+    /// The timeout in force for `value_ms` under the ceiling.
+    pub fn clamp(&self, value_ms: u64) -> u64 {
+        if self.allows(value_ms) { value_ms } else { self.0 }
+    }
+}
+
+impl Tighten for Ceiling {
+    fn tighter(&self, other: &Self) -> Self {
+        match (self.0, other.0) {
+            (0, _) => *other,
+            (_, 0) => *self,
+            (a, b) => Ceiling(a.min(b)),
+        }
+    }
+}
+
+/// `interdict.dry_run`: guarded refusals logged and counted, not raised. A DBA turns it on for a
+/// role; a session may turn it off (enforcing is tighter), never on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DryRun(pub bool);
+
+impl DryRun {
+    pub fn parse(text: &str) -> Result<DryRun, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "on" | "true" | "yes" | "1" => Ok(DryRun(true)),
+            "off" | "false" | "no" | "0" | "" => Ok(DryRun(false)),
+            other => Err(format!("\"{other}\" is not a boolean: use on or off")),
+        }
+    }
+}
+
+impl Tighten for DryRun {
+    fn tighter(&self, other: &Self) -> Self {
+        DryRun(self.0 && other.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ceilings() {
+        assert_eq!(Ceiling::parse("30s"), Ok(Ceiling(30_000)));
+        assert_eq!(Ceiling::parse("2 min"), Ok(Ceiling(120_000)));
+        assert_eq!(Ceiling::parse("1h"), Ok(Ceiling(3_600_000)));
+        assert_eq!(Ceiling::parse("250"), Ok(Ceiling(250)));
+        assert_eq!(Ceiling::parse("off"), Ok(Ceiling(0)));
+        for bad in ["-1s", "5d", "soon", "", "999999h"] {
+            assert!(Ceiling::parse(bad).is_err(), "{bad}");
+        }
+        let c = Ceiling(30_000);
+        assert!(c.allows(1000) && c.allows(30_000));
+        assert!(!c.allows(0), "no timeout at all is above any ceiling");
+        assert!(!c.allows(45_000));
+        assert_eq!((c.clamp(0), c.clamp(45_000), c.clamp(5_000)), (30_000, 30_000, 5_000));
+        assert!(Ceiling(0).allows(0), "no ceiling allows anything");
+        assert_eq!(Ceiling(0).tighter(&c), c, "a ceiling is tighter than none");
+        assert_eq!(c.tighter(&Ceiling(5_000)), Ceiling(5_000));
+        assert!(!Ceiling(0).covers(&c), "removing a ceiling loosens it");
+        assert_eq!((Ceiling(30_000).render(), Ceiling(120_000).render(), Ceiling(1500).render()), ("30s".into(), "2min".into(), "1500ms".into()));
+    }
+
+    #[test]
+    fn dry_run_only_turns_off() {
+        assert_eq!(DryRun::parse("on"), Ok(DryRun(true)));
+        assert!(DryRun::parse("maybe").is_err());
+        assert_eq!(DryRun(true).tighter(&DryRun(false)), DryRun(false));
+        assert!(DryRun(false).covers(&DryRun(true)), "enforcing is tighter");
+        assert!(!DryRun(true).covers(&DryRun(false)));
+    }
 
     #[test]
     fn row_limits() {

@@ -206,6 +206,24 @@ reasons! {
     SimulateIrreversible => "simulate.irreversible", "0A000",
         "the statement has effects a rolled-back simulation cannot undo (files, programs, other servers or sessions)",
         "Simulate only statements whose effects stay inside this database.";
+    SettingCeiling => "setting.ceiling", "42501",
+        "agent sessions may lower statement_timeout, lock_timeout and idle_in_transaction_session_timeout, never raise them above the DBA's ceiling or switch them off",
+        "Keep the timeout at or below the ceiling in the detail; a DBA raises a role's ceiling with ALTER ROLE … SET interdict.max_statement_timeout (or max_lock_timeout, max_idle_in_transaction_timeout).";
+    CeilingStatementTimeout => "ceiling.statement_timeout", "57014",
+        "the statement ran longer than statement_timeout, which agent sessions cannot raise above interdict.max_statement_timeout",
+        "Make the statement cheaper (a narrower WHERE, an index, a LIMIT) or split the work into smaller statements.";
+    CeilingLockTimeout => "ceiling.lock_timeout", "55P03",
+        "the statement waited longer than lock_timeout for a lock another session holds (agent sessions cannot raise it above interdict.max_lock_timeout)",
+        "Retry later, and keep transactions short so that locks are not held long.";
+    CeilingIdleInTransaction => "ceiling.idle_in_transaction", "25P03",
+        "the session stayed idle inside a transaction longer than idle_in_transaction_session_timeout (agent sessions cannot raise it above interdict.max_idle_in_transaction_timeout)",
+        "Commit or roll back promptly; do not leave a transaction open between steps.";
+    OperatorRequired => "operator.required", "42501",
+        "only members of interdict_operator, in a session without an agent mode, may do this",
+        "Ask an operator (a member of interdict_operator) to run it from their own session.";
+    RoleUnknown => "role.unknown", "42704",
+        "there is no role with this name",
+        "Check the name: SELECT rolname FROM pg_roles lists the roles.";
     SetupSharedMemory => "setup.shared_memory", "55000",
         "it needs Interdict's shared memory, which exists only when the library is in shared_preload_libraries",
         "Add interdict to shared_preload_libraries and restart the server; until then, approve requests by the approval_id in the agent's error.";
@@ -215,6 +233,14 @@ reasons! {
 }
 
 impl ReasonCode {
+    /// Whether a dry-run session (`interdict.dry_run`) logs this refusal instead of raising it:
+    /// guarded mode's decisions and the policy's table rules, never the guard's own protections.
+    pub fn dry_runnable(self) -> bool {
+        let code = self.reason().code;
+        (code.starts_with("guarded.") && !matches!(self, ReasonCode::GuardedGuardSchema | ReasonCode::GuardedServerConfig))
+            || matches!(self, ReasonCode::PolicyTableWrite | ReasonCode::PolicyTableRead)
+    }
+
     /// Looks a code up by its text, e.g. `"readonly.dml"`.
     pub fn from_code(code: &str) -> Option<ReasonCode> {
         ReasonCode::ALL.iter().copied().find(|c| c.reason().code == code)

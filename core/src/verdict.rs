@@ -14,6 +14,14 @@ impl Verdict {
         matches!(self, Verdict::Allow)
     }
 
+    /// The same verdict, with one more fact if it is a refusal.
+    pub fn fact(self, key: &'static str, value: impl Into<String>) -> Verdict {
+        match self {
+            Verdict::Refuse(r) => Verdict::Refuse(r.fact(key, value)),
+            allowed => allowed,
+        }
+    }
+
     /// The refusal's reason code, if refused.
     pub fn code(&self) -> Option<ReasonCode> {
         match self {

@@ -32,6 +32,7 @@ pub fn register() {
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn forget_functions(_arg: pg_sys::Datum, _cacheid: i32, _hash: u32) {
     CACHE.with(|c| *c = None);
+    crate::undo::forget_capture_function();
 }
 
 fn verdict_for(funcid: pg_sys::Oid) -> Verdict {
@@ -82,14 +83,14 @@ unsafe extern "C-unwind" fn object_access(
     if access == pg_sys::ObjectAccessType::OAT_FUNCTION_EXECUTE && crate::rows::simulating() && !super::is_internal() {
         simulated_call(object_id);
     }
-    // Only readonly refuses functions (`decide_function`); guarded mode judges the rows they write.
-    if access == pg_sys::ObjectAccessType::OAT_FUNCTION_EXECUTE
-        && (gucs::mode() == Mode::Readonly || crate::policy::writes_closed())
-        && !pg_sys::IsBinaryUpgrade
-        && !super::is_internal()
-    {
-        // The fastpath protocol (libpq's lo_* calls) reaches only this hook: keep the backstop here too.
-        pg_sys::XactReadOnly = true;
+    // Readonly refuses functions with side effects; guarded mode those whose writes undo cannot
+    // record (large objects, other servers, server files) and judges the rows the others write.
+    let mode = gucs::mode();
+    if access == pg_sys::ObjectAccessType::OAT_FUNCTION_EXECUTE && mode != Mode::Off && !pg_sys::IsBinaryUpgrade && !super::is_internal() {
+        if mode == Mode::Readonly || crate::policy::writes_closed() {
+            // The fastpath protocol (libpq's lo_* calls) reaches only this hook: keep the backstop here too.
+            pg_sys::XactReadOnly = true;
+        }
         super::enforce(verdict_for(object_id));
     }
     if let Some(prev) = PREV.get() {

@@ -76,6 +76,10 @@ fn agent_mode() -> Option<Mode> {
         if mode == Mode::Readonly {
             pg_sys::XactReadOnly = true;
         }
+        if mode != Mode::Off {
+            crate::ceilings::lock(mode); // once: the timeouts' ceilings take hold
+            crate::stats::checked(mode);
+        }
         if mode == Mode::Off && crate::rows::simulating() {
             return Some(Mode::Guarded); // simulate() in a DBA session shows what guarded mode would do
         }
@@ -95,6 +99,17 @@ fn enforce_table_rules(mode: Mode, tables: impl FnOnce() -> (Vec<String>, Vec<St
     }
 }
 
+/// A dry-run session (`interdict.dry_run`, guarded mode): a refusal of guarded mode's is logged
+/// and counted, and the statement goes on. Not inside `simulate()`, which reports refusals itself.
+pub fn dry_run_lets_through(refusal: &interdict_core::Refusal) -> bool {
+    if !gucs::dry_run() || gucs::mode() != Mode::Guarded || !refusal.code.dry_runnable() || crate::rows::simulating() {
+        return false;
+    }
+    crate::audit::dry_run(refusal);
+    crate::stats::bump(interdict_core::stats::Counter::DryRunWouldRefuse, 1);
+    true
+}
+
 /// Raises a refusal; lets anything else through. A refusal an operator may approve lets the
 /// statement through if an approval for it is waiting, and otherwise carries its approval id.
 pub fn enforce(verdict: Verdict) {
@@ -103,9 +118,19 @@ pub fn enforce(verdict: Verdict) {
 
 /// [`enforce`] for a statement on `tables` (named only if a policy's table rule needs them).
 pub fn enforce_on(verdict: Verdict, tables: impl FnOnce() -> Vec<String>) {
+    if let Verdict::Refuse(r) = &verdict {
+        if r.code == ReasonCode::GuardedNotReversible && crate::policy::with_rule(|rule| rule.allows_non_reversible()) == Some(true) {
+            let why = r.fact_value("why").unwrap_or("undo cannot record it");
+            pgrx::warning!("interdict: {} cannot be undone: {why}; the policy allows non-reversible writes", r.what);
+            return;
+        }
+    }
     if let Verdict::Refuse(mut refusal) = crate::policy::apply(verdict, tables) {
         if crate::policy::writes_closed() {
             refusal = crate::policy::unavailable(refusal);
+        }
+        if dry_run_lets_through(&refusal) {
+            return;
         }
         if crate::rows::simulating() && refusal.code != ReasonCode::SimulateIrreversible {
             crate::rows::record_refusal(crate::approvals::with_approval_id(refusal));

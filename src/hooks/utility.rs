@@ -57,6 +57,7 @@ unsafe fn copy_from_target(node: *mut pg_sys::Node) -> Option<pg_sys::Oid> {
 /// After the statement: a top-level utility statement's recorded rows (COPY FROM, CALL, DO,
 /// EXECUTE, EXPLAIN ANALYZE) become its change.
 fn after(depth: Option<Depth>) {
+    crate::ceilings::statement_ended();
     let counting = depth.is_some();
     drop(depth);
     if counting && rows::at_top_level() {

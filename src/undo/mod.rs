@@ -20,8 +20,10 @@
 //! deferred triggers write at commit are written by the pre-commit callback.
 
 mod revert;
+mod store;
 
 pub use revert::revert;
+use store::{write_change, ChangeRows, Counts, Target};
 
 use crate::cell::BackendCell;
 use crate::hooks::internal;
@@ -174,8 +176,26 @@ pub fn relation_shape(relid: pg_sys::Oid) -> Option<String> {
     }
 }
 
-/// The recording trigger function's oid, if the extension is created in this database.
+/// The recording trigger function's oid, looked up once per backend (and again after `pg_proc`
+/// changes: see [`forget_capture_function`]).
+static CAPTURE_FUNCTION: BackendCell<Option<pg_sys::Oid>> = BackendCell::new(None);
+
+/// `pg_proc` changed (the extension may have been dropped or created): look the oid up again.
+pub fn forget_capture_function() {
+    CAPTURE_FUNCTION.set(None);
+}
+
+/// The recording trigger function's oid (`InvalidOid` if the extension is not created here).
 unsafe fn capture_function() -> pg_sys::Oid {
+    if let Some(oid) = CAPTURE_FUNCTION.get() {
+        return oid;
+    }
+    let oid = lookup_capture_function();
+    CAPTURE_FUNCTION.set(Some(oid));
+    oid
+}
+
+unsafe fn lookup_capture_function() -> pg_sys::Oid {
     let mut name = std::ptr::null_mut::<pg_sys::List>();
     for part in [c"interdict", c"capture"] {
         name = pg_sys::lappend(name, pg_sys::makeString(pg_sys::pstrdup(part.as_ptr())) as *mut _);
@@ -212,22 +232,15 @@ unsafe fn not_recordable(relid: pg_sys::Oid, capture_fn: pg_sys::Oid) -> Option<
 }
 
 /// Guarded mode: refuses writing relations undo cannot record (unless the policy allows it, with a
-/// warning). Asked for every statement's result relations, nested ones included (cascades, trigger
-/// writes, functions), and for `COPY FROM`.
+/// warning: see `hooks::enforce`). Asked for every statement's result relations, nested ones included (cascades, trigger
+/// writes, functions), and for `COPY FROM`. In a simulation the refusal is noted, not raised.
 pub fn check_writes(relids: impl Iterator<Item = pg_sys::Oid>) {
-    if crate::rows::simulating() {
-        return;
-    }
     // SAFETY: catalog and relcache lookups inside a transaction.
     unsafe {
         let capture_fn = capture_function();
         for relid in relids {
             let Some(why) = not_recordable(relid, capture_fn) else { continue };
             let table = relation_name(relid).unwrap_or_default();
-            if crate::policy::with_rule(|r| r.allows_non_reversible()) == Some(true) {
-                pgrx::warning!("interdict: writing {table} cannot be undone: {why}; the policy allows non-reversible writes");
-                continue;
-            }
             let refusal = Refusal::new(ReasonCode::GuardedNotReversible, Mode::Guarded, format!("writing {table}"))
                 .fact("relation", table)
                 .fact("why", why);
@@ -278,14 +291,6 @@ pub fn subxact_event(event: pg_sys::SubXactEvent::Type, level: i32) {
     });
 }
 
-/// Rows one change wrote in one table, per operation.
-#[derive(Default, Clone, Copy)]
-struct Counts {
-    inserted: i64,
-    updated: i64,
-    deleted: i64,
-}
-
 /// Writes the rows captured so far to the statement's change (created on first use) and tells the
 /// session. `at_commit`: rows deferred triggers wrote while the transaction commits.
 pub fn flush(at_commit: bool) {
@@ -293,42 +298,45 @@ pub fn flush(at_commit: bool) {
     if rows.is_empty() {
         return;
     }
+    // SAFETY: a plain read of transaction state.
     let level = unsafe { pg_sys::GetCurrentTransactionNestLevel() };
     let existing = if at_commit { None } else { with(|b| b.change) };
-    let (text, _) = crate::rows::statement_text();
-    let statement = if at_commit { format!("(deferred triggers at commit) {text}") } else { text };
-    let mut tables: BTreeMap<u32, (Counts, Vec<i64>, Vec<String>, Vec<Option<String>>, Vec<Option<String>>)> = BTreeMap::new();
-    // At the end of a SELECT (a writing function), the portal has popped its snapshot already.
-    let _snapshot = ActiveSnapshot::ensure();
-    let (id, mut next_seq) = internal(|| match existing {
-        Some((id, _, seq)) => (id, seq),
-        None => (new_change(&statement, None), 1),
-    });
+    let mut next_seq = existing.map_or(1, |(_, _, seq)| seq);
+    let mut change = ChangeRows::default();
+    let mut tables: BTreeMap<u32, Counts> = BTreeMap::new();
     for r in rows {
-        let t = tables.entry(u32::from(r.relid)).or_default();
-        match r.op {
-            Op::Insert => t.0.inserted += 1,
-            Op::Update => t.0.updated += 1,
-            Op::Delete => t.0.deleted += 1,
-        }
-        t.1.push(next_seq);
-        t.2.push(r.op.letter().to_string());
-        t.3.push(r.old);
-        t.4.push(r.new);
+        tables.entry(u32::from(r.relid)).or_default().add(r.op);
+        change.row(next_seq, r.relid, r.op, r.old, r.new);
         next_seq += 1;
     }
     let mut summary = Vec::new();
-    for (relid, (counts, seqs, ops, olds, news)) in tables {
+    for (relid, counts) in tables {
         let relid = pg_sys::Oid::from(relid);
+        // SAFETY: a catalog lookup inside a transaction.
         let name = unsafe { relation_name(relid) }.unwrap_or_default();
-        let shape = relation_shape(relid).unwrap_or_default();
-        store_rows(id, relid, &name, &shape, counts, seqs, ops, olds, news);
-        summary.push((name, counts.inserted + counts.updated + counts.deleted));
+        change.table(relid, &name, &relation_shape(relid).unwrap_or_default(), counts);
+        summary.push((name, counts.total()));
     }
+    let (text, _) = crate::rows::statement_text();
+    let statement = if at_commit { format!("(deferred triggers at commit) {text}") } else { text };
+    let target = match existing {
+        Some((id, _, _)) => Target::Existing(id),
+        None => Target::New { statement: &statement, reverts: None },
+    };
+    // At the end of a SELECT (a writing function), the portal has popped its snapshot already.
+    let _snapshot = ActiveSnapshot::ensure();
+    let id = internal(|| {
+        expire_old_changes();
+        write_change(target, change)
+    });
     with(|b| {
         b.change = (!at_commit).then_some((id, level, next_seq));
         b.last_change = Some(id);
     });
+    if existing.is_none() {
+        crate::stats::bump(interdict_core::stats::Counter::ChangesRecorded, 1);
+    }
+    crate::audit::change(id, summary.iter().map(|(_, n)| n).sum(), &summary, None);
     pgrx::notice!("interdict: change {id} recorded ({}); undo with SELECT interdict.revert({id})", describe_rows(&summary));
 }
 
@@ -369,67 +377,6 @@ pub fn describe_rows(tables: &[(String, i64)]) -> String {
             tables.iter().map(|(name, n)| format!("{n} in {name}")).collect::<Vec<_>>().join(", ")
         ),
     }
-}
-
-/// A new row in `interdict.changes`; returns its id. Runs inside [`internal`].
-fn new_change(statement: &str, reverts: Option<i64>) -> i64 {
-    // SAFETY: plain reads of backend globals.
-    let role = unsafe { pg_sys::GetSessionUserId() };
-    Spi::get_one_with_args::<i64>(
-        "INSERT INTO interdict.changes (role_id, role_name, application_name, agent, xid, statement, reverts)
-         VALUES ($1, pg_catalog.pg_get_userbyid($1), pg_catalog.current_setting('application_name'),
-                 pg_catalog.current_setting('interdict.agent', true), pg_catalog.pg_current_xact_id(), $2, $3)
-         RETURNING id",
-        &[DatumWithOid::from(role), DatumWithOid::from(statement), DatumWithOid::from(reverts)],
-    )
-    .ok()
-    .flatten()
-    .unwrap_or_else(|| pgrx::error!("interdict: could not record the change"))
-}
-
-/// Appends one table's rows to a change. Runs its SQL inside [`internal`].
-#[allow(clippy::too_many_arguments, reason = "one table's columns, stored together")]
-fn store_rows(
-    id: i64,
-    relid: pg_sys::Oid,
-    name: &str,
-    shape: &str,
-    counts: Counts,
-    seqs: Vec<i64>,
-    ops: Vec<String>,
-    olds: Vec<Option<String>>,
-    news: Vec<Option<String>>,
-) {
-    internal(|| {
-        Spi::run_with_args(
-            "INSERT INTO interdict.change_rows (change_id, seq, relid, op, old_row, new_row)
-             SELECT $1, s, $2, o::\"char\", a, b FROM ROWS FROM (pg_catalog.unnest($3::bigint[]), pg_catalog.unnest($4::text[]), pg_catalog.unnest($5::text[]), pg_catalog.unnest($6::text[])) AS u(s, o, a, b)",
-            &[
-                DatumWithOid::from(id),
-                DatumWithOid::from(relid),
-                DatumWithOid::from(seqs),
-                DatumWithOid::from(ops),
-                DatumWithOid::from(olds),
-                DatumWithOid::from(news),
-            ],
-        )?;
-        Spi::run_with_args(
-            "INSERT INTO interdict.change_tables AS t (change_id, relid, table_name, shape, inserted, updated, deleted)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
-             ON CONFLICT (change_id, relid) DO UPDATE SET inserted = t.inserted + EXCLUDED.inserted,
-                    updated = t.updated + EXCLUDED.updated, deleted = t.deleted + EXCLUDED.deleted",
-            &[
-                DatumWithOid::from(id),
-                DatumWithOid::from(relid),
-                DatumWithOid::from(name),
-                DatumWithOid::from(shape),
-                DatumWithOid::from(counts.inserted),
-                DatumWithOid::from(counts.updated),
-                DatumWithOid::from(counts.deleted),
-            ],
-        )
-    })
-    .unwrap_or_else(|e| pgrx::error!("interdict: could not record the change's rows: {e}"));
 }
 
 /// One row of `interdict.history()`.
@@ -477,19 +424,52 @@ pub fn history(id: Option<i64>, limit: i32) -> Vec<ChangeRow> {
     .unwrap_or_else(|e| pgrx::error!("interdict: could not read the history: {e}"))
 }
 
-/// `interdict.purge()`: operators only.
-pub fn purge(older_than_secs: f64) -> i64 {
-    if !crate::approvals::is_operator() || crate::gucs::mode() != Mode::Off {
+/// `interdict.purge()`: operators only. `older_than` defaults to `interdict.undo_retention`.
+pub fn purge(older_than_secs: Option<f64>) -> i64 {
+    if !crate::approvals::is_operator() {
         crate::reasons::raise(&Refusal::new(ReasonCode::UndoNotAllowed, crate::gucs::mode(), "purging recorded changes"));
     }
-    internal(|| {
-        Spi::get_one_with_args::<i64>(
-            "WITH d AS (DELETE FROM interdict.changes WHERE made_at < pg_catalog.clock_timestamp() - pg_catalog.make_interval(secs => $1) RETURNING 1)
-             SELECT count(*) FROM d",
-            &[DatumWithOid::from(older_than_secs)],
+    let Some(secs) = older_than_secs.or_else(crate::gucs::undo_retention_secs) else {
+        crate::reasons::raise(
+            &Refusal::new(ReasonCode::UndoNotAllowed, Mode::Off, "purging with no age")
+                .fact("error", "interdict.undo_retention is 0: give purge() an age, e.g. interdict.purge('30 days')"),
         )
-    })
-    .ok()
-    .flatten()
+    };
+    internal(|| delete_older(secs, None))
+}
+
+/// Deletes changes older than `secs` (at most `limit` of them, skipping any another session is
+/// deleting), with their rows; returns how many. Runs inside `internal`.
+fn delete_older(secs: f64, limit: Option<i64>) -> i64 {
+    Spi::get_one_with_args::<i64>(
+        "WITH d AS (DELETE FROM interdict.changes WHERE id IN (
+                        SELECT id FROM interdict.changes WHERE made_at < pg_catalog.clock_timestamp() - pg_catalog.make_interval(secs => $1)
+                         ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING id),
+              r AS (DELETE FROM interdict.change_rows WHERE change_id IN (SELECT id FROM d)),
+              t AS (DELETE FROM interdict.change_tables WHERE change_id IN (SELECT id FROM d))
+         SELECT count(*) FROM d",
+        &[DatumWithOid::from(secs), DatumWithOid::from(limit)],
+    )
+    .unwrap_or_else(|e| pgrx::error!("interdict: could not purge recorded changes: {e}"))
     .unwrap_or(0)
+}
+
+/// When this backend last deleted expired changes (Postgres timestamp).
+static LAST_EXPIRY: BackendCell<i64> = BackendCell::new(0);
+/// How often a guarded backend deletes expired changes, and how many at most each time: the
+/// retention holds without a scheduler, at a bounded cost to the writes that carry it.
+const EXPIRY_EVERY_USECS: i64 = 10 * 60 * 1_000_000;
+const EXPIRY_BATCH: i64 = 100;
+
+/// With `interdict.undo_retention` set: deletes a few expired changes, at most every ten minutes.
+/// Runs in the agent's transaction (inside `internal`); if that aborts, a later write tries again.
+fn expire_old_changes() {
+    let Some(secs) = crate::gucs::undo_retention_secs() else { return };
+    // SAFETY: a plain call.
+    let now = unsafe { pg_sys::GetCurrentTimestamp() };
+    if now - LAST_EXPIRY.get() < EXPIRY_EVERY_USECS {
+        return;
+    }
+    LAST_EXPIRY.set(now);
+    delete_older(secs, Some(EXPIRY_BATCH));
 }

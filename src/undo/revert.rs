@@ -16,7 +16,8 @@
 //! leave a dangling reference (someone since pointed a row at one the change inserted) is a
 //! conflict too. Everything runs in the caller's transaction: an error leaves nothing reverted.
 
-use super::{describe_rows, new_change, relation_shape, store_rows, Counts};
+use super::store::{write_change, ChangeRows, Counts, Target};
+use super::{describe_rows, relation_shape};
 use crate::hooks::internal;
 use interdict_core::undo::{steps, Event, Op, Step};
 use interdict_core::{Mode, ReasonCode, Refusal};
@@ -394,22 +395,19 @@ fn revert_one(id: i64, force: bool) -> i64 {
             done
         })
     });
-    let new_id = internal(|| new_change(&format!("SELECT interdict.revert({id})"), Some(id)));
-    let (mut summary, mut seq) = (Vec::new(), 0);
+    let (mut change, mut summary, mut seq) = (ChangeRows::default(), Vec::new(), 0);
     for (t, (counts, inverse)) in tables.iter().zip(done) {
-        let (mut seqs, mut ops, mut olds, mut news) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for (op, old, new) in inverse {
             seq += 1;
-            seqs.push(seq);
-            ops.push(op.letter().to_string());
-            olds.push(old);
-            news.push(new);
+            change.row(seq, t.relid, op, old, new);
         }
-        if !seqs.is_empty() {
-            store_rows(new_id, t.relid, &t.name, &t.shape, counts, seqs, ops, olds, news);
+        if counts.total() > 0 {
+            change.table(t.relid, &t.name, &t.shape, counts);
         }
-        summary.push((t.name.clone(), counts.inserted + counts.updated + counts.deleted));
+        summary.push((t.name.clone(), counts.total()));
     }
+    let statement = format!("SELECT interdict.revert({id})");
+    let new_id = internal(|| write_change(Target::New { statement: &statement, reverts: Some(id) }, change));
     internal(|| {
         Spi::run_with_args("UPDATE interdict.changes SET reverted_by = $2 WHERE id = $1", &[DatumWithOid::from(id), DatumWithOid::from(new_id)])?;
         // Reverting a revert redoes the original, which can then be reverted again.
@@ -417,6 +415,8 @@ fn revert_one(id: i64, force: bool) -> i64 {
     })
     .unwrap_or_else(|e| pgrx::error!("interdict: could not mark change {id} reverted: {e}"));
     super::with(|b| b.last_change = Some(new_id));
+    crate::stats::bump(interdict_core::stats::Counter::Reverts, 1);
+    crate::audit::change(new_id, summary.iter().map(|(_, n)| n).sum(), &summary, Some(id));
     pgrx::notice!(
         "interdict: change {id} reverted ({}); recorded as change {new_id}, undo with SELECT interdict.revert({new_id})",
         describe_rows(&summary)

@@ -1,0 +1,38 @@
+//! Pieces of the audit trail's lines that need no server: the timestamp.
+
+/// `2026-12-01T19:40:57.123Z` for microseconds since the Unix epoch (UTC, milliseconds).
+pub fn iso8601(unix_micros: i64) -> String {
+    let millis = unix_micros.div_euclid(1000);
+    let secs = millis.div_euclid(1000);
+    let (days, day_secs) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        day_secs / 3600,
+        day_secs % 3600 / 60,
+        day_secs % 60,
+        millis.rem_euclid(1000)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_timestamps() {
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso8601(1_795_981_257_123_456), "2026-11-29T19:40:57.123Z");
+        assert_eq!(iso8601(951_782_400_000_000), "2000-02-29T00:00:00.000Z", "a leap day");
+        assert_eq!(iso8601(-1_000), "1969-12-31T23:59:59.999Z");
+    }
+}
