@@ -153,7 +153,7 @@ reasons! {
         "the interdict schema holds the guard's own records and changes only through its functions",
         "Use interdict.approve(), interdict.deny() or interdict.simulate(); records are not edited by hand.";
     GuardedBlastRadius => "guarded.blast_radius", "54000",
-        "the statement changes more rows than this session may change at once (interdict.max_rows)",
+        "the statement changes more rows than this session may change at once (limit_from in the detail says which limit)",
         "Split the statement into batches of at most max_rows rows (see the detail), or ask an operator to approve the approval_id in the detail, then run the same statement again.";
     GuardedNotReversible => "guarded.not_reversible", "55000",
         "the write cannot be recorded for undo (the table is not recorded, has no primary key or replica identity index, is foreign, or the command destroys data)",
