@@ -61,6 +61,10 @@ write is recorded for undo (\`pgbench_history\` given a key so that it can be).
 | not loaded | $n_none | 1.000 |
 | loaded, mode \`guarded\` | $n_guarded | $(ratio "$n_guarded" "$n_none") |
 
+In \`readonly\` and \`guarded\` every statement is also counted for \`interdict.stats()\` (one atomic add;
+the library is loaded per session here, so the counters are the backend's own) and the timeout
+ceilings are in force; no refusal happens, so no audit line is written.
+
 The machine is shared: compare the raw rounds' spread before trusting a ratio.
 
 Raw TPS per round: -S not loaded:${runs["-S b_none"]}; off:${runs["-S b_off"]}; readonly:${runs["-S b_readonly"]}; guarded:${runs["-S b_guarded"]}; -N not loaded:${runs["-N b_none"]}; guarded:${runs["-N b_guarded"]}.

@@ -110,12 +110,13 @@ pub fn policy_load(version: i64) {
 }
 
 fn line(event: &str, fields: Map<String, Value>) {
-    let text = std::panic::catch_unwind(|| compose(event, fields));
-    let Ok(text) = text else { return };
-    // A failure to log never fails the statement (nor loops: the error is dropped).
-    PgTryBuilder::new(|| ErrorReport::new(PgSqlErrorCode::ERRCODE_SUCCESSFUL_COMPLETION, text.clone(), "interdict").report(PgLogLevel::LOG))
-        .catch_others(|_| ())
-        .execute();
+    // A failure to compose or write the line never fails the statement: the error is dropped.
+    PgTryBuilder::new(|| {
+        let text = compose(event, fields.clone());
+        ErrorReport::new(PgSqlErrorCode::ERRCODE_SUCCESSFUL_COMPLETION, text, "interdict").report(PgLogLevel::LOG)
+    })
+    .catch_others(|_| ())
+    .execute();
 }
 
 fn compose(event: &str, fields: Map<String, Value>) -> String {
