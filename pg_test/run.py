@@ -415,10 +415,15 @@ def purge_and_retention():
     eq(refusal(agent, "SELECT interdict.purge('1 day')")["reason"], "undo.not_allowed", "agents do not purge")
     eq(refusal(connect("r_off"), "SELECT interdict.purge('1 day')")["reason"], "undo.not_allowed", "nor do non-operators")
     eq(refusal(op, "SELECT interdict.purge()")["reason"], "undo.not_allowed", "no retention set: purge() needs an age")
+    for sql in ["DELETE FROM interdict.changes WHERE false", "UPDATE interdict.change_rows SET op = op WHERE false",
+                "TRUNCATE interdict.change_tables", "DELETE FROM interdict.approvals WHERE false"]:
+        refused(dba, sql, "records.protected")  # a DBA in mode off too: only the guard changes its records
     def old_change(v):
         run(agent, f"UPDATE t SET v = '{v}' WHERE id = 2")
         cid = last_change(agent)
+        run(dba, "SET session_replication_role = replica")  # the records refuse direct changes otherwise
         run(dba, f"UPDATE interdict.changes SET made_at = made_at - interval '2 days' WHERE id = {cid}")
+        run(dba, "RESET session_replication_role")
         return cid
     old = old_change("purged")
     eq(one(op, "SELECT interdict.purge('1 day') >= 1"), True, "purged")
@@ -520,6 +525,51 @@ def stats_count_refusals_even_in_aborted_transactions():
         counters, by_reason, _ = stats_row(op, "r_sess", "stats-test")
         eq((counters.get("refused"), by_reason), (0, {}), "reset")
         eq(one(op, "SELECT stats_reset > now() - interval '1 minute' FROM interdict.pg_stat_interdict LIMIT 1"), True, "reset time")
+
+@test
+def stats_count_every_kind_of_event():
+    """Each counter driven through real sessions; read from another session (shared memory), or
+    from the session itself when the library is loaded per session."""
+    shared = ARGS.label == "shared_preload"
+    agent = connect("r_guard", options="-c interdict.agent=counters")
+    reader = connect("p_op") if shared else agent
+    def counts():
+        return stats_row(reader, "r_guard", "counters")[0]
+    before = counts()
+    sql = f"DELETE FROM t WHERE id > 6 /* {ARGS.label} counters */"
+    run(agent, "SET interdict.max_rows = 2")
+    d = refusal(agent, sql)  # held: refused at 3 rows (limit + 1)
+    run(agent, "SELECT interdict.simulate('UPDATE t SET v = v WHERE id = 1')")
+    run(agent, "UPDATE t SET v = 'c1' WHERE id = 1")  # a change
+    first = last_change(agent)
+    run(agent, "UPDATE t SET v = 'c2' WHERE id = 1")  # a later change to the same row
+    eq(refusal(agent, f"SELECT interdict.revert({first})")["reason"], "undo.conflict", "a conflicting revert")
+    run(agent, f"SELECT interdict.revert({last_change(agent)})")  # a revert (itself a change)
+    op = connect("p_op")
+    run(op, f"SELECT interdict.approve('{d['approval_id']}', max_rows => 10)")
+    run(agent, sql)  # the approval used: 4 rows deleted, recorded
+    restore_t()
+    expired_sql = f"DELETE FROM t WHERE id > 9 /* {ARGS.label} expired */"
+    run(agent, "SET interdict.max_rows = 0")
+    e = refusal(agent, expired_sql)
+    run(op, f"SELECT interdict.approve('{e['approval_id']}', valid_for => '1 millisecond')")
+    run(op, "SELECT pg_sleep(0.05)")
+    refusal(agent, expired_sql)  # finds its approval expired
+    denied = refusal(agent, f"DELETE FROM t WHERE id > 8 /* {ARGS.label} denied */")
+    run(op, f"SELECT interdict.deny('{denied['approval_id']}')")
+    after = counts()
+    delta = {k: after[k] - before.get(k, 0) for k in after}
+    # Refused: the delete (3 rows), the conflicting revert, the expiring request twice (1 row each), the
+    # denied one (1 row). Changes: two updates and the approved delete (the revert counts as a revert).
+    want = {"refused": 5, "held": 4, "simulations": 1, "changes_recorded": 3, "reverts": 1, "revert_conflicts": 1,
+            "approvals_used": 1, "approvals_expired": 1, "rows_protected": 3 + 1 + 1 + 1}
+    if shared:  # decided in the operator's session: counted for the requesting role, cluster-wide
+        granted = stats_row(reader, "r_guard")[0]
+        assert granted["approvals_granted"] >= 2 and granted["approvals_denied"] >= 1, granted
+    for k, v in want.items():
+        eq(delta[k], v, k)
+    assert after["largest_refused"] >= 3 and delta["statements_guarded"] >= 10, after
+    restore_t()
 
 @test
 def audit_lines_are_json_with_redaction():

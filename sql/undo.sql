@@ -45,6 +45,17 @@ CREATE TABLE interdict.change_rows (
 );
 COMMENT ON TABLE interdict.change_rows IS 'Row images of each change: real data, readable by operators only.';
 
+-- Only the guard changes its records, whatever the session's mode (agent modes refuse any write to
+-- this schema before it starts; this covers DBAs and operators in mode off).
+CREATE TRIGGER interdict_protect BEFORE UPDATE OR DELETE OR TRUNCATE ON interdict.changes
+    FOR EACH STATEMENT EXECUTE FUNCTION interdict.protect_records();
+CREATE TRIGGER interdict_protect BEFORE UPDATE OR DELETE OR TRUNCATE ON interdict.change_tables
+    FOR EACH STATEMENT EXECUTE FUNCTION interdict.protect_records();
+CREATE TRIGGER interdict_protect BEFORE UPDATE OR DELETE OR TRUNCATE ON interdict.change_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION interdict.protect_records();
+CREATE TRIGGER interdict_protect BEFORE UPDATE OR DELETE OR TRUNCATE ON interdict.approvals
+    FOR EACH STATEMENT EXECUTE FUNCTION interdict.protect_records();
+
 REVOKE ALL ON interdict.changes, interdict.change_tables, interdict.change_rows FROM PUBLIC;
 GRANT SELECT ON interdict.changes, interdict.change_tables, interdict.change_rows TO interdict_operator;
 SELECT pg_catalog.pg_extension_config_dump('interdict.changes', '');

@@ -91,7 +91,15 @@ pgrx::extension_sql!(
     bootstrap
 );
 
-pgrx::extension_sql_file!("../sql/undo.sql", name = "undo", requires = ["approvals", capture, capturing]);
+pgrx::extension_sql_file!("../sql/undo.sql", name = "undo", requires = ["approvals", capture, capturing, protect_records]);
+
+/// The statement trigger on interdict's record tables: outside the guard's own SQL, updates,
+/// deletes and truncates are refused in every mode (inserts stay possible, for restores).
+#[pg_trigger]
+fn protect_records<'a>(trigger: &'a pgrx::PgTrigger<'a>) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, PgHeapTupleError> {
+    crate::undo::protect_records(trigger.table_name().unwrap_or_default());
+    Ok(None)
+}
 
 /// The WHEN clause of every recording trigger: true only in a guarded session, so that other
 /// sessions pay one call per row and queue nothing.

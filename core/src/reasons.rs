@@ -224,6 +224,9 @@ reasons! {
     RoleUnknown => "role.unknown", "42704",
         "there is no role with this name",
         "Check the name: SELECT rolname FROM pg_roles lists the roles.";
+    RecordsProtected => "records.protected", "42501",
+        "interdict's records (changes, their rows, approvals) are changed only by its own functions, in every mode",
+        "Delete old changes with SELECT interdict.purge('30 days'); a DBA restoring them may SET session_replication_role = replica first.";
     SetupSharedMemory => "setup.shared_memory", "55000",
         "it needs Interdict's shared memory, which exists only when the library is in shared_preload_libraries",
         "Add interdict to shared_preload_libraries and restart the server; until then, approve requests by the approval_id in the agent's error.";

@@ -424,6 +424,16 @@ pub fn history(id: Option<i64>, limit: i32) -> Vec<ChangeRow> {
     .unwrap_or_else(|e| pgrx::error!("interdict: could not read the history: {e}"))
 }
 
+/// The record tables' statement trigger: only the guard's own SQL (and `pg_upgrade`) changes them.
+/// `session_replication_role = replica` (which a restore uses) does not fire the trigger at all.
+pub fn protect_records(table: String) {
+    // SAFETY: a plain read of a process global.
+    if crate::hooks::is_internal() || unsafe { pg_sys::IsBinaryUpgrade } {
+        return;
+    }
+    crate::reasons::raise(&Refusal::new(ReasonCode::RecordsProtected, crate::gucs::mode(), format!("changing interdict.{table}")).fact("relation", format!("interdict.{table}")));
+}
+
 /// `interdict.purge()`: operators only. `older_than` defaults to `interdict.undo_retention`.
 pub fn purge(older_than_secs: Option<f64>) -> i64 {
     if !crate::approvals::is_operator() {
