@@ -20,7 +20,7 @@ use crate::gucs;
 use interdict_core::{Ceiling, Mode, ReasonCode, Refusal};
 use pgrx::pg_sys;
 use pgrx::pg_sys::errcodes::PgSqlErrorCode;
-use std::ffi::{c_int, c_void, CStr, CString};
+use std::ffi::{c_int, c_void, CStr};
 
 // `timeout.h` is not in pgrx's bindings; these are stable since PG 9.3 (`STATEMENT_TIMEOUT` = 3).
 extern "C-unwind" {
@@ -215,7 +215,7 @@ unsafe fn annotate(edata: *mut pg_sys::ErrorData) {
         .fact("ceiling", gucs::ceilings()[i].render())
         .fact("ceiling_from", ceiling_name);
     crate::stats::bump(interdict_core::stats::Counter::CeilingCancels, 1); // no audit line: Postgres logs the error itself
-    let pstr = |s: String| pg_sys::pstrdup(CString::new(s.replace('\0', "")).unwrap_or_default().as_ptr());
+    let pstr = |s: String| crate::nodes::palloc_text(&s);
     if (*edata).detail.is_null() {
         (*edata).detail = pstr(refusal.detail());
     }

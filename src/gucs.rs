@@ -368,7 +368,7 @@ extern "C" {
 
 /// The check hook of every locked setting.
 unsafe fn check<T: LockedSetting>(newval: *mut *mut c_char, extra: *mut *mut c_void, source: pg_sys::GucSource::Type) -> bool {
-    let text = if newval.is_null() || (*newval).is_null() { String::new() } else { CStr::from_ptr(*newval).to_string_lossy().into_owned() };
+    let text = if newval.is_null() { String::new() } else { guc_text(*newval) };
     let source = lock_source(source);
     let value = match T::parse(&text) {
         Ok(v) => v,
@@ -404,11 +404,10 @@ unsafe fn check<T: LockedSetting>(newval: *mut *mut c_char, extra: *mut *mut c_v
 }
 
 /// Reports a refusal from a check hook through `GUC_check_*`, which `guc.c` turns into the error.
-/// The refusal is counted and audited here: it never reaches `reasons::raise`.
+/// It never reaches `reasons::raise`, so it is noted (counted, audited) here.
 pub(crate) unsafe fn reject(refusal: Refusal) -> bool {
-    crate::stats::refused(&refusal);
-    crate::audit::refused(&refusal);
-    let pstr = |s: String| pg_sys::pstrdup(CString::new(s.replace('\0', "")).unwrap_or_default().as_ptr());
+    reasons::note(&refusal);
+    let pstr = |s: String| crate::nodes::palloc_text(&s);
     pg_sys::GUC_check_errcode(reasons::sqlstate_code(refusal.code) as c_int);
     pg_sys::GUC_check_errmsg_string = pstr(refusal.message());
     pg_sys::GUC_check_errdetail_string = pstr(refusal.detail());
@@ -426,9 +425,19 @@ unsafe fn assign<T: LockedSetting>(extra: *mut c_void) {
 /// The show hook's text lives here until the next call (Postgres copies it at once).
 static SHOWN: BackendCell<Option<CString>> = BackendCell::new(None);
 
+/// A GUC's string value (NULL is empty).
+unsafe fn guc_text(value: *const c_char) -> String {
+    crate::nodes::cstr(value).unwrap_or_default()
+}
+
+/// Keeps a show hook's text until the next call and returns it.
+fn shown(text: String) -> *const c_char {
+    SHOWN.with(|s| s.insert(CString::new(text).unwrap_or_default()).as_ptr())
+}
+
 fn show<T: LockedSetting>() -> *const c_char {
     let text = T::cell().with(|c| c.effective().render());
-    SHOWN.with(|s| s.insert(CString::new(text).unwrap_or_default()).as_ptr())
+    shown(text)
 }
 
 macro_rules! hooks_for {
@@ -477,7 +486,7 @@ const AGENT_MAX_CHARS: usize = 200;
 
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn check_agent(newval: *mut *mut c_char, _extra: *mut *mut c_void, source: pg_sys::GucSource::Type) -> bool {
-    let text = if newval.is_null() || (*newval).is_null() { String::new() } else { CStr::from_ptr(*newval).to_string_lossy().into_owned() };
+    let text = if newval.is_null() { String::new() } else { guc_text(*newval) };
     let invalid = |why: &str| {
         reject(Refusal::new(ReasonCode::SettingInvalid, mode(), format!("value \"{text}\" for interdict.agent")).fact("setting", "interdict.agent").fact("error", why))
     };
@@ -504,14 +513,14 @@ unsafe extern "C-unwind" fn assign_agent(newval: *const c_char, _extra: *mut c_v
     if AGENT.with(|a| a.locked) {
         return;
     }
-    let text = if newval.is_null() { String::new() } else { CStr::from_ptr(newval).to_string_lossy().into_owned() };
+    let text = guc_text(newval);
     AGENT.with(|a| a.value = text);
 }
 
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn show_agent() -> *const c_char {
     let text = agent();
-    SHOWN.with(|s| s.insert(CString::new(text).unwrap_or_default()).as_ptr())
+    shown(text)
 }
 
 /// `interdict.log_statement`: how audit lines carry statement text.
@@ -539,7 +548,7 @@ fn parse_log_statement(text: &str) -> Option<LogStatement> {
 
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn check_log_statement(newval: *mut *mut c_char, _extra: *mut *mut c_void, _source: pg_sys::GucSource::Type) -> bool {
-    let text = if newval.is_null() || (*newval).is_null() { String::new() } else { CStr::from_ptr(*newval).to_string_lossy().into_owned() };
+    let text = if newval.is_null() { String::new() } else { guc_text(*newval) };
     if parse_log_statement(&text).is_some() {
         return true;
     }
@@ -553,7 +562,7 @@ unsafe extern "C-unwind" fn check_log_statement(newval: *mut *mut c_char, _extra
 
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn assign_log_statement(newval: *const c_char, _extra: *mut c_void) {
-    let text = if newval.is_null() { String::new() } else { CStr::from_ptr(newval).to_string_lossy().into_owned() };
+    let text = guc_text(newval);
     LOG_STATEMENT.set(parse_log_statement(&text).unwrap_or(LogStatement::Redacted));
 }
 
@@ -725,7 +734,7 @@ static mut POLICY_FILE_RAW: *mut c_char = std::ptr::null_mut();
 
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn assign_policy_file(newval: *const c_char, _extra: *mut c_void) {
-    let path = if newval.is_null() { String::new() } else { CStr::from_ptr(newval).to_string_lossy().into_owned() };
+    let path = guc_text(newval);
     crate::policy::file_set(&path);
 }
 

@@ -30,6 +30,15 @@ pub unsafe fn cstr(s: *const c_char) -> Option<String> {
     (!s.is_null()).then(|| CStr::from_ptr(s).to_string_lossy().into_owned())
 }
 
+/// A copy of `text` in the current memory context (`pstrdup`), NUL bytes dropped.
+///
+/// # Safety
+/// Inside a memory context the caller means (an error's, a GUC check's).
+pub unsafe fn palloc_text(text: &str) -> *mut c_char {
+    let c = std::ffi::CString::new(text.replace('\0', "")).unwrap_or_default();
+    pg_sys::pstrdup(c.as_ptr())
+}
+
 /// Whether `node` has the given tag.
 ///
 /// # Safety

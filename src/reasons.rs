@@ -11,12 +11,17 @@ pub fn sqlstate_code(code: ReasonCode) -> i32 {
     code.reason().sqlstate.bytes().enumerate().map(|(i, b)| ((b as i32 - '0' as i32) & 0x3F) << (6 * i)).sum()
 }
 
-/// Raises the refusal as an ERROR; never returns. Every refusal passes here: a request an operator
-/// may approve is noted for `interdict.pending()`, then it is counted and audited.
-pub fn raise(refusal: &Refusal) -> ! {
+/// What happens to every refusal before it is reported: a request an operator may approve is
+/// noted for `interdict.pending()`, then the refusal is counted and audited.
+pub fn note(refusal: &Refusal) {
     crate::approvals::note_if_pending(refusal);
     crate::stats::refused(refusal);
     crate::audit::refused(refusal);
+}
+
+/// Raises the refusal as an ERROR (after [`note`]); never returns.
+pub fn raise(refusal: &Refusal) -> ! {
+    note(refusal);
     ErrorReport::new(PgSqlErrorCode::from(sqlstate_code(refusal.code)), refusal.message(), "interdict")
         .set_detail(refusal.detail())
         .set_hint(refusal.hint())

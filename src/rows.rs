@@ -427,6 +427,11 @@ pub fn record_refusal(refusal: interdict_core::Refusal) {
     });
 }
 
+/// In a simulation: a write undo could not record was allowed (the policy allows non-reversible writes).
+pub fn note_unrecordable() {
+    with(|s| s.unrecordable = true);
+}
+
 pub fn note_sequence_moved() {
     with(|s| s.sequence_moved = true);
 }

@@ -120,6 +120,10 @@ pub fn enforce(verdict: Verdict) {
 pub fn enforce_on(verdict: Verdict, tables: impl FnOnce() -> Vec<String>) {
     if let Verdict::Refuse(r) = &verdict {
         if r.code == ReasonCode::GuardedNotReversible && crate::policy::with_rule(|rule| rule.allows_non_reversible()) == Some(true) {
+            if crate::rows::simulating() {
+                crate::rows::note_unrecordable(); // allowed, but simulate() says it cannot be undone
+                return;
+            }
             let why = r.fact_value("why").unwrap_or("undo cannot record it");
             pgrx::warning!("interdict: {} cannot be undone: {why}; the policy allows non-reversible writes", r.what);
             return;
