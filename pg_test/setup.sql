@@ -50,3 +50,8 @@ ALTER ROLE c_good SET session_preload_libraries = 'interdict';
 ALTER ROLE c_good SET statement_timeout = '30s';
 ALTER ROLE c_good SET lock_timeout = '2s';
 ALTER ROLE c_good SET idle_in_transaction_session_timeout = '60s';
+-- Issue 13: a superuser agent whose DBA logs every statement.
+CREATE ROLE r_su_log LOGIN SUPERUSER;
+ALTER ROLE r_su_log SET interdict.mode = 'guarded';
+ALTER ROLE r_su_log SET log_statement = 'all';
+ALTER ROLE r_su_log SET session_preload_libraries = 'interdict';

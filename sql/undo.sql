@@ -62,8 +62,12 @@ SELECT pg_catalog.pg_extension_config_dump('interdict.changes', '');
 SELECT pg_catalog.pg_extension_config_dump('interdict.change_tables', '');
 SELECT pg_catalog.pg_extension_config_dump('interdict.change_rows', '');
 
+-- Every function here runs with search_path = pg_catalog, pg_temp: what a session created in a schema
+-- it can write (or in pg_temp) never stands in for a catalog object, operator or type.
+
 -- Whether a table's writes can be recorded: a primary key or a replica identity index finds its rows again.
-CREATE FUNCTION interdict.has_key(rel regclass) RETURNS boolean STABLE LANGUAGE sql AS $$
+CREATE FUNCTION interdict.has_key(rel regclass) RETURNS boolean STABLE LANGUAGE sql
+    SET search_path = pg_catalog, pg_temp AS $$
     SELECT EXISTS (SELECT FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
                     WHERE i.indrelid = rel
                       AND ((c.relreplident = 'd' AND i.indisprimary) OR (c.relreplident = 'i' AND i.indisreplident)))
@@ -72,7 +76,8 @@ $$;
 -- A DBA (the table's owner) records a table: guarded sessions may then write it, and each write can
 -- be reverted. Partitions of a recorded partitioned table are recorded with it; inheritance children
 -- are tables of their own. Returns false if the table was recorded already.
-CREATE FUNCTION interdict.record(rel regclass) RETURNS boolean LANGUAGE plpgsql AS $$
+CREATE FUNCTION interdict.record(rel regclass) RETURNS boolean LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF (SELECT relkind FROM pg_catalog.pg_class WHERE oid = rel) NOT IN ('r', 'p') THEN
         RAISE EXCEPTION 'interdict: % is not a table', rel USING ERRCODE = '42809';
@@ -90,7 +95,8 @@ BEGIN
 END $$;
 
 -- Records every table with a key in a schema; returns the tables it recorded now.
-CREATE FUNCTION interdict.record_schema(schema_name name) RETURNS SETOF regclass LANGUAGE plpgsql AS $$
+CREATE FUNCTION interdict.record_schema(schema_name name) RETURNS SETOF regclass LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp AS $$
 DECLARE r regclass;
 BEGIN
     FOR r IN SELECT c.oid::regclass FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -102,7 +108,8 @@ END $$;
 
 -- Stops recording a table (guarded sessions can no longer write it, unless the policy allows
 -- non-reversible writes).
-CREATE FUNCTION interdict.unrecord(rel regclass) RETURNS boolean LANGUAGE plpgsql AS $$
+CREATE FUNCTION interdict.unrecord(rel regclass) RETURNS boolean LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger WHERE tgrelid = rel AND tgname = 'interdict_capture') THEN
         RETURN false;
@@ -113,7 +120,8 @@ END $$;
 
 -- Tables a guarded session creates are recorded as it creates them (when they have a key), so the
 -- agent can write its own tables and take those writes back.
-CREATE FUNCTION interdict.record_new_tables() RETURNS event_trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION interdict.record_new_tables() RETURNS event_trigger LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp AS $$
 DECLARE r record;
 BEGIN
     IF NOT interdict.capturing() THEN RETURN; END IF;

@@ -1,8 +1,8 @@
 //! Approvals: an operator lets one refused statement through. The id comes from the statement
 //! (see `interdict_core::approval`); the decisions live in `interdict.approvals`, which only the
-//! guard writes (as the bootstrap superuser, see `hooks::internal`).
+//! guard writes (as the extension's owner, see `guard_sql::as_guard`).
 
-use crate::hooks::internal;
+use crate::guard_sql::as_guard;
 use crate::rows::statement_text;
 use interdict_core::fixed::FixedText;
 use interdict_core::pending::PendingRequest;
@@ -18,7 +18,8 @@ pub fn current_id() -> ApprovalId {
     let (text, params) = statement_text();
     // SAFETY: plain reads of backend globals.
     let (database, role) = unsafe { (u32::from(pg_sys::MyDatabaseId), u32::from(pg_sys::GetSessionUserId())) };
-    ApprovalId::for_request(&Request { database, role, statement: &text, params: &params })
+    let resolved = crate::rows::statement_binding();
+    ApprovalId::for_request(&Request { database, role, statement: &text, params: &params, resolved: &resolved })
 }
 
 /// Adds the statement's approval id to a refusal an operator may approve.
@@ -47,7 +48,7 @@ pub fn consume(rows: u64) -> Option<Option<u64>> {
         return None;
     }
     let id = current_id().text;
-    let result = internal(|| {
+    let result = as_guard(|| {
         Spi::get_three_with_args::<bool, i64, bool>(
             "WITH u AS (UPDATE interdict.approvals SET used_at = pg_catalog.clock_timestamp(), used_rows = $2
                          WHERE id = $1 AND decision = 'approved' AND used_at IS NULL AND expires_at > pg_catalog.clock_timestamp()
@@ -152,7 +153,7 @@ pub fn decide(id: &str, decision: Decision, max_rows: Option<i64>, valid_for_sec
     };
     // SAFETY: GetUserNameFromId of the current user always succeeds.
     let decided_by = unsafe { crate::nodes::cstr(pg_sys::GetUserNameFromId(me, false)) }.unwrap_or_default();
-    let stored = internal(|| {
+    let stored = as_guard(|| {
         Spi::get_one_with_args::<String>(
             "INSERT INTO interdict.approvals AS a (id, requester, decision, max_rows, decided_by, expires_at, requester_agent)
              VALUES ($1, $2, $3, $4, $5, pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => $6), NULLIF($7, ''))
@@ -237,10 +238,10 @@ pub fn pending() -> Vec<PendingRow> {
     let here: Vec<PendingRequest> = book.into_iter().filter(|r| r.database == database).collect();
     let ids: Vec<String> = here.iter().map(|r| r.approval_id.as_str().to_string()).collect();
     let decided = if store_exists() { decisions(ids) } else { HashMap::new() };
-    let time = |t: i64| TimestampWithTimeZone::try_from(t).unwrap_or_else(|_| pgrx::error!("interdict: bad timestamp in the pending book"));
+    let time = |t: i64| TimestampWithTimeZone::try_from(t).unwrap_or_else(|_| crate::reasons::internal_failure("listing pending requests", "a timestamp out of range in the pending book"));
     // SAFETY: a plain call.
     let now = unsafe { pg_sys::GetCurrentTimestamp() };
-    let age = |t: i64| Interval::new(0, 0, now.saturating_sub(t).max(0)).unwrap_or_else(|_| pgrx::error!("interdict: bad age"));
+    let age = |t: i64| Interval::new(0, 0, now.saturating_sub(t).max(0)).unwrap_or_else(|_| crate::reasons::internal_failure("listing pending requests", "an age out of range"));
     here.into_iter()
         .filter_map(|r| {
             let decision = match decided.get(r.approval_id.as_str()) {
@@ -270,7 +271,7 @@ pub fn pending() -> Vec<PendingRow> {
 
 /// Decisions on `ids`: `(Some("approved"), used)` for approvals, `(None, _)` for denials.
 fn decisions(ids: Vec<String>) -> HashMap<String, (Option<String>, bool)> {
-    internal(|| {
+    as_guard(|| {
         Spi::connect(|client| {
             let rows = client.select(
                 "SELECT id, decision, used_at IS NOT NULL FROM interdict.approvals WHERE id = ANY($1)",
@@ -285,5 +286,5 @@ fn decisions(ids: Vec<String>) -> HashMap<String, (Option<String>, bool)> {
             Ok::<_, pgrx::spi::Error>(out)
         })
     })
-    .unwrap_or_else(|e| pgrx::error!("interdict: could not read the approvals: {e}"))
+    .unwrap_or_else(|e| crate::reasons::internal_failure("reading the approvals", &e.to_string()))
 }

@@ -11,7 +11,8 @@ use pgrx::spi::{Spi, SpiClient};
 pub type FindingRow = (String, String, String, String);
 
 pub fn check_role(role: &str) -> Vec<FindingRow> {
-    let facts = Spi::connect(|client| gather(client, role)).unwrap_or_else(|e| pgrx::error!("interdict: could not read the catalogs: {e}"));
+    let facts = crate::guard_sql::pinned(|| Spi::connect(|client| gather(client, role)))
+        .unwrap_or_else(|e| crate::reasons::internal_failure("reading the catalogs for check_role()", &e.to_string()));
     let Some(facts) = facts else {
         crate::reasons::raise(&Refusal::new(ReasonCode::RoleUnknown, crate::gucs::mode(), format!("checking role \"{role}\"")).fact("role", role))
     };

@@ -12,6 +12,7 @@ use crate::reasons;
 use interdict_core::commands::{Allowed, Blocked};
 use interdict_core::lock::{Locked, Source, Tighten};
 use interdict_core::policy::RolePolicy;
+pub use interdict_core::LogStatement;
 use interdict_core::{Ceiling, CommandSet, DryRun, Millis, Mode, ReasonCode, Refusal, RowLimit, Settings};
 use pgrx::pg_sys;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
@@ -25,6 +26,7 @@ static STATEMENT_CEILING: BackendCell<Locked<StatementCeiling>> = BackendCell::n
 static LOCK_CEILING: BackendCell<Locked<LockCeiling>> = BackendCell::new(Locked::new(LockCeiling(Ceiling::LOCK_DEFAULT)));
 static IDLE_CEILING: BackendCell<Locked<IdleCeiling>> = BackendCell::new(Locked::new(IdleCeiling(Ceiling::IDLE_DEFAULT)));
 static DRY_RUN: BackendCell<Locked<DryRun>> = BackendCell::new(Locked::new(DryRun(false)));
+static LOG_STATEMENT: BackendCell<Locked<LogStatement>> = BackendCell::new(Locked::new(LogStatement::Redacted));
 
 /// The three timeout ceilings, each its own setting (and so its own type for the lock).
 macro_rules! ceiling_type {
@@ -81,7 +83,7 @@ pub fn max_rows() -> u64 {
 }
 
 /// The ceilings in force on `statement_timeout`, `lock_timeout` and
-/// `idle_in_transaction_session_timeout` (agent modes only; see `ceilings.rs`).
+/// `idle_in_transaction_session_timeout` (agent modes only; see `server_settings.rs`).
 pub fn ceilings() -> [Ceiling; 3] {
     [STATEMENT_CEILING.with(|c| c.effective().0), LOCK_CEILING.with(|c| c.effective().0), IDLE_CEILING.with(|c| c.effective().0)]
 }
@@ -120,6 +122,7 @@ pub fn record_dba_value(name: &str, source: Source, value: &str) {
         "interdict.max_lock_timeout" => record_dba_parsed::<LockCeiling>(source, value),
         "interdict.max_idle_in_transaction_timeout" => record_dba_parsed::<IdleCeiling>(source, value),
         "interdict.dry_run" => record_dba_parsed::<DryRun>(source, value),
+        "interdict.log_statement" => record_dba_parsed::<LogStatement>(source, value),
         _ => {}
     }
 }
@@ -171,11 +174,12 @@ pub fn lock_all() {
     LOCK_CEILING.with(|c| c.lock());
     IDLE_CEILING.with(|c| c.lock());
     DRY_RUN.with(|d| d.lock());
+    LOG_STATEMENT.with(|l| l.lock());
     AGENT.with(|a| a.locked = true);
 }
 
 /// The names of the settings whose DBA values make the lock's floor.
-pub const LOCKED_SETTINGS: [&str; 9] = [
+pub const LOCKED_SETTINGS: [&str; 10] = [
     "interdict.mode",
     "interdict.blocked_commands",
     "interdict.readonly_allow",
@@ -185,6 +189,7 @@ pub const LOCKED_SETTINGS: [&str; 9] = [
     "interdict.max_lock_timeout",
     "interdict.max_idle_in_transaction_timeout",
     "interdict.dry_run",
+    "interdict.log_statement",
 ];
 
 /// Every command tag of the running Postgres, by `CommandTag` index (`cmdtaglist.h`).
@@ -321,7 +326,7 @@ macro_rules! ceiling_setting {
                 self.0.render()
             }
             fn assigned() {
-                crate::ceilings::tightened(); // a lower ceiling takes effect at once
+                crate::server_settings::tightened(); // a lower ceiling takes effect at once
             }
         }
     };
@@ -343,6 +348,22 @@ impl LockedSetting for DryRun {
     }
     fn render(&self) -> String {
         if self.0 { "on".into() } else { "off".into() }
+    }
+}
+
+impl LockedSetting for LogStatement {
+    const NAME: &'static str = "interdict.log_statement";
+    fn cell() -> &'static BackendCell<Locked<Self>> {
+        &LOG_STATEMENT
+    }
+    fn parse(text: &str) -> Result<Self, String> {
+        LogStatement::parse(text)
+    }
+    fn strictest() -> Self {
+        LogStatement::Full
+    }
+    fn render(&self) -> String {
+        self.as_str().into()
     }
 }
 
@@ -466,6 +487,7 @@ hooks_for!(StatementCeiling, check_statement_ceiling, assign_statement_ceiling, 
 hooks_for!(LockCeiling, check_lock_ceiling, assign_lock_ceiling, show_lock_ceiling);
 hooks_for!(IdleCeiling, check_idle_ceiling, assign_idle_ceiling, show_idle_ceiling);
 hooks_for!(DryRun, check_dry_run, assign_dry_run, show_dry_run);
+hooks_for!(LogStatement, check_log_statement, assign_log_statement, show_log_statement);
 
 /// `interdict.agent`: who is acting (a run or chat id), free text set at connect time and fixed
 /// once the session runs. Not a limit, so nothing is "tighter": after the lock only the same
@@ -523,47 +545,9 @@ unsafe extern "C-unwind" fn show_agent() -> *const c_char {
     shown(text)
 }
 
-/// `interdict.log_statement`: how audit lines carry statement text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogStatement {
-    None,
-    Redacted,
-    Full,
-}
-
-static LOG_STATEMENT: BackendCell<LogStatement> = BackendCell::new(LogStatement::Redacted);
-
+/// `interdict.log_statement` in force: how audit lines carry statement text.
 pub fn log_statement() -> LogStatement {
-    LOG_STATEMENT.get()
-}
-
-fn parse_log_statement(text: &str) -> Option<LogStatement> {
-    match text.trim().to_ascii_lowercase().as_str() {
-        "none" => Some(LogStatement::None),
-        "redacted" => Some(LogStatement::Redacted),
-        "full" => Some(LogStatement::Full),
-        _ => None,
-    }
-}
-
-#[pgrx::pg_guard]
-unsafe extern "C-unwind" fn check_log_statement(newval: *mut *mut c_char, _extra: *mut *mut c_void, _source: pg_sys::GucSource::Type) -> bool {
-    let text = if newval.is_null() { String::new() } else { guc_text(*newval) };
-    if parse_log_statement(&text).is_some() {
-        return true;
-    }
-    reject(
-        Refusal::new(ReasonCode::SettingInvalid, mode(), format!("value \"{text}\" for interdict.log_statement"))
-            .fact("setting", "interdict.log_statement")
-            .fact("value", text)
-            .fact("error", "valid values are: none, redacted, full"),
-    )
-}
-
-#[pgrx::pg_guard]
-unsafe extern "C-unwind" fn assign_log_statement(newval: *const c_char, _extra: *mut c_void) {
-    let text = guc_text(newval);
-    LOG_STATEMENT.set(parse_log_statement(&text).unwrap_or(LogStatement::Redacted));
+    LOG_STATEMENT.with(|l| *l.effective())
 }
 
 type CheckString = unsafe extern "C-unwind" fn(*mut *mut c_char, *mut *mut c_void, pg_sys::GucSource::Type) -> bool;
@@ -700,7 +684,7 @@ pub fn init() {
             0,
             Some(check_log_statement),
             Some(assign_log_statement),
-            None,
+            Some(show_log_statement),
         );
         pg_sys::DefineCustomIntVariable(
             c"interdict.undo_retention".as_ptr(),

@@ -5,16 +5,18 @@
 mod api;
 mod approvals;
 mod audit;
-mod ceilings;
+
 mod check_role;
 mod cell;
 mod facts;
+mod guard_sql;
 mod gucs;
 mod hooks;
 mod nodes;
 mod policy;
 mod reasons;
 mod rows;
+mod server_settings;
 mod session;
 mod shmem;
 mod simulate;

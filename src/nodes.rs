@@ -100,3 +100,52 @@ pub unsafe fn relation_name(relid: pg_sys::Oid) -> Option<String> {
     let schema = cstr(pg_sys::get_namespace_name(pg_sys::get_rel_namespace(relid))).unwrap_or_default();
     Some(format!("{schema}.{name}"))
 }
+
+/// The OIDs of an OID `List` (e.g. `PlannedStmt->relationOids`).
+///
+/// # Safety
+/// `list` is NIL or a valid OID list.
+pub unsafe fn list_oids(list: *mut pg_sys::List) -> impl Iterator<Item = pg_sys::Oid> {
+    let (cells, len) = if list.is_null() { (std::ptr::null_mut(), 0) } else { ((*list).elements, (*list).length as usize) };
+    (0..len).map(move |i| (*cells.add(i)).oid_value)
+}
+
+/// `pg_inherits` (stable since 8.x: `pg_inherits.h`), which pgrx does not bind.
+const INHERITS_RELATION_ID: u32 = 2611;
+const INHERITS_RELID_SEQNO_INDEX_ID: u32 = 2680;
+
+/// The topmost ancestor of a partition or inheritance child (its first parent at each step), or
+/// the relation itself.
+///
+/// # Safety
+/// Inside a transaction (a catalog scan).
+pub unsafe fn topmost_parent(relid: pg_sys::Oid) -> pg_sys::Oid {
+    let mut current = relid;
+    for _ in 0..64 {
+        match first_parent(current) {
+            Some(parent) if parent != current => current = parent,
+            _ => break,
+        }
+    }
+    current
+}
+
+unsafe fn first_parent(relid: pg_sys::Oid) -> Option<pg_sys::Oid> {
+    let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
+    let rel = pg_sys::table_open(pg_sys::Oid::from(INHERITS_RELATION_ID), lock);
+    let mut key = std::mem::zeroed::<pg_sys::ScanKeyData>();
+    pg_sys::ScanKeyInit(
+        &mut key,
+        1, // inhrelid
+        pg_sys::BTEqualStrategyNumber as pg_sys::StrategyNumber,
+        pg_sys::RegProcedure::from(pg_sys::F_OIDEQ),
+        pg_sys::Datum::from(relid),
+    );
+    let scan = pg_sys::systable_beginscan(rel, pg_sys::Oid::from(INHERITS_RELID_SEQNO_INDEX_ID), true, std::ptr::null_mut(), 1, &mut key);
+    let tuple = pg_sys::systable_getnext(scan);
+    // FormData_pg_inherits begins (inhrelid oid, inhparent oid).
+    let parent = (!tuple.is_null()).then(|| *(pg_sys::GETSTRUCT(tuple) as *const pg_sys::Oid).add(1));
+    pg_sys::systable_endscan(scan);
+    pg_sys::table_close(rel, lock);
+    parent
+}

@@ -221,9 +221,7 @@ pub fn load(yaml: &str) -> i64 {
     if mode != Mode::Off {
         refuse(ReasonCode::PolicyDenied, "loading a policy from an agent session", vec![]);
     }
-    let owner = pgrx::Spi::get_one::<pg_sys::Oid>("SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'interdict'")
-        .ok()
-        .flatten();
+    let owner = crate::guard_sql::extension_owner();
     // SAFETY: role checks inside a transaction.
     let allowed = unsafe { pg_sys::superuser() || owner.is_some_and(|o| pg_sys::has_privs_of_role(pg_sys::GetUserId(), o)) };
     if !allowed {
@@ -235,13 +233,13 @@ pub fn load(yaml: &str) -> i64 {
     }
     // SAFETY: the current user's name, inside a transaction.
     let me = unsafe { crate::nodes::cstr(pg_sys::GetUserNameFromId(pg_sys::GetUserId(), false)) }.unwrap_or_default();
-    let version = crate::hooks::internal(|| {
+    let version = crate::guard_sql::as_guard(|| {
         pgrx::Spi::get_one_with_args::<i64>(
             "INSERT INTO interdict.policies (policy, loaded_by) VALUES ($1, $2) RETURNING version",
             &[pgrx::datum::DatumWithOid::from(yaml), pgrx::datum::DatumWithOid::from(me.as_str())],
         )
     });
-    let version = version.ok().flatten().unwrap_or_else(|| pgrx::error!("interdict: the policy could not be stored"));
+    let version = version.ok().flatten().unwrap_or_else(|| crate::reasons::internal_failure("storing the policy", "the insert returned no version"));
     crate::audit::policy_load(version);
     let file = FILE.with(|f| match f {
         FileState::Valid { path, .. } | FileState::Broken { path, .. } => Some(path.clone()),

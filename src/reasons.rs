@@ -33,3 +33,9 @@ pub fn raise(refusal: &Refusal) -> ! {
 pub fn sqlstate_text(code: i32) -> String {
     (0..5).map(|i| (((code >> (6 * i)) & 0x3F) as u8 + b'0') as char).collect()
 }
+
+/// Raises `internal.failure`: a step of the guard's own failed (`what`), for this reason (`error`).
+pub fn internal_failure(what: &str, error: &str) -> ! {
+    let refusal = Refusal::new(ReasonCode::InternalFailure, crate::gucs::mode(), what.to_string()).fact("error", error.to_string());
+    raise(&refusal)
+}

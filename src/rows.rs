@@ -106,14 +106,42 @@ pub struct Statement {
     pub sequence_moved: bool,
     /// In a simulation: a write undo could not record (`guarded.not_reversible`).
     pub unrecordable: bool,
-    /// The top-level statement's text and parameters, for its approval id.
-    source: *const std::ffi::c_char,
-    location: i32,
-    length: i32,
-    pub params: pg_sys::ParamListInfo,
+    /// The top-level statement's text and parameters, for its approval id and its change.
+    text: Text,
+    /// What the statement's names resolved to, for its approval id (computed once, when needed).
+    binding: Option<Vec<u32>>,
+    /// The transaction (see [`XACT_SEQ`]) whose work at commit this statement counts, if it is
+    /// that work (deferred triggers fired at commit).
+    at_commit_of: Option<u64>,
 }
 
+/// Where a statement's text comes from.
+#[derive(Default)]
+enum Text {
+    #[default]
+    None,
+    /// A client's statement: its slice of the query string, its parameters and its plan. The
+    /// pointers belong to the portal running it: read only while `live` (from its start to its end).
+    Client {
+        source: *const std::ffi::c_char,
+        location: i32,
+        length: i32,
+        params: pg_sys::ParamListInfo,
+        pstmt: *mut pg_sys::PlannedStmt,
+        top: *mut pg_sys::QueryDesc,
+        live: bool,
+    },
+    /// Work no client statement runs (deferred triggers at commit), or a simulation's statement.
+    Owned(String),
+}
+
+/// Counts top-level transaction ends, to tell one transaction's commit-time work from the next's.
+static XACT_SEQ: BackendCell<u64> = BackendCell::new(0);
+
 static STATEMENT: BackendCell<Option<Statement>> = BackendCell::new(None);
+
+/// The level of rows an earlier transaction of the running statement committed: no abort forgets them.
+const COMMITTED: i32 = 0;
 
 fn with<R>(f: impl FnOnce(&mut Statement) -> R) -> R {
     STATEMENT.with(|s| f(s.get_or_insert_with(Statement::default)))
@@ -124,46 +152,84 @@ pub fn counting(mode: Mode) -> bool {
     mode == Mode::Guarded || with(|s| s.simulating)
 }
 
-/// Marks entry into a hook that runs statements (`ProcessUtility`, `ExecutorRun/Finish`).
-pub struct Depth;
-
-impl Depth {
-    pub fn enter() -> Depth {
-        with(|s| s.depth += 1);
-        Depth
-    }
+/// Entry into a hook that runs statements (`ProcessUtility`, `ExecutorRun/Finish`), while rows are
+/// counted. Paired with [`leave`], on the error path too (see `hooks/chain.rs`).
+pub fn enter() {
+    with(|s| s.depth += 1);
 }
 
-impl Drop for Depth {
-    fn drop(&mut self) {
+/// Leaves what [`enter`] entered (`entered`: whether it did).
+pub fn leave(entered: bool) {
+    if entered {
         with(|s| s.depth = s.depth.saturating_sub(1));
     }
 }
 
-/// At a depth-0 `ExecutorStart` or `ProcessUtility`: a new statement begins, with its source text.
-/// A rule can turn one statement into several plans that the same portal runs one after another
-/// (pquery.c `PortalRunMulti`); only the first begins the statement, so their rows add up.
-pub fn begin_if_top_level(source: *const std::ffi::c_char, pstmt: *mut pg_sys::PlannedStmt, params: pg_sys::ParamListInfo) {
+/// At a depth-0 `ExecutorStart` (`top` is its QueryDesc) or `ProcessUtility` (`top` is null): a
+/// new statement begins, with its source text.
+///
+/// - A rule can turn one statement into several plans that the same portal runs one after another
+///   (pquery.c `PortalRunMulti`); only the first begins the statement, so their rows add up.
+/// - Work that no client statement runs (no active portal: deferred triggers fired at commit,
+///   `xact.c: CommitTransaction` → `AfterTriggerFireDeferred`) is one statement per transaction,
+///   however many trigger queries it takes: its rows add up against one limit.
+/// - Inside `simulate()`, the simulated statement's binding is taken at its first start (its plan
+///   does not outlive the simulation).
+pub fn begin_if_top_level(source: *const std::ffi::c_char, pstmt: *mut pg_sys::PlannedStmt, params: pg_sys::ParamListInfo, top: *mut pg_sys::QueryDesc) {
     // SAFETY: ActivePortal is the portal running now, or null.
     if unsafe { later_in_portal(pstmt) } {
+        with(|s| {
+            if let Text::Client { live, .. } = &mut s.text {
+                *live = true; // the same portal, the same source text
+            }
+        });
         return;
     }
+    // SAFETY: plain reads of backend globals.
+    let client = unsafe { !pg_sys::ActivePortal.is_null() };
+    let xact = XACT_SEQ.get();
     with(|s| {
-        if s.depth > 0 || s.simulating {
+        if s.simulating {
+            // SAFETY: source is the started statement's text.
+            let simulated = matches!(&s.text, Text::Owned(t) if unsafe { crate::nodes::cstr(source) }.as_deref().map(str::trim) == Some(t.trim()));
+            if s.binding.is_none() && simulated {
+                // SAFETY: pstmt is the statement being started.
+                s.binding = Some(unsafe { binding_of(pstmt) });
+            }
             return;
+        }
+        if s.depth > 0 {
+            return;
+        }
+        if !client && s.at_commit_of == Some(xact) {
+            return; // more of the same commit's work
         }
         s.finished.clear();
         crate::undo::statement_begins();
         s.estimate = None;
         s.approved_limit = None;
         s.approval_asked = false;
-        s.source = source;
-        // SAFETY: pstmt is the statement being started.
-        unsafe {
-            s.location = (*pstmt).stmt_location;
-            s.length = (*pstmt).stmt_len;
+        s.binding = None;
+        s.at_commit_of = (!client).then_some(xact);
+        s.text = if client {
+            // SAFETY: pstmt is the statement being started.
+            let (location, length) = unsafe { ((*pstmt).stmt_location, (*pstmt).stmt_len) };
+            Text::Client { source, location, length, params, pstmt, top, live: true }
+        } else {
+            // SAFETY: debug_query_string is the client's statement being committed, or null.
+            let committing = unsafe { crate::nodes::cstr(pg_sys::debug_query_string) };
+            Text::Owned(format!("(deferred triggers at commit) {}", committing.unwrap_or_default()).trim_end().to_string())
+        };
+    });
+}
+
+/// The top-level statement ended (its `ExecutorEnd`, or its utility hook returned): its text
+/// and parameters are no longer read.
+pub fn statement_ended() {
+    with(|s| {
+        if let Text::Client { live, .. } = &mut s.text {
+            *live = false;
         }
-        s.params = params;
     });
 }
 
@@ -181,33 +247,90 @@ unsafe fn later_in_portal(pstmt: *mut pg_sys::PlannedStmt) -> bool {
 /// The top-level statement's own text: its slice of the query string (one of several statements
 /// sent in one string gets its own text, so its own approval id), and its parameter values.
 pub fn statement_text() -> (String, Vec<Option<String>>) {
-    with(|s| {
-        // SAFETY: source and params belong to the statement running now.
-        unsafe {
-            let whole = crate::nodes::cstr(s.source).unwrap_or_default();
-            let start = (s.location.max(0) as usize).min(whole.len());
-            let end = if s.length > 0 { (start + s.length as usize).min(whole.len()) } else { whole.len() };
+    with(|s| match &s.text {
+        // SAFETY: source and params belong to the statement running now (`live`).
+        Text::Client { source, location, length, params, live: true, .. } => unsafe {
+            let whole = crate::nodes::cstr(*source).unwrap_or_default();
+            let start = ((*location).max(0) as usize).min(whole.len());
+            let end = if *length > 0 { (start + *length as usize).min(whole.len()) } else { whole.len() };
             let text = whole.get(start..end).unwrap_or(&whole).to_string();
-            (text, param_values(s.params))
-        }
+            (text, param_values(*params))
+        },
+        Text::Owned(text) => (text.clone(), Vec::new()),
+        _ => ("(no statement)".to_string(), Vec::new()),
     })
 }
 
+/// What the statement's names resolved to (see [`binding_of`]); computed once per statement.
+pub fn statement_binding() -> Vec<u32> {
+    if let Some(b) = with(|s| s.binding.clone()) {
+        return b;
+    }
+    let pstmt = with(|s| match &s.text {
+        Text::Client { pstmt, live: true, .. } => *pstmt,
+        _ => std::ptr::null_mut(),
+    });
+    // SAFETY: the plan of the statement running now (`live`), or null.
+    let b = unsafe { binding_of(pstmt) };
+    with(|s| s.binding = Some(b.clone()));
+    b
+}
+
+/// What a statement's names resolve to, for its approval id: the relations its plan depends on
+/// (`PlannedStmt->relationOids`; a utility statement's named relations), each partition or
+/// inheritance child as its topmost parent (so that partition pruning, which differs between
+/// custom and generic plans, does not change it), then a separator and the effective search path
+/// (`namespace.c: fetch_search_path`, the temporary schema included once it exists). The same text
+/// over other objects (a temporary table shadowing a real one, another search path) is another
+/// request.
+///
+/// # Safety
+/// `pstmt` is null or the plan of a statement running now, inside a transaction.
+unsafe fn binding_of(pstmt: *mut pg_sys::PlannedStmt) -> Vec<u32> {
+    let mut relations: Vec<u32> = Vec::new();
+    if !pstmt.is_null() {
+        let oids: Vec<pg_sys::Oid> = if (*pstmt).commandType == pg_sys::CmdType::CMD_UTILITY {
+            crate::facts::utility::named_relids((*pstmt).utilityStmt)
+        } else {
+            crate::nodes::list_oids((*pstmt).relationOids).collect()
+        };
+        relations = oids.into_iter().map(|r| u32::from(crate::nodes::topmost_parent(r))).collect();
+        relations.sort_unstable();
+        relations.dedup();
+    }
+    relations.push(0);
+    let path = pg_sys::fetch_search_path(true);
+    relations.extend(crate::nodes::list_oids(path).map(u32::from));
+    pg_sys::list_free(path);
+    relations
+}
+
+/// Parameter values as text, read only through the interface each kind of list offers: a list
+/// with a fetch hook (PL/pgSQL's, whose array is not allocated) through `paramFetch`, speculatively
+/// (no evaluation with side effects, `params.h`); a plain list from its array. A value whose output
+/// function fails is kept as a marker: reading parameters never fails a statement.
 unsafe fn param_values(params: pg_sys::ParamListInfo) -> Vec<Option<String>> {
     if params.is_null() {
         return Vec::new();
     }
-    let n = (*params).numParams as usize;
-    let data = (*params).params.as_ptr();
-    (0..n)
-        .map(|i| {
-            let p = &*data.add(i);
-            if p.isnull || p.ptype == pg_sys::InvalidOid {
-                return None;
-            }
-            let (mut out, mut varlena) = (pg_sys::InvalidOid, false);
-            pg_sys::getTypeOutputInfo(p.ptype, &mut out, &mut varlena);
-            crate::nodes::cstr(pg_sys::OidOutputFunctionCall(out, p.value))
+    let n = (*params).numParams.clamp(0, u16::MAX as i32);
+    (1..=n)
+        .map(|id| {
+            pgrx::PgTryBuilder::new(|| {
+                let mut workspace = std::mem::zeroed::<pg_sys::ParamExternData>();
+                let p: *const pg_sys::ParamExternData = match (*params).paramFetch {
+                    Some(fetch) => pg_sys::ffi::pg_guard_ffi_boundary(|| fetch(params, id, true, &mut workspace)),
+                    None => (*params).params.as_ptr().add((id - 1) as usize),
+                };
+                if p.is_null() || (*p).isnull || (*p).ptype == pg_sys::InvalidOid {
+                    return None;
+                }
+                let (mut out, mut varlena) = (pg_sys::InvalidOid, false);
+                pg_sys::getTypeOutputInfo((*p).ptype, &mut out, &mut varlena);
+                crate::nodes::cstr(pg_sys::OidOutputFunctionCall(out, (*p).value))
+            })
+            .catch_others(|_| Some(format!("(parameter ${id} unreadable)")))
+            .execute()
         })
         .collect()
 }
@@ -246,6 +369,9 @@ pub unsafe fn watch(query_desc: *mut pg_sys::QueryDesc) {
         let mts = node as *mut pg_sys::ModifyTableState;
         let plan = (*mts).ps.plan as *mut pg_sys::ModifyTable;
         let relid = rti_relid(pstmt, (*plan).nominalRelation as i32).unwrap_or(pg_sys::InvalidOid);
+        if is_session_temp(relid) {
+            continue; // this session's scratch: not shared data (writes it triggers are their own nodes)
+        }
         let operation = (*plan).operation;
         with(|s| {
             if node == (*query_desc).planstate && s.estimate.is_none() && !(*plan).plan.lefttree.is_null() {
@@ -273,6 +399,15 @@ pub unsafe fn watch(query_desc: *mut pg_sys::QueryDesc) {
     }
 }
 
+/// Whether a relation is one of this session's temporary tables (no other session's are reachable).
+/// Writes to them are not counted toward the blast radius nor scope-checked: they are the agent's
+/// own scratch and go with the session. Cascades and triggers into real tables run their own
+/// ModifyTable nodes, which count.
+pub fn is_session_temp(relid: pg_sys::Oid) -> bool {
+    // SAFETY: a syscache lookup inside a transaction.
+    relid != pg_sys::InvalidOid && unsafe { pg_sys::get_rel_persistence(relid) } as u8 == pg_sys::RELPERSISTENCE_TEMP
+}
+
 #[cfg(not(feature = "pg13"))]
 unsafe fn inputs(mts: *mut pg_sys::ModifyTableState) -> Vec<*mut pg_sys::PlanState> {
     let input = (*mts).ps.lefttree;
@@ -290,9 +425,9 @@ unsafe extern "C-unwind" fn counted_exec(node: *mut pg_sys::PlanState) -> *mut p
     let real = with(|s| s.counters.iter().find(|c| c.input == node).and_then(|c| c.real));
     let Some(real) = real else {
         // Not ours any more (an aborted statement's node cannot run again): refuse rather than guess.
-        pgrx::error!("interdict: lost track of a write node");
+        crate::reasons::internal_failure("counting a statement's rows", "lost track of a write node");
     };
-    let slot = pg_sys::ffi::pg_guard_ffi_boundary(|| real(node));
+    let slot = crate::hooks::chain::call_down_returning(|| real(node), || {});
     let row = !slot.is_null() && (*slot).tts_flags & pg_sys::TTS_FLAG_EMPTY as u16 == 0;
     if row {
         with(|s| {
@@ -390,6 +525,11 @@ pub fn excess(tables: &[TableRows], limit: u64, approved: bool, estimate: Option
 /// `query_desc` is still valid (its executor state not yet freed).
 pub unsafe fn finish(query_desc: *mut pg_sys::QueryDesc) {
     with(|s| {
+        if let Text::Client { top, live, .. } = &mut s.text {
+            if *top == query_desc {
+                *live = false; // the top-level statement ends: its text and parameters go with it
+            }
+        }
         if s.counters.is_empty() {
             return; // every statement outside guarded mode and simulate(): nothing to fold
         }
@@ -405,14 +545,25 @@ pub unsafe fn finish(query_desc: *mut pg_sys::QueryDesc) {
     });
 }
 
+/// `COPY … FROM` loaded `n` rows into `relid` (no ModifyTable node saw them): they join the
+/// statement's rows at the current (sub)transaction level.
+pub fn add_loaded(relid: pg_sys::Oid, n: u64) {
+    if n == 0 || is_session_temp(relid) {
+        return;
+    }
+    // SAFETY: a plain read of transaction state.
+    let level = unsafe { pg_sys::GetCurrentTransactionNestLevel() };
+    with(|s| s.finished.push((level, TableRows { relid, inserted: n, ..TableRows::default() })));
+}
+
 /// Swaps the statement state, for `simulate()`: it counts a statement of its own inside the caller's.
 pub fn swap(replacement: Statement) -> Statement {
     with(|s| std::mem::replace(s, replacement))
 }
 
 /// A statement state for `simulate(sql)`: its approval id is that of `sql` itself.
-pub fn fresh_simulation(sql: *const std::ffi::c_char) -> Statement {
-    Statement { simulating: true, source: sql, ..Statement::default() }
+pub fn fresh_simulation(sql: &str) -> Statement {
+    Statement { simulating: true, text: Text::Owned(sql.to_string()), ..Statement::default() }
 }
 
 pub fn simulating() -> bool {
@@ -472,18 +623,24 @@ unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut c
     use pg_sys::XactEvent::*;
     crate::undo::xact_event(event);
     if matches!(event, XACT_EVENT_COMMIT | XACT_EVENT_ABORT | XACT_EVENT_PREPARE | XACT_EVENT_PARALLEL_ABORT) {
-        crate::ceilings::statement_ended();
+        crate::server_settings::statement_ended();
+    }
+    if matches!(event, XACT_EVENT_COMMIT | XACT_EVENT_ABORT | XACT_EVENT_PREPARE | XACT_EVENT_PARALLEL_ABORT) {
+        XACT_SEQ.set(XACT_SEQ.get().wrapping_add(1));
     }
     STATEMENT.with(|s| {
         let Some(st) = s else { return };
         match event {
-            // Every executor of the transaction is gone.
+            // Every executor of the transaction is gone; what earlier transactions of the same
+            // statement committed (a procedure's COMMIT) stays counted.
             XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT => {
                 st.counters.clear();
-                st.finished.clear();
+                st.finished.retain(|(level, _)| *level == COMMITTED);
             }
-            // A procedure's COMMIT: what was changed is committed; running nodes (a held cursor) go on.
-            XACT_EVENT_COMMIT | XACT_EVENT_PREPARE => st.finished.clear(),
+            // A COMMIT inside a running statement (a procedure's or a DO block's): its rows are
+            // committed and still count toward the statement's limit; running nodes (a held
+            // cursor) go on. A new statement starts its count afresh.
+            XACT_EVENT_COMMIT | XACT_EVENT_PREPARE => st.finished.iter_mut().for_each(|(level, _)| *level = COMMITTED),
             _ => {}
         }
     });

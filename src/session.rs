@@ -8,7 +8,6 @@ use crate::cell::BackendCell;
 use crate::gucs;
 use interdict_core::lock::Source;
 use pgrx::pg_sys;
-use pgrx::spi::Spi;
 
 /// Whether `_PG_init` ran after the backend applied role and database settings.
 static LOADED_LATE: BackendCell<bool> = BackendCell::new(false);
@@ -72,29 +71,71 @@ fn lock_session() {
 }
 
 /// Feeds every interdict value a DBA stored for this database and session user into the lock.
+///
+/// Read from `pg_db_role_setting` directly (a catalog scan, no SQL): nothing the session can
+/// create or set resolves here, and a failure is an error, never an empty result (which would let
+/// a client's value stand in for the DBA's).
 fn read_dba_values() {
     // SAFETY: plain reads of process globals.
-    let (db, role) = unsafe { (u32::from(pg_sys::MyDatabaseId), u32::from(pg_sys::GetSessionUserId())) };
-    // Ranks follow `postinit.c: process_settings`: role in database > role > database > all roles.
-    let query = format!(
-        "SELECT pg_catalog.string_agg(rank || ' ' || cfg, E'\\n') FROM (
-           SELECT CASE WHEN s.setdatabase <> 0 AND s.setrole <> 0 THEN 3 WHEN s.setrole <> 0 THEN 2
-                       WHEN s.setdatabase <> 0 THEN 1 ELSE 0 END AS rank, c AS cfg
-             FROM pg_catalog.pg_db_role_setting s, pg_catalog.unnest(s.setconfig) AS c
-            WHERE s.setdatabase IN (0, {db}) AND s.setrole IN (0, {role}) AND c LIKE 'interdict.%') r"
-    );
-    let rows = Spi::get_one::<String>(&query).ok().flatten().unwrap_or_default();
-    for line in rows.lines() {
-        let Some((rank, setting)) = line.split_once(' ') else { continue };
+    let (db, role) = unsafe { (pg_sys::MyDatabaseId, pg_sys::GetSessionUserId()) };
+    // SAFETY: a catalog scan inside a transaction (checked by the caller); each tuple is deformed
+    // and its array copied before the scan moves on.
+    let entries = unsafe { stored_settings(db, role) };
+    for (source, setting) in entries {
         let Some((name, value)) = setting.split_once('=') else { continue };
-        let source = match rank {
-            "3" => Source::RoleInDatabase,
-            "2" => Source::Role,
-            "1" => Source::Database,
-            _ => Source::Global,
-        };
         if gucs::LOCKED_SETTINGS.contains(&name) {
             gucs::record_dba_value(name, source, value);
         }
     }
+}
+
+/// The values a DBA stored for this database and session user for setting `name`, with their
+/// sources (for `server_settings`' floors, when a client's startup value stands in for them).
+pub fn dba_values(name: &str) -> Vec<(Source, String)> {
+    // SAFETY: plain reads of process globals; a catalog scan inside a transaction (the lock runs in one).
+    let entries = unsafe {
+        if !pg_sys::IsTransactionState() {
+            return Vec::new();
+        }
+        stored_settings(pg_sys::MyDatabaseId, pg_sys::GetSessionUserId())
+    };
+    entries
+        .into_iter()
+        .filter_map(|(source, setting)| setting.split_once('=').filter(|(n, _)| *n == name).map(|(_, v)| (source, v.to_string())))
+        .collect()
+}
+
+/// `pg_db_role_setting`'s OID (`pg_db_role_setting.h`, stable since 9.0), which pgrx does not bind.
+const DB_ROLE_SETTING_RELATION_ID: u32 = 2964;
+
+/// `pg_db_role_setting` rows that apply to this session, each `name=value` with its source. Ranks
+/// follow `postinit.c: process_settings`: role in database > role > database > all roles.
+unsafe fn stored_settings(db: pg_sys::Oid, role: pg_sys::Oid) -> Vec<(Source, String)> {
+    use pgrx::FromDatum;
+    let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
+    let rel = pg_sys::table_open(pg_sys::Oid::from(DB_ROLE_SETTING_RELATION_ID), lock);
+    let scan = pg_sys::systable_beginscan(rel, pg_sys::InvalidOid, false, std::ptr::null_mut(), 0, std::ptr::null_mut());
+    let mut out = Vec::new();
+    loop {
+        let tuple = pg_sys::systable_getnext(scan);
+        if tuple.is_null() {
+            break;
+        }
+        let mut values = [pg_sys::Datum::from(0usize); 3];
+        let mut nulls = [true; 3];
+        pg_sys::heap_deform_tuple(tuple, (*rel).rd_att, values.as_mut_ptr(), nulls.as_mut_ptr());
+        let (setdb, setrole) = (pg_sys::Oid::from(values[0].value() as u32), pg_sys::Oid::from(values[1].value() as u32));
+        let source = match (setdb == db, setdb == pg_sys::InvalidOid, setrole == role, setrole == pg_sys::InvalidOid) {
+            (true, _, true, _) => Source::RoleInDatabase,
+            (_, true, true, _) => Source::Role,
+            (true, _, _, true) => Source::Database,
+            (_, true, _, true) => Source::Global,
+            _ => continue,
+        };
+        let config = Vec::<Option<String>>::from_polymorphic_datum(values[2], nulls[2], pg_sys::TEXTARRAYOID).unwrap_or_default();
+        out.extend(config.into_iter().flatten().map(|setting| (source, setting)));
+    }
+    pg_sys::systable_endscan(scan);
+    pg_sys::table_close(rel, lock);
+    out
 }

@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use std::ffi::CString;
 use std::time::Instant;
 
-use crate::ceilings::{disable_timeout, enable_timeout_after, STATEMENT_TIMEOUT};
+use crate::server_settings::{disable_timeout, enable_timeout_after, STATEMENT_TIMEOUT};
 use pgrx::pg_sys::StatementTimeout;
 
 pub fn simulate(sql: &str) -> Value {
@@ -98,7 +98,7 @@ type Ran = (Result<(), Value>, Vec<TableRows>, rows::Outcome, String);
 /// Runs `sql` in a subtransaction that is always rolled back, counting its rows.
 fn run_rolled_back(sql: &CString, settings: &Settings) -> Ran {
     let timeout_ms = settings.simulate_timeout.0.min(i32::MAX as u64) as i32;
-    let saved = rows::swap(rows::fresh_simulation(sql.as_ptr()));
+    let saved = rows::swap(rows::fresh_simulation(&sql.to_string_lossy()));
     // SAFETY: the subtransaction pattern of plpgsql's exception blocks (pl_exec.c:
     // exec_stmt_block): remember context and owner, begin, run, roll back, restore.
     unsafe {

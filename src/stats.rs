@@ -103,7 +103,7 @@ pub fn rows() -> Vec<StatsRow> {
     // SAFETY: role checks inside a transaction.
     let (me, everyone) = unsafe { (u32::from(pg_sys::GetSessionUserId()), pg_sys::superuser() || crate::approvals::is_operator()) };
     let scope = if crate::shmem::attached() { "cluster" } else { "session" };
-    let reset = TimestampWithTimeZone::try_from(c.reset_at()).unwrap_or_else(|_| pgrx::error!("interdict: bad reset time"));
+    let reset = TimestampWithTimeZone::try_from(c.reset_at()).unwrap_or_else(|_| crate::reasons::internal_failure("listing stats", "a reset time out of range"));
     book.in_use()
         .into_iter()
         .filter(|(_, key)| everyone || key.is_some_and(|k| k.role == me))

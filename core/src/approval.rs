@@ -1,5 +1,6 @@
 //! Approval ids. A statement refused in guarded mode carries an id bound to the exact statement
-//! text, its parameter values, the requesting role and the database: an operator approves that id,
+//! text, its parameter values, what its names resolved to (relations and search path, so the same
+//! text over other objects is another request), the requesting role and the database: an operator approves that id,
 //! and when the agent runs the same statement again the id it computes matches. The id is a
 //! SHA-256 digest (a different statement cannot be made to share an approved id) prefixed with the
 //! requesting role's OID, so an approval can refuse the requester and the roles it can become even
@@ -15,6 +16,8 @@ pub struct Request<'a> {
     pub statement: &'a str,
     /// Parameter values as text, `None` for SQL NULL.
     pub params: &'a [Option<String>],
+    /// What the statement's names resolved to: relation OIDs, a 0, the search path's schema OIDs.
+    pub resolved: &'a [u32],
 }
 
 /// A well-formed approval id: `ROLE-DIGEST` with a 16-hex-digit digest and a 4-hex-digit check.
@@ -52,6 +55,10 @@ impl ApprovalId {
                 None => input.push(b'n'),
             }
         }
+        input.extend_from_slice(b"\0r");
+        for oid in req.resolved {
+            input.extend_from_slice(&oid.to_le_bytes());
+        }
         let head = format!("{}-{}", req.role, hex(&sha256(&input)[..8]));
         ApprovalId { role: req.role, text: format!("{head}{}", check_digits(&head)) }
     }
@@ -78,7 +85,7 @@ mod tests {
     use super::*;
 
     fn req<'a>(statement: &'a str, params: &'a [Option<String>]) -> Request<'a> {
-        Request { database: 5, role: 16384, statement, params }
+        Request { database: 5, role: 16384, statement, params, resolved: &[16400, 0, 11, 2200] }
     }
 
     #[test]
@@ -96,6 +103,8 @@ mod tests {
         assert_ne!(with(&null), with(&empty));
         assert_ne!(a, ApprovalId::for_request(&Request { role: 16385, ..req("DELETE FROM t", &[]) }));
         assert_ne!(a, ApprovalId::for_request(&Request { database: 6, ..req("DELETE FROM t", &[]) }));
+        let shadowed = [16500, 0, 16490, 11, 2200]; // a temporary table of the same name, and pg_temp first
+        assert_ne!(a, ApprovalId::for_request(&Request { resolved: &shadowed, ..req("DELETE FROM t", &[]) }), "other objects");
     }
 
     #[test]

@@ -231,7 +231,7 @@ mod tests {
 
     fn utility(tag: &str, action: UtilityAction) -> UtilityFacts {
         let tag_index = TAGS.iter().position(|t| *t == tag).expect("tag in TAGS");
-        UtilityFacts { tag: tag.into(), tag_index, action, guard_schema: false }
+        UtilityFacts { tag: tag.into(), tag_index, action, guard_schema: false, scratch_only: false }
     }
 
     fn code(v: Verdict) -> Option<&'static str> {
@@ -333,6 +333,12 @@ mod tests {
         assert!(decide_utility(&s, &alter(TableChange::Other)).is_allowed(), "ADD COLUMN and friends");
         let set = |v: Option<&str>| utility("SET", UtilityAction::SetVariable { name: "session_replication_role".into(), value: v.map(String::from) });
         assert_eq!(code(decide_utility(&s, &set(Some("replica")))), Some("guarded.bypass"));
+        let Verdict::Refuse(r) = decide_utility(&s, &set(Some("replica"))) else { unreachable!() };
+        assert!(!r.approvable(), "session_replication_role is locked at origin: no approval lets it change");
+        let seq = |rewinds| utility("ALTER TABLE", UtilityAction::AlterSequence { rewinds });
+        assert_eq!(code(decide_utility(&s, &seq(true))), Some("guarded.not_reversible"), "ALTER SEQUENCE … RESTART");
+        assert!(decide_utility(&s, &seq(false)).is_allowed(), "ALTER SEQUENCE … CACHE 10");
+        assert_eq!(code(decide_utility(&s, &alter(TableChange::RewindsSequence { column: "id".into() }))), Some("guarded.not_reversible"), "identity RESTART");
         assert!(decide_utility(&s, &set(Some("origin"))).is_allowed());
         let mut on_guard = utility("ALTER TABLE", UtilityAction::AlterTable { changes: vec![] });
         on_guard.guard_schema = true;
@@ -462,5 +468,9 @@ mod tests {
         assert_eq!(guarded("pg_file_write"), Some(ReasonCode::GuardedNotReversible), "nor server files");
         assert_eq!(guarded("pg_advisory_lock"), None, "guarded mode judges what is written, not locks");
         assert!(decide_function(&settings(Mode::Guarded), &f("lo_put", false)).is_allowed(), "a SQL function of that name: by what it runs");
+        assert_eq!(guarded("setval"), Some(ReasonCode::GuardedNotReversible), "a sequence set back cannot be undone");
+        assert_eq!(guarded("nextval"), None, "a sequence moving forward collides with nothing");
+        assert!(decide_function(&s, &f("lo_open", true)).is_allowed(), "opening changes nothing; writes through it are refused");
+        assert!(decide_function(&s, &f("loread", true)).is_allowed());
     }
 }

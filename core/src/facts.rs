@@ -69,6 +69,9 @@ pub enum UtilityAction {
     Load,
     /// `ALTER TABLE`: its subcommands, as far as guarded mode cares.
     AlterTable { changes: Vec<TableChange> },
+    /// `ALTER SEQUENCE`: whether its options can make the sequence hand out values again
+    /// (`RESTART`, `CYCLE`, a negative `INCREMENT`).
+    AlterSequence { rewinds: bool },
 }
 
 /// One subcommand of `ALTER TABLE`.
@@ -81,6 +84,8 @@ pub enum TableChange {
     DisablesSafeguard { what: String },
     /// `OWNER TO`.
     ChangesOwner,
+    /// `ALTER COLUMN … RESTART` (or `SET CYCLE`, a negative `SET INCREMENT`) of an identity column.
+    RewindsSequence { column: String },
     Other,
 }
 
@@ -107,6 +112,9 @@ pub struct UtilityFacts {
     pub action: UtilityAction,
     /// The statement acts on an object of the `interdict` schema.
     pub guard_schema: bool,
+    /// Every relation the statement names is one of this session's temporary tables (its scratch,
+    /// gone with the session): truncating, dropping or altering them destroys no shared data.
+    pub scratch_only: bool,
 }
 
 /// Rows a statement has changed so far, against its limit (the blast radius).

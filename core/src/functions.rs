@@ -7,11 +7,12 @@ use crate::ReasonCode;
 
 const SEQUENCE: &[&str] = &["nextval", "setval"];
 
+/// Large-object functions that write (or export). `lo_open` is not here: opening changes nothing,
+/// and a descriptor opened for writing writes only through `lowrite`/`lo_truncate`, refused here.
+/// A constant `INV_WRITE` mode is refused where the plan shows it (`facts/plan.rs`).
 const LARGE_OBJECT: &[&str] = &[
     "lo_creat", "lo_create", "lo_import", "lo_export", "lo_unlink", "lo_put", "lo_from_bytea",
     "lo_truncate", "lo_truncate64", "lowrite",
-    // lo_open's mode argument is not visible here; lo_get() reads without a descriptor.
-    "lo_open",
 ];
 
 const SERVER_ADMIN: &[&str] = &[
@@ -67,6 +68,9 @@ pub fn irreversible(name: &str) -> bool {
 /// Why undo cannot record what a native function writes, if it writes something: large objects
 /// (no row triggers see `pg_largeobject`), other servers, server files.
 pub fn unrecordable(name: &str) -> Option<&'static str> {
+    if name == "setval" {
+        return Some(crate::guarded::SEQUENCE_REWIND);
+    }
     match side_effect(name) {
         Some(ReasonCode::ReadonlyLargeObject) => Some("large-object writes are not recorded for undo"),
         Some(ReasonCode::ReadonlyRemote) => Some("it writes through a connection to another server"),

@@ -31,11 +31,18 @@ const REFUSED_TAGS: &[(&str, ReasonCode)] = &[
     ("ALTER SYSTEM", ReasonCode::GuardedServerConfig),
 ];
 
+/// Why moving a sequence back is not reversible.
+pub const SEQUENCE_REWIND: &str =
+    "a sequence moved back (or made to cycle) hands out values rows already use, and undo cannot move it forward again";
+
 /// Structural refusals of a utility statement in guarded mode.
 pub fn guarded_utility(facts: &UtilityFacts, refuse: &dyn Fn(ReasonCode, String) -> Verdict) -> Verdict {
     let tag = facts.tag.as_str();
     if facts.guard_schema {
         return refuse(ReasonCode::GuardedGuardSchema, format!("{tag} on the interdict schema"));
+    }
+    if facts.scratch_only && matches!(facts.action, UtilityAction::Other | UtilityAction::AlterTable { .. }) && is_destructive(tag) {
+        return Verdict::Allow; // the session's own temporary tables: scratch, not shared data
     }
     if let Some((_, code)) = REFUSED_TAGS.iter().find(|(t, _)| *t == tag) {
         return refuse(*code, tag.to_string());
@@ -49,8 +56,16 @@ pub fn guarded_utility(facts: &UtilityFacts, refuse: &dyn Fn(ReasonCode, String)
         UtilityAction::SetVariable { name, value } if name == "session_replication_role" => {
             let origin = value.as_deref().is_some_and(|v| v.trim().eq_ignore_ascii_case("origin"));
             if !origin {
-                return refuse(ReasonCode::GuardedBypass, format!("{tag} session_replication_role"));
+                // Never approvable: the setting is locked at origin for agent sessions, by any route.
+                return match refuse(ReasonCode::GuardedBypass, format!("{tag} session_replication_role")) {
+                    Verdict::Refuse(r) => Verdict::Refuse(r.without_approval()),
+                    allowed => allowed,
+                };
             }
+        }
+        UtilityAction::AlterSequence { rewinds: true } => {
+            return refuse(ReasonCode::GuardedNotReversible, format!("{tag} … RESTART/CYCLE/negative INCREMENT"))
+                .fact("why", SEQUENCE_REWIND);
         }
         UtilityAction::AlterTable { changes } => {
             for change in changes {
@@ -62,6 +77,10 @@ pub fn guarded_utility(facts: &UtilityFacts, refuse: &dyn Fn(ReasonCode, String)
                     )),
                     TableChange::DisablesSafeguard { what } => Some((ReasonCode::GuardedBypass, format!("ALTER TABLE … {what}"))),
                     TableChange::ChangesOwner => Some((ReasonCode::GuardedPrivileges, "ALTER TABLE … OWNER TO".to_string())),
+                    TableChange::RewindsSequence { column } => {
+                        return refuse(ReasonCode::GuardedNotReversible, format!("ALTER TABLE … ALTER COLUMN {column} RESTART"))
+                            .fact("why", SEQUENCE_REWIND);
+                    }
                     _ => None,
                 };
                 if let Some((code, what)) = refusal {
@@ -72,6 +91,12 @@ pub fn guarded_utility(facts: &UtilityFacts, refuse: &dyn Fn(ReasonCode, String)
         _ => {}
     }
     Verdict::Allow
+}
+
+/// Commands whose refusal protects data (not privileges or safeguards): truncating, dropping
+/// relations, altering tables.
+fn is_destructive(tag: &str) -> bool {
+    matches!(tag, "TRUNCATE TABLE" | "DROP TABLE" | "DROP VIEW" | "DROP INDEX" | "DROP SEQUENCE" | "DROP MATERIALIZED VIEW" | "ALTER TABLE")
 }
 
 /// Structural refusals of a planned statement in guarded mode.

@@ -45,7 +45,7 @@ pub mod verdict;
 pub use approval::{ApprovalId, Request};
 pub use commands::CommandSet;
 pub use guarded::decide_rows;
-pub use limits::{Ceiling, DryRun, Millis, RowLimit};
+pub use limits::{Ceiling, DryRun, LogStatement, Millis, RowLimit};
 pub use decide::{decide_function, decide_plan, decide_simulated, decide_utility, Settings};
 pub use mode::Mode;
 pub use reasons::{Reason, ReasonCode};

@@ -138,9 +138,53 @@ impl Tighten for DryRun {
     }
 }
 
+/// `interdict.log_statement`: how audit lines carry statement text. The audit trail is what a DBA
+/// reads after the fact, so a session may make it more complete (`none` < `redacted` < `full`),
+/// never less.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogStatement {
+    None,
+    Redacted,
+    Full,
+}
+
+impl LogStatement {
+    pub fn parse(text: &str) -> Result<LogStatement, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "none" => Ok(LogStatement::None),
+            "redacted" => Ok(LogStatement::Redacted),
+            "full" => Ok(LogStatement::Full),
+            _ => Err("valid values are: none, redacted, full".into()),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogStatement::None => "none",
+            LogStatement::Redacted => "redacted",
+            LogStatement::Full => "full",
+        }
+    }
+}
+
+impl Tighten for LogStatement {
+    fn tighter(&self, other: &Self) -> Self {
+        *self.max(other)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_statement_only_grows() {
+        assert_eq!(LogStatement::parse(" Full "), Ok(LogStatement::Full));
+        assert!(LogStatement::parse("all").is_err());
+        assert_eq!(LogStatement::None.tighter(&LogStatement::Redacted), LogStatement::Redacted);
+        assert!(LogStatement::Full.covers(&LogStatement::Redacted));
+        assert!(!LogStatement::None.covers(&LogStatement::Redacted));
+    }
 
     #[test]
     fn ceilings() {

@@ -105,7 +105,7 @@ reasons! {
         "the session's mode is locked: it can be raised (guarded to readonly), never lowered or switched off",
         "Reconnect as a role configured for the mode you need; a DBA sets it with ALTER ROLE … SET interdict.mode.";
     SettingLocked => "setting.locked", "42501",
-        "interdict settings can be tightened within a session, never loosened",
+        "the setting is locked in agent sessions: interdict settings, session_replication_role and the server's logging settings can be tightened, never loosened",
         "Keep the setting as strict as it is; a DBA changes it per role with ALTER ROLE … SET.";
     SettingInvalid => "setting.invalid", "22023",
         "the value is not valid for this setting",
@@ -230,6 +230,9 @@ reasons! {
     SetupSharedMemory => "setup.shared_memory", "55000",
         "it needs Interdict's shared memory, which exists only when the library is in shared_preload_libraries",
         "Add interdict to shared_preload_libraries and restart the server; until then, approve requests by the approval_id in the agent's error.";
+    InternalFailure => "internal.failure", "XX000",
+        "interdict could not complete a step of its own (the detail says which and why), so the statement was stopped",
+        "Retry once; if it fails again, report the detail to the DBA.";
     Undecidable => "internal.undecidable", "25006",
         "interdict could not classify this statement, and refuses writes when in doubt",
         "Rewrite the statement as a plain read, and report it to the DBA with the detail below.";

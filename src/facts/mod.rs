@@ -1,6 +1,7 @@
 //! Postgres trees -> the core's plain facts. Each function reads what Postgres already built (the
 //! `PlannedStmt`, the utility statement's node, `pg_proc`); none looks at statement text.
 
+pub mod calls;
 pub mod function;
 pub mod plan;
 pub mod scope;

@@ -38,7 +38,8 @@ pub unsafe fn plan_facts(pstmt: *mut pg_sys::PlannedStmt, explain_only: bool, gu
     facts
 }
 
-/// UPDATEs and DELETEs no condition scopes (see `scope.rs`), as `DELETE on schema.table`.
+/// UPDATEs and DELETEs no condition scopes (see `scope.rs`), as `DELETE on schema.table`. The
+/// session's own temporary tables are its scratch: an unscoped write to one is no shared damage.
 unsafe fn unscoped_writes(pstmt: *mut pg_sys::PlannedStmt) -> Vec<String> {
     if (*pstmt).commandType == pg_sys::CmdType::CMD_SELECT && !(*pstmt).hasModifyingCTE {
         return Vec::new();
@@ -46,6 +47,7 @@ unsafe fn unscoped_writes(pstmt: *mut pg_sys::PlannedStmt) -> Vec<String> {
     modify_tables(pstmt)
         .into_iter()
         .filter(|mt| matches!((**mt).operation, pg_sys::CmdType::CMD_UPDATE | pg_sys::CmdType::CMD_DELETE))
+        .filter(|mt| !rti_relid(pstmt, (**mt).nominalRelation as i32).is_some_and(crate::rows::is_session_temp))
         .filter(|mt| !is_scoped(pstmt, *mt))
         .map(|mt| {
             let rel = rti_relid(pstmt, (*mt).nominalRelation as i32).and_then(|r| relation_name(r)).unwrap_or_default();

@@ -4,7 +4,7 @@
 //! it reads one of the target's columns and is not a tautology (`id = id` or `id IS NOT NULL` on a
 //! NOT NULL column, an OR with such an arm). A constant-false condition restricts everything.
 //! Conditions that read no target column (`EXISTS (SELECT 1 FROM other)`, `now() > …`) select all
-//! rows or none, so they do not scope the write.
+//! rows or none, so they do not scope the write. `WHERE CURRENT OF cursor` changes exactly one row.
 
 use crate::nodes::{is_a, list_ints, list_ptrs};
 use pgrx::pg_sys;
@@ -96,6 +96,11 @@ impl Walk {
         }
         if is_false_const(clause) {
             return true;
+        }
+        if is_a(clause, T_CurrentOfExpr) {
+            // `WHERE CURRENT OF cursor`: exactly the row the cursor is on.
+            let rti = (*(clause as *mut pg_sys::CurrentOfExpr)).cvarno as i32;
+            return self.targets.contains(&rti) || (rti == scanrelid && scanrelid > 0);
         }
         if is_a(clause, T_BoolExpr) && (*(clause as *mut pg_sys::BoolExpr)).boolop == pg_sys::BoolExprType::AND_EXPR {
             return list_ptrs::<pg_sys::Node>((*(clause as *mut pg_sys::BoolExpr)).args).any(|c| self.clause_restricts(c, scanrelid));

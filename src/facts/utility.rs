@@ -19,7 +19,45 @@ pub unsafe fn utility_facts(node: *mut pg_sys::Node, guarded: bool) -> UtilityFa
             action(node)
         },
         guard_schema: guarded && acts_on_guard_schema(node),
+        scratch_only: guarded && names_only_scratch(node),
     }
+}
+
+/// The utility statement this one runs in its turn, if any: `EXPLAIN ANALYZE` of `CREATE TABLE … AS`,
+/// `SELECT … INTO`, `CREATE MATERIALIZED VIEW` or `… AS EXECUTE` runs it (`explain.c:
+/// ExplainOneUtility` creates the relation through the INTO receiver). Plain `EXPLAIN` only plans.
+///
+/// # Safety
+/// `node` is a valid utility statement node.
+pub unsafe fn executed_utility(node: *mut pg_sys::Node) -> *mut pg_sys::Node {
+    if !is_a(node, T_ExplainStmt) {
+        return std::ptr::null_mut();
+    }
+    let explain = node as *mut pg_sys::ExplainStmt;
+    let query = (*explain).query as *mut pg_sys::Query;
+    let analyze = list_ptrs::<pg_sys::DefElem>((*explain).options)
+        .filter(|d| cstr((**d).defname).as_deref() == Some("analyze"))
+        .last()
+        .is_some_and(|d| option_is_true((*d).arg));
+    if !analyze || !is_a(query as *mut pg_sys::Node, T_Query) || (*query).commandType != pg_sys::CmdType::CMD_UTILITY {
+        return std::ptr::null_mut();
+    }
+    (*query).utilityStmt
+}
+
+/// A boolean option's value as `define.c: defGetBoolean` reads it (no value: true).
+unsafe fn option_is_true(arg: *mut pg_sys::Node) -> bool {
+    if arg.is_null() {
+        return true;
+    }
+    #[cfg(not(any(feature = "pg13", feature = "pg14")))]
+    if is_a(arg, T_Boolean) {
+        return (*(arg as *mut pg_sys::Boolean)).boolval;
+    }
+    if let Some(i) = int_value(arg) {
+        return i != 0;
+    }
+    string_value(arg).is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "on" | "t" | "yes" | "y" | "1"))
 }
 
 /// The relations a statement names, for the guard-schema check: `ALTER TABLE`, `ALTER … RENAME`,
@@ -51,6 +89,32 @@ pub unsafe fn utility_tables(node: *mut pg_sys::Node) -> (Vec<String>, Vec<Strin
         return if (*copy).is_from { (table, Vec::new()) } else { (Vec::new(), table) };
     }
     (names(named_relations(node)), Vec::new())
+}
+
+/// The relations a utility statement names that exist now (for its approval id).
+///
+/// # Safety
+/// `node` is a valid utility statement node, inside a transaction.
+pub unsafe fn named_relids(node: *mut pg_sys::Node) -> Vec<pg_sys::Oid> {
+    let mut rvs = named_relations(node);
+    if is_a(node, T_CopyStmt) {
+        rvs.push((*(node as *mut pg_sys::CopyStmt)).relation);
+    }
+    rvs.into_iter().filter_map(|rv| resolve(rv)).collect()
+}
+
+/// Whether every relation a TRUNCATE, DROP or ALTER TABLE names is one of this session's temporary
+/// relations (and it names at least one).
+unsafe fn names_only_scratch(node: *mut pg_sys::Node) -> bool {
+    let mut relids: Vec<Option<pg_sys::Oid>> = named_relations(node).into_iter().map(|rv| resolve(rv)).collect();
+    if is_a(node, T_DropStmt) {
+        let drop = node as *mut pg_sys::DropStmt;
+        use pg_sys::ObjectType::*;
+        if matches!((*drop).removeType, OBJECT_TABLE | OBJECT_VIEW | OBJECT_INDEX | OBJECT_SEQUENCE | OBJECT_MATVIEW) {
+            relids.extend(list_ptrs::<pg_sys::List>((*drop).objects).map(|names| resolve(pg_sys::makeRangeVarFromNameList(names))));
+        }
+    }
+    !relids.is_empty() && relids.iter().all(|r| r.is_some_and(crate::rows::is_session_temp))
 }
 
 unsafe fn acts_on_guard_schema(node: *mut pg_sys::Node) -> bool {
@@ -85,6 +149,7 @@ unsafe fn alter_table(stmt: *mut pg_sys::AlterTableStmt) -> UtilityAction {
                 AT::AT_DisableRowSecurity => TableChange::DisablesSafeguard { what: "DISABLE ROW LEVEL SECURITY".into() },
                 AT::AT_NoForceRowSecurity => TableChange::DisablesSafeguard { what: "NO FORCE ROW LEVEL SECURITY".into() },
                 AT::AT_ChangeOwner => TableChange::ChangesOwner,
+                AT::AT_SetIdentity if rewinds_sequence((*cmd).def as *mut pg_sys::List) => TableChange::RewindsSequence { column },
                 _ => TableChange::Other,
             }
         })
@@ -165,8 +230,38 @@ unsafe fn action(node: *mut pg_sys::Node) -> UtilityAction {
             UtilityAction::Extension { names: string_value(alter.object).into_iter().collect() }
         }
         T_LoadStmt => UtilityAction::Load,
+        T_AlterSeqStmt => UtilityAction::AlterSequence { rewinds: rewinds_sequence((*(node as *mut pg_sys::AlterSeqStmt)).options) },
         _ => UtilityAction::Other,
     }
+}
+
+/// Whether sequence options can make the sequence hand out values again (`RESTART`, `CYCLE`, a
+/// negative `INCREMENT`): rows inserted later may then collide with rows in use, and undo cannot
+/// take the sequence back.
+unsafe fn rewinds_sequence(options: *mut pg_sys::List) -> bool {
+    list_ptrs::<pg_sys::DefElem>(options).filter(|d| is_a(*d as *mut pg_sys::Node, T_DefElem)).any(|d| {
+        match cstr((*d).defname).as_deref() {
+            Some("restart") => true,
+            Some("cycle") => option_is_true((*d).arg),
+            Some("increment") => numeric_option((*d).arg).is_some_and(|v| v < 0.0),
+            _ => false,
+        }
+    })
+}
+
+/// A numeric option's value (`Integer` or `Float` node, as the grammar makes them).
+unsafe fn numeric_option(arg: *mut pg_sys::Node) -> Option<f64> {
+    if let Some(i) = int_value(arg) {
+        return Some(i as f64);
+    }
+    if is_a(arg, T_Float) {
+        #[cfg(any(feature = "pg13", feature = "pg14"))]
+        let text = cstr((*(arg as *mut pg_sys::Value)).val.str_);
+        #[cfg(not(any(feature = "pg13", feature = "pg14")))]
+        let text = cstr((*(arg as *mut pg_sys::Float)).fval);
+        return text.and_then(|t| t.parse().ok());
+    }
+    None
 }
 
 unsafe fn extension(name: *mut std::ffi::c_char) -> UtilityAction {

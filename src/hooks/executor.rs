@@ -15,7 +15,8 @@
 
 use crate::cell::BackendCell;
 use crate::facts::plan::{plan_facts, plan_tables};
-use crate::rows::{self, Depth};
+use crate::rows;
+use super::chain;
 use interdict_core::{decide_plan, Mode};
 use pgrx::pg_sys;
 
@@ -25,6 +26,16 @@ static PREV_FINISH: BackendCell<pg_sys::ExecutorFinish_hook_type> = BackendCell:
 static PREV_END: BackendCell<pg_sys::ExecutorEnd_hook_type> = BackendCell::new(None);
 
 static COUNTING_HOOKS: BackendCell<bool> = BackendCell::new(false);
+
+/// The plan our `ExecutorStart` is starting, while Postgres initialises it: the function-execute
+/// hook (called from `ExecInitFunc`) reads the arguments of a call there (`facts/calls.rs`).
+static STARTING: BackendCell<*mut pg_sys::PlannedStmt> = BackendCell::new(std::ptr::null_mut());
+
+/// The plan being started now, if the function-execute hook is called from its initialisation.
+pub fn starting() -> Option<*mut pg_sys::PlannedStmt> {
+    let p = STARTING.get();
+    (!p.is_null()).then_some(p)
+}
 
 pub fn register() {
     // SAFETY: called once per process from _PG_init; we keep the previous hook and chain to it.
@@ -54,12 +65,15 @@ fn register_counting_hooks() {
 
 /// Decide before chaining. Returns whether to count the statement's rows once it has started.
 unsafe fn before_start(query_desc: *mut pg_sys::QueryDesc, eflags: i32) -> bool {
+    if crate::guard_sql::is_own_statement((*query_desc).sourceText) {
+        return false; // the guard's own statement on a user table (undo's revert): see guard_sql
+    }
     let mode = super::agent_mode();
     let count = super::counting_rows();
     let explain_only = eflags & pg_sys::EXEC_FLAG_EXPLAIN_ONLY as i32 != 0;
     if count {
         register_counting_hooks();
-        rows::begin_if_top_level((*query_desc).sourceText, (*query_desc).plannedstmt, (*query_desc).params);
+        rows::begin_if_top_level((*query_desc).sourceText, (*query_desc).plannedstmt, (*query_desc).params, query_desc);
     }
     if let Some(mode) = mode {
         let facts = plan_facts((*query_desc).plannedstmt, explain_only, mode == Mode::Guarded);
@@ -82,10 +96,17 @@ unsafe fn before_start(query_desc: *mut pg_sys::QueryDesc, eflags: i32) -> bool 
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn executor_start(query_desc: *mut pg_sys::QueryDesc, eflags: i32) {
     let count = before_start(query_desc, eflags);
-    match PREV_START.get() {
-        Some(prev) => pg_sys::ffi::pg_guard_ffi_boundary(|| prev(query_desc, eflags)),
-        None => pg_sys::standard_ExecutorStart(query_desc, eflags),
-    }
+    let prev = PREV_START.get();
+    let outer = STARTING.get();
+    STARTING.set((*query_desc).plannedstmt);
+    chain::call_down(
+        || match prev {
+            Some(prev) => prev(query_desc, eflags),
+            None => chain::standard_ExecutorStart(query_desc, eflags),
+        },
+        || STARTING.set(outer),
+    );
+    STARTING.set(outer);
     if count {
         rows::watch(query_desc);
     }
@@ -95,14 +116,30 @@ unsafe extern "C-unwind" fn executor_start(query_desc: *mut pg_sys::QueryDesc, e
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn executor_start(query_desc: *mut pg_sys::QueryDesc, eflags: i32) -> bool {
     let count = before_start(query_desc, eflags);
-    let valid = match PREV_START.get() {
-        Some(prev) => pg_sys::ffi::pg_guard_ffi_boundary(|| prev(query_desc, eflags)),
-        None => pg_sys::standard_ExecutorStart(query_desc, eflags),
-    };
+    let prev = PREV_START.get();
+    let outer = STARTING.get();
+    STARTING.set((*query_desc).plannedstmt);
+    let valid = chain::call_down_returning(
+        || match prev {
+            Some(prev) => prev(query_desc, eflags),
+            None => chain::standard_ExecutorStart(query_desc, eflags),
+        },
+        || STARTING.set(outer),
+    );
+    STARTING.set(outer);
     if count && valid {
         rows::watch(query_desc);
     }
     valid
+}
+
+/// Enters one level of statement nesting while rows are counted; returns whether it did.
+fn enter() -> bool {
+    let counting = super::counting_rows();
+    if counting {
+        rows::enter();
+    }
+    counting
 }
 
 #[cfg(not(feature = "pg18"))]
@@ -113,34 +150,46 @@ unsafe extern "C-unwind" fn executor_run(
     count: u64,
     execute_once: bool,
 ) {
-    let _depth = super::counting_rows().then(Depth::enter);
-    match PREV_RUN.get() {
-        Some(prev) => pg_sys::ffi::pg_guard_ffi_boundary(|| prev(query_desc, direction, count, execute_once)),
-        None => pg_sys::standard_ExecutorRun(query_desc, direction, count, execute_once),
-    }
+    let entered = enter();
+    let prev = PREV_RUN.get();
+    chain::call_down(
+        || match prev {
+            Some(prev) => prev(query_desc, direction, count, execute_once),
+            None => chain::standard_ExecutorRun(query_desc, direction, count, execute_once),
+        },
+        || rows::leave(entered),
+    );
+    rows::leave(entered);
 }
 
 #[cfg(feature = "pg18")]
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn executor_run(query_desc: *mut pg_sys::QueryDesc, direction: pg_sys::ScanDirection::Type, count: u64) {
-    let _depth = super::counting_rows().then(Depth::enter);
-    match PREV_RUN.get() {
-        Some(prev) => pg_sys::ffi::pg_guard_ffi_boundary(|| prev(query_desc, direction, count)),
-        None => pg_sys::standard_ExecutorRun(query_desc, direction, count),
-    }
+    let entered = enter();
+    let prev = PREV_RUN.get();
+    chain::call_down(
+        || match prev {
+            Some(prev) => prev(query_desc, direction, count),
+            None => chain::standard_ExecutorRun(query_desc, direction, count),
+        },
+        || rows::leave(entered),
+    );
+    rows::leave(entered);
 }
 
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn executor_finish(query_desc: *mut pg_sys::QueryDesc) {
-    let count = super::counting_rows();
-    {
-        let _depth = count.then(Depth::enter);
-        match PREV_FINISH.get() {
-            Some(prev) => pg_sys::ffi::pg_guard_ffi_boundary(|| prev(query_desc)),
-            None => pg_sys::standard_ExecutorFinish(query_desc),
-        }
-    }
-    if count {
+    let entered = enter();
+    let prev = PREV_FINISH.get();
+    chain::call_down(
+        || match prev {
+            Some(prev) => prev(query_desc),
+            None => chain::standard_ExecutorFinish(query_desc),
+        },
+        || rows::leave(entered),
+    );
+    rows::leave(entered);
+    if entered {
         rows::check_limit();
         if rows::at_top_level() {
             crate::undo::flush(false); // the statement's rows, cascades and AFTER triggers included
@@ -151,8 +200,12 @@ unsafe extern "C-unwind" fn executor_finish(query_desc: *mut pg_sys::QueryDesc) 
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn executor_end(query_desc: *mut pg_sys::QueryDesc) {
     rows::finish(query_desc);
-    match PREV_END.get() {
-        Some(prev) => pg_sys::ffi::pg_guard_ffi_boundary(|| prev(query_desc)),
-        None => pg_sys::standard_ExecutorEnd(query_desc),
-    }
+    let prev = PREV_END.get();
+    chain::call_down(
+        || match prev {
+            Some(prev) => prev(query_desc),
+            None => chain::standard_ExecutorEnd(query_desc),
+        },
+        || {},
+    );
 }

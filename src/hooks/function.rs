@@ -72,6 +72,19 @@ unsafe fn simulated_call(funcid: pg_sys::Oid) {
     super::enforce(decide_simulated(gucs::mode(), None, Some(&facts)));
 }
 
+/// `lo_open` changes nothing by itself, and a descriptor writes only through functions readonly
+/// refuses (`lowrite`, `lo_truncate`). Where the plan shows a constant mode with `INV_WRITE`, the
+/// call is refused at once; elsewhere (a mode computed at run time, PL/pgSQL simple expressions,
+/// libpq's fast path) it opens, and any write through it is refused.
+unsafe fn refuse_lo_open_for_write() {
+    let Some(pstmt) = super::executor::starting() else { return };
+    if crate::facts::calls::opens_large_object_for_write(pstmt) {
+        let refusal = interdict_core::Refusal::new(interdict_core::ReasonCode::ReadonlyLargeObject, Mode::Readonly, "function lo_open(…, INV_WRITE)")
+            .fact("function", "lo_open");
+        crate::reasons::raise(&refusal);
+    }
+}
+
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn object_access(
     access: pg_sys::ObjectAccessType::Type,
@@ -92,8 +105,11 @@ unsafe extern "C-unwind" fn object_access(
             pg_sys::XactReadOnly = true;
         }
         super::enforce(verdict_for(object_id));
+        if mode == Mode::Readonly && u32::from(object_id) == pg_sys::F_LO_OPEN {
+            refuse_lo_open_for_write();
+        }
     }
     if let Some(prev) = PREV.get() {
-        pg_sys::ffi::pg_guard_ffi_boundary(|| prev(access, class_id, object_id, sub_id, arg));
+        super::chain::call_down(|| prev(access, class_id, object_id, sub_id, arg), || {});
     }
 }

@@ -2,11 +2,11 @@
 //! refusal or chain to the previous hook (else the standard function). Every hook decides *before*
 //! chaining, so a refused statement never starts, whatever runs after us.
 
+pub mod chain;
 pub mod executor;
 pub mod function;
 pub mod utility;
 
-use crate::cell::BackendCell;
 use crate::{gucs, session};
 use interdict_core::{Mode, ReasonCode, Settings, Verdict};
 use pgrx::pg_sys;
@@ -22,40 +22,10 @@ fn counting_rows() -> bool {
     !is_internal() && crate::rows::counting(gucs::mode())
 }
 
-/// Set while the guard runs its own SQL (approvals): our hooks stand aside for it.
-static INTERNAL: BackendCell<bool> = BackendCell::new(false);
-
+/// Whether the guard is running statements on its own tables now (see `guard_sql`): the hooks
+/// stand aside for them.
 pub fn is_internal() -> bool {
-    INTERNAL.get()
-}
-
-/// Runs the guard's own SQL as the bootstrap superuser (the owner of what it touches), with our
-/// hooks standing aside; restores user and flag on the way out, errors included.
-pub fn internal<R>(f: impl FnOnce() -> R) -> R {
-    struct Restore {
-        user: pg_sys::Oid,
-        context: i32,
-        was_internal: bool,
-    }
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            // SAFETY: restores what `internal` saved, on the backend's thread.
-            unsafe { pg_sys::SetUserIdAndSecContext(self.user, self.context) };
-            INTERNAL.set(self.was_internal);
-        }
-    }
-    let (mut user, mut context) = (pg_sys::InvalidOid, 0);
-    // SAFETY: plain calls on the backend's thread; SECURITY_LOCAL_USERID_CHANGE keeps SET ROLE out.
-    unsafe {
-        pg_sys::GetUserIdAndSecContext(&mut user, &mut context);
-        pg_sys::SetUserIdAndSecContext(
-            pg_sys::Oid::from(pg_sys::BOOTSTRAP_SUPERUSERID),
-            context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32,
-        );
-    }
-    let _restore = Restore { user, context, was_internal: INTERNAL.get() };
-    INTERNAL.set(true);
-    f()
+    crate::guard_sql::on_own_tables()
 }
 
 /// The agent mode this statement runs under, or `None` when nothing is to be checked (mode `off`,
@@ -65,7 +35,7 @@ pub fn internal<R>(f: impl FnOnce() -> R) -> R {
 fn agent_mode() -> Option<Mode> {
     // SAFETY: plain reads and writes of backend globals on the backend's thread.
     unsafe {
-        if pg_sys::IsBinaryUpgrade || INTERNAL.get() {
+        if pg_sys::IsBinaryUpgrade || is_internal() {
             return None;
         }
         session::ensure_locked();
@@ -77,7 +47,7 @@ fn agent_mode() -> Option<Mode> {
             pg_sys::XactReadOnly = true;
         }
         if mode != Mode::Off {
-            crate::ceilings::lock(mode); // once: the timeouts' ceilings take hold
+            crate::server_settings::lock(mode); // once: the locks on Postgres' own settings take hold
             crate::stats::checked(mode);
         }
         if mode == Mode::Off && crate::rows::simulating() {

@@ -3,8 +3,9 @@
 //! come here first and then run their query through the executor hook.
 
 use crate::cell::BackendCell;
-use crate::facts::utility::{utility_facts, utility_tables};
-use crate::rows::{self, Depth};
+use super::chain;
+use crate::facts::utility::{executed_utility, utility_facts, utility_tables};
+use crate::rows;
 use interdict_core::{decide_simulated, decide_utility, Mode};
 use pgrx::pg_sys;
 use std::ffi::c_char;
@@ -19,26 +20,35 @@ pub fn register() {
     }
 }
 
-/// Decide, then chain. Returns the depth marker while rows are counted: statements this one runs
-/// (`EXECUTE`, `DO`, `CALL`, `EXPLAIN ANALYZE`, `COPY (query)`) count toward it.
-unsafe fn guard(pstmt: *mut pg_sys::PlannedStmt, query_string: *const c_char, params: pg_sys::ParamListInfo) -> Option<Depth> {
+/// Decide, then chain. Returns whether rows are counted: statements this one runs (`EXECUTE`, `DO`,
+/// `CALL`, `EXPLAIN ANALYZE`, `COPY (query)`) count toward it, and so do the rows `COPY FROM` loads.
+unsafe fn guard(pstmt: *mut pg_sys::PlannedStmt, query_string: *const c_char, params: pg_sys::ParamListInfo) -> bool {
     let mode = super::agent_mode();
     let counting = super::counting_rows();
     if counting {
-        rows::begin_if_top_level(query_string, pstmt, params);
+        rows::begin_if_top_level(query_string, pstmt, params, std::ptr::null_mut());
     }
     if let Some(mode) = mode {
-        let facts = utility_facts((*pstmt).utilityStmt, mode == Mode::Guarded);
-        if rows::simulating() {
-            super::enforce(decide_simulated(mode, Some(&facts), None));
-        }
-        super::enforce_on(decide_utility(&super::settings_for(mode), &facts), || utility_tables((*pstmt).utilityStmt).0);
-        super::enforce_table_rules(mode, || utility_tables((*pstmt).utilityStmt));
-        if mode == Mode::Guarded {
-            crate::undo::check_writes(copy_from_target((*pstmt).utilityStmt).into_iter());
+        // What the statement runs, whatever wraps it: `EXPLAIN ANALYZE CREATE TABLE … AS` creates the
+        // table through its INTO receiver, which no other hook sees.
+        let mut node = (*pstmt).utilityStmt;
+        while !node.is_null() {
+            let facts = utility_facts(node, mode == Mode::Guarded);
+            if rows::simulating() {
+                super::enforce(decide_simulated(mode, Some(&facts), None));
+            }
+            super::enforce_on(decide_utility(&super::settings_for(mode), &facts), || utility_tables(node).0);
+            super::enforce_table_rules(mode, || utility_tables(node));
+            if mode == Mode::Guarded {
+                crate::undo::check_writes(copy_from_target(node).into_iter());
+            }
+            node = executed_utility(node);
         }
     }
-    counting.then(Depth::enter)
+    if counting {
+        rows::enter();
+    }
+    counting
 }
 
 /// The table `COPY … FROM` loads, if this is one (its rows reach no ModifyTable node).
@@ -54,15 +64,30 @@ unsafe fn copy_from_target(node: *mut pg_sys::Node) -> Option<pg_sys::Oid> {
     (relid != pg_sys::InvalidOid).then_some(relid)
 }
 
-/// After the statement: a top-level utility statement's recorded rows (COPY FROM, CALL, DO,
-/// EXECUTE, EXPLAIN ANALYZE) become its change.
-fn after(depth: Option<Depth>) {
-    crate::ceilings::statement_ended();
-    let counting = depth.is_some();
-    drop(depth);
-    if counting && rows::at_top_level() {
-        crate::undo::flush(false);
+/// After the statement: the rows `COPY … FROM` loaded join the statement's count (and its limit is
+/// checked: past it, the COPY is refused and its rows go with the transaction); a top-level utility
+/// statement's recorded rows (COPY FROM, CALL, DO, EXECUTE, EXPLAIN ANALYZE) become its change.
+unsafe fn after(counting: bool, pstmt: *mut pg_sys::PlannedStmt, qc: *mut pg_sys::QueryCompletion) {
+    crate::server_settings::statement_ended();
+    rows::leave(counting);
+    if !counting {
+        return;
     }
+    if let Some(relid) = copy_from_target((*pstmt).utilityStmt) {
+        rows::add_loaded(relid, (*qc).nprocessed);
+        rows::check_limit();
+    }
+    if rows::at_top_level() {
+        crate::undo::flush(false);
+        rows::statement_ended();
+    }
+}
+
+/// An error beneath: the statement's nesting level is left (the transaction or subtransaction abort
+/// forgets its rows).
+fn failed(counting: bool) {
+    crate::server_settings::statement_ended();
+    rows::leave(counting);
 }
 
 #[cfg(not(feature = "pg13"))]
@@ -78,14 +103,20 @@ unsafe extern "C-unwind" fn process_utility(
     dest: *mut pg_sys::DestReceiver,
     qc: *mut pg_sys::QueryCompletion,
 ) {
-    let depth = guard(pstmt, query_string, params);
-    match PREV.get() {
-        Some(prev) => pg_sys::ffi::pg_guard_ffi_boundary(|| {
-            prev(pstmt, query_string, read_only_tree, context, params, query_env, dest, qc)
-        }),
-        None => pg_sys::standard_ProcessUtility(pstmt, query_string, read_only_tree, context, params, query_env, dest, qc),
-    }
-    after(depth);
+    let counting = guard(pstmt, query_string, params);
+    // A caller that passes no completion (event triggers, some internal callers) gets ours, so that
+    // the rows a COPY loaded are always known.
+    let mut own_qc = std::mem::zeroed::<pg_sys::QueryCompletion>();
+    let qc = if qc.is_null() { &raw mut own_qc } else { qc };
+    let prev = PREV.get();
+    chain::call_down(
+        || match prev {
+            Some(prev) => prev(pstmt, query_string, read_only_tree, context, params, query_env, dest, qc),
+            None => chain::standard_ProcessUtility(pstmt, query_string, read_only_tree, context, params, query_env, dest, qc),
+        },
+        || failed(counting),
+    );
+    after(counting, pstmt, qc);
 }
 
 #[cfg(feature = "pg13")]
@@ -100,10 +131,16 @@ unsafe extern "C-unwind" fn process_utility(
     dest: *mut pg_sys::DestReceiver,
     qc: *mut pg_sys::QueryCompletion,
 ) {
-    let depth = guard(pstmt, query_string, params);
-    match PREV.get() {
-        Some(prev) => pg_sys::ffi::pg_guard_ffi_boundary(|| prev(pstmt, query_string, context, params, query_env, dest, qc)),
-        None => pg_sys::standard_ProcessUtility(pstmt, query_string, context, params, query_env, dest, qc),
-    }
-    after(depth);
+    let counting = guard(pstmt, query_string, params);
+    let mut own_qc = std::mem::zeroed::<pg_sys::QueryCompletion>();
+    let qc = if qc.is_null() { &raw mut own_qc } else { qc };
+    let prev = PREV.get();
+    chain::call_down(
+        || match prev {
+            Some(prev) => prev(pstmt, query_string, context, params, query_env, dest, qc),
+            None => chain::standard_ProcessUtility(pstmt, query_string, context, params, query_env, dest, qc),
+        },
+        || failed(counting),
+    );
+    after(counting, pstmt, qc);
 }

@@ -26,7 +26,7 @@ pub use revert::revert;
 use store::{write_change, ChangeRows, Counts, Target};
 
 use crate::cell::BackendCell;
-use crate::hooks::internal;
+use crate::guard_sql::as_guard;
 use crate::nodes::{cstr, list_ints, relation_name};
 use interdict_core::undo::Op;
 use interdict_core::{Mode, ReasonCode, Refusal, Verdict};
@@ -325,7 +325,7 @@ pub fn flush(at_commit: bool) {
     };
     // At the end of a SELECT (a writing function), the portal has popped its snapshot already.
     let _snapshot = ActiveSnapshot::ensure();
-    let id = internal(|| {
+    let id = as_guard(|| {
         expire_old_changes();
         write_change(target, change)
     });
@@ -387,7 +387,7 @@ pub fn history(id: Option<i64>, limit: i32) -> Vec<ChangeRow> {
     // SAFETY: plain read of a backend global.
     let role = unsafe { pg_sys::GetSessionUserId() };
     let everyone = crate::approvals::is_operator();
-    internal(|| {
+    as_guard(|| {
         Spi::connect_mut(|client| {
             let rows = client.update(
                 "SELECT c.id, c.made_at, c.role_name::text, c.statement,
@@ -421,7 +421,7 @@ pub fn history(id: Option<i64>, limit: i32) -> Vec<ChangeRow> {
             )
         })
     })
-    .unwrap_or_else(|e| pgrx::error!("interdict: could not read the history: {e}"))
+    .unwrap_or_else(|e| crate::reasons::internal_failure("reading the history of changes", &e.to_string()))
 }
 
 /// The record tables' statement trigger: only the guard's own SQL (and `pg_upgrade`) changes them.
@@ -445,11 +445,11 @@ pub fn purge(older_than_secs: Option<f64>) -> i64 {
                 .fact("error", "interdict.undo_retention is 0: give purge() an age, e.g. interdict.purge('30 days')"),
         )
     };
-    internal(|| delete_older(secs, None))
+    as_guard(|| delete_older(secs, None))
 }
 
 /// Deletes changes older than `secs` (at most `limit` of them, skipping any another session is
-/// deleting), with their rows; returns how many. Runs inside `internal`.
+/// deleting), with their rows; returns how many. Runs inside `as_guard`.
 fn delete_older(secs: f64, limit: Option<i64>) -> i64 {
     Spi::get_one_with_args::<i64>(
         "WITH d AS (DELETE FROM interdict.changes WHERE id IN (
@@ -460,7 +460,7 @@ fn delete_older(secs: f64, limit: Option<i64>) -> i64 {
          SELECT count(*) FROM d",
         &[DatumWithOid::from(secs), DatumWithOid::from(limit)],
     )
-    .unwrap_or_else(|e| pgrx::error!("interdict: could not purge recorded changes: {e}"))
+    .unwrap_or_else(|e| crate::reasons::internal_failure("purging recorded changes", &e.to_string()))
     .unwrap_or(0)
 }
 
@@ -472,7 +472,7 @@ const EXPIRY_EVERY_USECS: i64 = 10 * 60 * 1_000_000;
 const EXPIRY_BATCH: i64 = 100;
 
 /// With `interdict.undo_retention` set: deletes a few expired changes, at most every ten minutes.
-/// Runs in the agent's transaction (inside `internal`); if that aborts, a later write tries again.
+/// Runs in the agent's transaction (inside `as_guard`); if that aborts, a later write tries again.
 fn expire_old_changes() {
     let Some(secs) = crate::gucs::undo_retention_secs() else { return };
     // SAFETY: a plain call.

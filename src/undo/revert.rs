@@ -15,15 +15,24 @@
 //! explicitly for every constraint on or referencing a reverted table, so a revert that would
 //! leave a dangling reference (someone since pointed a row at one the change inserted) is a
 //! conflict too. Everything runs in the caller's transaction: an error leaves nothing reverted.
+//!
+//! Who runs what (see `guard_sql`): the change's records and the catalog are read as the guard;
+//! everything that touches a user table — casting images to its row type (domains may check them),
+//! the conflict checks, the writes, the foreign-key checks — runs as the table's owner, as a
+//! security-restricted operation, through the guard's own statements, with the search path pinned
+//! and every operator named by schema (the key index's own equality operators, the constraint's own
+//! comparison operators). Code a table's definition runs (index expressions, CHECK constraints,
+//! domains, ALWAYS triggers) runs as its owner and is judged by the hooks like any other statement.
 
 use super::store::{write_change, ChangeRows, Counts, Target};
 use super::{describe_rows, relation_shape};
-use crate::hooks::internal;
+use crate::guard_sql::{as_guard, as_table_owner, own_statement, setting_by_guard, Arg};
 use interdict_core::undo::{steps, Event, Op, Step};
 use interdict_core::{Mode, ReasonCode, Refusal};
 use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys;
-use pgrx::spi::{quote_identifier, Spi, SpiClient};
+use pgrx::spi::{quote_identifier, Spi};
+use std::ffi::CString;
 
 fn refuse(code: ReasonCode, id: i64, what: String) -> Refusal {
     Refusal::new(code, crate::gucs::mode(), what).fact("change_id", id.to_string())
@@ -55,7 +64,9 @@ impl RevertSettings {
         // SAFETY: GUC calls on the backend's thread; the nest level is popped in Drop (or by abort).
         unsafe {
             let level = pg_sys::NewGUCNestLevel();
-            for (name, value) in [
+            // The settings' locks let the guard's own settings through (`session_replication_role`
+            // is locked at origin for agent sessions).
+            setting_by_guard(|| for (name, value) in [
                 (c"session_replication_role", c"replica"),
                 (c"datestyle", c"ISO, MDY"),
                 (c"intervalstyle", c"postgres"),
@@ -71,7 +82,7 @@ impl RevertSettings {
                     0,
                     false,
                 );
-            }
+            });
             RevertSettings(level)
         }
     }
@@ -94,6 +105,8 @@ struct Table {
     qualified: String,
     shape: String,
     key: Vec<String>,
+    /// Each key column's equality operator, from the key index's operator class: `OPERATOR(s.=)`.
+    key_ops: Vec<String>,
     insert: Vec<String>,
     update: Vec<String>,
 }
@@ -107,9 +120,15 @@ fn fields(expr: &str, cols: &[String]) -> String {
 }
 
 impl Table {
-    /// `ROW(t.k1, t.k2) = ROW((x::T).k1, (x::T).k2)`.
+    /// `cur.k1 OPERATOR(pg_catalog.=) (x::T).k1 AND …`: the key index's own equality.
     fn key_match(&self, image: &str) -> String {
-        format!("ROW({}) = ROW({})", fields("interdict_cur", &self.key), fields(&format!("{image}::{}", self.qualified), &self.key))
+        let cast = format!("{image}::{}", self.qualified);
+        self.key
+            .iter()
+            .zip(&self.key_ops)
+            .map(|(k, op)| format!("interdict_cur.{k} {op} ({cast}).{k}"))
+            .collect::<Vec<_>>()
+            .join(" AND ")
     }
     fn key_text(&self, image: &str) -> String {
         format!(
@@ -139,11 +158,17 @@ fn table_now(id: i64, relid: pg_sys::Oid, name: &str, recorded_shape: &str) -> T
     if key_index == pg_sys::InvalidOid {
         changed("it no longer has a primary key or replica identity index");
     }
-    let (key, cols) = internal(|| {
-        let key = Spi::get_one_with_args::<Vec<String>>(
-            "SELECT pg_catalog.array_agg(pg_catalog.quote_ident(a.attname) ORDER BY u.n)
-               FROM pg_catalog.pg_index i, pg_catalog.unnest(i.indkey::int2[]) WITH ORDINALITY AS u(attnum, n), pg_catalog.pg_attribute a
-              WHERE i.indexrelid = $1 AND a.attrelid = i.indrelid AND a.attnum = u.attnum",
+    let (key, cols) = as_guard(|| {
+        let key = Spi::get_two_with_args::<Vec<String>, Vec<String>>(
+            "SELECT pg_catalog.array_agg(pg_catalog.quote_ident(a.attname) ORDER BY u.n),
+                    pg_catalog.array_agg(pg_catalog.format('OPERATOR(%I.%s)', opn.nspname, op.oprname) ORDER BY u.n)
+               FROM pg_catalog.pg_index i,
+                    ROWS FROM (pg_catalog.unnest(i.indkey::pg_catalog.int2[]), pg_catalog.unnest(i.indclass::pg_catalog.oid[])) WITH ORDINALITY AS u(attnum, opclass, n),
+                    pg_catalog.pg_attribute a, pg_catalog.pg_opclass oc, pg_catalog.pg_amop ao, pg_catalog.pg_operator op, pg_catalog.pg_namespace opn
+              WHERE i.indexrelid = $1 AND a.attrelid = i.indrelid AND a.attnum = u.attnum
+                AND oc.oid = u.opclass AND ao.amopfamily = oc.opcfamily AND ao.amopmethod = oc.opcmethod
+                AND ao.amoplefttype = oc.opcintype AND ao.amoprighttype = oc.opcintype AND ao.amopstrategy = 3
+                AND op.oid = ao.amopopr AND opn.oid = op.oprnamespace",
             &[DatumWithOid::from(key_index)],
         );
         let cols = Spi::get_two_with_args::<Vec<String>, Vec<String>>(
@@ -154,56 +179,75 @@ fn table_now(id: i64, relid: pg_sys::Oid, name: &str, recorded_shape: &str) -> T
         );
         (key, cols)
     });
-    let key = key.ok().flatten().unwrap_or_default();
+    let (key, key_ops) = key.ok().map(|(k, o)| (k.unwrap_or_default(), o.unwrap_or_default())).unwrap_or_default();
+    if key.is_empty() || key.len() != key_ops.len() {
+        changed("its key's columns or their equality operators could not be read");
+    }
     let (insert, update) = cols.map(|(i, u)| (i.unwrap_or_default(), u.unwrap_or_default())).unwrap_or_default();
     let qualified = format!("{}.{}", quote_identifier(&schema), quote_identifier(&relname));
-    Table { relid, name: name.to_string(), only: format!("ONLY {qualified}"), qualified, shape, key, insert, update }
+    Table { relid, name: name.to_string(), only: format!("ONLY {qualified}"), qualified, shape, key, key_ops, insert, update }
 }
 
-/// The recorded events of one table, in order, with their keys.
-fn events(client: &mut SpiClient<'_>, id: i64, t: &Table) -> Vec<Event> {
-    let sql = format!(
-        "SELECT op::text, old_row, new_row, {}, {} FROM interdict.change_rows WHERE change_id = $1 AND relid = $2 ORDER BY seq",
-        t.key_text("old_row"),
-        t.key_text("new_row")
-    );
-    let rows = client
-        .update(sql.as_str(), None, &[DatumWithOid::from(id), DatumWithOid::from(t.relid)])
-        .unwrap_or_else(|e| pgrx::error!("interdict: could not read change {id}: {e}"));
-    rows.map(|r| Event {
-        op: r.get::<String>(1).ok().flatten().and_then(|s| s.chars().next()).and_then(Op::from_letter).unwrap_or(Op::Update),
-        old_row: r.get::<String>(2).ok().flatten(),
-        new_row: r.get::<String>(3).ok().flatten(),
-        old_key: r.get::<String>(4).ok().flatten(),
-        new_key: r.get::<String>(5).ok().flatten(),
+/// The recorded events of one table, in order, with their keys: the images read as the guard, their
+/// keys computed as the table's owner (the cast to the row type may run the owner's domain checks).
+fn events(id: i64, t: &Table) -> Vec<Event> {
+    let raw = as_guard(|| {
+        Spi::connect(|client| {
+            let rows = client.select(
+                "SELECT op::pg_catalog.text, old_row, new_row FROM interdict.change_rows WHERE change_id = $1 AND relid = $2 ORDER BY seq",
+                None,
+                &[DatumWithOid::from(id), DatumWithOid::from(t.relid)],
+            )?;
+            let mut out = Vec::new();
+            for r in rows {
+                out.push((r.get::<String>(1)?.unwrap_or_default(), r.get::<String>(2)?, r.get::<String>(3)?));
+            }
+            Ok::<_, pgrx::spi::Error>(out)
+        })
     })
-    .collect()
+    .unwrap_or_else(|e| crate::reasons::internal_failure(&format!("reading change {id}"), &e.to_string()));
+    let olds: Vec<Option<String>> = raw.iter().map(|(_, o, _)| o.clone()).collect();
+    let news: Vec<Option<String>> = raw.iter().map(|(_, _, n)| n.clone()).collect();
+    let sql = cstring(format!(
+        "SELECT {}, {} FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog.text[])) WITH ORDINALITY AS interdict_x(old_row, new_row, n) ORDER BY n",
+        t.key_text("interdict_x.old_row"),
+        t.key_text("interdict_x.new_row")
+    ));
+    let keys = as_table_owner(t.relid, || own_statement(&sql, &[Arg::nullable_text_array(&olds), Arg::nullable_text_array(&news)]));
+    raw.into_iter()
+        .zip(keys.rows)
+        .map(|((op, old_row, new_row), key)| Event {
+            op: op.chars().next().and_then(Op::from_letter).unwrap_or(Op::Update),
+            old_row,
+            new_row,
+            old_key: key.first().cloned().flatten(),
+            new_key: key.get(1).cloned().flatten(),
+        })
+        .collect()
 }
 
-/// Runs a statement that returns one count.
-fn count(client: &mut SpiClient<'_>, sql: &str, args: &[DatumWithOid<'_>]) -> i64 {
-    client
-        .update(sql, None, args)
-        .and_then(|r| r.first().get_one::<i64>())
-        .unwrap_or_else(|e| pgrx::error!("interdict: revert statement failed: {e}"))
-        .unwrap_or(0)
+fn cstring(sql: String) -> CString {
+    CString::new(sql).unwrap_or_else(|_| crate::reasons::internal_failure("building an undo statement", "a NUL byte in a name"))
 }
 
-/// Up to 10 images from `images` for which `condition` (over `x`) holds.
-fn offenders(client: &mut SpiClient<'_>, images: &[String], condition: &str) -> Vec<String> {
+/// Runs an own statement on the table that returns one count.
+fn count(sql: String, args: &[Arg]) -> i64 {
+    let returned = own_statement(&cstring(sql), args);
+    returned.rows.first().and_then(|r| r.first().cloned().flatten()).and_then(|c| c.parse().ok()).unwrap_or(0)
+}
+
+/// Up to 10 images from `images` for which `condition` (over `interdict_img`) holds.
+fn offenders(images: &[String], condition: &str) -> Vec<String> {
     if images.is_empty() {
         return Vec::new();
     }
-    let sql = format!("SELECT {IMG} FROM pg_catalog.unnest($1::text[]) AS interdict_img WHERE {condition} LIMIT 10");
-    client
-        .update(sql.as_str(), None, &[DatumWithOid::from(images.to_vec())])
-        .map(|rows| rows.filter_map(|r| r.get::<String>(1).ok().flatten()).collect())
-        .unwrap_or_else(|e| pgrx::error!("interdict: conflict check failed: {e}"))
+    let sql = format!("SELECT {IMG} FROM pg_catalog.unnest($1::pg_catalog.text[]) AS interdict_img WHERE {condition} LIMIT 10");
+    own_statement(&cstring(sql), &[Arg::text_array(images)]).rows.into_iter().filter_map(|r| r.into_iter().next().flatten()).collect()
 }
 
-/// One table's revert: conflict check, then the steps. Returns the inverse events to record.
-fn revert_table(client: &mut SpiClient<'_>, id: i64, t: &Table, force: bool) -> (Counts, Vec<(Op, Option<String>, Option<String>)>) {
-    let steps = steps(&events(client, id, t));
+/// One table's revert, as its owner: conflict check, then the steps. Returns the inverse events to record.
+fn revert_table(id: i64, t: &Table, force: bool) -> (Counts, Vec<(Op, Option<String>, Option<String>)>) {
+    let steps = steps(&events(id, t));
     let (mut gone, mut restore_after, mut restore_before, mut back) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for s in &steps {
         match s {
@@ -216,56 +260,68 @@ fn revert_table(client: &mut SpiClient<'_>, id: i64, t: &Table, force: bool) -> 
         }
     }
     let cast = |x: &str| format!("{x}::{}", t.qualified);
-    let still_there = format!("EXISTS (SELECT 1 FROM {} interdict_cur WHERE {} AND interdict_cur OPERATOR(pg_catalog.*=) {})", t.only, t.key_match(IMG), cast(IMG));
+    let still_there = format!(
+        "EXISTS (SELECT 1 FROM {} interdict_cur WHERE {} AND interdict_cur OPERATOR(pg_catalog.*=) {})",
+        t.only,
+        t.key_match(IMG),
+        cast(IMG)
+    );
     let key_taken = format!("EXISTS (SELECT 1 FROM {} interdict_cur WHERE {})", t.only, t.key_match(IMG));
-    if force {
-        // An operator's force: whatever holds the keys now gives way to the before-images.
-        let all: Vec<String> = gone.iter().chain(&restore_after).chain(&restore_before).chain(&back).cloned().collect();
-        count(
-            client,
-            &format!("WITH d AS (DELETE FROM {} interdict_cur USING pg_catalog.unnest($1::text[]) AS interdict_img WHERE {} RETURNING 1) SELECT count(*) FROM d", t.only, t.key_match(IMG)),
-            &[DatumWithOid::from(all)],
-        );
-        let befores: Vec<String> = restore_before.iter().chain(&back).cloned().collect();
-        insert(client, t, &befores);
-    } else {
-        let mut conflicts = offenders(client, &[gone.clone(), restore_after.clone()].concat(), &format!("NOT {still_there}"));
-        conflicts.extend(offenders(client, &back, &key_taken));
-        if !conflicts.is_empty() {
-            conflict(id, t, "rows changed since (or keys in use again)", conflicts);
-        }
-        let deleted = count(
-            client,
-            &format!(
-                "WITH d AS (DELETE FROM {} interdict_cur USING pg_catalog.unnest($1::text[]) AS interdict_img WHERE {} AND interdict_cur OPERATOR(pg_catalog.*=) {} RETURNING 1) SELECT count(*) FROM d",
-                t.only,
-                t.key_match(IMG),
-                cast(IMG)
-            ),
-            &[DatumWithOid::from(gone.clone())],
-        );
-        let restored = if restore_after.is_empty() || t.update.is_empty() {
-            restore_after.len() as i64
-        } else {
+    as_table_owner(t.relid, || {
+        if force {
+            // An operator's force: whatever holds the keys now gives way to the before-images.
+            let all: Vec<String> = gone.iter().chain(&restore_after).chain(&restore_before).chain(&back).cloned().collect();
             count(
-                client,
-                &format!(
-                    "WITH u AS (UPDATE {} interdict_cur SET ({}) = ROW({}) FROM ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[])) AS interdict_pair(after_img, before_img)
-                      WHERE {} AND interdict_cur OPERATOR(pg_catalog.*=) {} RETURNING 1) SELECT count(*) FROM u",
+                format!(
+                    "WITH d AS (DELETE FROM {} interdict_cur USING pg_catalog.unnest($1::pg_catalog.text[]) AS interdict_img WHERE {} RETURNING 1) SELECT pg_catalog.count(*) FROM d",
                     t.only,
-                    t.update.join(", "),
-                    fields(&cast("interdict_pair.before_img"), &t.update),
-                    t.key_match("interdict_pair.after_img"),
-                    cast("interdict_pair.after_img")
+                    t.key_match(IMG)
                 ),
-                &[DatumWithOid::from(restore_after.clone()), DatumWithOid::from(restore_before.clone())],
-            )
-        };
-        if deleted != gone.len() as i64 || restored != restore_after.len() as i64 {
-            conflict(id, t, "rows changed while the revert ran", Vec::new());
+                &[Arg::text_array(&all)],
+            );
+            let befores: Vec<String> = restore_before.iter().chain(&back).cloned().collect();
+            insert(t, &befores);
+        } else {
+            let mut conflicts = offenders(&[gone.clone(), restore_after.clone()].concat(), &format!("NOT {still_there}"));
+            conflicts.extend(offenders(&back, &key_taken));
+            if !conflicts.is_empty() {
+                conflict(id, t, "rows changed since (or keys in use again)", conflicts);
+            }
+            let deleted = if gone.is_empty() {
+                0
+            } else {
+                count(
+                    format!(
+                        "WITH d AS (DELETE FROM {} interdict_cur USING pg_catalog.unnest($1::pg_catalog.text[]) AS interdict_img WHERE {} AND interdict_cur OPERATOR(pg_catalog.*=) {} RETURNING 1) SELECT pg_catalog.count(*) FROM d",
+                        t.only,
+                        t.key_match(IMG),
+                        cast(IMG)
+                    ),
+                    &[Arg::text_array(&gone)],
+                )
+            };
+            let restored = if restore_after.is_empty() || t.update.is_empty() {
+                restore_after.len() as i64
+            } else {
+                count(
+                    format!(
+                        "WITH u AS (UPDATE {} interdict_cur SET ({}) = ROW({}) FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog.text[])) AS interdict_pair(after_img, before_img)
+                          WHERE {} AND interdict_cur OPERATOR(pg_catalog.*=) {} RETURNING 1) SELECT pg_catalog.count(*) FROM u",
+                        t.only,
+                        t.update.join(", "),
+                        fields(&cast("interdict_pair.before_img"), &t.update),
+                        t.key_match("interdict_pair.after_img"),
+                        cast("interdict_pair.after_img")
+                    ),
+                    &[Arg::text_array(&restore_after), Arg::text_array(&restore_before)],
+                )
+            };
+            if deleted != gone.len() as i64 || restored != restore_after.len() as i64 {
+                conflict(id, t, "rows changed while the revert ran", Vec::new());
+            }
+            insert(t, &back);
         }
-        insert(client, t, &back);
-    }
+    });
     let counts = Counts { inserted: back.len() as i64, updated: restore_after.len() as i64, deleted: gone.len() as i64 };
     let inverse = gone
         .into_iter()
@@ -276,20 +332,18 @@ fn revert_table(client: &mut SpiClient<'_>, id: i64, t: &Table, force: bool) -> 
     (counts, inverse)
 }
 
-fn insert(client: &mut SpiClient<'_>, t: &Table, images: &[String]) {
+fn insert(t: &Table, images: &[String]) {
     if images.is_empty() {
         return;
     }
     let sql = format!(
-        "INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM (SELECT interdict_img.interdict_img::{} AS interdict_row FROM pg_catalog.unnest($1::text[]) AS interdict_img OFFSET 0) interdict_s",
+        "INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM (SELECT interdict_img.interdict_img::{} AS interdict_row FROM pg_catalog.unnest($1::pg_catalog.text[]) AS interdict_img OFFSET 0) interdict_s",
         t.qualified,
         t.insert.join(", "),
         fields("interdict_s.interdict_row", &t.insert),
         t.qualified
     );
-    client
-        .update(sql.as_str(), None, &[DatumWithOid::from(images.to_vec())])
-        .unwrap_or_else(|e| pgrx::error!("interdict: could not reinsert rows into {}: {e}", t.name));
+    own_statement(&cstring(sql), &[Arg::text_array(images)]);
 }
 
 fn conflict(id: i64, t: &Table, why: &str, rows: Vec<String>) -> ! {
@@ -300,51 +354,72 @@ fn conflict(id: i64, t: &Table, why: &str, rows: Vec<String>) -> ! {
     crate::reasons::raise(&refusal)
 }
 
+/// A foreign key to check after a revert.
+struct ForeignKey {
+    name: String,
+    /// The referencing table (its owner runs the check), `ONLY "s"."t"` for a plain table.
+    child_relid: pg_sys::Oid,
+    child: String,
+    parent: String,
+    /// `child.f OPERATOR(s.=) parent.p` for each column pair, with the constraint's own operators.
+    matches: Vec<String>,
+    fk: Vec<String>,
+}
+
 /// Foreign keys on or referencing the reverted tables (partitioned ancestors included) still hold.
-fn verify_foreign_keys(client: &mut SpiClient<'_>, id: i64, tables: &[Table]) {
+fn verify_foreign_keys(id: i64, tables: &[Table]) {
     let relids: Vec<pg_sys::Oid> = tables.iter().map(|t| t.relid).collect();
-    let constraints: Vec<(String, String, String, Vec<String>, Vec<String>)> = client
-        .update(
-            "WITH touched AS (SELECT r FROM pg_catalog.unnest($1::oid[]) AS r
-                              UNION SELECT pg_catalog.pg_partition_ancestors(r) FROM pg_catalog.unnest($1::oid[]) AS r)
-             SELECT c.conname::text,
-                    CASE WHEN cr.relkind = 'r' THEN 'ONLY ' ELSE '' END || pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(cr.relname),
-                    CASE WHEN pr.relkind = 'r' THEN 'ONLY ' ELSE '' END || pg_catalog.quote_ident(pn.nspname) || '.' || pg_catalog.quote_ident(pr.relname),
-                    ARRAY(SELECT pg_catalog.quote_ident(a.attname) FROM pg_catalog.unnest(c.conkey) WITH ORDINALITY AS k(att, n)
-                          JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.att ORDER BY k.n),
-                    ARRAY(SELECT pg_catalog.quote_ident(a.attname) FROM pg_catalog.unnest(c.confkey) WITH ORDINALITY AS k(att, n)
-                          JOIN pg_catalog.pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.att ORDER BY k.n)
-               FROM pg_catalog.pg_constraint c
-               JOIN pg_catalog.pg_class cr ON cr.oid = c.conrelid JOIN pg_catalog.pg_namespace cn ON cn.oid = cr.relnamespace
-               JOIN pg_catalog.pg_class pr ON pr.oid = c.confrelid JOIN pg_catalog.pg_namespace pn ON pn.oid = pr.relnamespace
-              WHERE c.contype = 'f' AND c.conparentid = 0
-                AND (c.conrelid IN (SELECT r FROM touched) OR c.confrelid IN (SELECT r FROM touched))",
-            None,
-            &[DatumWithOid::from(relids)],
-        )
-        .map(|rows| {
-            rows.map(|r| {
-                (
-                    r.get::<String>(1).ok().flatten().unwrap_or_default(),
-                    r.get::<String>(2).ok().flatten().unwrap_or_default(),
-                    r.get::<String>(3).ok().flatten().unwrap_or_default(),
-                    r.get::<Vec<String>>(4).ok().flatten().unwrap_or_default(),
-                    r.get::<Vec<String>>(5).ok().flatten().unwrap_or_default(),
-                )
-            })
-            .collect()
+    let constraints: Vec<ForeignKey> = as_guard(|| {
+        Spi::connect(|client| {
+            let rows = client.select(
+                "WITH touched AS (SELECT r FROM pg_catalog.unnest($1::pg_catalog.oid[]) AS r
+                                  UNION SELECT pg_catalog.pg_partition_ancestors(r) FROM pg_catalog.unnest($1::pg_catalog.oid[]) AS r)
+                 SELECT c.conname::pg_catalog.text, c.conrelid,
+                        CASE WHEN cr.relkind = 'r' THEN 'ONLY ' ELSE '' END OPERATOR(pg_catalog.||) pg_catalog.format('%I.%I', cn.nspname, cr.relname),
+                        CASE WHEN pr.relkind = 'r' THEN 'ONLY ' ELSE '' END OPERATOR(pg_catalog.||) pg_catalog.format('%I.%I', pn.nspname, pr.relname),
+                        ARRAY(SELECT pg_catalog.format('interdict_parent.%I OPERATOR(%I.%s) interdict_child.%I', pa.attname, opn.nspname, op.oprname, ca.attname)
+                                FROM ROWS FROM (pg_catalog.unnest(c.conkey), pg_catalog.unnest(c.confkey), pg_catalog.unnest(c.conpfeqop)) WITH ORDINALITY AS k(fk, pk, eq, n)
+                                JOIN pg_catalog.pg_attribute ca ON ca.attrelid = c.conrelid AND ca.attnum = k.fk
+                                JOIN pg_catalog.pg_attribute pa ON pa.attrelid = c.confrelid AND pa.attnum = k.pk
+                                JOIN pg_catalog.pg_operator op ON op.oid = k.eq
+                                JOIN pg_catalog.pg_namespace opn ON opn.oid = op.oprnamespace ORDER BY k.n),
+                        ARRAY(SELECT pg_catalog.quote_ident(a.attname) FROM pg_catalog.unnest(c.conkey) WITH ORDINALITY AS k(att, n)
+                              JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.att ORDER BY k.n)
+                   FROM pg_catalog.pg_constraint c
+                   JOIN pg_catalog.pg_class cr ON cr.oid = c.conrelid JOIN pg_catalog.pg_namespace cn ON cn.oid = cr.relnamespace
+                   JOIN pg_catalog.pg_class pr ON pr.oid = c.confrelid JOIN pg_catalog.pg_namespace pn ON pn.oid = pr.relnamespace
+                  WHERE c.contype = 'f' AND c.conparentid = 0
+                    AND (c.conrelid IN (SELECT r FROM touched) OR c.confrelid IN (SELECT r FROM touched))",
+                None,
+                &[DatumWithOid::from(relids)],
+            )?;
+            let mut out = Vec::new();
+            for r in rows {
+                out.push(ForeignKey {
+                    name: r.get::<String>(1)?.unwrap_or_default(),
+                    child_relid: r.get::<pg_sys::Oid>(2)?.unwrap_or(pg_sys::InvalidOid),
+                    child: r.get::<String>(3)?.unwrap_or_default(),
+                    parent: r.get::<String>(4)?.unwrap_or_default(),
+                    matches: r.get::<Vec<String>>(5)?.unwrap_or_default(),
+                    fk: r.get::<Vec<String>>(6)?.unwrap_or_default(),
+                });
+            }
+            Ok::<_, pgrx::spi::Error>(out)
         })
-        .unwrap_or_else(|e| pgrx::error!("interdict: could not list foreign keys: {e}"));
-    for (name, child, parent, fk, pk) in constraints {
-        let not_null = fk.iter().map(|c| format!("interdict_child.{c} IS NOT NULL")).collect::<Vec<_>>().join(" AND ");
-        let matches = fk.iter().zip(&pk).map(|(f, p)| format!("interdict_parent.{p} = interdict_child.{f}")).collect::<Vec<_>>().join(" AND ");
+    })
+    .unwrap_or_else(|e| crate::reasons::internal_failure(&format!("listing foreign keys for change {id}"), &e.to_string()));
+    for c in constraints {
+        let not_null = c.fk.iter().map(|f| format!("interdict_child.{f} IS NOT NULL")).collect::<Vec<_>>().join(" AND ");
         let sql = format!(
-            "SELECT count(*) FROM {child} interdict_child WHERE {not_null} AND NOT EXISTS (SELECT 1 FROM {parent} interdict_parent WHERE {matches})"
+            "SELECT pg_catalog.count(*) FROM {} interdict_child WHERE {not_null} AND NOT EXISTS (SELECT 1 FROM {} interdict_parent WHERE {})",
+            c.child,
+            c.parent,
+            c.matches.join(" AND ")
         );
-        let dangling = count(client, &sql, &[]);
+        let dangling = as_table_owner(c.child_relid, || count(sql, &[]));
         if dangling > 0 {
             let refusal = refuse(ReasonCode::UndoConflict, id, format!("reverting change {id}"))
-                .fact("constraint", name)
+                .fact("constraint", c.name)
                 .fact("why", format!("{dangling} row(s) would violate the foreign key (rows written since refer to rows the change made)"));
             crate::reasons::raise(&refusal);
         }
@@ -353,7 +428,7 @@ fn verify_foreign_keys(client: &mut SpiClient<'_>, id: i64, tables: &[Table]) {
 
 /// Reverts one change; returns the id of the change that records the revert.
 fn revert_one(id: i64, force: bool) -> i64 {
-    let found = internal(|| {
+    let found = as_guard(|| {
         Spi::connect_mut(|client| {
             let rows = client.update(
                 "SELECT role_id, reverted_by, reverts FROM interdict.changes WHERE id = $1 FOR UPDATE",
@@ -373,7 +448,7 @@ fn revert_one(id: i64, force: bool) -> i64 {
     if role != unsafe { pg_sys::GetSessionUserId() } && !crate::approvals::is_operator() {
         crate::reasons::raise(&refuse(ReasonCode::UndoNotAllowed, id, format!("reverting change {id}, made by another role")));
     }
-    let recorded: Vec<(pg_sys::Oid, String, String)> = internal(|| {
+    let recorded: Vec<(pg_sys::Oid, String, String)> = as_guard(|| {
         Spi::connect_mut(|client| {
             let rows = client.update(
                 "SELECT relid, table_name, shape FROM interdict.change_tables WHERE change_id = $1 ORDER BY relid",
@@ -386,15 +461,10 @@ fn revert_one(id: i64, force: bool) -> i64 {
             )
         })
     })
-    .unwrap_or_else(|e| pgrx::error!("interdict: could not read change {id}: {e}"));
+    .unwrap_or_else(|e| crate::reasons::internal_failure(&format!("reading change {id}"), &e.to_string()));
     let tables: Vec<Table> = recorded.iter().map(|(relid, name, shape)| table_now(id, *relid, name, shape)).collect();
-    let done = internal(|| {
-        Spi::connect_mut(|client| {
-            let done: Vec<_> = tables.iter().map(|t| revert_table(client, id, t, force)).collect();
-            verify_foreign_keys(client, id, &tables);
-            done
-        })
-    });
+    let done: Vec<_> = tables.iter().map(|t| revert_table(id, t, force)).collect();
+    verify_foreign_keys(id, &tables);
     let (mut change, mut summary, mut seq) = (ChangeRows::default(), Vec::new(), 0);
     for (t, (counts, inverse)) in tables.iter().zip(done) {
         for (op, old, new) in inverse {
@@ -407,13 +477,13 @@ fn revert_one(id: i64, force: bool) -> i64 {
         summary.push((t.name.clone(), counts.total()));
     }
     let statement = format!("SELECT interdict.revert({id})");
-    let new_id = internal(|| write_change(Target::New { statement: &statement, reverts: Some(id) }, change));
-    internal(|| {
+    let new_id = as_guard(|| write_change(Target::New { statement: &statement, reverts: Some(id) }, change));
+    as_guard(|| {
         Spi::run_with_args("UPDATE interdict.changes SET reverted_by = $2 WHERE id = $1", &[DatumWithOid::from(id), DatumWithOid::from(new_id)])?;
         // Reverting a revert redoes the original, which can then be reverted again.
         Spi::run_with_args("UPDATE interdict.changes SET reverted_by = NULL WHERE id = $1", &[DatumWithOid::from(reverts)])
     })
-    .unwrap_or_else(|e| pgrx::error!("interdict: could not mark change {id} reverted: {e}"));
+    .unwrap_or_else(|e| crate::reasons::internal_failure(&format!("marking change {id} reverted"), &e.to_string()));
     super::with(|b| b.last_change = Some(new_id));
     crate::stats::bump(interdict_core::stats::Counter::Reverts, 1);
     crate::audit::change(new_id, summary.iter().map(|(_, n)| n).sum(), &summary, Some(id));

@@ -1,7 +1,7 @@
 //! Writing a change: one statement per write, from plans prepared once per backend and kept
 //! (`SPI_keepplan`). A change's rows and its per-table counts travel as arrays, so one execution
 //! stores a whole statement's change, however many rows and tables it touched. Runs inside
-//! [`crate::hooks::internal`] (as the owner of the undo tables, with our hooks standing aside).
+//! [`crate::guard_sql::as_guard`] (as the extension's owner, search path pinned, our hooks standing aside).
 
 use crate::cell::BackendCell;
 use interdict_core::undo::Op;
@@ -126,13 +126,13 @@ fn prepare() -> Result<Plans, pgrx::spi::Error> {
     })
 }
 
-/// Stores `rows` into `target`; returns the change's id. Runs inside `internal`.
+/// Stores `rows` into `target`; returns the change's id. Runs inside `as_guard`.
 pub fn write_change(target: Target, rows: ChangeRows) -> i64 {
     // Taken out while in use (the statements below run our hooks), put back after; an error drops
     // them, and the next write prepares them again.
     let plans = match PLANS.with(Option::take) {
         Some(p) => p,
-        None => prepare().unwrap_or_else(|e| pgrx::error!("interdict: could not prepare undo's statements: {e}")),
+        None => prepare().unwrap_or_else(|e| crate::reasons::internal_failure("preparing undo's statements", &e.to_string())),
     };
     let ChangeRows { seqs, relids, ops, olds, news, table_relids, table_names, table_shapes, inserted, updated, deleted } = rows;
     let mut args = vec![
@@ -166,7 +166,7 @@ pub fn write_change(target: Target, rows: ChangeRows) -> i64 {
     PLANS.set(Some(plans));
     match stored {
         Ok(Some(id)) => id,
-        Ok(None) => pgrx::error!("interdict: could not record the change"),
-        Err(e) => pgrx::error!("interdict: could not record the change: {e}"),
+        Ok(None) => crate::reasons::internal_failure("recording the change", "the insert returned no id"),
+        Err(e) => crate::reasons::internal_failure("recording the change", &e.to_string()),
     }
 }

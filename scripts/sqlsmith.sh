@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# sqlsmith (Debian's package) against the corpus fixture for MINUTES minutes each, as the ordinary
+# readonly agent and as the ordinary guarded agent. Counts server crashes (a backend terminated by a
+# signal, which makes the postmaster restart every session) and, for readonly, checks that the
+# fixture's fingerprint (data, sequences, catalog, large objects, cluster state) is unchanged.
+# Records the figures in benches/RESULTS.md. Not part of scripts/test.sh (it takes 2 × MINUTES).
+#   bash scripts/sqlsmith.sh [MINUTES]
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+MINUTES=${1:-10}
+PORT=${SQLSMITH_PORT:-5437}
+setup_all
+command -v sqlsmith >/dev/null || { $SUDO apt-get install -y -qq sqlsmith >/dev/null; }
+cluster_start sqlsmith "$PORT" "log_min_messages = warning"
+SOCK=$SCRATCH/sqlsmith/sock
+LOG=$SCRATCH/sqlsmith/log
+psql_admin() { as_postgres psql -X -q -v ON_ERROR_STOP=1 -h "$SOCK" -p "$PORT" -U postgres "$@"; }
+psql_admin -d postgres -f "$ROOT/corpus/roles.sql" >/dev/null
+psql_admin -d postgres -c "CREATE DATABASE fixture" >/dev/null
+psql_admin -d fixture -f "$ROOT/corpus/fixture.sql" >/dev/null
+fingerprint() { psql_admin -d fixture -At -c "SELECT md5(string_agg(part || digest, ',' ORDER BY part)) FROM corpus_admin.fingerprint()"; }
+crashes() { grep -c "terminated by signal" "$LOG" || true; }
+
+run_as() {  # ROLE: sqlsmith for MINUTES; prints "queries errors"
+    local role=$1 out=$SCRATCH/sqlsmith/$1.out
+    as_postgres timeout --signal=INT "${MINUTES}m" sqlsmith --seed=42 --verbose \
+        --target="host=$SOCK port=$PORT dbname=fixture user=$role application_name=sqlsmith" >"$out" 2>&1 || true
+    # sqlsmith's last report line: "queries: N (x/s), ... errors: …"; count what it generated.
+    local queries; queries=$(grep -o 'queries: [0-9]*' "$out" | tail -1 | awk '{print $2}')
+    echo "${queries:-0}"
+}
+
+status=0
+before=$(fingerprint); crashes_before=$(crashes)
+log "sqlsmith as the readonly agent for $MINUTES min"
+ro_queries=$(run_as agent)
+after=$(fingerprint); ro_crashes=$(( $(crashes) - crashes_before ))
+ro_changed=no; [ "$before" = "$after" ] || { ro_changed=yes; status=1; }
+log "sqlsmith as the guarded agent for $MINUTES min"
+crashes_before=$(crashes)
+g_queries=$(run_as agent_g)
+g_crashes=$(( $(crashes) - crashes_before ))
+[ "$ro_crashes" = 0 ] && [ "$g_crashes" = 0 ] || status=1
+log "readonly: $ro_queries queries, $ro_crashes crashes, fixture changed: $ro_changed; guarded: $g_queries queries, $g_crashes crashes"
+cluster_stop sqlsmith
+results_section sqlsmith <<EOF
+## sqlsmith: random SQL as an ordinary agent
+
+Command: \`bash scripts/sqlsmith.sh $MINUTES\` — sqlsmith (Debian 12 package, seed 42) against the corpus
+fixture database (every table recorded for undo), $MINUTES minutes per agent, PostgreSQL $PG_MAJOR, $(date -u +%Y-%m-%d).
+
+| agent | queries generated | server crashes | fixture changed |
+|---|---|---|---|
+| ordinary, \`readonly\` | $ro_queries | $ro_crashes | $ro_changed |
+| ordinary, \`guarded\` (max_rows 20) | $g_queries | $g_crashes | (writes allowed) |
+
+A crash is a backend terminated by a signal (the server log's "terminated by signal"); the readonly
+fingerprint covers table data, sequences, the catalog, large objects and cluster-wide state.
+EOF
+exit $status

@@ -1,0 +1,253 @@
+//! How the guard runs SQL of its own, immune to the session that called it.
+//!
+//! An agent controls its session's name resolution: `search_path` (from a client option, `SET`, a
+//! function's `SET` clause), objects in schemas it can write, and its temporary schema (searched
+//! first for relations and types unless named later). Any SQL the guard runs must resolve names the
+//! same whatever the session did, and must never run a session's object with raised privileges.
+//! Every statement the guard runs goes through one of these scopes:
+//!
+//! - [`pinned`]: `search_path = pg_catalog, pg_temp` (the temporary schema last, so it cannot shadow
+//!   a type or relation) for the duration, at the caller's privileges. For catalog reads a caller
+//!   asks for (`check_role()`).
+//! - [`as_guard`]: pinned, as the extension's owner (the owner of the `interdict` tables, the least
+//!   privilege that writes them), with the hooks standing aside. Only for statements on the
+//!   guard's own tables and the catalog, which run no code a session can define.
+//! - [`as_table_owner`]: pinned, as the owner of a user table, as a security-restricted operation
+//!   (`SECURITY_RESTRICTED_OPERATION | SECURITY_NOFORCE_RLS`, as Postgres runs maintenance and
+//!   foreign-key checks: `vacuum.c`, `ri_triggers.c: ri_PerformCheck`). Undo's revert writes user
+//!   tables this way: their index expressions, CHECK constraints and domains may run code the
+//!   table's owner defined, so they run as that owner, and the hooks do **not** stand aside —
+//!   statements that code runs are judged like any other. Only the revert's own statements, run
+//!   with [`own_statement`], pass without a verdict: they are recognised by their source text's
+//!   address, which no other statement can share (`spi.c: SPI_execute_with_args` hands the
+//!   caller's pointer to `CreateQueryDesc`).
+//!
+//! Session settings are read from the catalog directly (`session.rs`), not through SQL.
+
+use crate::cell::BackendCell;
+use pgrx::pg_sys;
+use std::ffi::{c_char, CStr};
+
+/// The search path of every statement the guard runs.
+const PINNED_PATH: &CStr = c"pg_catalog, pg_temp";
+
+/// Set while the guard runs statements on its own tables (`as_guard`): the hooks stand aside.
+static GUARD_OWN_TABLES: BackendCell<bool> = BackendCell::new(false);
+/// The source text of the guard's own statement on a user table while it runs (see `own_statement`).
+static OWN_SOURCE: BackendCell<*const c_char> = BackendCell::new(std::ptr::null());
+/// Set while the guard itself changes a setting (undo's revert sets `session_replication_role`),
+/// so that the settings' locks let it through.
+static GUARD_SETS: BackendCell<bool> = BackendCell::new(false);
+
+/// Whether the guard is running statements on its own tables now (the hooks stand aside).
+#[inline]
+pub fn on_own_tables() -> bool {
+    GUARD_OWN_TABLES.get()
+}
+
+/// Whether this executor start is the guard's own statement (by the address of its text).
+#[inline]
+pub fn is_own_statement(source: *const c_char) -> bool {
+    let own = OWN_SOURCE.get();
+    !own.is_null() && own == source
+}
+
+/// Whether the guard itself is changing a setting now.
+#[inline]
+pub fn guard_sets_setting() -> bool {
+    GUARD_SETS.get()
+}
+
+/// Runs `f` with the settings' locks letting the guard's own changes through.
+pub fn setting_by_guard<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            GUARD_SETS.set(self.0);
+        }
+    }
+    let _restore = Restore(GUARD_SETS.get());
+    GUARD_SETS.set(true);
+    f()
+}
+
+/// Everything a scope changed, put back on the way out (errors included: an error unwinds through
+/// Rust frames before pgrx re-raises it, so `Drop` runs).
+struct Scope {
+    gucs: i32,
+    user: Option<(pg_sys::Oid, i32)>,
+    own_tables: bool,
+}
+
+impl Scope {
+    fn enter(user: Option<(pg_sys::Oid, i32)>) -> Scope {
+        // SAFETY: GUC and user-id calls on the backend's thread, inside a transaction.
+        unsafe {
+            let gucs = pg_sys::NewGUCNestLevel();
+            setting_by_guard(|| {
+                pg_sys::set_config_option(
+                    c"search_path".as_ptr(),
+                    PINNED_PATH.as_ptr(),
+                    pg_sys::GucContext::PGC_USERSET,
+                    pg_sys::GucSource::PGC_S_SESSION,
+                    pg_sys::GucAction::GUC_ACTION_SAVE,
+                    true,
+                    0,
+                    false,
+                )
+            });
+            let saved_user = user.map(|(to, flags)| {
+                let (mut was, mut context) = (pg_sys::InvalidOid, 0);
+                pg_sys::GetUserIdAndSecContext(&mut was, &mut context);
+                pg_sys::SetUserIdAndSecContext(to, context | flags);
+                (was, context)
+            });
+            let own_tables = GUARD_OWN_TABLES.get();
+            Scope { gucs, user: saved_user, own_tables }
+        }
+    }
+}
+
+impl Drop for Scope {
+    fn drop(&mut self) {
+        // SAFETY: restores what `enter` saved, innermost first, on the backend's thread.
+        unsafe {
+            if let Some((user, context)) = self.user {
+                pg_sys::SetUserIdAndSecContext(user, context);
+            }
+            pg_sys::AtEOXact_GUC(true, self.gucs);
+        }
+        GUARD_OWN_TABLES.set(self.own_tables);
+    }
+}
+
+/// Runs `f` with the search path pinned, at the caller's privileges.
+pub fn pinned<R>(f: impl FnOnce() -> R) -> R {
+    let _scope = Scope::enter(None);
+    f()
+}
+
+/// Runs the guard's statements on its own tables: pinned, as the extension's owner, hooks aside.
+pub fn as_guard<R>(f: impl FnOnce() -> R) -> R {
+    let owner = extension_owner().unwrap_or(pg_sys::Oid::from(pg_sys::BOOTSTRAP_SUPERUSERID));
+    let _scope = Scope::enter(Some((owner, pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32)));
+    GUARD_OWN_TABLES.set(true);
+    f()
+}
+
+/// Runs statements on a user table as its owner, security-restricted, hooks judging what they run.
+pub fn as_table_owner<R>(relid: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
+    // SAFETY: a syscache lookup inside a transaction.
+    let owner = unsafe { relation_owner(relid) };
+    let flags = (pg_sys::SECURITY_LOCAL_USERID_CHANGE | pg_sys::SECURITY_RESTRICTED_OPERATION | pg_sys::SECURITY_NOFORCE_RLS) as i32;
+    let _scope = Scope::enter(Some((owner, flags)));
+    GUARD_OWN_TABLES.set(false);
+    f()
+}
+
+/// `pg_class.relowner` (the current user if the relation is gone: the statement then fails on
+/// the missing relation, with no one's privileges raised).
+unsafe fn relation_owner(relid: pg_sys::Oid) -> pg_sys::Oid {
+    let tup = pg_sys::SearchSysCache1(pg_sys::SysCacheIdentifier::RELOID as i32, pg_sys::Datum::from(relid));
+    if tup.is_null() {
+        return pg_sys::GetUserId();
+    }
+    let owner = (*(pg_sys::GETSTRUCT(tup) as *mut pg_sys::FormData_pg_class)).relowner;
+    pg_sys::ReleaseSysCache(tup);
+    owner
+}
+
+/// The owner of the `interdict` extension in this database, if it is created here. Read from
+/// `pg_extension` through its name index (no SQL), once per transaction.
+pub fn extension_owner() -> Option<pg_sys::Oid> {
+    // SAFETY: a catalog scan inside a transaction; the tuple is read before the scan ends.
+    unsafe {
+        if !pg_sys::IsTransactionState() {
+            return None;
+        }
+        let rel = pg_sys::table_open(pg_sys::ExtensionRelationId, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        let mut key = std::mem::zeroed::<pg_sys::ScanKeyData>();
+        pg_sys::ScanKeyInit(
+            &mut key,
+            pg_sys::Anum_pg_extension_extname as pg_sys::AttrNumber,
+            pg_sys::BTEqualStrategyNumber as pg_sys::StrategyNumber,
+            pg_sys::RegProcedure::from(pg_sys::F_NAMEEQ),
+            pg_sys::Datum::from(c"interdict".as_ptr()),
+        );
+        let scan = pg_sys::systable_beginscan(rel, pg_sys::Oid::from(pg_sys::ExtensionNameIndexId), true, std::ptr::null_mut(), 1, &mut key);
+        let tuple = pg_sys::systable_getnext(scan);
+        let owner = (!tuple.is_null()).then(|| (*(pg_sys::GETSTRUCT(tuple) as *mut pg_sys::FormData_pg_extension)).extowner);
+        pg_sys::systable_endscan(scan);
+        pg_sys::table_close(rel, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        owner
+    }
+}
+
+/// One argument of an own statement: its type and value (`None`: NULL).
+pub struct Arg {
+    pub typid: pg_sys::Oid,
+    pub value: Option<pg_sys::Datum>,
+}
+
+impl Arg {
+    pub fn text_array(values: &[String]) -> Arg {
+        use pgrx::IntoDatum;
+        Arg { typid: pg_sys::TEXTARRAYOID, value: values.to_vec().into_datum() }
+    }
+
+    pub fn nullable_text_array(values: &[Option<String>]) -> Arg {
+        use pgrx::IntoDatum;
+        Arg { typid: pg_sys::TEXTARRAYOID, value: values.to_vec().into_datum() }
+    }
+}
+
+/// Rows an own statement returned, each column as text (`None`: NULL).
+pub struct Returned {
+    pub rows: Vec<Vec<Option<String>>>,
+}
+
+/// Runs one statement of the guard's own on a user table (inside [`as_table_owner`]) through SPI,
+/// recognised by the hooks as the guard's (see the module's header). Errors are Postgres' own.
+pub fn own_statement(sql: &CStr, args: &[Arg]) -> Returned {
+    struct Restore(*const c_char);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            OWN_SOURCE.set(self.0);
+        }
+    }
+    let types: Vec<pg_sys::Oid> = args.iter().map(|a| a.typid).collect();
+    let values: Vec<pg_sys::Datum> = args.iter().map(|a| a.value.unwrap_or(pg_sys::Datum::from(0usize))).collect();
+    let nulls: Vec<c_char> = args.iter().map(|a| if a.value.is_some() { b' ' as c_char } else { b'n' as c_char }).collect();
+    pgrx::spi::Spi::connect(|_client| {
+        let _restore = Restore(OWN_SOURCE.get());
+        OWN_SOURCE.set(sql.as_ptr());
+        // SAFETY: SPI is connected; the argument arrays outlive the call; the result table is read
+        // before SPI is finished.
+        unsafe {
+            let rc = pg_sys::SPI_execute_with_args(
+                sql.as_ptr(),
+                args.len() as i32,
+                types.as_ptr() as *mut pg_sys::Oid,
+                values.as_ptr() as *mut pg_sys::Datum,
+                nulls.as_ptr(),
+                false,
+                0,
+            );
+            if rc < 0 {
+                crate::reasons::internal_failure("an undo statement", &format!("SPI error code {rc}"));
+            }
+            let processed = pg_sys::SPI_processed;
+            let table = pg_sys::SPI_tuptable;
+            let mut rows = Vec::new();
+            if !table.is_null() {
+                let natts = (*(*table).tupdesc).natts;
+                for i in 0..processed as usize {
+                    let tuple = *(*table).vals.add(i);
+                    let row = (1..=natts).map(|col| crate::nodes::cstr(pg_sys::SPI_getvalue(tuple, (*table).tupdesc, col))).collect();
+                    rows.push(row);
+                }
+            }
+            Returned { rows }
+        }
+    })
+}

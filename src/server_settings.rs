@@ -1,0 +1,552 @@
+//! Postgres' own settings that agent sessions may tighten but never loosen, locked when a session
+//! locks in an agent mode (sessions in mode `off` never see any of it):
+//!
+//! - **ceilings**: `statement_timeout`, `lock_timeout` and `idle_in_transaction_session_timeout`
+//!   stay at or below `interdict.max_statement_timeout`, `max_lock_timeout` and
+//!   `max_idle_in_transaction_timeout` (0, "none", is above every ceiling);
+//! - **fixed**: `session_replication_role` stays `origin` — at `replica`, triggers, rules and
+//!   foreign-key actions stop firing, and undo's recording with them;
+//! - **floors**: the logging settings the audit trail and the DBA's statement log rely on
+//!   (`log_min_messages`, `log_min_error_statement`, `log_statement`, `log_error_verbosity`,
+//!   `log_duration`, `log_min_duration_statement`, …) stay at least as verbose as the DBA set them
+//!   (the value in force when the session locked; a value a client sent at connect time counts
+//!   only where it is tighter than the DBA's role and database settings and the server default).
+//!
+//! The lock works on Postgres' own records of the settings (`guc_tables.h: config_int`, …):
+//! - the value in force, the reset value and every value saved on the GUC stack (by `SET LOCAL` or
+//!   a function's `SET` clause) are brought within the limit, so `RESET`, `DISCARD ALL`, rollback
+//!   and function exit (which restore values without a check) restore an allowed value;
+//! - a check hook, chained in front of the setting's own, refuses a session's attempt (`SET`,
+//!   `SET LOCAL`, `set_config`, a function's `SET` clause, as superuser or through a definer
+//!   function) to go beyond the limit (`setting.ceiling` for the timeouts, `setting.locked` for
+//!   the others; `guarded.bypass`/`readonly.transaction_mode` for `session_replication_role`, as
+//!   its `SET` gets), and brings a DBA source (a reload) within it;
+//! - `postgres.c` arms the statement timer before the first statement reaches us, so the statement
+//!   that locks the session has its timer armed here, and disarmed when that statement ends;
+//! - an `emit_log_hook` gives the timeouts' own errors a reason code, facts and a hint.
+//!
+//! The guard's own settings (undo's revert sets `session_replication_role = replica` for its own
+//! statements) pass through `guard_sql::setting_by_guard`.
+
+use crate::cell::BackendCell;
+use crate::gucs;
+use interdict_core::{Ceiling, Mode, ReasonCode, Refusal};
+use pgrx::pg_sys;
+use pgrx::pg_sys::errcodes::PgSqlErrorCode;
+use std::ffi::{c_int, c_void, CStr, CString};
+
+// `timeout.h` is not in pgrx's bindings; these are stable since PG 9.3 (`STATEMENT_TIMEOUT` = 3).
+extern "C-unwind" {
+    pub fn enable_timeout_after(id: i32, delay_ms: i32);
+    pub fn disable_timeout(id: i32, keep_indicator: bool);
+    fn get_timeout_active(id: i32) -> bool;
+}
+pub const STATEMENT_TIMEOUT: i32 = 3;
+
+/// How a locked setting's values are ordered: the limit, and which way is looser.
+#[derive(Clone, Copy)]
+enum Rule {
+    /// A timeout in milliseconds under `gucs::ceilings()[i]`; 0 (none) is above every ceiling.
+    Ceiling(usize),
+    /// Fixed at `SESSION_REPLICATION_ROLE_ORIGIN`.
+    Origin,
+    /// At least as much logged as at the lock: `looseness` orders values, larger is looser.
+    Floor(fn(f64) -> f64),
+}
+
+/// One locked setting.
+struct Locked {
+    name: &'static CStr,
+    rule: Rule,
+}
+
+/// An error level as `elog.c: is_log_level_output` ranks it for the server log: `LOG` sits between
+/// `ERROR` and `FATAL`. Larger logs less.
+fn level_looseness(level: f64) -> f64 {
+    if level == pg_sys::LOG as f64 || level == pg_sys::LOG_SERVER_ONLY as f64 {
+        pg_sys::PGERROR as f64 + 0.5
+    } else {
+        level
+    }
+}
+
+/// More is logged with a larger value (`log_statement`: none < ddl < mod < all; booleans; rates).
+fn more_is_tighter(v: f64) -> f64 {
+    -v
+}
+
+/// A threshold in which -1 disables and a smaller value logs more (`log_min_duration_*`, `log_temp_files`).
+fn threshold_looseness(v: f64) -> f64 {
+    if v < 0.0 { f64::INFINITY } else { v }
+}
+
+/// A length in which -1 logs everything, 0 nothing, a larger value more (`log_parameter_max_length*`).
+fn length_looseness(v: f64) -> f64 {
+    if v < 0.0 { f64::NEG_INFINITY } else if v == 0.0 { f64::INFINITY } else { -v }
+}
+
+const LOCKED: &[Locked] = &[
+    Locked { name: c"statement_timeout", rule: Rule::Ceiling(0) },
+    Locked { name: c"lock_timeout", rule: Rule::Ceiling(1) },
+    Locked { name: c"idle_in_transaction_session_timeout", rule: Rule::Ceiling(2) },
+    Locked { name: c"session_replication_role", rule: Rule::Origin },
+    Locked { name: c"log_min_messages", rule: Rule::Floor(level_looseness) },
+    Locked { name: c"log_min_error_statement", rule: Rule::Floor(level_looseness) },
+    Locked { name: c"log_statement", rule: Rule::Floor(more_is_tighter) },
+    Locked { name: c"log_error_verbosity", rule: Rule::Floor(more_is_tighter) },
+    Locked { name: c"log_duration", rule: Rule::Floor(more_is_tighter) },
+    Locked { name: c"log_lock_waits", rule: Rule::Floor(more_is_tighter) },
+    Locked { name: c"log_replication_commands", rule: Rule::Floor(more_is_tighter) },
+    Locked { name: c"log_min_duration_statement", rule: Rule::Floor(threshold_looseness) },
+    Locked { name: c"log_min_duration_sample", rule: Rule::Floor(threshold_looseness) },
+    Locked { name: c"log_temp_files", rule: Rule::Floor(threshold_looseness) },
+    Locked { name: c"log_statement_sample_rate", rule: Rule::Floor(more_is_tighter) },
+    Locked { name: c"log_transaction_sample_rate", rule: Rule::Floor(more_is_tighter) },
+    Locked { name: c"log_parameter_max_length", rule: Rule::Floor(length_looseness) },
+    Locked { name: c"log_parameter_max_length_on_error", rule: Rule::Floor(length_looseness) },
+];
+
+/// The timeouts' reason codes and ceiling settings, by `Rule::Ceiling` index.
+const CEILINGS: [(&str, ReasonCode); 3] = [
+    ("interdict.max_statement_timeout", ReasonCode::CeilingStatementTimeout),
+    ("interdict.max_lock_timeout", ReasonCode::CeilingLockTimeout),
+    ("interdict.max_idle_in_transaction_timeout", ReasonCode::CeilingIdleInTransaction),
+];
+
+/// Postgres' record of a locked setting, as found at lock.
+#[derive(Clone, Copy)]
+struct Record {
+    conf: *mut pg_sys::config_generic,
+    /// The setting's own check hook, called after ours.
+    own_check: *const c_void,
+    /// For floors: the value at lock (the limit).
+    floor: f64,
+}
+
+static INSTALLED: BackendCell<Option<Vec<Option<Record>>>> = BackendCell::new(None);
+/// The statement timer this module armed for the statement that locked the session.
+static ARMED: BackendCell<bool> = BackendCell::new(false);
+static PREV_EMIT_LOG: BackendCell<pg_sys::emit_log_hook_type> = BackendCell::new(None);
+// --- values as numbers, whatever the setting's type -----------------------------------------------
+
+unsafe fn value(conf: *mut pg_sys::config_generic) -> f64 {
+    use pg_sys::config_type::*;
+    match (*conf).vartype {
+        PGC_BOOL => f64::from(u8::from(*(*(conf as *mut pg_sys::config_bool)).variable)),
+        PGC_INT => f64::from(*(*(conf as *mut pg_sys::config_int)).variable),
+        PGC_REAL => *(*(conf as *mut pg_sys::config_real)).variable,
+        PGC_ENUM => f64::from(*(*(conf as *mut pg_sys::config_enum)).variable),
+        _ => 0.0,
+    }
+}
+
+unsafe fn boot_value(conf: *mut pg_sys::config_generic) -> f64 {
+    use pg_sys::config_type::*;
+    match (*conf).vartype {
+        PGC_BOOL => f64::from(u8::from((*(conf as *mut pg_sys::config_bool)).boot_val)),
+        PGC_INT => f64::from((*(conf as *mut pg_sys::config_int)).boot_val),
+        PGC_REAL => (*(conf as *mut pg_sys::config_real)).boot_val,
+        PGC_ENUM => f64::from((*(conf as *mut pg_sys::config_enum)).boot_val),
+        _ => 0.0,
+    }
+}
+
+/// Every stored copy of the value (in force, reset, and each GUC stack entry's prior and masked
+/// values) passed through `fix`.
+unsafe fn fix_all(conf: *mut pg_sys::config_generic, fix: impl Fn(f64) -> f64) {
+    use pg_sys::config_type::*;
+    macro_rules! each {
+        ($ty:ty, $field:ident, $to:expr) => {{
+            let c = conf as *mut $ty;
+            *(*c).variable = $to(fix(value_of(*(*c).variable)));
+            (*c).reset_val = $to(fix(value_of((*c).reset_val)));
+            let mut entry = (*conf).stack;
+            while !entry.is_null() {
+                (*entry).prior.val.$field = $to(fix(value_of((*entry).prior.val.$field)));
+                (*entry).masked.val.$field = $to(fix(value_of((*entry).masked.val.$field)));
+                entry = (*entry).prev;
+            }
+        }};
+    }
+    trait AsF64 {
+        fn as_f64(self) -> f64;
+    }
+    impl AsF64 for bool {
+        fn as_f64(self) -> f64 {
+            f64::from(u8::from(self))
+        }
+    }
+    impl AsF64 for c_int {
+        fn as_f64(self) -> f64 {
+            f64::from(self)
+        }
+    }
+    impl AsF64 for f64 {
+        fn as_f64(self) -> f64 {
+            self
+        }
+    }
+    fn value_of(v: impl AsF64) -> f64 {
+        v.as_f64()
+    }
+    match (*conf).vartype {
+        PGC_BOOL => each!(pg_sys::config_bool, boolval, |v: f64| v != 0.0),
+        PGC_INT => each!(pg_sys::config_int, intval, |v: f64| v as c_int),
+        PGC_REAL => each!(pg_sys::config_real, realval, |v: f64| v),
+        PGC_ENUM => each!(pg_sys::config_enum, enumval, |v: f64| v as c_int),
+        _ => {}
+    }
+}
+
+/// A DBA's stored text value of `conf`, as a number (`None` if it does not parse).
+unsafe fn parse(conf: *mut pg_sys::config_generic, text: &str) -> Option<f64> {
+    use pg_sys::config_type::*;
+    let text = CString::new(text).ok()?;
+    let mut hint: *const std::ffi::c_char = std::ptr::null();
+    match (*conf).vartype {
+        PGC_BOOL => {
+            let mut b = false;
+            pg_sys::parse_bool(text.as_ptr(), &mut b).then(|| f64::from(u8::from(b)))
+        }
+        PGC_INT => {
+            let mut i: c_int = 0;
+            pg_sys::parse_int(text.as_ptr(), &mut i, (*conf).flags, &mut hint).then(|| f64::from(i))
+        }
+        PGC_REAL => {
+            let mut r = 0.0;
+            pg_sys::parse_real(text.as_ptr(), &mut r, (*conf).flags, &mut hint).then_some(r)
+        }
+        PGC_ENUM => {
+            let mut e: c_int = 0;
+            pg_sys::config_enum_lookup_by_name(conf as *mut pg_sys::config_enum, text.as_ptr(), &mut e).then(|| f64::from(e))
+        }
+        _ => None,
+    }
+}
+
+// --- the lock -------------------------------------------------------------------------------------
+
+/// At the session's lock: in an agent mode, the settings' limits take hold.
+pub fn lock(mode: Mode) {
+    // SAFETY: a plain read of a process global. Parallel workers run under their leader's settings.
+    if mode == Mode::Off || INSTALLED.with(|i| i.is_some()) || unsafe { pg_sys::ParallelWorkerNumber >= 0 } {
+        return;
+    }
+    // SAFETY: Postgres' GUC records live as long as the process; we replace check-hook pointers and
+    // bring stored values within limits, on the backend's thread.
+    let records: Vec<Option<Record>> = unsafe {
+        LOCKED
+            .iter()
+            .enumerate()
+            .map(|(i, locked)| {
+                let conf = find(locked.name);
+                if conf.is_null() {
+                    return None; // not in this version of Postgres
+                }
+                let floor = match locked.rule {
+                    Rule::Floor(looseness) => floor_at_lock(conf, looseness),
+                    _ => 0.0,
+                };
+                Some(Record { conf, own_check: install_check(conf, i), floor })
+            })
+            .collect()
+    };
+    INSTALLED.set(Some(records));
+    // SAFETY: as above.
+    unsafe {
+        PREV_EMIT_LOG.set(pg_sys::emit_log_hook);
+        pg_sys::emit_log_hook = Some(emit_log);
+    }
+    tightened();
+    arm_statement_timer();
+}
+
+/// A floor's value at lock: the value in force, unless a client sent it at connect time, in which
+/// case it may only be tighter than the DBA's stored values and the server's default.
+unsafe fn floor_at_lock(conf: *mut pg_sys::config_generic, looseness: fn(f64) -> f64) -> f64 {
+    let now = value(conf);
+    if (*conf).source != pg_sys::GucSource::PGC_S_CLIENT && (*conf).reset_source != pg_sys::GucSource::PGC_S_CLIENT {
+        return now;
+    }
+    let name = CStr::from_ptr((*conf).name).to_string_lossy().to_string();
+    let stored: Vec<f64> = crate::session::dba_values(&name).iter().filter_map(|(_, text)| parse(conf, text)).collect();
+    std::iter::once(boot_value(conf)).chain(stored).fold(now, |a, b| if looseness(b) < looseness(a) { b } else { a })
+}
+
+/// The limit a setting's values must keep within, and whether `v` is within it.
+fn within(rule: Rule, record: &Record, v: f64) -> bool {
+    match rule {
+        Rule::Ceiling(i) => gucs::ceilings()[i].allows(v.max(0.0) as u64),
+        Rule::Origin => v == pg_sys::SESSION_REPLICATION_ROLE_ORIGIN as f64,
+        Rule::Floor(looseness) => looseness(v) <= looseness(record.floor),
+    }
+}
+
+/// The value `v` becomes when brought within the limit.
+fn capped(rule: Rule, record: &Record, v: f64) -> f64 {
+    if within(rule, record, v) {
+        return v;
+    }
+    match rule {
+        Rule::Ceiling(i) => gucs::ceilings()[i].0 as f64,
+        Rule::Origin => pg_sys::SESSION_REPLICATION_ROLE_ORIGIN as f64,
+        Rule::Floor(_) => record.floor,
+    }
+}
+
+/// Brings every stored value within its limit (at lock, and when a session lowers a ceiling).
+pub fn tightened() {
+    let Some(records) = INSTALLED.with(|i| i.clone()) else { return };
+    for (locked, record) in LOCKED.iter().zip(records) {
+        let Some(record) = record else { continue };
+        // SAFETY: see `lock`.
+        unsafe {
+            let before = value(record.conf);
+            fix_all(record.conf, |v| capped(locked.rule, &record, v));
+            if matches!(locked.rule, Rule::Origin) && before != value(record.conf) {
+                pg_sys::ResetPlanCache(); // as guc.c's assign hook does: rules apply by role at rewrite
+            }
+        }
+    }
+}
+
+/// `postgres.c: enable_statement_timeout` ran before the first statement locked the session, with
+/// the value from before the cap: that statement gets its timer here.
+fn arm_statement_timer() {
+    // SAFETY: timeout.c calls on the backend's thread; StatementTimeout is a plain global.
+    unsafe {
+        if pg_sys::StatementTimeout > 0 && !get_timeout_active(STATEMENT_TIMEOUT) {
+            enable_timeout_after(STATEMENT_TIMEOUT, pg_sys::StatementTimeout);
+            ARMED.set(true);
+        }
+    }
+}
+
+/// The statement that locked the session ended (a utility statement returned, or its transaction
+/// ended): the timer armed for it goes, as `postgres.c` disarms its own.
+pub fn statement_ended() {
+    if ARMED.get() {
+        ARMED.set(false);
+        // SAFETY: timeout.c call on the backend's thread.
+        unsafe { disable_timeout(STATEMENT_TIMEOUT, false) };
+    }
+}
+
+/// The timeout ceiling in force on `statement_timeout` etc., by index, and the value in force.
+pub fn timeout_in_force(i: usize) -> c_int {
+    INSTALLED.with(|x| x.as_ref().and_then(|r| r[i]).map(|r| unsafe { value(r.conf) } as c_int)).unwrap_or(0)
+}
+
+#[cfg(any(feature = "pg13", feature = "pg14", feature = "pg15"))]
+unsafe fn guc_records() -> &'static [*mut pg_sys::config_generic] {
+    let n = pg_sys::GetNumConfigOptions().max(0) as usize;
+    std::slice::from_raw_parts(pg_sys::get_guc_variables(), n)
+}
+
+#[cfg(not(any(feature = "pg13", feature = "pg14", feature = "pg15")))]
+unsafe fn guc_records() -> &'static [*mut pg_sys::config_generic] {
+    let mut n: c_int = 0;
+    let records = pg_sys::get_guc_variables(&mut n);
+    std::slice::from_raw_parts(records, n.max(0) as usize)
+}
+
+/// Postgres' record of a setting, by name.
+unsafe fn find(name: &CStr) -> *mut pg_sys::config_generic {
+    guc_records().iter().copied().find(|g| !g.is_null() && CStr::from_ptr((**g).name) == name).unwrap_or(std::ptr::null_mut())
+}
+
+// --- check hooks ----------------------------------------------------------------------------------
+
+/// The check hook in front of setting `i`'s own: refuses a session going beyond the limit, brings a
+/// DBA source within it. Returns `None` to go on to the setting's own hook.
+unsafe fn check_locked(i: usize, v: f64, source: pg_sys::GucSource::Type) -> Result<Option<f64>, ()> {
+    let mode = gucs::mode();
+    let Some(Some(record)) = INSTALLED.with(|x| x.as_ref().map(|r| r[i])) else { return Ok(None) };
+    let locked = &LOCKED[i];
+    if mode == Mode::Off || within(locked.rule, &record, v) || crate::guard_sql::guard_sets_setting() {
+        return Ok(None);
+    }
+    use pg_sys::GucSource::*;
+    match source {
+        PGC_S_TEST => Ok(None), // validating a value to store (ALTER ROLE … SET, CREATE FUNCTION … SET)
+        PGC_S_SESSION => {
+            gucs::reject(refusal(locked, &record, v, mode));
+            Err(())
+        }
+        _ => Ok(Some(capped(locked.rule, &record, v))), // a DBA's value (server file, role settings): brought within
+    }
+}
+
+/// What a session that tried to loosen setting `locked` to `v` is told.
+unsafe fn refusal(locked: &Locked, record: &Record, v: f64, mode: Mode) -> Refusal {
+    let setting = locked.name.to_string_lossy().to_string();
+    match locked.rule {
+        Rule::Ceiling(i) => {
+            let ms = v as c_int;
+            Refusal::new(ReasonCode::SettingCeiling, mode, format!("setting {setting} to {}", render_ms(ms)))
+                .fact("setting", setting)
+                .fact("attempted", render_ms(ms))
+                .fact("ceiling", gucs::ceilings()[i].render())
+                .fact("ceiling_from", CEILINGS[i].0)
+        }
+        Rule::Origin => {
+            let code = if mode == Mode::Readonly { ReasonCode::ReadonlyTransactionMode } else { ReasonCode::GuardedBypass };
+            Refusal::new(code, mode, format!("setting {setting} to {}", show(record.conf, v)))
+                .fact("setting", setting)
+                .fact("attempted", show(record.conf, v))
+                .without_approval()
+        }
+        Rule::Floor(_) => Refusal::new(ReasonCode::SettingLocked, mode, format!("setting {setting} to {}", show(record.conf, v)))
+            .fact("setting", setting)
+            .fact("in_force", show(record.conf, record.floor))
+            .fact("attempted", show(record.conf, v)),
+    }
+}
+
+/// A value as `SHOW` would print it (enum names, on/off, numbers).
+unsafe fn show(conf: *mut pg_sys::config_generic, v: f64) -> String {
+    use pg_sys::config_type::*;
+    match (*conf).vartype {
+        PGC_BOOL => if v != 0.0 { "on" } else { "off" }.to_string(),
+        PGC_ENUM => crate::nodes::cstr(pg_sys::config_enum_lookup_by_value(conf as *mut pg_sys::config_enum, v as c_int)).unwrap_or_default(),
+        PGC_INT => (v as c_int).to_string(),
+        _ => v.to_string(),
+    }
+}
+
+fn render_ms(ms: c_int) -> String {
+    if ms <= 0 { "0 (none)".into() } else { Ceiling(ms as u64).render() }
+}
+
+/// Puts our check hook in front of setting `i`'s own; returns the setting's own.
+unsafe fn install_check(conf: *mut pg_sys::config_generic, i: usize) -> *const c_void {
+    use pg_sys::config_type::*;
+    macro_rules! swap {
+        ($ty:ty, $table:ident) => {{
+            let c = conf as *mut $ty;
+            let own = (*c).check_hook.map_or(std::ptr::null(), |f| f as *const c_void);
+            (*c).check_hook = Some($table[i]);
+            own
+        }};
+    }
+    match (*conf).vartype {
+        PGC_BOOL => swap!(pg_sys::config_bool, BOOL_CHECKS),
+        PGC_INT => swap!(pg_sys::config_int, INT_CHECKS),
+        PGC_REAL => swap!(pg_sys::config_real, REAL_CHECKS),
+        PGC_ENUM => swap!(pg_sys::config_enum, ENUM_CHECKS),
+        _ => std::ptr::null(),
+    }
+}
+
+fn own_check(i: usize) -> *const c_void {
+    INSTALLED.with(|x| x.as_ref().and_then(|r| r[i]).map_or(std::ptr::null(), |r| r.own_check))
+}
+
+type Extra = *mut *mut c_void;
+type Src = pg_sys::GucSource::Type;
+
+unsafe fn check_int(i: usize, newval: *mut c_int, extra: Extra, source: Src) -> bool {
+    match check_locked(i, f64::from(*newval), source) {
+        Err(()) => return false,
+        Ok(Some(v)) => *newval = v as c_int,
+        Ok(None) => {}
+    }
+    let own = own_check(i);
+    if own.is_null() {
+        return true;
+    }
+    let own: unsafe extern "C-unwind" fn(*mut c_int, Extra, Src) -> bool = std::mem::transmute(own);
+    crate::hooks::chain::call_down_returning(|| own(newval, extra, source), || {})
+}
+
+unsafe fn check_enum(i: usize, newval: *mut c_int, extra: Extra, source: Src) -> bool {
+    check_int(i, newval, extra, source)
+}
+
+unsafe fn check_bool(i: usize, newval: *mut bool, extra: Extra, source: Src) -> bool {
+    match check_locked(i, f64::from(u8::from(*newval)), source) {
+        Err(()) => return false,
+        Ok(Some(v)) => *newval = v != 0.0,
+        Ok(None) => {}
+    }
+    let own = own_check(i);
+    if own.is_null() {
+        return true;
+    }
+    let own: unsafe extern "C-unwind" fn(*mut bool, Extra, Src) -> bool = std::mem::transmute(own);
+    crate::hooks::chain::call_down_returning(|| own(newval, extra, source), || {})
+}
+
+unsafe fn check_real(i: usize, newval: *mut f64, extra: Extra, source: Src) -> bool {
+    match check_locked(i, *newval, source) {
+        Err(()) => return false,
+        Ok(Some(v)) => *newval = v,
+        Ok(None) => {}
+    }
+    let own = own_check(i);
+    if own.is_null() {
+        return true;
+    }
+    let own: unsafe extern "C-unwind" fn(*mut f64, Extra, Src) -> bool = std::mem::transmute(own);
+    crate::hooks::chain::call_down_returning(|| own(newval, extra, source), || {})
+}
+
+/// One check-hook entry point per locked setting (Postgres passes no argument that says which).
+macro_rules! check_table {
+    ($name:ident, $ty:ty, $inner:ident, $($i:literal)*) => {
+        const $name: [unsafe extern "C-unwind" fn(*mut $ty, Extra, Src) -> bool; LOCKED.len()] = [$({
+            #[pgrx::pg_guard]
+            unsafe extern "C-unwind" fn hook(newval: *mut $ty, extra: Extra, source: Src) -> bool {
+                $inner($i, newval, extra, source)
+            }
+            hook
+        },)*];
+    };
+}
+check_table!(INT_CHECKS, c_int, check_int, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17);
+check_table!(ENUM_CHECKS, c_int, check_enum, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17);
+check_table!(BOOL_CHECKS, bool, check_bool, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17);
+check_table!(REAL_CHECKS, f64, check_real, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17);
+
+// --- the timeouts' own errors ---------------------------------------------------------------------
+
+/// The timeouts' own errors, in an agent session, get a reason code (in a JSON DETAIL, as every
+/// refusal has), the ceiling in force and a hint. Matched by SQLSTATE and untranslated message.
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn emit_log(edata: *mut pg_sys::ErrorData) {
+    if !edata.is_null() && gucs::mode() != Mode::Off {
+        annotate(edata);
+    }
+    if let Some(prev) = PREV_EMIT_LOG.get() {
+        crate::hooks::chain::call_down(|| prev(edata), || {});
+    }
+}
+
+unsafe fn annotate(edata: *mut pg_sys::ErrorData) {
+    let code = (*edata).sqlerrcode;
+    if (*edata).message_id.is_null() || (*edata).elevel < pgrx::PgLogLevel::ERROR as c_int {
+        return;
+    }
+    let message = CStr::from_ptr((*edata).message_id).to_bytes();
+    let i = match (code, message) {
+        (c, b"canceling statement due to statement timeout") if c == PgSqlErrorCode::ERRCODE_QUERY_CANCELED as c_int => 0,
+        (c, b"canceling statement due to lock timeout") if c == PgSqlErrorCode::ERRCODE_LOCK_NOT_AVAILABLE as c_int => 1,
+        (c, b"terminating connection due to idle-in-transaction timeout")
+            if c == PgSqlErrorCode::ERRCODE_IDLE_IN_TRANSACTION_SESSION_TIMEOUT as c_int => 2,
+        _ => return,
+    };
+    let (ceiling_name, reason) = CEILINGS[i];
+    let refusal = Refusal::new(reason, gucs::mode(), "the statement")
+        .fact("setting", LOCKED[i].name.to_string_lossy().to_string())
+        .fact("in_force", render_ms(timeout_in_force(i)))
+        .fact("ceiling", gucs::ceilings()[i].render())
+        .fact("ceiling_from", ceiling_name);
+    crate::stats::bump(interdict_core::stats::Counter::CeilingCancels, 1); // no audit line: Postgres logs the error itself
+    let pstr = |s: String| crate::nodes::palloc_text(&s);
+    if (*edata).detail.is_null() {
+        (*edata).detail = pstr(refusal.detail());
+    }
+    if (*edata).hint.is_null() {
+        (*edata).hint = pstr(refusal.hint().to_string());
+    }
+}
