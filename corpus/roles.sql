@@ -6,6 +6,7 @@ DO $$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'agent_su') THEN CREATE ROLE agent_su LOGIN SUPERUSER; END IF;
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'agent_g') THEN CREATE ROLE agent_g LOGIN; END IF;
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'agent_gsu') THEN CREATE ROLE agent_gsu LOGIN SUPERUSER; END IF;
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'agent_owner') THEN CREATE ROLE agent_owner LOGIN; END IF;
 END $$;
 GRANT pg_signal_backend, pg_write_server_files, pg_execute_server_program, pg_read_server_files, pg_checkpoint, pg_read_all_stats TO agent;
 ALTER ROLE agent SET session_preload_libraries = 'interdict';
@@ -22,3 +23,9 @@ ALTER ROLE agent_gsu SET interdict.mode = 'guarded';
 ALTER ROLE agent_gsu SET interdict.max_rows = 20;
 ALTER ROLE agent_gsu SET interdict.blocked_commands = 'CLUSTER';
 GRANT agent TO agent_g; -- the ordinary guarded agent has the same broad grants
+-- A realistic migration role: an ordinary guarded agent that owns some tables (corpus/fixture.sql).
+ALTER ROLE agent_owner SET session_preload_libraries = 'interdict';
+ALTER ROLE agent_owner SET interdict.mode = 'guarded';
+ALTER ROLE agent_owner SET interdict.max_rows = 20;
+ALTER ROLE agent_owner SET interdict.blocked_commands = 'CLUSTER';
+GRANT agent TO agent_owner;

@@ -5,6 +5,8 @@ A case file holds cases separated by header lines:
     -- red <reason.code>: title        must be refused with that reason code
     -- green: title                    must succeed
     -- green [su]: title               only for superuser agents (needs a superuser privilege)
+    -- green [owner]: title            only for agents that own the fixture's owned_* objects, and
+                                       superuser agents (needs ownership)
     -- green [ddl]: title              may change the catalog (guarded-mode DDL, VACUUM/ANALYZE)
     -- expect: SQL                     (in a case body) a check run as the DBA afterwards: must
                                        return true. A green case with checks may change table data;
@@ -30,7 +32,7 @@ def parse_cases(path):
             head, _, title = line[3:].partition(":")
             words = head.split()
             current = {"file": os.path.basename(path), "title": title.strip(), "kind": words[0],
-                       "code": words[1] if words[0] == "red" else None, "su_only": "[su]" in words,
+                       "code": words[1] if words[0] == "red" else None, "su_only": "[su]" in words, "owner_only": "[owner]" in words,
                        "ddl": "[ddl]" in words, "expects": [], "sql": ""}
             cases.append(current)
         elif line.startswith("## ") or current is None:
@@ -144,6 +146,7 @@ def main():
     ap.add_argument("--files", required=True, help="directory server-file cases would write to")
     ap.add_argument("--role", action="append", required=True, help="agent role (repeatable)")
     ap.add_argument("--superuser-role", action="append", default=[], help="which --role values are superusers")
+    ap.add_argument("--owner-role", action="append", default=[], help="which --role values own the fixture's owned_* objects")
     ap.add_argument("case_files", nargs="+")
     args = ap.parse_args()
     cluster = Cluster(args.host, args.port, args.files)
@@ -156,6 +159,8 @@ def main():
         started = time.time()
         for n, case in enumerate(cases):
             if case["su_only"] and role not in args.superuser_role:
+                continue
+            if case["owner_only"] and role not in args.superuser_role + args.owner_role:
                 continue
             problems = run_case(cluster, admin, victim, role, case, n)
             if problems:

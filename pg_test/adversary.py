@@ -300,3 +300,59 @@ def errors_from_beneath_reach_the_client_untouched():
         diff = "\n".join(difflib.unified_diff(absent.splitlines(), loaded.splitlines(), "not loaded", "mode off", lineterm=""))
         raise AssertionError("output differs:\n" + diff[:4000])
     assert "LINE 1:" in loaded and "CONTEXT:" in loaded and "SCHEMA NAME:" in loaded, "the script exercised positions, contexts and names"
+
+# --- issue 14: guarded mode for superuser agents ---------------------------------------------------
+
+@test
+def simulate_runs_nothing_a_rollback_cannot_undo():
+    agent = connect("r_guard")
+    for sql in ["LOAD ''auto_explain''", "PREPARE sim_p AS SELECT 1", "DISCARD PLANS", "CHECKPOINT"]:
+        verdict = one(agent, f"SELECT interdict.simulate('{sql}')")
+        eq((verdict["verdict"], verdict.get("reason")), ("refused", "simulate.irreversible"), sql)
+    try:
+        run(agent, "EXECUTE sim_p")
+        raise AssertionError("a simulated PREPARE left a prepared statement")
+    except psycopg2.Error as e:
+        eq(e.pgcode, "26000", "no such prepared statement")
+    eq(one(agent, "SELECT interdict.simulate('UPDATE t SET v = v WHERE id = 1')")["verdict"], "allowed", "a plain write is simulated")
+
+@test
+def extensions_only_from_the_dba_list():
+    su = connect("r_su_ext")  # superuser agent, interdict.allowed_extensions = 'pgcrypto'
+    refused(su, "CREATE EXTENSION IF NOT EXISTS hstore", "guarded.untrusted_code")
+    refused(su, "SET interdict.allowed_extensions = 'pgcrypto, hstore'", "setting.locked")
+    run(su, "CREATE EXTENSION IF NOT EXISTS pgcrypto")
+    eq(one(su, "SELECT count(*) FROM pg_extension WHERE extname = 'pgcrypto'"), 1, "the allowed extension")
+    run(su, "SET interdict.allowed_extensions = ''")  # shrinking is fine
+    refused(su, "CREATE EXTENSION IF NOT EXISTS pgcrypto", "guarded.untrusted_code")
+    run(connect("postgres"), "DROP EXTENSION IF EXISTS pgcrypto")
+
+@test
+def replication_connections_of_agent_roles_are_refused():
+    if h.ARGS.label != "shared_preload":
+        return  # loaded per session, a walsender never loads the library: documented, see the README
+    try:
+        psycopg2.connect(host=h.ARGS.host, port=h.ARGS.port, dbname="pgtest", user="r_su", replication="database")
+        raise AssertionError("a replication connection of a guarded superuser agent was accepted")
+    except psycopg2.Error as e:
+        assert '"reason":"session.replication"' in str(e), e
+    conn = psycopg2.connect(host=h.ARGS.host, port=h.ARGS.port, dbname="pgtest", user="postgres", replication="database")
+    conn.close()  # a DBA's replication connection is not an agent's
+
+@test
+def superuser_agent_cannot_touch_the_guard_objects():
+    su = connect("r_su")
+    for sql in ["CREATE OR REPLACE FUNCTION interdict.capturing() RETURNS boolean LANGUAGE sql AS 'SELECT false'",
+                "ALTER EVENT TRIGGER interdict_record_new_tables DISABLE",
+                "SELECT setval('interdict.changes_id_seq', 1)",
+                "ALTER SEQUENCE interdict.changes_id_seq RESTART",
+                "ALTER FUNCTION interdict.capture() SECURITY DEFINER",
+                "DROP FUNCTION interdict.capturing() CASCADE",
+                "DROP SCHEMA interdict CASCADE",
+                "ALTER EXTENSION interdict UPDATE",
+                "COMMENT ON SCHEMA interdict IS 'x'"]:
+        refused(su, sql, "extension.protected")
+    eq(one(connect("postgres"), "SELECT prosrc FROM pg_proc WHERE proname = 'capturing'"), "capturing_wrapper", "the recording switch is the guard's own")
+    refused(su, "SELECT pg_terminate_backend(pg_backend_pid() + 1)", "guarded.server_admin")
+    d = refusal(su, "CREATE FUNCTION my_exec(text, text) RETURNS text AS '$libdir/dblink', 'dblink_exec' LANGUAGE C")
+    assert d["reason"] == "guarded.untrusted_code" and "approval_id" not in d, d

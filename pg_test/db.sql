@@ -27,7 +27,7 @@ GRANT ALL ON SEQUENCE d_log_id_seq TO PUBLIC;
 CREATE FUNCTION replica_role_fn() RETURNS text LANGUAGE sql SET session_replication_role = replica AS $$ SELECT current_setting('session_replication_role') $$;
 CREATE FUNCTION definer_replica() RETURNS text SECURITY DEFINER LANGUAGE sql AS $$ SELECT set_config('session_replication_role', 'replica', false) $$;
 CREATE FUNCTION quiet_logs() RETURNS text LANGUAGE sql SET log_min_messages = fatal AS $$ SELECT current_setting('log_min_messages') $$;
-CREATE FUNCTION definer_quiet_logs() RETURNS text SECURITY DEFINER LANGUAGE sql AS $$ SELECT set_config('log_statement', 'none', false) $$;
+CREATE FUNCTION definer_quiet_logs() RETURNS text SECURITY DEFINER LANGUAGE sql AS $$ SELECT set_config('log_min_messages', 'fatal', false) $$;
 
 -- A schema an agent can write, holding what an agent would plant there: operators, functions and
 -- types that shadow the catalog's when the session puts the schema first in its search_path. Each

@@ -55,3 +55,8 @@ CREATE ROLE r_su_log LOGIN SUPERUSER;
 ALTER ROLE r_su_log SET interdict.mode = 'guarded';
 ALTER ROLE r_su_log SET log_statement = 'all';
 ALTER ROLE r_su_log SET session_preload_libraries = 'interdict';
+-- Issue 14: a superuser agent whose DBA allows one extension.
+CREATE ROLE r_su_ext LOGIN SUPERUSER;
+ALTER ROLE r_su_ext SET interdict.mode = 'guarded';
+ALTER ROLE r_su_ext SET interdict.allowed_extensions = 'pgcrypto';
+ALTER ROLE r_su_ext SET session_preload_libraries = 'interdict';

@@ -240,6 +240,8 @@ trait LockedSetting: Tighten + Copy + 'static {
     }
     /// After the value in force may have changed.
     fn assigned() {}
+    /// A value arriving while the connection starts (a role's, a database's or the client's setting).
+    fn connecting(_value: &Self, _source: Source) {}
 }
 
 impl LockedSetting for Mode {
@@ -258,6 +260,18 @@ impl LockedSetting for Mode {
     }
     fn loosen_code() -> ReasonCode {
         ReasonCode::ModeLocked
+    }
+    /// A replication connection (a walsender) runs replication commands no hook sees, and never
+    /// loads `session_preload_libraries`: a role, database or client that gives one an agent mode
+    /// is refused at connect (with `shared_preload_libraries`, the only way the library is there).
+    /// The server file's and `ALTER ROLE ALL`'s settings do not count: they apply to every role,
+    /// standbys' replication roles included.
+    fn connecting(value: &Self, source: Source) {
+        // SAFETY: a plain read of a process global.
+        let walsender = unsafe { pg_sys::am_walsender };
+        if walsender && *value != Mode::Off && matches!(source, Source::Role | Source::RoleInDatabase | Source::Database | Source::Client) {
+            reasons::fatal(&Refusal::new(ReasonCode::SessionReplication, *value, "a replication connection").fact("mode", value.as_str()));
+        }
     }
 }
 
@@ -407,6 +421,7 @@ unsafe fn check<T: LockedSetting>(newval: *mut *mut c_char, extra: *mut *mut c_v
     if source == Source::Client {
         CLIENT_SET.set(true);
     }
+    T::connecting(&value, source);
     if let Err(attempt) = T::cell().with(|c| c.check(&value, source)) {
         return reject(
             Refusal::new(T::loosen_code(), mode(), format!("setting {} to \"{}\"", T::NAME, attempt.attempted.render()))
@@ -686,6 +701,18 @@ pub fn init() {
             Some(assign_log_statement),
             Some(show_log_statement),
         );
+        pg_sys::DefineCustomStringVariable(
+            c"interdict.allowed_extensions".as_ptr(),
+            c"Extensions guarded sessions may create with CREATE EXTENSION, comma-separated (default: none).".as_ptr(),
+            c"Set by a DBA per role or database; within an agent session the list can only shrink.".as_ptr(),
+            &raw mut ALLOWED_EXTENSIONS_RAW,
+            c"".as_ptr(),
+            pg_sys::GucContext::PGC_SUSET,
+            pg_sys::GUC_LIST_INPUT as c_int,
+            Some(check_allowed_extensions),
+            None,
+            None,
+        );
         pg_sys::DefineCustomIntVariable(
             c"interdict.undo_retention".as_ptr(),
             c"How long recorded changes are kept for interdict.revert() (e.g. 30d); 0 keeps them until interdict.purge().".as_ptr(),
@@ -702,6 +729,39 @@ pub fn init() {
         );
         reserve_prefix();
     }
+}
+
+/// `interdict.allowed_extensions`: extensions guarded sessions may create (a DBA's list; within an
+/// agent session it can only shrink). Read as Postgres stored it, when a `CREATE EXTENSION` is judged.
+static mut ALLOWED_EXTENSIONS_RAW: *mut c_char = std::ptr::null_mut();
+
+fn extension_list(text: &str) -> Vec<String> {
+    text.split(',').map(|n| n.trim().trim_matches('"').to_ascii_lowercase()).filter(|n| !n.is_empty()).collect()
+}
+
+/// Whether `interdict.allowed_extensions` names this extension.
+pub fn extension_allowed(name: &str) -> bool {
+    // SAFETY: a read of the string Postgres keeps for the setting, on the backend's thread.
+    let text = unsafe { guc_text(ALLOWED_EXTENSIONS_RAW) };
+    extension_list(&text).iter().any(|n| *n == name.to_ascii_lowercase())
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn check_allowed_extensions(newval: *mut *mut c_char, _extra: *mut *mut c_void, source: pg_sys::GucSource::Type) -> bool {
+    let text = if newval.is_null() { String::new() } else { guc_text(*newval) };
+    if mode() == Mode::Off || source != pg_sys::GucSource::PGC_S_SESSION {
+        return true;
+    }
+    let current = extension_list(&guc_text(ALLOWED_EXTENSIONS_RAW));
+    if extension_list(&text).iter().all(|n| current.contains(n)) {
+        return true;
+    }
+    reject(
+        Refusal::new(ReasonCode::SettingLocked, mode(), format!("setting interdict.allowed_extensions to \"{text}\""))
+            .fact("setting", "interdict.allowed_extensions")
+            .fact("in_force", current.join(", "))
+            .fact("attempted", text),
+    )
 }
 
 /// `interdict.undo_retention`, in minutes (a server setting: no session, agent or not, shortens it).

@@ -29,6 +29,16 @@ pub fn raise(refusal: &Refusal) -> ! {
     unreachable!("ereport(ERROR) returned")
 }
 
+/// Ends the connection with the refusal (FATAL): for a connection that must not start at all.
+pub fn fatal(refusal: &Refusal) -> ! {
+    note(refusal);
+    ErrorReport::new(PgSqlErrorCode::from(sqlstate_code(refusal.code)), refusal.message(), "interdict")
+        .set_detail(refusal.detail())
+        .set_hint(refusal.hint())
+        .report(PgLogLevel::FATAL);
+    unreachable!("ereport(FATAL) returned")
+}
+
 /// The five-character SQLSTATE of an encoded error code (`UNPACK_SQLSTATE`).
 pub fn sqlstate_text(code: i32) -> String {
     (0..5).map(|i| (((code >> (6 * i)) & 0x3F) as u8 + b'0') as char).collect()

@@ -56,6 +56,12 @@ const PROTECTED_SETTING_PREFIXES: &[&str] = &["interdict."];
 const PROTECTED_SETTINGS: &[&str] = &[
     "session_preload_libraries", "shared_preload_libraries", "local_preload_libraries",
     "default_transaction_read_only", "transaction_read_only", "session_replication_role",
+    // The audit trail's and the DBA's statement log's (see the extension's server_settings.rs).
+    "log_min_messages", "log_min_error_statement", "log_statement", "log_error_verbosity", "log_duration",
+    "log_lock_waits", "log_replication_commands", "log_min_duration_statement", "log_min_duration_sample",
+    "log_temp_files", "log_statement_sample_rate", "log_transaction_sample_rate", "log_parameter_max_length",
+    "log_parameter_max_length_on_error", "log_connections", "log_disconnections", "log_destination",
+    "logging_collector", "log_line_prefix",
 ];
 
 fn is_protected_setting(name: &str) -> bool {
@@ -191,9 +197,13 @@ pub fn decide_function(settings: &Settings, facts: &FunctionFacts) -> Verdict {
     let refuse = |code: ReasonCode| Refusal::new(code, settings.mode, format!("function {}()", facts.name)).fact("function", facts.name.clone());
     match settings.mode {
         Mode::Readonly => side_effect(&facts.name).map_or(Verdict::Allow, |code| Verdict::Refuse(refuse(code))),
-        // Guarded writes are allowed when undo can record them; these it cannot.
-        Mode::Guarded => crate::functions::unrecordable(&facts.name)
-            .map_or(Verdict::Allow, |why| Verdict::Refuse(refuse(ReasonCode::GuardedNotReversible).fact("why", why))),
+        // Guarded writes are allowed when undo can record them, and nothing may act on the server
+        // or other sessions.
+        Mode::Guarded => match crate::functions::guarded_refusal(&facts.name) {
+            None => Verdict::Allow,
+            Some((code, None)) => Verdict::Refuse(refuse(code)),
+            Some((code, Some(why))) => Verdict::Refuse(refuse(code).fact("why", why)),
+        },
         Mode::Off => Verdict::Allow,
     }
 }
@@ -202,6 +212,12 @@ pub fn decide_function(settings: &Settings, facts: &FunctionFacts) -> Verdict {
 /// outright (never run), whatever the mode.
 pub fn decide_simulated(mode: Mode, utility: Option<&UtilityFacts>, function: Option<&FunctionFacts>) -> Verdict {
     let refuse = |what: String| Verdict::Refuse(Refusal::new(ReasonCode::SimulateIrreversible, mode, what));
+    // A utility command a rollback does not undo (LOAD, PREPARE, DEALLOCATE, DISCARD, CHECKPOINT, …).
+    if let Some(u) = utility {
+        if crate::utility_table::command(&u.node).is_some_and(|c| !c.transactional) {
+            return refuse(format!("{} in a simulation", u.tag)).fact("command", u.tag.clone());
+        }
+    }
     if let Some(UtilityAction::Copy { file, program, .. }) = utility.map(|u| &u.action) {
         if *program {
             return refuse("COPY … PROGRAM in a simulation".into());
@@ -223,7 +239,40 @@ mod tests {
     use super::*;
     use crate::facts::{TableChange, TypeRef};
 
-    const TAGS: &[&str] = &["ANALYZE", "BEGIN", "COPY", "CREATE TABLE", "LOAD", "SET", "VACUUM", "SELECT INTO", "ALTER ROLE", "DROP EXTENSION", "RESET", "NOTIFY", "TRUNCATE TABLE", "PREPARE TRANSACTION", "EXPLAIN", "LOCK TABLE", "DROP TABLE", "DROP SCHEMA", "DROP DATABASE", "GRANT", "CREATE ROLE", "ALTER SYSTEM", "DROP TRIGGER", "ALTER TABLE"];
+    const TAGS: &[&str] = &["ANALYZE", "BEGIN", "COPY", "CREATE TABLE", "LOAD", "SET", "VACUUM", "SELECT INTO", "ALTER ROLE", "DROP EXTENSION", "RESET", "NOTIFY", "TRUNCATE TABLE", "PREPARE TRANSACTION", "EXPLAIN", "LOCK TABLE", "DROP TABLE", "DROP SCHEMA", "DROP DATABASE", "GRANT", "CREATE ROLE", "ALTER SYSTEM", "DROP TRIGGER", "ALTER TABLE", "ALTER SEQUENCE", "CREATE FUNCTION", "CREATE EXTENSION", "DO", "CHECKPOINT", "PREPARE", "CREATE OPERATOR", "ALTER DATABASE"];
+
+    /// The statement node each test tag comes from (as `CreateCommandTag` and `nodes.h` say).
+    fn node_of(tag: &str) -> &'static str {
+        match tag {
+            "ANALYZE" | "VACUUM" => "VacuumStmt",
+            "BEGIN" | "PREPARE TRANSACTION" => "TransactionStmt",
+            "COPY" => "CopyStmt",
+            "CREATE TABLE" => "CreateStmt",
+            "LOAD" => "LoadStmt",
+            "SET" | "RESET" => "VariableSetStmt",
+            "SELECT INTO" => "CreateTableAsStmt",
+            "ALTER ROLE" => "AlterRoleSetStmt",
+            "DROP EXTENSION" | "DROP TABLE" | "DROP SCHEMA" | "DROP TRIGGER" => "DropStmt",
+            "NOTIFY" => "NotifyStmt",
+            "TRUNCATE TABLE" => "TruncateStmt",
+            "EXPLAIN" => "ExplainStmt",
+            "LOCK TABLE" => "LockStmt",
+            "DROP DATABASE" => "DropdbStmt",
+            "GRANT" => "GrantStmt",
+            "CREATE ROLE" => "CreateRoleStmt",
+            "ALTER SYSTEM" => "AlterSystemStmt",
+            "ALTER TABLE" => "AlterTableStmt",
+            "ALTER SEQUENCE" => "AlterSeqStmt",
+            "CREATE FUNCTION" => "CreateFunctionStmt",
+            "CREATE EXTENSION" => "CreateExtensionStmt",
+            "DO" => "DoStmt",
+            "CHECKPOINT" => "CheckPointStmt",
+            "PREPARE" => "PrepareStmt",
+            "CREATE OPERATOR" => "DefineStmt",
+            "ALTER DATABASE" => "AlterDatabaseSetStmt",
+            _ => "Unknown",
+        }
+    }
 
     fn settings(mode: Mode) -> Settings {
         Settings { mode, ..Settings::default() }
@@ -231,7 +280,7 @@ mod tests {
 
     fn utility(tag: &str, action: UtilityAction) -> UtilityFacts {
         let tag_index = TAGS.iter().position(|t| *t == tag).expect("tag in TAGS");
-        UtilityFacts { tag: tag.into(), tag_index, action, guard_schema: false, scratch_only: false }
+        UtilityFacts { node: node_of(tag).into(), tag: tag.into(), tag_index, action, guard_schema: false, guard_object: None, scratch_only: false }
     }
 
     fn code(v: Verdict) -> Option<&'static str> {
@@ -310,37 +359,62 @@ mod tests {
     #[test]
     fn guarded_structural_utility() {
         let s = settings(Mode::Guarded);
-        for (tag, expected) in [
-            ("TRUNCATE TABLE", "guarded.truncate"),
-            ("DROP TABLE", "guarded.drop"),
-            ("DROP SCHEMA", "guarded.drop"),
-            ("DROP DATABASE", "guarded.drop"),
-            ("GRANT", "guarded.privileges"),
-            ("CREATE ROLE", "guarded.roles"),
-            ("ALTER SYSTEM", "guarded.server_config"),
-            ("DROP TRIGGER", "guarded.bypass"),
+        let drop = |kind: &str| UtilityAction::Drop { kind: kind.into(), cascade: false };
+        for (tag, action, expected) in [
+            ("TRUNCATE TABLE", UtilityAction::Other, "guarded.truncate"),
+            ("DROP TABLE", drop("TABLE"), "guarded.drop"),
+            ("DROP SCHEMA", drop("SCHEMA"), "guarded.drop"),
+            ("DROP DATABASE", UtilityAction::Other, "guarded.drop"),
+            ("GRANT", UtilityAction::Other, "guarded.privileges"),
+            ("CREATE ROLE", UtilityAction::Other, "guarded.roles"),
+            ("ALTER SYSTEM", UtilityAction::Other, "guarded.server_config"),
+            ("ALTER DATABASE", UtilityAction::AlterSetting { name: Some("work_mem".into()) }, "guarded.server_config"),
+            ("DROP TRIGGER", drop("TRIGGER"), "guarded.bypass"),
+            ("CHECKPOINT", UtilityAction::Other, "guarded.server_admin"),
+            ("NOTIFY", UtilityAction::Other, "guarded.server_admin"),
+            ("CREATE OPERATOR", UtilityAction::Define { kind: "OPERATOR".into() }, "guarded.command"),
+            ("CREATE FUNCTION", UtilityAction::Code { language: "c".into(), trusted: false }, "guarded.untrusted_code"),
+            ("DO", UtilityAction::Code { language: "plperlu".into(), trusted: false }, "guarded.untrusted_code"),
+            ("CREATE EXTENSION", UtilityAction::CreateExtension { name: "dblink".into(), allowed: false }, "guarded.untrusted_code"),
+            ("PREPARE TRANSACTION", UtilityAction::Other, "guarded.command"),
         ] {
-            assert_eq!(code(decide_utility(&s, &utility(tag, UtilityAction::Other))), Some(expected), "{tag}");
+            assert_eq!(code(decide_utility(&s, &utility(tag, action))), Some(expected), "{tag}");
         }
+        assert!(!ReasonCode::GuardedUntrustedCode.approvable(), "no approval adds untrusted code");
         assert!(decide_utility(&s, &utility("CREATE TABLE", UtilityAction::Other)).is_allowed());
         assert!(decide_utility(&s, &utility("VACUUM", UtilityAction::Other)).is_allowed());
-        let alter = |c: TableChange| utility("ALTER TABLE", UtilityAction::AlterTable { changes: vec![TableChange::Other, c] });
-        assert_eq!(code(decide_utility(&s, &alter(TableChange::DropColumn { column: "x".into() }))), Some("guarded.drop_column"));
-        let retype = |from: &str, to: &str| TableChange::ColumnType { column: "x".into(), from: TypeRef::new(from, -1), to: TypeRef::new(to, -1) };
-        assert_eq!(code(decide_utility(&s, &alter(retype("int8", "int4")))), Some("guarded.column_type"));
-        assert!(decide_utility(&s, &alter(retype("int4", "int8"))).is_allowed());
-        assert_eq!(code(decide_utility(&s, &alter(TableChange::DisablesSafeguard { what: "DISABLE TRIGGER".into() }))), Some("guarded.bypass"));
-        assert!(decide_utility(&s, &alter(TableChange::Other)).is_allowed(), "ADD COLUMN and friends");
+        assert!(decide_utility(&s, &utility("CREATE FUNCTION", UtilityAction::Code { language: "plpgsql".into(), trusted: true })).is_allowed());
+        assert!(decide_utility(&s, &utility("CREATE EXTENSION", UtilityAction::CreateExtension { name: "pgcrypto".into(), allowed: true })).is_allowed());
+        let mut unknown = utility("CREATE TABLE", UtilityAction::Other);
+        unknown.node = "CreateSomethingNewStmt".into();
+        assert_eq!(code(decide_utility(&s, &unknown)), Some("guarded.command"), "a node type the table does not know: default deny");
+        let sub = |name: &str| TableChange::Subcommand { name: name.into(), target: "x".into() };
+        let alter = |c: TableChange| utility("ALTER TABLE", UtilityAction::AlterTable { changes: vec![sub("AddColumn"), c] });
+        assert_eq!(code(decide_utility(&s, &alter(sub("DropColumn")))), Some("guarded.drop_column"));
+        let retype = |from: &str, to: &str, rewrites| TableChange::ColumnType { column: "x".into(), from: TypeRef::new(from, -1), to: TypeRef::new(to, -1), rewrites };
+        assert_eq!(code(decide_utility(&s, &alter(retype("int8", "int4", false)))), Some("guarded.column_type"));
+        assert!(decide_utility(&s, &alter(retype("int4", "int8", false))).is_allowed());
+        assert_eq!(code(decide_utility(&s, &alter(retype("int4", "int4", true)))), Some("guarded.column_type"), "USING an expression: a rewrite");
+        assert_eq!(code(decide_utility(&s, &alter(sub("DisableTrig")))), Some("guarded.bypass"));
+        assert_eq!(code(decide_utility(&s, &alter(sub("SetUnLogged")))), Some("guarded.command"));
+        let drop_key = |key| TableChange::DropConstraint { name: "k".into(), key };
+        assert_eq!(code(decide_utility(&s, &alter(drop_key(true)))), Some("guarded.drop_key"));
+        assert!(decide_utility(&s, &alter(drop_key(false))).is_allowed(), "a CHECK constraint");
+        assert!(decide_utility(&s, &alter(sub("AddConstraint"))).is_allowed(), "ADD COLUMN and friends");
+        let mut scratch = utility("DROP TABLE", drop("TABLE"));
+        scratch.scratch_only = true;
+        assert!(decide_utility(&s, &scratch).is_allowed(), "the session's own temporary table");
         let set = |v: Option<&str>| utility("SET", UtilityAction::SetVariable { name: "session_replication_role".into(), value: v.map(String::from) });
         assert_eq!(code(decide_utility(&s, &set(Some("replica")))), Some("guarded.bypass"));
         let Verdict::Refuse(r) = decide_utility(&s, &set(Some("replica"))) else { unreachable!() };
         assert!(!r.approvable(), "session_replication_role is locked at origin: no approval lets it change");
-        let seq = |rewinds| utility("ALTER TABLE", UtilityAction::AlterSequence { rewinds });
+        let seq = |rewinds| utility("ALTER SEQUENCE", UtilityAction::AlterSequence { rewinds });
         assert_eq!(code(decide_utility(&s, &seq(true))), Some("guarded.not_reversible"), "ALTER SEQUENCE … RESTART");
         assert!(decide_utility(&s, &seq(false)).is_allowed(), "ALTER SEQUENCE … CACHE 10");
         assert_eq!(code(decide_utility(&s, &alter(TableChange::RewindsSequence { column: "id".into() }))), Some("guarded.not_reversible"), "identity RESTART");
         assert!(decide_utility(&s, &set(Some("origin"))).is_allowed());
         let mut on_guard = utility("ALTER TABLE", UtilityAction::AlterTable { changes: vec![] });
+        assert!(decide_utility(&s, &on_guard).is_allowed());
         on_guard.guard_schema = true;
         assert_eq!(code(decide_utility(&s, &on_guard)), Some("guarded.guard_schema"));
     }
@@ -411,6 +485,10 @@ mod tests {
             assert_eq!(code(decide_utility(&s, &alter(None))), Some("setting.protected"));
             let drop = utility("DROP EXTENSION", UtilityAction::Extension { names: vec!["pgcrypto".into(), "interdict".into()] });
             assert_eq!(code(decide_utility(&s, &drop)), Some("extension.protected"));
+            let mut member = utility("ALTER TABLE", UtilityAction::AlterTable { changes: vec![] });
+            member.guard_object = Some("function interdict.capturing".into());
+            let expected = if mode == Mode::Guarded { "extension.protected" } else { "readonly.ddl" };
+            assert_eq!(code(decide_utility(&s, &member)), Some(expected), "an object of the extension, by identity");
             let reset = |n: &str| utility("RESET", UtilityAction::SetVariable { name: n.into(), value: None });
             assert_eq!(code(decide_utility(&s, &reset("interdict.mode"))), Some("mode.locked"));
             assert_eq!(code(decide_utility(&s, &reset("interdict.blocked_commands"))), Some("setting.locked"));

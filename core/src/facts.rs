@@ -72,21 +72,34 @@ pub enum UtilityAction {
     /// `ALTER SEQUENCE`: whether its options can make the sequence hand out values again
     /// (`RESTART`, `CYCLE`, a negative `INCREMENT`).
     AlterSequence { rewinds: bool },
+    /// `DROP <kind> …` (`kind` as `ObjectType` names it, without `OBJECT_`: `TABLE`, `TRIGGER`, …);
+    /// `cascade`: `CASCADE` (dependent objects, columns of a type included, go too).
+    Drop { kind: String, cascade: bool },
+    /// `ALTER <kind> … RENAME`.
+    Rename { kind: String },
+    /// `CREATE AGGREGATE/OPERATOR/TYPE/COLLATION/TEXT SEARCH …` (`DefineStmt`).
+    Define { kind: String },
+    /// `CREATE [OR REPLACE] FUNCTION/PROCEDURE` or `DO`, in `language` (trusted: `pg_language.lanpltrusted`;
+    /// C and internal are never trusted).
+    Code { language: String, trusted: bool },
+    /// `CREATE EXTENSION name`; `allowed`: named in `interdict.allowed_extensions`.
+    CreateExtension { name: String, allowed: bool },
 }
 
-/// One subcommand of `ALTER TABLE`.
+/// One subcommand of `ALTER TABLE`, as far as guarded mode judges it beyond its kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TableChange {
-    DropColumn { column: String },
-    /// `ALTER COLUMN … TYPE`: the column's type now and the one asked for.
-    ColumnType { column: String, from: TypeRef, to: TypeRef },
-    /// `DISABLE TRIGGER/RULE`, `ENABLE REPLICA TRIGGER/RULE`, `DISABLE/NO FORCE ROW LEVEL SECURITY`.
-    DisablesSafeguard { what: String },
-    /// `OWNER TO`.
-    ChangesOwner,
+    /// `ALTER COLUMN … TYPE`: the column's type now and the one asked for; `rewrites`: a `USING`
+    /// expression that is not a plain cast of the column computes new values.
+    ColumnType { column: String, from: TypeRef, to: TypeRef, rewrites: bool },
+    /// `DROP CONSTRAINT`; `key`: a primary, unique, exclusion or foreign key.
+    DropConstraint { name: String, key: bool },
     /// `ALTER COLUMN … RESTART` (or `SET CYCLE`, a negative `SET INCREMENT`) of an identity column.
     RewindsSequence { column: String },
-    Other,
+    /// Any other subcommand, by its `AlterTableType` name without `AT_` (`AddColumn`, `DropColumn`,
+    /// `SetUnLogged`, …), judged by `utility_table::ALTER_TABLE`; `target` is the column or
+    /// constraint it names, if any.
+    Subcommand { name: String, target: String },
 }
 
 /// A type with its modifier, as `pg_type.typname` and `atttypmod` name it (`-1`: none).
@@ -105,6 +118,9 @@ impl TypeRef {
 /// A utility statement about to run (`ProcessUtility`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UtilityFacts {
+    /// The statement's node type, as `nodes.h` names it without `T_` (`CreateStmt`, `DropStmt`, …):
+    /// guarded mode's command table is keyed by it.
+    pub node: String,
     /// The command tag, as `CreateCommandTag` names it (`VACUUM`, `CREATE INDEX`, …).
     pub tag: String,
     /// The tag's `CommandTag` index, for command sets.
@@ -112,6 +128,9 @@ pub struct UtilityFacts {
     pub action: UtilityAction,
     /// The statement acts on an object of the `interdict` schema.
     pub guard_schema: bool,
+    /// An object of the guard's it names (the extension, a member, anything in its schema), if any:
+    /// refused in every agent mode (`extension.protected`).
+    pub guard_object: Option<String>,
     /// Every relation the statement names is one of this session's temporary tables (its scratch,
     /// gone with the session): truncating, dropping or altering them destroys no shared data.
     pub scratch_only: bool,

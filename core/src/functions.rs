@@ -65,18 +65,28 @@ pub fn irreversible(name: &str) -> bool {
     ) || matches!(name, "lo_import" | "lo_export")
 }
 
-/// Why undo cannot record what a native function writes, if it writes something: large objects
-/// (no row triggers see `pg_largeobject`), other servers, server files.
-pub fn unrecordable(name: &str) -> Option<&'static str> {
+/// Guarded mode's refusal of a native function, if any, with why (for `guarded.not_reversible`):
+/// what undo cannot record (large objects, no row trigger sees `pg_largeobject`; other servers;
+/// server files; a sequence set back) is not reversible; what acts on the server or on other sessions
+/// is `guarded.server_admin`. Guarded mode allows what stays in its own session and moves nothing
+/// back: `nextval`, advisory locks (its own), `pg_cancel_backend`/`pg_terminate_backend` of its own
+/// backend (decided from the call's argument by the extension).
+pub fn guarded_refusal(name: &str) -> Option<(ReasonCode, Option<&'static str>)> {
     if name == "setval" {
-        return Some(crate::guarded::SEQUENCE_REWIND);
+        return Some((ReasonCode::GuardedNotReversible, Some(crate::guarded::SEQUENCE_SET)));
     }
-    match side_effect(name) {
-        Some(ReasonCode::ReadonlyLargeObject) => Some("large-object writes are not recorded for undo"),
-        Some(ReasonCode::ReadonlyRemote) => Some("it writes through a connection to another server"),
-        Some(ReasonCode::ReadonlyServerFile) => Some("it writes a file on the database server"),
+    match side_effect(name)? {
+        ReasonCode::ReadonlyLargeObject => Some((ReasonCode::GuardedNotReversible, Some("large-object writes are not recorded for undo"))),
+        ReasonCode::ReadonlyRemote => Some((ReasonCode::GuardedNotReversible, Some("it writes through a connection to another server"))),
+        ReasonCode::ReadonlyServerFile => Some((ReasonCode::GuardedNotReversible, Some("it writes a file on the database server"))),
+        ReasonCode::ReadonlyServerAdmin | ReasonCode::ReadonlyNotify => Some((ReasonCode::GuardedServerAdmin, None)),
         _ => None,
     }
+}
+
+/// Functions that signal a backend, allowed in guarded mode when it is the session's own.
+pub fn signals_backend(name: &str) -> bool {
+    matches!(name, "pg_cancel_backend" | "pg_terminate_backend")
 }
 
 /// Whether calling it advances or sets a sequence (not undone by a rollback).

@@ -1,102 +1,120 @@
 //! Guarded mode's decisions: the structural refusals (what a statement does that no row limit can
-//! measure: dropping, truncating, unscoped writes, privilege and role changes, disabled safeguards)
+//! measure: dropping, truncating, unscoped writes, privilege and role changes, disabled safeguards,
+//! and any utility command the command table does not know to be safe: `utility_table`)
 //! and the blast radius (how many rows it changes). Every refusal here except those that protect the
 //! guard itself can be let through once by an operator's approval (see [`crate::approval`]).
 
 use crate::facts::{PlanFacts, RowFacts, TableChange, TypeRef, UtilityAction, UtilityFacts};
+use crate::utility_table::{self, Guarded};
 use crate::{Mode, ReasonCode, Refusal, Verdict};
-
-/// Utility commands refused by their tag alone, and why.
-const REFUSED_TAGS: &[(&str, ReasonCode)] = &[
-    ("TRUNCATE TABLE", ReasonCode::GuardedTruncate),
-    ("DROP TABLE", ReasonCode::GuardedDrop),
-    ("DROP FOREIGN TABLE", ReasonCode::GuardedDrop),
-    ("DROP MATERIALIZED VIEW", ReasonCode::GuardedDrop),
-    ("DROP SCHEMA", ReasonCode::GuardedDrop),
-    ("DROP DATABASE", ReasonCode::GuardedDrop),
-    ("DROP EXTENSION", ReasonCode::GuardedDrop),
-    ("DROP OWNED", ReasonCode::GuardedDrop),
-    ("DROP TRIGGER", ReasonCode::GuardedBypass),
-    ("DROP RULE", ReasonCode::GuardedBypass),
-    ("DROP POLICY", ReasonCode::GuardedBypass),
-    ("GRANT", ReasonCode::GuardedPrivileges),
-    ("REVOKE", ReasonCode::GuardedPrivileges),
-    ("GRANT ROLE", ReasonCode::GuardedPrivileges),
-    ("REVOKE ROLE", ReasonCode::GuardedPrivileges),
-    ("ALTER DEFAULT PRIVILEGES", ReasonCode::GuardedPrivileges),
-    ("REASSIGN OWNED", ReasonCode::GuardedPrivileges),
-    ("CREATE ROLE", ReasonCode::GuardedRoles),
-    ("ALTER ROLE", ReasonCode::GuardedRoles),
-    ("DROP ROLE", ReasonCode::GuardedRoles),
-    ("ALTER SYSTEM", ReasonCode::GuardedServerConfig),
-];
 
 /// Why moving a sequence back is not reversible.
 pub const SEQUENCE_REWIND: &str =
     "a sequence moved back (or made to cycle) hands out values rows already use, and undo cannot move it forward again";
 
-/// Structural refusals of a utility statement in guarded mode.
+/// Why `setval()` is not reversible.
+pub const SEQUENCE_SET: &str =
+    "setval() can move a sequence back to values rows already use, and undo cannot record or restore a sequence";
+
+/// Structural refusals of a utility statement in guarded mode: default-deny, by the command table
+/// (`utility_table`), then what the statement says where the table says it matters.
 pub fn guarded_utility(facts: &UtilityFacts, refuse: &dyn Fn(ReasonCode, String) -> Verdict) -> Verdict {
     let tag = facts.tag.as_str();
+    if let Some(object) = &facts.guard_object {
+        // By identity (readonly refuses all of these as DDL already).
+        return refuse(ReasonCode::ExtensionProtected, format!("{tag} of the guard's {object}"));
+    }
     if facts.guard_schema {
         return refuse(ReasonCode::GuardedGuardSchema, format!("{tag} on the interdict schema"));
     }
-    if facts.scratch_only && matches!(facts.action, UtilityAction::Other | UtilityAction::AlterTable { .. }) && is_destructive(tag) {
-        return Verdict::Allow; // the session's own temporary tables: scratch, not shared data
+    let verdict = match utility_table::command(&facts.node).map(|c| c.guarded) {
+        None => refuse(ReasonCode::GuardedCommand, tag.to_string()).fact("node", facts.node.clone()),
+        Some(Guarded::Allow | Guarded::NotUtility) => Verdict::Allow,
+        Some(Guarded::Refuse(code)) => refuse(code, tag.to_string()),
+        Some(Guarded::Judge) => judge(facts, refuse),
+    };
+    match verdict.code() {
+        // The session's own temporary tables are scratch: nothing shared is destroyed.
+        Some(code) if facts.scratch_only && destroys(code) => Verdict::Allow,
+        _ => verdict,
     }
-    if let Some((_, code)) = REFUSED_TAGS.iter().find(|(t, _)| *t == tag) {
-        return refuse(*code, tag.to_string());
-    }
+}
+
+/// Refusals that protect data (not privileges, safeguards or the server).
+fn destroys(code: ReasonCode) -> bool {
+    use ReasonCode::*;
+    matches!(code, GuardedTruncate | GuardedDrop | GuardedDropColumn | GuardedColumnType | GuardedDropKey | GuardedCommand)
+}
+
+/// The rows of the command table marked `Judge`: what the statement says decides.
+fn judge(facts: &UtilityFacts, refuse: &dyn Fn(ReasonCode, String) -> Verdict) -> Verdict {
+    let tag = facts.tag.as_str();
     match &facts.action {
         // What COPY writes outside the database (a server file, a program's effects) undo cannot record.
         UtilityAction::Copy { from, file, program } if *program || (*file && !*from) => {
             let what = if *program { "COPY … PROGRAM" } else { "COPY … TO a server file" };
-            return refuse(ReasonCode::GuardedNotReversible, what.into()).fact("why", "it writes outside the database, where undo cannot follow");
+            refuse(ReasonCode::GuardedNotReversible, what.into()).fact("why", "it writes outside the database, where undo cannot follow")
         }
         UtilityAction::SetVariable { name, value } if name == "session_replication_role" => {
             let origin = value.as_deref().is_some_and(|v| v.trim().eq_ignore_ascii_case("origin"));
-            if !origin {
-                // Never approvable: the setting is locked at origin for agent sessions, by any route.
-                return match refuse(ReasonCode::GuardedBypass, format!("{tag} session_replication_role")) {
-                    Verdict::Refuse(r) => Verdict::Refuse(r.without_approval()),
-                    allowed => allowed,
-                };
+            if origin {
+                return Verdict::Allow;
+            }
+            // Never approvable: the setting is locked at origin for agent sessions, by any route.
+            match refuse(ReasonCode::GuardedBypass, format!("{tag} session_replication_role")) {
+                Verdict::Refuse(r) => Verdict::Refuse(r.without_approval()),
+                allowed => allowed,
             }
         }
         UtilityAction::AlterSequence { rewinds: true } => {
-            return refuse(ReasonCode::GuardedNotReversible, format!("{tag} … RESTART/CYCLE/negative INCREMENT"))
-                .fact("why", SEQUENCE_REWIND);
+            refuse(ReasonCode::GuardedNotReversible, format!("{tag} … RESTART/CYCLE/negative INCREMENT")).fact("why", SEQUENCE_REWIND)
         }
-        UtilityAction::AlterTable { changes } => {
-            for change in changes {
-                let refusal = match change {
-                    TableChange::DropColumn { column } => Some((ReasonCode::GuardedDropColumn, format!("ALTER TABLE … DROP COLUMN {column}"))),
-                    TableChange::ColumnType { column, from, to } if loses_data(from, to) => Some((
-                        ReasonCode::GuardedColumnType,
-                        format!("ALTER TABLE … ALTER COLUMN {column} TYPE {} (from {})", render(to), render(from)),
-                    )),
-                    TableChange::DisablesSafeguard { what } => Some((ReasonCode::GuardedBypass, format!("ALTER TABLE … {what}"))),
-                    TableChange::ChangesOwner => Some((ReasonCode::GuardedPrivileges, "ALTER TABLE … OWNER TO".to_string())),
-                    TableChange::RewindsSequence { column } => {
-                        return refuse(ReasonCode::GuardedNotReversible, format!("ALTER TABLE … ALTER COLUMN {column} RESTART"))
-                            .fact("why", SEQUENCE_REWIND);
-                    }
-                    _ => None,
-                };
-                if let Some((code, what)) = refusal {
-                    return refuse(code, what);
-                }
-            }
+        UtilityAction::AlterTable { changes } => changes.iter().map(|c| table_change(c, refuse)).find(|v| !v.is_allowed()).unwrap_or(Verdict::Allow),
+        UtilityAction::Drop { kind, cascade } => by_class(utility_table::drop_of(kind, *cascade), tag, refuse),
+        UtilityAction::Extension { .. } if facts.node == "DropStmt" => refuse(ReasonCode::GuardedDrop, tag.to_string()),
+        UtilityAction::Rename { kind } => by_class(utility_table::rename_of(kind), tag, refuse),
+        UtilityAction::Define { kind } => by_class(utility_table::define_of(kind), tag, refuse),
+        UtilityAction::Code { language, trusted: false } => {
+            refuse(ReasonCode::GuardedUntrustedCode, format!("{tag} in language {language}")).fact("language", language.clone())
         }
-        _ => {}
+        UtilityAction::CreateExtension { name, allowed: false } => {
+            refuse(ReasonCode::GuardedUntrustedCode, format!("CREATE EXTENSION {name}")).fact("extension", name.clone())
+        }
+        _ if utility_table::TWO_PHASE_TAGS.contains(&tag) => refuse(ReasonCode::GuardedCommand, tag.to_string()),
+        UtilityAction::Other if !matches!(facts.node.as_str(), "VariableSetStmt" | "TransactionStmt" | "CopyStmt" | "AlterSeqStmt") => {
+            refuse(ReasonCode::GuardedCommand, tag.to_string()) // a Judge row whose facts did not come: refuse, never guess
+        }
+        _ => Verdict::Allow,
     }
-    Verdict::Allow
 }
 
-/// Commands whose refusal protects data (not privileges or safeguards): truncating, dropping
-/// relations, altering tables.
-fn is_destructive(tag: &str) -> bool {
-    matches!(tag, "TRUNCATE TABLE" | "DROP TABLE" | "DROP VIEW" | "DROP INDEX" | "DROP SEQUENCE" | "DROP MATERIALIZED VIEW" | "ALTER TABLE")
+fn by_class(class: Guarded, tag: &str, refuse: &dyn Fn(ReasonCode, String) -> Verdict) -> Verdict {
+    match class {
+        Guarded::Refuse(code) => refuse(code, tag.to_string()),
+        Guarded::Judge => refuse(ReasonCode::GuardedCommand, tag.to_string()),
+        Guarded::Allow | Guarded::NotUtility => Verdict::Allow,
+    }
+}
+
+/// One `ALTER TABLE` subcommand.
+fn table_change(change: &TableChange, refuse: &dyn Fn(ReasonCode, String) -> Verdict) -> Verdict {
+    match change {
+        TableChange::ColumnType { column, from, to, rewrites } if *rewrites || loses_data(from, to) => {
+            let how = if *rewrites { " USING an expression that computes new values" } else { "" };
+            refuse(ReasonCode::GuardedColumnType, format!("ALTER TABLE … ALTER COLUMN {column} TYPE {} (from {}){how}", render(to), render(from)))
+        }
+        TableChange::ColumnType { .. } => Verdict::Allow,
+        TableChange::DropConstraint { name, key: true } => refuse(ReasonCode::GuardedDropKey, format!("ALTER TABLE … DROP CONSTRAINT {name}")),
+        TableChange::DropConstraint { .. } => Verdict::Allow,
+        TableChange::RewindsSequence { column } => {
+            refuse(ReasonCode::GuardedNotReversible, format!("ALTER TABLE … ALTER COLUMN {column} RESTART")).fact("why", SEQUENCE_REWIND)
+        }
+        TableChange::Subcommand { name, target } => {
+            let what = utility_table::ALTER_TABLE.iter().find(|(n, _, _)| n == name).map_or(name.as_str(), |(_, _, w)| *w);
+            let what = if target.is_empty() { format!("ALTER TABLE … {what}") } else { format!("ALTER TABLE … {what} ({target})") };
+            by_class(utility_table::alter_table(name), &what, refuse)
+        }
+    }
 }
 
 /// Structural refusals of a planned statement in guarded mode.

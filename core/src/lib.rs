@@ -20,6 +20,7 @@
 //! - [`redact`]: statement text without its literals, for the audit trail.
 //! - [`audit`]: the audit trail's timestamps.
 //! - [`role_check`]: `interdict.check_role()`'s findings from a role's facts.
+//! - [`utility_table`]: guarded mode's default-deny table of utility commands.
 
 pub mod approval;
 pub mod audit;
@@ -40,6 +41,7 @@ pub mod role_check;
 mod sha256;
 pub mod stats;
 pub mod undo;
+pub mod utility_table;
 pub mod verdict;
 
 pub use approval::{ApprovalId, Request};

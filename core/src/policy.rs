@@ -34,7 +34,9 @@ pub enum Action {
 }
 
 /// The structural refusals a policy may relax, by the last part of their reason code.
-/// `guarded.guard_schema` and `guarded.server_config` are not among them: no policy relaxes those.
+/// `guarded.guard_schema`, `guarded.server_config` and `guarded.untrusted_code` are not among them
+/// (nor `extension.protected`, not a structural refusal): no policy relaxes those, and a policy that
+/// names one does not load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Structural {
@@ -46,6 +48,9 @@ pub enum Structural {
     Privileges,
     Roles,
     Bypass,
+    DropKey,
+    Command,
+    ServerAdmin,
 }
 
 impl Structural {
@@ -59,6 +64,9 @@ impl Structural {
             ReasonCode::GuardedPrivileges => Structural::Privileges,
             ReasonCode::GuardedRoles => Structural::Roles,
             ReasonCode::GuardedBypass => Structural::Bypass,
+            ReasonCode::GuardedDropKey => Structural::DropKey,
+            ReasonCode::GuardedCommand => Structural::Command,
+            ReasonCode::GuardedServerAdmin => Structural::ServerAdmin,
             _ => return None,
         })
     }

@@ -31,7 +31,7 @@ macro_rules! reasons {
             /// Whether an operator may let the statement through with `interdict.approve(id)`.
             pub fn approvable(self) -> bool {
                 self.reason().code.starts_with("guarded.")
-                    && !matches!(self, ReasonCode::GuardedGuardSchema | ReasonCode::GuardedServerConfig)
+                    && !matches!(self, ReasonCode::GuardedGuardSchema | ReasonCode::GuardedServerConfig | ReasonCode::GuardedUntrustedCode)
             }
 
             /// This code's row.
@@ -111,11 +111,14 @@ reasons! {
         "the value is not valid for this setting",
         "Use one of the valid values listed in the detail.";
     SettingProtected => "setting.protected", "42501",
-        "agent sessions cannot change interdict, preload or read-only settings of roles, databases or the server",
+        "agent sessions cannot change interdict, preload, read-only, replication-role or logging settings of roles, databases or the server",
         "Ask a DBA to change it from a session in mode off.";
     ExtensionProtected => "extension.protected", "42501",
-        "agent sessions cannot drop or alter the interdict extension",
+        "agent sessions cannot change the interdict extension or any object that belongs to it (its schema, tables, functions, sequences, types, event triggers)",
         "Ask a DBA; the guard stays in force for this session whatever happens to the extension.";
+    SessionReplication => "session.replication", "28000",
+        "replication connections are refused for roles in an agent mode: replication commands pass no hook the guard sees",
+        "Connect without replication=…; a DBA gives replication to a role that is not an agent.";
     LoadRefused => "session.load", "42501",
         "LOAD is refused in agent sessions: a library loaded now could run before the guard",
         "Ask a DBA to add the library to session_preload_libraries or shared_preload_libraries.";
@@ -131,6 +134,18 @@ reasons! {
     GuardedDrop => "guarded.drop", "42501",
         "dropping a table, schema, database or extension destroys its data",
         "Leave the object in place, or ask an operator to approve the approval_id in the detail.";
+    GuardedDropKey => "guarded.drop_key", "42501",
+        "dropping a primary, unique or foreign key removes what finds rows again (undo needs it) and what keeps references valid",
+        "Keep the key, or ask an operator to approve the approval_id in the detail.";
+    GuardedCommand => "guarded.command", "42501",
+        "guarded sessions run only the utility commands known to destroy nothing or to be recorded by undo (docs/guarded-commands.md), and this one is not among them",
+        "Ask a DBA to run it, or an operator to approve the approval_id in the detail; a DBA's policy may allow it (structural: {command: allow}).";
+    GuardedServerAdmin => "guarded.server_admin", "42501",
+        "it acts on the server or on other sessions (signalling or terminating backends, reloading configuration, replication slots, checkpoints, statistics, notifications)",
+        "Ask a DBA; guarded sessions may cancel their own backend and take their own advisory locks.";
+    GuardedUntrustedCode => "guarded.untrusted_code", "42501",
+        "agent sessions cannot add code that runs unchecked: functions in C, internal or an untrusted language, new languages, extensions not in interdict.allowed_extensions, extension updates",
+        "Write the function in SQL or PL/pgSQL, or ask a DBA to install it (or to add the extension to interdict.allowed_extensions).";
     GuardedDropColumn => "guarded.drop_column", "42501",
         "dropping a column destroys its data",
         "Keep the column (stop reading it), or ask an operator to approve the approval_id in the detail.";
@@ -243,7 +258,7 @@ impl ReasonCode {
     /// guarded mode's decisions and the policy's table rules, never the guard's own protections.
     pub fn dry_runnable(self) -> bool {
         let code = self.reason().code;
-        (code.starts_with("guarded.") && !matches!(self, ReasonCode::GuardedGuardSchema | ReasonCode::GuardedServerConfig))
+        (code.starts_with("guarded.") && !matches!(self, ReasonCode::GuardedGuardSchema | ReasonCode::GuardedServerConfig | ReasonCode::GuardedUntrustedCode))
             || matches!(self, ReasonCode::PolicyTableWrite | ReasonCode::PolicyTableRead)
     }
 

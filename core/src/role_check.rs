@@ -87,7 +87,7 @@ pub fn findings(f: &RoleFacts) -> Vec<Finding> {
         add("createrole", Severity::High, format!("{r} can create and alter roles"), format!("ALTER ROLE {r} NOCREATEROLE;"));
     }
     if f.replication {
-        add("replication", Severity::High, format!("{r} may stream the whole cluster's changes"), format!("ALTER ROLE {r} NOREPLICATION;"));
+        add("replication", Severity::Critical, format!("{r} may open replication connections: replication commands pass no hook the guard sees, and the whole cluster's changes stream out"), format!("ALTER ROLE {r} NOREPLICATION;"));
     }
     for role in &f.powerful_roles {
         add("predefined_role", Severity::High, format!("{r} is a member of {role}, which reaches past table privileges or outside the database"), format!("REVOKE {role} FROM {r};"));

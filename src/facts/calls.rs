@@ -42,6 +42,86 @@ pub unsafe fn opens_large_object_for_write(pstmt: *mut pg_sys::PlannedStmt) -> b
     found
 }
 
+/// Whether every call of `pg_cancel_backend`/`pg_terminate_backend` in the plan is at this session's
+/// own process: its first argument is `pg_backend_pid()` or a constant equal to it.
+///
+/// # Safety
+/// `pstmt` is a valid planned statement.
+pub unsafe fn signals_only_own_backend(pstmt: *mut pg_sys::PlannedStmt) -> bool {
+    let mut other = false;
+    let plans = std::iter::once((*pstmt).planTree).chain(list_ptrs::<pg_sys::Plan>((*pstmt).subplans));
+    for plan in plans {
+        each_expression(plan, &mut |expr| {
+            if !other {
+                other = pgrx::PgTryBuilder::new(|| pg_sys::ffi::pg_guard_ffi_boundary(|| walk(expr, signals_another_backend)))
+                    .catch_others(|_| true)
+                    .execute();
+            }
+        });
+    }
+    !other
+}
+
+/// `expression_tree_walker`'s callback: true (stop) at a signalling call whose target is not
+/// provably this session's process.
+unsafe extern "C-unwind" fn signals_another_backend(node: *mut pg_sys::Node, context: *mut c_void) -> bool {
+    if node.is_null() {
+        return false;
+    }
+    if is_a(node, T_FuncExpr) {
+        let f = node as *mut pg_sys::FuncExpr;
+        let id = u32::from((*f).funcid);
+        if id == pg_sys::F_PG_CANCEL_BACKEND || id == pg_sys::F_PG_TERMINATE_BACKEND {
+            let target = list_ptrs::<pg_sys::Node>((*f).args).next().unwrap_or(std::ptr::null_mut());
+            let own = (is_a(target, T_FuncExpr) && u32::from((*(target as *mut pg_sys::FuncExpr)).funcid) == pg_sys::F_PG_BACKEND_PID)
+                || (is_a(target, T_Const)
+                    && !(*(target as *mut pg_sys::Const)).constisnull
+                    && (*(target as *mut pg_sys::Const)).constvalue.value() as i32 == pg_sys::MyProcPid);
+            if !own {
+                return true;
+            }
+        }
+    }
+    walk_expression(node, signals_another_backend, context)
+}
+
+/// The sequences the plan's `nextval`/`setval` calls name by a constant (`'s'::regclass`).
+///
+/// # Safety
+/// `pstmt` is a valid planned statement.
+pub unsafe fn sequences_named(pstmt: *mut pg_sys::PlannedStmt) -> Vec<pg_sys::Oid> {
+    let mut found: Vec<pg_sys::Oid> = Vec::new();
+    let plans = std::iter::once((*pstmt).planTree).chain(list_ptrs::<pg_sys::Plan>((*pstmt).subplans));
+    for plan in plans {
+        each_expression(plan, &mut |expr| {
+            let context = &mut found as *mut Vec<pg_sys::Oid> as *mut c_void;
+            pgrx::PgTryBuilder::new(|| pg_sys::ffi::pg_guard_ffi_boundary(|| !expr.is_null() && sequence_arguments(expr, context)))
+                .catch_others(|_| false)
+                .execute();
+        });
+    }
+    found
+}
+
+/// `expression_tree_walker`'s callback: collects the constant first argument of sequence functions.
+unsafe extern "C-unwind" fn sequence_arguments(node: *mut pg_sys::Node, context: *mut c_void) -> bool {
+    if node.is_null() {
+        return false;
+    }
+    if is_a(node, T_FuncExpr) {
+        let f = node as *mut pg_sys::FuncExpr;
+        let id = u32::from((*f).funcid);
+        if id == pg_sys::F_NEXTVAL || id == pg_sys::F_SETVAL_REGCLASS_INT8 || id == pg_sys::F_SETVAL_REGCLASS_INT8_BOOL {
+            let arg = list_ptrs::<pg_sys::Node>((*f).args).next().unwrap_or(std::ptr::null_mut());
+            if is_a(arg, T_Const) && !(*(arg as *mut pg_sys::Const)).constisnull {
+                let oid = pg_sys::Oid::from((*(arg as *mut pg_sys::Const)).constvalue.value() as u32);
+                (*(context as *mut Vec<pg_sys::Oid>)).push(oid);
+            }
+        }
+    }
+    walk_expression(node, sequence_arguments, context)
+}
+
 unsafe fn walk(node: *mut pg_sys::Node, walker: Walker) -> bool {
     !node.is_null() && walker(node, std::ptr::null_mut())
 }

@@ -3,6 +3,8 @@
 
 pub mod calls;
 pub mod function;
+pub mod guard_objects;
+pub mod names;
 pub mod plan;
 pub mod scope;
 pub mod utility;

@@ -11,6 +11,7 @@ pub unsafe fn utility_facts(node: *mut pg_sys::Node, guarded: bool) -> UtilityFa
     // `utility.c: CreateCommandTag` names the statement as Postgres' command tags do.
     let tag = pg_sys::CreateCommandTag(node);
     UtilityFacts {
+        node: crate::facts::names::node_type(node),
         tag: cstr(pg_sys::GetCommandTagName(tag)).unwrap_or_default(),
         tag_index: tag as usize,
         action: if guarded && is_a(node, T_AlterTableStmt) {
@@ -19,6 +20,7 @@ pub unsafe fn utility_facts(node: *mut pg_sys::Node, guarded: bool) -> UtilityFa
             action(node)
         },
         guard_schema: guarded && acts_on_guard_schema(node),
+        guard_object: crate::facts::guard_objects::named_guard_object(node),
         scratch_only: guarded && names_only_scratch(node),
     }
 }
@@ -132,34 +134,60 @@ unsafe fn resolve(rv: *mut pg_sys::RangeVar) -> Option<pg_sys::Oid> {
     (relid != pg_sys::InvalidOid).then_some(relid)
 }
 
-/// `ALTER TABLE` subcommands guarded mode judges (`parsenodes.h: AlterTableType`).
+/// `ALTER TABLE` subcommands, as guarded mode judges them (`utility_table::ALTER_TABLE`); a few say
+/// more than their kind: a column's type change, a dropped constraint, an identity's options.
 unsafe fn alter_table(stmt: *mut pg_sys::AlterTableStmt) -> UtilityAction {
     use pg_sys::AlterTableType as AT;
     let relid = resolve((*stmt).relation);
     let changes = list_ptrs::<pg_sys::AlterTableCmd>((*stmt).cmds)
         .map(|cmd| {
-            let column = cstr((*cmd).name).unwrap_or_default();
+            let target = cstr((*cmd).name).unwrap_or_default();
             match (*cmd).subtype {
-                AT::AT_DropColumn => TableChange::DropColumn { column },
-                AT::AT_AlterColumnType => column_type(relid, cmd, column),
-                AT::AT_DisableTrig | AT::AT_DisableTrigAll | AT::AT_DisableTrigUser => TableChange::DisablesSafeguard { what: "DISABLE TRIGGER".into() },
-                AT::AT_EnableReplicaTrig => TableChange::DisablesSafeguard { what: "ENABLE REPLICA TRIGGER".into() },
-                AT::AT_DisableRule => TableChange::DisablesSafeguard { what: "DISABLE RULE".into() },
-                AT::AT_EnableReplicaRule => TableChange::DisablesSafeguard { what: "ENABLE REPLICA RULE".into() },
-                AT::AT_DisableRowSecurity => TableChange::DisablesSafeguard { what: "DISABLE ROW LEVEL SECURITY".into() },
-                AT::AT_NoForceRowSecurity => TableChange::DisablesSafeguard { what: "NO FORCE ROW LEVEL SECURITY".into() },
-                AT::AT_ChangeOwner => TableChange::ChangesOwner,
-                AT::AT_SetIdentity if rewinds_sequence((*cmd).def as *mut pg_sys::List) => TableChange::RewindsSequence { column },
-                _ => TableChange::Other,
+                AT::AT_AlterColumnType => column_type(relid, cmd, target),
+                AT::AT_DropConstraint => TableChange::DropConstraint { key: is_key_constraint(relid, (*cmd).name), name: target },
+                AT::AT_SetIdentity if rewinds_sequence((*cmd).def as *mut pg_sys::List) => TableChange::RewindsSequence { column: target },
+                subtype => TableChange::Subcommand { name: crate::facts::names::alter_table_type(subtype).to_string(), target },
             }
         })
         .collect();
     UtilityAction::AlterTable { changes }
 }
 
-/// `ALTER COLUMN … TYPE`: the column's current type against the one asked for. A type that cannot
-/// be read (missing column, unknown type) counts as a lossy change: Postgres reports the real error
-/// once an operator approves, and nothing was lost by asking.
+extern "C-unwind" {
+    /// `pg_constraint.c` (pgrx does not bind it).
+    fn get_relation_constraint_oid(relid: pg_sys::Oid, conname: *const std::ffi::c_char, missing_ok: bool) -> pg_sys::Oid;
+}
+
+/// One attribute of a catalog row found by its OID through a syscache (pgrx binds not every
+/// catalog's struct).
+unsafe fn catalog_attr(cache: pg_sys::SysCacheIdentifier::Type, oid: pg_sys::Oid, attnum: i16) -> Option<pg_sys::Datum> {
+    let tup = pg_sys::SearchSysCache1(cache as i32, pg_sys::Datum::from(oid));
+    if tup.is_null() {
+        return None;
+    }
+    let mut isnull = false;
+    let value = pg_sys::SysCacheGetAttr(cache as i32, tup, attnum, &mut isnull);
+    pg_sys::ReleaseSysCache(tup);
+    (!isnull).then_some(value)
+}
+
+/// Whether the table's constraint `name` is a primary, unique, exclusion or foreign key (a missing
+/// one counts as a key: Postgres reports it missing once an operator approves, and nothing is lost).
+unsafe fn is_key_constraint(relid: Option<pg_sys::Oid>, name: *const std::ffi::c_char) -> bool {
+    let Some(relid) = relid else { return true };
+    let oid = get_relation_constraint_oid(relid, name, true);
+    if oid == pg_sys::InvalidOid {
+        return true;
+    }
+    // pg_constraint.contype is attribute 4 (`pg_constraint.h`).
+    let contype = catalog_attr(pg_sys::SysCacheIdentifier::CONSTROID, oid, 4).map_or(0, |d| d.value() as u8);
+    contype == 0 || matches!(contype, b'p' | b'u' | b'x' | b'f')
+}
+
+/// `ALTER COLUMN … TYPE`: the column's current type against the one asked for, and whether a `USING`
+/// expression computes new values (anything but the column itself, or a cast of it). A type that
+/// cannot be read (missing column, unknown type) counts as a lossy change: Postgres reports the real
+/// error once an operator approves, and nothing was lost by asking.
 unsafe fn column_type(relid: Option<pg_sys::Oid>, cmd: *mut pg_sys::AlterTableCmd, column: String) -> TableChange {
     let unknown = || TypeRef::new("?", -1);
     let def = (*cmd).def as *mut pg_sys::ColumnDef;
@@ -172,18 +200,42 @@ unsafe fn column_type(relid: Option<pg_sys::Oid>, cmd: *mut pg_sys::AlterTableCm
             from = TypeRef::new(&type_name(typid).unwrap_or_default(), typmod);
         }
     }
-    if is_a(def as *mut pg_sys::Node, T_ColumnDef) && !(*def).typeName.is_null() {
-        let (mut typid, mut typmod) = (pg_sys::InvalidOid, -1);
-        let tup = pg_sys::LookupTypeName(std::ptr::null_mut(), (*def).typeName, &mut typmod, true);
-        if !tup.is_null() {
-            typid = (*(pg_sys::GETSTRUCT(tup) as *mut pg_sys::FormData_pg_type)).oid;
-            pg_sys::ReleaseSysCache(tup);
-        }
-        if typid != pg_sys::InvalidOid {
-            to = TypeRef::new(&type_name(typid).unwrap_or_default(), typmod);
+    let mut rewrites = false;
+    if is_a(def as *mut pg_sys::Node, T_ColumnDef) {
+        rewrites = !is_plain_column(strip_casts((*def).raw_default), &column);
+        if !(*def).typeName.is_null() {
+            let (mut typid, mut typmod) = (pg_sys::InvalidOid, -1);
+            let tup = pg_sys::LookupTypeName(std::ptr::null_mut(), (*def).typeName, &mut typmod, true);
+            if !tup.is_null() {
+                typid = (*(pg_sys::GETSTRUCT(tup) as *mut pg_sys::FormData_pg_type)).oid;
+                pg_sys::ReleaseSysCache(tup);
+            }
+            if typid != pg_sys::InvalidOid {
+                to = TypeRef::new(&type_name(typid).unwrap_or_default(), typmod);
+            }
         }
     }
-    TableChange::ColumnType { column, from, to }
+    TableChange::ColumnType { column, from, to, rewrites }
+}
+
+/// A raw expression without the casts around it (`x::int`, `CAST(x AS int)`).
+unsafe fn strip_casts(mut node: *mut pg_sys::Node) -> *mut pg_sys::Node {
+    while is_a(node, T_TypeCast) {
+        node = (*(node as *mut pg_sys::TypeCast)).arg;
+    }
+    node
+}
+
+/// No `USING` at all, or a reference to the column itself (`USING col`, `USING t.col`).
+unsafe fn is_plain_column(node: *mut pg_sys::Node, column: &str) -> bool {
+    if node.is_null() {
+        return true;
+    }
+    if !is_a(node, T_ColumnRef) {
+        return false;
+    }
+    let fields: Vec<*mut pg_sys::Node> = list_ptrs((*(node as *mut pg_sys::ColumnRef)).fields).collect();
+    fields.last().and_then(|f| string_value(*f)).is_some_and(|name| name == column)
 }
 
 /// `pg_type.typname`.
@@ -216,9 +268,20 @@ unsafe fn action(node: *mut pg_sys::Node) -> UtilityAction {
         T_DropStmt => {
             let drop = &*(node as *mut pg_sys::DropStmt);
             if drop.removeType != pg_sys::ObjectType::OBJECT_EXTENSION {
-                return UtilityAction::Other;
+                return UtilityAction::Drop {
+                    kind: crate::facts::names::object_type(drop.removeType).to_string(),
+                    cascade: drop.behavior == pg_sys::DropBehavior::DROP_CASCADE,
+                };
             }
             UtilityAction::Extension { names: list_ptrs(drop.objects).filter_map(|n| string_value(n)).collect() }
+        }
+        T_RenameStmt => UtilityAction::Rename { kind: crate::facts::names::object_type((*(node as *mut pg_sys::RenameStmt)).renameType).to_string() },
+        T_DefineStmt => UtilityAction::Define { kind: crate::facts::names::object_type((*(node as *mut pg_sys::DefineStmt)).kind).to_string() },
+        T_CreateFunctionStmt => code((*(node as *mut pg_sys::CreateFunctionStmt)).options, "sql"),
+        T_DoStmt => code((*(node as *mut pg_sys::DoStmt)).args, "plpgsql"),
+        T_CreateExtensionStmt => {
+            let name = cstr((*(node as *mut pg_sys::CreateExtensionStmt)).extname).unwrap_or_default();
+            UtilityAction::CreateExtension { allowed: crate::gucs::extension_allowed(&name), name }
         }
         T_AlterExtensionStmt => extension((*(node as *mut pg_sys::AlterExtensionStmt)).extname),
         T_AlterExtensionContentsStmt => extension((*(node as *mut pg_sys::AlterExtensionContentsStmt)).extname),
@@ -262,6 +325,22 @@ unsafe fn numeric_option(arg: *mut pg_sys::Node) -> Option<f64> {
         return text.and_then(|t| t.parse().ok());
     }
     None
+}
+
+/// `CREATE FUNCTION`'s or `DO`'s language (the `language` option, else the statement's default) and
+/// whether it is trusted (`pg_language.lanpltrusted`; C and internal never are). A language that
+/// does not exist is not trusted: Postgres reports it once the statement would run.
+unsafe fn code(options: *mut pg_sys::List, default: &str) -> UtilityAction {
+    let language = list_ptrs::<pg_sys::DefElem>(options)
+        .filter(|d| is_a(*d as *mut pg_sys::Node, T_DefElem) && cstr((**d).defname).as_deref() == Some("language"))
+        .find_map(|d| string_value((*d).arg))
+        .unwrap_or_else(|| default.to_string())
+        .to_ascii_lowercase();
+    let name = std::ffi::CString::new(language.clone()).unwrap_or_default();
+    let oid = pg_sys::get_language_oid(name.as_ptr(), true);
+    // pg_language.lanpltrusted is attribute 5 (`pg_language.h`).
+    let trusted = oid != pg_sys::InvalidOid && catalog_attr(pg_sys::SysCacheIdentifier::LANGOID, oid, 5).is_some_and(|d| d.value() != 0);
+    UtilityAction::Code { language, trusted }
 }
 
 unsafe fn extension(name: *mut std::ffi::c_char) -> UtilityAction {

@@ -72,6 +72,31 @@ unsafe fn simulated_call(funcid: pg_sys::Oid) {
     super::enforce(decide_simulated(gucs::mode(), None, Some(&facts)));
 }
 
+/// The guard's own sequences (`interdict.changes_id_seq`, …) are not advanced or set by agents,
+/// where the plan being started names them.
+unsafe fn refuse_guard_sequences(mode: Mode) {
+    let Some(pstmt) = super::executor::starting() else { return };
+    for seq in crate::facts::calls::sequences_named(pstmt) {
+        if crate::facts::guard_objects::is_guard_object(pg_sys::RelationRelationId, seq) {
+            let name = crate::nodes::relation_name(seq).unwrap_or_default();
+            let refusal = interdict_core::Refusal::new(interdict_core::ReasonCode::ExtensionProtected, mode, format!("moving the guard's sequence {name}"))
+                .fact("relation", name);
+            crate::reasons::raise(&refusal);
+        }
+    }
+}
+
+/// Guarded mode lets a session cancel or terminate its own backend (`pg_cancel_backend(pg_backend_pid())`):
+/// refused signalling functions go through when every call of them in the plan being started is at
+/// the session's own process.
+unsafe fn signals_own_backend(verdict: &Verdict) -> bool {
+    let Verdict::Refuse(r) = verdict else { return false };
+    if r.code != interdict_core::ReasonCode::GuardedServerAdmin || !r.fact_value("function").is_some_and(interdict_core::functions::signals_backend) {
+        return false;
+    }
+    super::executor::starting().is_some_and(|pstmt| crate::facts::calls::signals_only_own_backend(pstmt))
+}
+
 /// `lo_open` changes nothing by itself, and a descriptor writes only through functions readonly
 /// refuses (`lowrite`, `lo_truncate`). Where the plan shows a constant mode with `INV_WRITE`, the
 /// call is refused at once; elsewhere (a mode computed at run time, PL/pgSQL simple expressions,
@@ -104,10 +129,35 @@ unsafe extern "C-unwind" fn object_access(
             // The fastpath protocol (libpq's lo_* calls) reaches only this hook: keep the backstop here too.
             pg_sys::XactReadOnly = true;
         }
-        super::enforce(verdict_for(object_id));
+        if mode == Mode::Guarded && matches!(u32::from(object_id), pg_sys::F_NEXTVAL | pg_sys::F_SETVAL_REGCLASS_INT8 | pg_sys::F_SETVAL_REGCLASS_INT8_BOOL) {
+            refuse_guard_sequences(mode);
+        }
+        let verdict = verdict_for(object_id);
+        if !signals_own_backend(&verdict) {
+            super::enforce(verdict);
+        }
         if mode == Mode::Readonly && u32::from(object_id) == pg_sys::F_LO_OPEN {
             refuse_lo_open_for_write();
         }
+    }
+    // The guard's own objects, by identity, as Postgres creates, alters, drops or truncates them.
+    use pg_sys::ObjectAccessType::*;
+    if matches!(access, OAT_POST_CREATE | OAT_POST_ALTER | OAT_DROP | OAT_TRUNCATE)
+        && mode != Mode::Off
+        && !pg_sys::IsBinaryUpgrade
+        && !super::is_internal()
+        && crate::facts::guard_objects::is_guard_object(class_id, object_id)
+    {
+        let what = match access {
+            OAT_POST_CREATE => "creating or replacing",
+            OAT_DROP => "dropping",
+            OAT_TRUNCATE => "truncating",
+            _ => "altering",
+        };
+        let refusal = interdict_core::Refusal::new(interdict_core::ReasonCode::ExtensionProtected, mode, format!("{what} an object of the guard's"))
+            .fact("class", u32::from(class_id).to_string())
+            .fact("object", u32::from(object_id).to_string());
+        crate::reasons::raise(&refusal);
     }
     if let Some(prev) = PREV.get() {
         super::chain::call_down(|| prev(access, class_id, object_id, sub_id, arg), || {});

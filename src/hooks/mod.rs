@@ -22,10 +22,13 @@ fn counting_rows() -> bool {
     !is_internal() && crate::rows::counting(gucs::mode())
 }
 
-/// Whether the guard is running statements on its own tables now (see `guard_sql`): the hooks
-/// stand aside for them.
+/// Whether the hooks stand aside now: for the guard's own statements on its own tables (see
+/// `guard_sql`), for `pg_upgrade` (whose restore must never be refused), and while an extension's
+/// script runs (`CREATE EXTENSION` of one a DBA allowed: its script is the DBA's installed code,
+/// C functions included; readonly refuses `CREATE EXTENSION` itself).
 pub fn is_internal() -> bool {
-    crate::guard_sql::on_own_tables()
+    // SAFETY: plain reads of process globals.
+    crate::guard_sql::on_own_tables() || unsafe { pg_sys::IsBinaryUpgrade || pg_sys::creating_extension }
 }
 
 /// The agent mode this statement runs under, or `None` when nothing is to be checked (mode `off`,
