@@ -557,6 +557,11 @@ roles:
         assert!(e.message.contains("unknown field `max_rowz`"), "{e}");
         let e = parse("version: 1\ndefaults:\n  structural:\n    guard_schema: allow\n").unwrap_err();
         assert!(e.message.contains("unknown variant `guard_schema`"), "{e}");
+        for never in ["server_config", "untrusted_code", "extension_protected"] {
+            let e = parse(&format!("version: 1\nroles:\n  a:\n    structural:\n      {never}: allow\n")).unwrap_err();
+            assert!(e.message.contains(&format!("unknown variant `{never}`")) && e.line == Some(5) && e.column.is_some(), "{never}: {e}");
+        }
+        assert!(parse("version: 1\ndefaults:\n  structural:\n    command: allow\n    drop_key: refuse\n    server_admin: confirm\n").is_ok());
         let e = parse("version: 1\ndefaults:\n  mode: sideways\n").unwrap_err();
         assert!(e.message.contains("sideways"), "{e}");
         let e = parse("version: 1\ndefaults:\n  simulate_timeout: 0s\n").unwrap_err();
