@@ -7,7 +7,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 SECONDS_PER_RUN=${1:-5}
 ROUNDS=${2:-11}
 PROFILE=release setup_all
-pgbench_cluster bench "${BENCH_PORT:-5450}"
+pgbench_cluster bench "${BENCH_PORT:-$(port_for 5450)}"
 dba -d bench >/dev/null <<'SQL'
 CREATE ROLE b_none LOGIN; CREATE ROLE b_off LOGIN; CREATE ROLE b_readonly LOGIN; CREATE ROLE b_guarded LOGIN;
 GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO b_none, b_off, b_readonly, b_guarded;

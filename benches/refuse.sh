@@ -5,9 +5,9 @@
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 REPEATS=${1:-5}
 PROFILE=release setup_all
-PORT=${BENCH_PORT:-5451}
+PORT=${BENCH_PORT:-$(port_for 5451)}
 cluster_start refuse "$PORT" "shared_buffers = '256MB'"
-SOCK=$SCRATCH/refuse/sock
+SOCK=$CLUSTERS/refuse/sock
 as_postgres psql -X -q -v ON_ERROR_STOP=1 -h "$SOCK" -p "$PORT" -U postgres -d postgres >/dev/null <<'SQL'
 CREATE EXTENSION interdict;
 CREATE TABLE big (id int PRIMARY KEY, payload text NOT NULL);

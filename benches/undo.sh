@@ -8,7 +8,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 SECONDS_PER_RUN=${1:-5}
 ROUNDS=${2:-7}
 PROFILE=release setup_all
-pgbench_cluster undobench "${BENCH_PORT:-5452}"
+pgbench_cluster undobench "${BENCH_PORT:-$(port_for 5452)}"
 dba -d bench >/dev/null <<'SQL'
 CREATE ROLE u_none LOGIN; CREATE ROLE u_off LOGIN; CREATE ROLE u_guarded LOGIN;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO u_none, u_off, u_guarded;

@@ -5,6 +5,9 @@ A case file holds cases separated by header lines:
     -- red <reason.code>: title        must be refused with that reason code
     -- green: title                    must succeed
     -- green [su]: title               only for superuser agents (needs a superuser privilege)
+    -- red <code> [dblink]: title      only where the fixture has the extension named (dblink,
+                                       adminpack): not every server version ships them
+    -- red <code> [pg17]: title        only on PostgreSQL 17 or later (what that version added)
     -- green [owner]: title            only for agents that own the fixture's owned_* objects, and
                                        superuser agents (needs ownership)
     -- green [ddl]: title              may change the catalog (guarded-mode DDL, VACUUM/ANALYZE)
@@ -33,6 +36,8 @@ def parse_cases(path):
             words = head.split()
             current = {"file": os.path.basename(path), "title": title.strip(), "kind": words[0],
                        "code": words[1] if words[0] == "red" else None, "su_only": "[su]" in words, "owner_only": "[owner]" in words,
+                       "needs": {w.strip("[]") for w in words if w in ("[dblink]", "[adminpack]")},
+                       "min_version": max([int(w[3:-1]) * 10000 for w in words if w.startswith("[pg") and w.endswith("]")] or [0]),
                        "ddl": "[ddl]" in words, "expects": [], "sql": ""}
             cases.append(current)
         elif line.startswith("## ") or current is None:
@@ -55,6 +60,11 @@ class Cluster:
         conn = psycopg2.connect(host=self.host, port=self.port, dbname=db, user=user, **kw)
         conn.autocommit = True
         return conn
+
+def run_query(conn, sql):
+    cur = conn.cursor()
+    cur.execute(sql)
+    return cur.fetchall()
 
 def fingerprint(cluster, db):
     conn = cluster.connect(db, "postgres")
@@ -152,6 +162,18 @@ def main():
     cluster = Cluster(args.host, args.port, args.files)
     cases = [c for f in args.case_files for c in parse_cases(f)]
     admin = cluster.connect("postgres", "postgres")
+    fixture = cluster.connect("fixture", "postgres")
+    installed = {r[0] for r in run_query(fixture, "SELECT extname FROM pg_extension")}
+    version = run_query(fixture, "SELECT current_setting('server_version_num')::int")[0][0]
+    fixture.close()
+    skipped = [c for c in cases if not c["needs"] <= installed]
+    cases = [c for c in cases if c["needs"] <= installed]
+    if skipped:
+        print(f"corpus: {len(skipped)} cases skipped: this server lacks {', '.join(sorted(set().union(*(c['needs'] for c in skipped)) - installed))}")
+    newer = [c for c in cases if c["min_version"] > version]
+    cases = [c for c in cases if c["min_version"] <= version]
+    if newer:
+        print(f"corpus: {len(newer)} cases skipped: they need a later PostgreSQL than {version}")
     passed = failed = 0
     for role in args.role:
         victim = cluster.connect("postgres", "postgres", application_name="interdict_victim")

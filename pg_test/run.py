@@ -808,6 +808,7 @@ def main():
     ap.add_argument("--host", required=True)
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--label", default="")
+    ap.add_argument("--psql", default="psql", help="the server version's own psql")
     ap.add_argument("--files", default="/tmp", help="a directory the server can read, for policy files")
     ap.add_argument("--log", required=True, help="the server's log file, for the audit trail")
     ARGS = ap.parse_args()

@@ -58,5 +58,5 @@ ALTER ROLE r_su_log SET session_preload_libraries = 'interdict';
 -- Issue 14: a superuser agent whose DBA allows one extension.
 CREATE ROLE r_su_ext LOGIN SUPERUSER;
 ALTER ROLE r_su_ext SET interdict.mode = 'guarded';
-ALTER ROLE r_su_ext SET interdict.allowed_extensions = 'pgcrypto';
+ALTER ROLE r_su_ext SET interdict.allowed_extensions = 'pgcrypto, vector';
 ALTER ROLE r_su_ext SET session_preload_libraries = 'interdict';

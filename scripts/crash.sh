@@ -2,9 +2,9 @@
 # kill -9 of a backend in the middle of a guarded write and of a revert (pg_test/crash.py): no
 # partial change, no partial undo.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-PORT=${CRASH_PORT:-5438}
+PORT=${CRASH_PORT:-$(port_for 5438)}
 cluster_start crash "$PORT" "restart_after_crash = on"
-SOCK=$SCRATCH/crash/sock
+SOCK=$CLUSTERS/crash/sock
 psql_admin() { as_postgres psql -X -q -v ON_ERROR_STOP=1 -h "$SOCK" -p "$PORT" -U postgres "$@"; }
 psql_admin -d postgres -c "CREATE DATABASE crash" >/dev/null
 psql_admin -d crash >/dev/null <<'SQL'

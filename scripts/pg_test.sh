@@ -2,9 +2,9 @@
 # Runs pg_test/run.py twice: with the library loaded per session (session_preload_libraries, LOAD),
 # then after a restart with shared_preload_libraries.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-PORT=${PGTEST_PORT:-5434}
+PORT=${PGTEST_PORT:-$(port_for 5434)}
 cluster_start pgtest "$PORT"
-SOCK=$SCRATCH/pgtest/sock
+SOCK=$CLUSTERS/pgtest/sock
 psql_admin() { as_postgres psql -X -q -v ON_ERROR_STOP=1 -h "$SOCK" -p "$PORT" -U postgres "$@"; }
 psql_admin -d postgres -f "$ROOT/pg_test/setup.sql" >/dev/null
 for db in pgtest pgtest_other pgtest_dbmode pgtest_noext pgtest_policy; do
@@ -15,14 +15,14 @@ psql_admin -d pgtest_check -c "CREATE EXTENSION interdict" >/dev/null  # check_r
 psql_admin -d postgres -f "$ROOT/pg_test/operators.sql" >/dev/null
 psql_admin -d pgtest_policy -f "$ROOT/pg_test/policy_db.sql" >/dev/null
 # A scratch directory the postgres user may write, for policy files.
-export PGTEST_FILES=$SCRATCH/pgtest/files
+export PGTEST_FILES=$CLUSTERS/pgtest/files
 as_postgres mkdir -p "$PGTEST_FILES"
 # Last: from now on every session in this database, the DBA's included, is readonly.
 psql_admin -d postgres -c "ALTER DATABASE pgtest_dbmode SET interdict.mode = 'readonly'" >/dev/null
 status=0
-as_postgres /usr/bin/python3 "$ROOT/pg_test/run.py" --host "$SOCK" --port "$PORT" --label session_preload --files "$PGTEST_FILES" --log "$SCRATCH/pgtest/log" || status=$?
-echo "shared_preload_libraries = 'interdict'" | as_postgres tee -a "$SCRATCH/pgtest/data/postgresql.conf" >/dev/null
+as_postgres /usr/bin/python3 "$ROOT/pg_test/run.py" --host "$SOCK" --port "$PORT" --label session_preload --psql "$PGBIN/psql" --files "$PGTEST_FILES" --log "$CLUSTERS/pgtest/log" || status=$?
+echo "shared_preload_libraries = 'interdict'" | as_postgres tee -a "$CLUSTERS/pgtest/data/postgresql.conf" >/dev/null
 cluster_restart pgtest
-as_postgres /usr/bin/python3 "$ROOT/pg_test/run.py" --host "$SOCK" --port "$PORT" --label shared_preload --files "$PGTEST_FILES" --log "$SCRATCH/pgtest/log" || status=$?
+as_postgres /usr/bin/python3 "$ROOT/pg_test/run.py" --host "$SOCK" --port "$PORT" --label shared_preload --psql "$PGBIN/psql" --files "$PGTEST_FILES" --log "$CLUSTERS/pgtest/log" || status=$?
 cluster_stop pgtest
 exit $status

@@ -7,12 +7,12 @@
 #   bash scripts/sqlsmith.sh [MINUTES]
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 MINUTES=${1:-10}
-PORT=${SQLSMITH_PORT:-5437}
+PORT=${SQLSMITH_PORT:-$(port_for 5439)}
 setup_all
 command -v sqlsmith >/dev/null || { $SUDO apt-get install -y -qq sqlsmith >/dev/null; }
 cluster_start sqlsmith "$PORT" "log_min_messages = warning"
-SOCK=$SCRATCH/sqlsmith/sock
-LOG=$SCRATCH/sqlsmith/log
+SOCK=$CLUSTERS/sqlsmith/sock
+LOG=$CLUSTERS/sqlsmith/log
 psql_admin() { as_postgres psql -X -q -v ON_ERROR_STOP=1 -h "$SOCK" -p "$PORT" -U postgres "$@"; }
 psql_admin -d postgres -f "$ROOT/corpus/roles.sql" >/dev/null
 psql_admin -d postgres -c "CREATE DATABASE fixture" >/dev/null
@@ -21,7 +21,7 @@ fingerprint() { psql_admin -d fixture -At -c "SELECT md5(string_agg(part || dige
 crashes() { grep -c "terminated by signal" "$LOG" || true; }
 
 run_as() {  # ROLE: sqlsmith for MINUTES; prints "queries errors"
-    local role=$1 out=$SCRATCH/sqlsmith/$1.out
+    local role=$1 out=$CLUSTERS/sqlsmith/$1.out
     as_postgres timeout --signal=INT "${MINUTES}m" sqlsmith --seed=42 --verbose \
         --target="host=$SOCK port=$PORT dbname=fixture user=$role application_name=sqlsmith" >"$out" 2>&1 || true
     # sqlsmith's last report line: "queries: N (x/s), ... errors: …"; count what it generated.

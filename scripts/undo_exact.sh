@@ -2,9 +2,9 @@
 # Undo exactness: corpus/undo_exact.py runs N random guarded writes (default 1000), reverts them all
 # newest first, and compares the database fingerprint with the one taken at the start.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-PORT=${ACCURACY_PORT:-5437}
+PORT=${UNDO_EXACT_PORT:-$(port_for 5436)}
 cluster_start undo_exact "$PORT"
-SOCK=$SCRATCH/undo_exact/sock
+SOCK=$CLUSTERS/undo_exact/sock
 as_postgres psql -X -q -v ON_ERROR_STOP=1 -h "$SOCK" -p "$PORT" -U postgres -d postgres -c "CREATE DATABASE undo_exact" >/dev/null
 as_postgres psql -X -q -v ON_ERROR_STOP=1 -h "$SOCK" -p "$PORT" -U postgres -d undo_exact -f "$ROOT/corpus/accuracy.sql" -f "$ROOT/corpus/undo_exact.sql" >/dev/null
 status=0

@@ -79,7 +79,8 @@ SELECT DISTINCT pg_catalog.quote_ident(n.nspname),
 const POWERFUL: &str = "
 SELECT pg_catalog.quote_ident(p.rolname) FROM pg_catalog.pg_roles p
  WHERE p.rolname IN ('pg_read_server_files', 'pg_write_server_files', 'pg_execute_server_program', 'pg_signal_backend',
-                     'pg_read_all_data', 'pg_write_all_data', 'pg_checkpoint', 'pg_create_subscription')
+                     'pg_read_all_data', 'pg_write_all_data', 'pg_checkpoint', 'pg_create_subscription',
+                     'pg_use_reserved_connections', 'pg_maintain', 'pg_signal_autovacuum_worker')
    AND pg_catalog.pg_has_role($1, p.oid, 'MEMBER')
  ORDER BY 1";
 

@@ -4,8 +4,8 @@
 //! (see `interdict_core::lock`): check hooks refuse loosening once the session is locked, assign
 //! hooks can only tighten a locked value (so `RESET`, rollback, function exit and `DISCARD ALL`,
 //! which restore values without calling the check hook, cannot loosen it), and show hooks report the
-//! value in force. Values are parsed once, in the check hook, into GUC "extra" (`guc.c` frees it with
-//! `free()`, so it is allocated with `malloc()`).
+//! value in force. Values are parsed once, in the check hook, into GUC "extra" (`guc.c` frees
+//! it with `free()` up to 15 and `guc_free()` from 16: see [`guc_alloc`]).
 
 use crate::cell::BackendCell;
 use crate::reasons;
@@ -25,6 +25,7 @@ static SIMULATE_TIMEOUT: BackendCell<Locked<Millis>> = BackendCell::new(Locked::
 static STATEMENT_CEILING: BackendCell<Locked<StatementCeiling>> = BackendCell::new(Locked::new(StatementCeiling(Ceiling::STATEMENT_DEFAULT)));
 static LOCK_CEILING: BackendCell<Locked<LockCeiling>> = BackendCell::new(Locked::new(LockCeiling(Ceiling::LOCK_DEFAULT)));
 static IDLE_CEILING: BackendCell<Locked<IdleCeiling>> = BackendCell::new(Locked::new(IdleCeiling(Ceiling::IDLE_DEFAULT)));
+static TRANSACTION_CEILING: BackendCell<Locked<TransactionCeiling>> = BackendCell::new(Locked::new(TransactionCeiling(Ceiling::TRANSACTION_DEFAULT)));
 static DRY_RUN: BackendCell<Locked<DryRun>> = BackendCell::new(Locked::new(DryRun(false)));
 static LOG_STATEMENT: BackendCell<Locked<LogStatement>> = BackendCell::new(Locked::new(LogStatement::Redacted));
 
@@ -43,6 +44,7 @@ macro_rules! ceiling_type {
 ceiling_type!(StatementCeiling);
 ceiling_type!(LockCeiling);
 ceiling_type!(IdleCeiling);
+ceiling_type!(TransactionCeiling);
 
 /// Whether any interdict setting was given by the client at connect time (startup options).
 static CLIENT_SET: BackendCell<bool> = BackendCell::new(false);
@@ -56,9 +58,15 @@ static mut SIMULATE_TIMEOUT_RAW: *mut c_char = std::ptr::null_mut();
 static mut STATEMENT_CEILING_RAW: *mut c_char = std::ptr::null_mut();
 static mut LOCK_CEILING_RAW: *mut c_char = std::ptr::null_mut();
 static mut IDLE_CEILING_RAW: *mut c_char = std::ptr::null_mut();
+static mut TRANSACTION_CEILING_RAW: *mut c_char = std::ptr::null_mut();
 static mut DRY_RUN_RAW: *mut c_char = std::ptr::null_mut();
 static mut AGENT_RAW: *mut c_char = std::ptr::null_mut();
 static mut LOG_STATEMENT_RAW: *mut c_char = std::ptr::null_mut();
+
+extern "C" {
+    /// `walsender.c` (not in pgrx's bindings for every version).
+    static am_walsender: bool;
+}
 
 /// The mode in force: the one hot-path read.
 #[inline]
@@ -84,8 +92,13 @@ pub fn max_rows() -> u64 {
 
 /// The ceilings in force on `statement_timeout`, `lock_timeout` and
 /// `idle_in_transaction_session_timeout` (agent modes only; see `server_settings.rs`).
-pub fn ceilings() -> [Ceiling; 3] {
-    [STATEMENT_CEILING.with(|c| c.effective().0), LOCK_CEILING.with(|c| c.effective().0), IDLE_CEILING.with(|c| c.effective().0)]
+pub fn ceilings() -> [Ceiling; 4] {
+    [
+        STATEMENT_CEILING.with(|c| c.effective().0),
+        LOCK_CEILING.with(|c| c.effective().0),
+        IDLE_CEILING.with(|c| c.effective().0),
+        TRANSACTION_CEILING.with(|c| c.effective().0),
+    ]
 }
 
 /// `interdict.dry_run` in force: guarded refusals are logged and counted, not raised.
@@ -121,6 +134,7 @@ pub fn record_dba_value(name: &str, source: Source, value: &str) {
         "interdict.max_statement_timeout" => record_dba_parsed::<StatementCeiling>(source, value),
         "interdict.max_lock_timeout" => record_dba_parsed::<LockCeiling>(source, value),
         "interdict.max_idle_in_transaction_timeout" => record_dba_parsed::<IdleCeiling>(source, value),
+        "interdict.max_transaction_timeout" => record_dba_parsed::<TransactionCeiling>(source, value),
         "interdict.dry_run" => record_dba_parsed::<DryRun>(source, value),
         "interdict.log_statement" => record_dba_parsed::<LogStatement>(source, value),
         _ => {}
@@ -173,13 +187,14 @@ pub fn lock_all() {
     STATEMENT_CEILING.with(|c| c.lock());
     LOCK_CEILING.with(|c| c.lock());
     IDLE_CEILING.with(|c| c.lock());
+    TRANSACTION_CEILING.with(|c| c.lock());
     DRY_RUN.with(|d| d.lock());
     LOG_STATEMENT.with(|l| l.lock());
     AGENT.with(|a| a.locked = true);
 }
 
 /// The names of the settings whose DBA values make the lock's floor.
-pub const LOCKED_SETTINGS: [&str; 10] = [
+pub const LOCKED_SETTINGS: [&str; 11] = [
     "interdict.mode",
     "interdict.blocked_commands",
     "interdict.readonly_allow",
@@ -188,13 +203,21 @@ pub const LOCKED_SETTINGS: [&str; 10] = [
     "interdict.max_statement_timeout",
     "interdict.max_lock_timeout",
     "interdict.max_idle_in_transaction_timeout",
+    "interdict.max_transaction_timeout",
     "interdict.dry_run",
     "interdict.log_statement",
 ];
 
+/// How many command tags the running Postgres has (`cmdtaglist.h`).
+#[cfg(any(feature = "pg13", feature = "pg14", feature = "pg15", feature = "pg16"))]
+const COMMAND_TAGS: u32 = pg_sys::CommandTag::COMMAND_TAG_NEXTTAG;
+/// 17 dropped the `COMMAND_TAG_NEXTTAG` sentinel; the list is alphabetical and `VACUUM` is its last.
+#[cfg(not(any(feature = "pg13", feature = "pg14", feature = "pg15", feature = "pg16")))]
+const COMMAND_TAGS: u32 = pg_sys::CommandTag::CMDTAG_VACUUM + 1;
+
 /// Every command tag of the running Postgres, by `CommandTag` index (`cmdtaglist.h`).
 pub fn command_tags() -> Vec<&'static str> {
-    (0..pg_sys::CommandTag::COMMAND_TAG_NEXTTAG)
+    (0..COMMAND_TAGS)
         .map(|tag| {
             // SAFETY: every index below COMMAND_TAG_NEXTTAG names a static tag string.
             unsafe { CStr::from_ptr(pg_sys::GetCommandTagName(tag)) }.to_str().unwrap_or("")
@@ -204,7 +227,7 @@ pub fn command_tags() -> Vec<&'static str> {
 
 fn all_tags() -> CommandSet {
     let mut set = CommandSet::EMPTY;
-    (0..pg_sys::CommandTag::COMMAND_TAG_NEXTTAG as usize).for_each(|i| set.insert(i));
+    (0..COMMAND_TAGS as usize).for_each(|i| set.insert(i));
     set
 }
 
@@ -268,7 +291,7 @@ impl LockedSetting for Mode {
     /// standbys' replication roles included.
     fn connecting(value: &Self, source: Source) {
         // SAFETY: a plain read of a process global.
-        let walsender = unsafe { pg_sys::am_walsender };
+        let walsender = unsafe { am_walsender };
         if walsender && *value != Mode::Off && matches!(source, Source::Role | Source::RoleInDatabase | Source::Database | Source::Client) {
             reasons::fatal(&Refusal::new(ReasonCode::SessionReplication, *value, "a replication connection").fact("mode", value.as_str()));
         }
@@ -348,6 +371,7 @@ macro_rules! ceiling_setting {
 ceiling_setting!(StatementCeiling, "interdict.max_statement_timeout", STATEMENT_CEILING);
 ceiling_setting!(LockCeiling, "interdict.max_lock_timeout", LOCK_CEILING);
 ceiling_setting!(IdleCeiling, "interdict.max_idle_in_transaction_timeout", IDLE_CEILING);
+ceiling_setting!(TransactionCeiling, "interdict.max_transaction_timeout", TRANSACTION_CEILING);
 
 impl LockedSetting for DryRun {
     const NAME: &'static str = "interdict.dry_run";
@@ -397,8 +421,21 @@ impl LockedSetting for Millis {
     }
 }
 
-extern "C" {
-    fn malloc(size: usize) -> *mut c_void;
+/// Memory for a check hook's `extra`, which Postgres keeps and frees itself: `malloc` up to 15
+/// (`guc.c` frees it with `free`), `guc_malloc` from 16 (GUC memory moved to its own context and is
+/// freed with `guc_free`, i.e. `pfree`: `malloc`ed memory there dies with "pfree called with
+/// invalid pointer").
+#[cfg(any(feature = "pg13", feature = "pg14", feature = "pg15"))]
+unsafe fn guc_alloc(size: usize) -> *mut c_void {
+    extern "C" {
+        fn malloc(size: usize) -> *mut c_void;
+    }
+    malloc(size)
+}
+
+#[cfg(not(any(feature = "pg13", feature = "pg14", feature = "pg15")))]
+unsafe fn guc_alloc(size: usize) -> *mut c_void {
+    pg_sys::guc_malloc(pg_sys::LOG as c_int, size)
 }
 
 /// The check hook of every locked setting.
@@ -430,7 +467,7 @@ unsafe fn check<T: LockedSetting>(newval: *mut *mut c_char, extra: *mut *mut c_v
                 .fact("attempted", attempt.attempted.render()),
         );
     }
-    let slot = malloc(std::mem::size_of::<T>()) as *mut T;
+    let slot = guc_alloc(std::mem::size_of::<T>()) as *mut T;
     if slot.is_null() {
         return false;
     }
@@ -501,6 +538,7 @@ hooks_for!(Millis, check_simulate_timeout, assign_simulate_timeout, show_simulat
 hooks_for!(StatementCeiling, check_statement_ceiling, assign_statement_ceiling, show_statement_ceiling);
 hooks_for!(LockCeiling, check_lock_ceiling, assign_lock_ceiling, show_lock_ceiling);
 hooks_for!(IdleCeiling, check_idle_ceiling, assign_idle_ceiling, show_idle_ceiling);
+hooks_for!(TransactionCeiling, check_transaction_ceiling, assign_transaction_ceiling, show_transaction_ceiling);
 hooks_for!(DryRun, check_dry_run, assign_dry_run, show_dry_run);
 hooks_for!(LogStatement, check_log_statement, assign_log_statement, show_log_statement);
 
@@ -646,10 +684,11 @@ pub fn init() {
             Some(assign_policy_file),
             None,
         );
-        let ceilings: [(&CStr, &CStr, *mut *mut c_char, &CStr, CheckString, AssignString, ShowHook); 3] = [
+        let ceilings: [(&CStr, &CStr, *mut *mut c_char, &CStr, CheckString, AssignString, ShowHook); 4] = [
             (c"interdict.max_statement_timeout", c"Agent modes: the highest statement_timeout a session may have (0: no ceiling).", &raw mut STATEMENT_CEILING_RAW, c"30s", check_statement_ceiling, assign_statement_ceiling, show_statement_ceiling),
             (c"interdict.max_lock_timeout", c"Agent modes: the highest lock_timeout a session may have (0: no ceiling).", &raw mut LOCK_CEILING_RAW, c"2s", check_lock_ceiling, assign_lock_ceiling, show_lock_ceiling),
             (c"interdict.max_idle_in_transaction_timeout", c"Agent modes: the highest idle_in_transaction_session_timeout a session may have (0: no ceiling).", &raw mut IDLE_CEILING_RAW, c"60s", check_idle_ceiling, assign_idle_ceiling, show_idle_ceiling),
+            (c"interdict.max_transaction_timeout", c"Agent modes: the highest transaction_timeout a session may have (PostgreSQL 17+; 0: no ceiling).", &raw mut TRANSACTION_CEILING_RAW, c"5min", check_transaction_ceiling, assign_transaction_ceiling, show_transaction_ceiling),
         ];
         for (name, short, raw, boot, check, assign, show) in ceilings {
             pg_sys::DefineCustomStringVariable(

@@ -149,3 +149,35 @@ unsafe fn first_parent(relid: pg_sys::Oid) -> Option<pg_sys::Oid> {
     pg_sys::table_close(rel, lock);
     parent
 }
+
+/// This backend's local transaction id (`PGPROC.lxid`; `vxid.lxid` from 17).
+///
+/// # Safety
+/// In a backend (MyProc is set).
+#[cfg(any(feature = "pg13", feature = "pg14", feature = "pg15", feature = "pg16"))]
+pub unsafe fn local_transaction_id() -> u32 {
+    (*pg_sys::MyProc).lxid
+}
+
+#[cfg(not(any(feature = "pg13", feature = "pg14", feature = "pg15", feature = "pg16")))]
+pub unsafe fn local_transaction_id() -> u32 {
+    (*pg_sys::MyProc).vxid.lxid
+}
+
+/// A tuple descriptor's attributes (`TupleDescAttr`): an array in the descriptor before 18; from 18
+/// they follow its `CompactAttribute` array (`tupdesc.h: TupleDescAttrAddress`).
+///
+/// # Safety
+/// `desc` is a valid tuple descriptor that outlives the slice.
+#[cfg(not(feature = "pg18"))]
+pub unsafe fn tuple_desc_attrs<'a>(desc: pg_sys::TupleDesc) -> &'a [pg_sys::FormData_pg_attribute] {
+    (*desc).attrs.as_slice((*desc).natts as usize)
+}
+
+#[cfg(feature = "pg18")]
+pub unsafe fn tuple_desc_attrs<'a>(desc: pg_sys::TupleDesc) -> &'a [pg_sys::FormData_pg_attribute] {
+    let n = (*desc).natts as usize;
+    let base = (desc as *const u8)
+        .add(std::mem::offset_of!(pg_sys::TupleDescData, compact_attrs) + n * std::mem::size_of::<pg_sys::CompactAttribute>());
+    std::slice::from_raw_parts(base as *const pg_sys::FormData_pg_attribute, n)
+}

@@ -1,9 +1,10 @@
 //! Postgres' own settings that agent sessions may tighten but never loosen, locked when a session
 //! locks in an agent mode (sessions in mode `off` never see any of it):
 //!
-//! - **ceilings**: `statement_timeout`, `lock_timeout` and `idle_in_transaction_session_timeout`
-//!   stay at or below `interdict.max_statement_timeout`, `max_lock_timeout` and
-//!   `max_idle_in_transaction_timeout` (0, "none", is above every ceiling);
+//! - **ceilings**: `statement_timeout`, `lock_timeout`, `idle_in_transaction_session_timeout` and
+//!   (PostgreSQL 17+) `transaction_timeout` stay at or below `interdict.max_statement_timeout`,
+//!   `max_lock_timeout`, `max_idle_in_transaction_timeout` and `max_transaction_timeout` (0, "none",
+//!   is above every ceiling);
 //! - **fixed**: `session_replication_role` stays `origin` — at `replica`, triggers, rules and
 //!   foreign-key actions stop firing, and undo's recording with them;
 //! - **floors**: the logging settings the audit trail and the DBA's statement log rely on
@@ -89,6 +90,7 @@ const LOCKED: &[Locked] = &[
     Locked { name: c"statement_timeout", rule: Rule::Ceiling(0) },
     Locked { name: c"lock_timeout", rule: Rule::Ceiling(1) },
     Locked { name: c"idle_in_transaction_session_timeout", rule: Rule::Ceiling(2) },
+    Locked { name: c"transaction_timeout", rule: Rule::Ceiling(3) }, // PostgreSQL 17+
     Locked { name: c"session_replication_role", rule: Rule::Origin },
     Locked { name: c"log_min_messages", rule: Rule::Floor(level_looseness) },
     Locked { name: c"log_min_error_statement", rule: Rule::Floor(level_looseness) },
@@ -107,10 +109,11 @@ const LOCKED: &[Locked] = &[
 ];
 
 /// The timeouts' reason codes and ceiling settings, by `Rule::Ceiling` index.
-const CEILINGS: [(&str, ReasonCode); 3] = [
+const CEILINGS: [(&str, ReasonCode); 4] = [
     ("interdict.max_statement_timeout", ReasonCode::CeilingStatementTimeout),
     ("interdict.max_lock_timeout", ReasonCode::CeilingLockTimeout),
     ("interdict.max_idle_in_transaction_timeout", ReasonCode::CeilingIdleInTransaction),
+    ("interdict.max_transaction_timeout", ReasonCode::CeilingTransactionTimeout),
 ];
 
 /// Postgres' record of a locked setting, as found at lock.
@@ -503,10 +506,24 @@ macro_rules! check_table {
         },)*];
     };
 }
-check_table!(INT_CHECKS, c_int, check_int, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17);
-check_table!(ENUM_CHECKS, c_int, check_enum, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17);
-check_table!(BOOL_CHECKS, bool, check_bool, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17);
-check_table!(REAL_CHECKS, f64, check_real, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17);
+check_table!(INT_CHECKS, c_int, check_int, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18);
+check_table!(ENUM_CHECKS, c_int, check_enum, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18);
+check_table!(BOOL_CHECKS, bool, check_bool, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18);
+check_table!(REAL_CHECKS, f64, check_real, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18);
+
+// --- Postgres' own refusals, given a reason code ----------------------------------------------------
+
+/// Core's own read-only refusals that the guard's decisions leave to it (from 16, `lo_open` with a
+/// mode computed at run time, `be-fsstubs.c`) get the reason code the guard would have given.
+unsafe fn annotate_read_only(edata: *mut pg_sys::ErrorData) {
+    let text = crate::nodes::cstr((*edata).message).unwrap_or_default();
+    if !text.contains("cannot execute lo_") || !(*edata).detail.is_null() {
+        return;
+    }
+    let refusal = Refusal::new(ReasonCode::ReadonlyLargeObject, gucs::mode(), "a large-object write").fact("function", "lo_open");
+    (*edata).detail = crate::nodes::palloc_text(&refusal.detail());
+    (*edata).hint = crate::nodes::palloc_text(refusal.hint());
+}
 
 // --- the timeouts' own errors ---------------------------------------------------------------------
 
@@ -528,11 +545,15 @@ unsafe fn annotate(edata: *mut pg_sys::ErrorData) {
         return;
     }
     let message = CStr::from_ptr((*edata).message_id).to_bytes();
+    if code == PgSqlErrorCode::ERRCODE_READ_ONLY_SQL_TRANSACTION as c_int && message == b"cannot execute %s in a read-only transaction" {
+        return annotate_read_only(edata);
+    }
     let i = match (code, message) {
         (c, b"canceling statement due to statement timeout") if c == PgSqlErrorCode::ERRCODE_QUERY_CANCELED as c_int => 0,
         (c, b"canceling statement due to lock timeout") if c == PgSqlErrorCode::ERRCODE_LOCK_NOT_AVAILABLE as c_int => 1,
         (c, b"terminating connection due to idle-in-transaction timeout")
             if c == PgSqlErrorCode::ERRCODE_IDLE_IN_TRANSACTION_SESSION_TIMEOUT as c_int => 2,
+        (_, b"terminating connection due to transaction timeout") => 3,
         _ => return,
     };
     let (ceiling_name, reason) = CEILINGS[i];

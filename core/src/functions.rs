@@ -30,7 +30,8 @@ const SERVER_ADMIN: &[&str] = &[
     "pg_stat_reset_single_function_counters", "pg_stat_reset_slru", "pg_stat_reset_replication_slot",
     "pg_stat_reset_subscription_stats", "pg_stat_statements_reset", "pg_import_system_collations",
     "pg_log_backend_memory_contexts", "pg_truncate_visibility_map", "pg_restore_relation_stats",
-    "pg_restore_attribute_stats", "pg_clear_relation_stats", "pg_clear_attribute_stats",
+    "pg_restore_attribute_stats", "pg_clear_relation_stats", "pg_clear_attribute_stats", "pg_stat_reset_backend_stats",
+    "binary_upgrade_add_sub_rel_state", "binary_upgrade_replorigin_advance",
 ];
 
 const SERVER_FILE: &[&str] = &["pg_file_write", "pg_file_rename", "pg_file_unlink", "pg_file_sync"];

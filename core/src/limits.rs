@@ -74,6 +74,8 @@ impl Ceiling {
     pub const STATEMENT_DEFAULT: Ceiling = Ceiling(30_000);
     pub const LOCK_DEFAULT: Ceiling = Ceiling(2_000);
     pub const IDLE_DEFAULT: Ceiling = Ceiling(60_000);
+    /// `transaction_timeout` (PostgreSQL 17+): a whole transaction, so a few statements' worth.
+    pub const TRANSACTION_DEFAULT: Ceiling = Ceiling(300_000);
 
     /// `30s`, `500ms`, `2min`, `1h`, a bare number of milliseconds, or `0`/`off` for none.
     pub fn parse(text: &str) -> Result<Ceiling, String> {

@@ -222,7 +222,7 @@ reasons! {
         "the statement has effects a rolled-back simulation cannot undo (files, programs, other servers or sessions)",
         "Simulate only statements whose effects stay inside this database.";
     SettingCeiling => "setting.ceiling", "42501",
-        "agent sessions may lower statement_timeout, lock_timeout and idle_in_transaction_session_timeout, never raise them above the DBA's ceiling or switch them off",
+        "agent sessions may lower statement_timeout, lock_timeout, idle_in_transaction_session_timeout and transaction_timeout, never raise them above the DBA's ceiling or switch them off",
         "Keep the timeout at or below the ceiling in the detail; a DBA raises a role's ceiling with ALTER ROLE … SET interdict.max_statement_timeout (or max_lock_timeout, max_idle_in_transaction_timeout).";
     CeilingStatementTimeout => "ceiling.statement_timeout", "57014",
         "the statement ran longer than statement_timeout, which agent sessions cannot raise above interdict.max_statement_timeout",
@@ -233,6 +233,9 @@ reasons! {
     CeilingIdleInTransaction => "ceiling.idle_in_transaction", "25P03",
         "the session stayed idle inside a transaction longer than idle_in_transaction_session_timeout (agent sessions cannot raise it above interdict.max_idle_in_transaction_timeout)",
         "Commit or roll back promptly; do not leave a transaction open between steps.";
+    CeilingTransactionTimeout => "ceiling.transaction_timeout", "25P04",
+        "the transaction ran longer than transaction_timeout, which agent sessions cannot raise above interdict.max_transaction_timeout",
+        "Keep transactions short: commit the work in smaller transactions.";
     OperatorRequired => "operator.required", "42501",
         "only members of interdict_operator, in a session without an agent mode, may do this",
         "Ask an operator (a member of interdict_operator) to run it from their own session.";

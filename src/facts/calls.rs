@@ -10,6 +10,17 @@ use std::ffi::c_void;
 /// `libpq/libpq-fs.h`: the large-object open mode that allows writing.
 const INV_WRITE: i64 = 0x0002_0000;
 
+/// Built-in functions by OID (`pg_proc.dat`; the same in 13–18, whose `fmgroids.h` names differ).
+pub mod oids {
+    pub const NEXTVAL: u32 = 1574;
+    pub const SETVAL: u32 = 1576;
+    pub const SETVAL3: u32 = 1765;
+    pub const LO_OPEN: u32 = 952;
+    pub const PG_BACKEND_PID: u32 = 2026;
+    pub const PG_CANCEL_BACKEND: u32 = 2171;
+    pub const PG_TERMINATE_BACKEND: u32 = 2096;
+}
+
 /// The walker callback's type (`nodeFuncs.h: tree_walker_callback`).
 type Walker = unsafe extern "C-unwind" fn(node: *mut pg_sys::Node, context: *mut c_void) -> bool;
 
@@ -71,9 +82,9 @@ unsafe extern "C-unwind" fn signals_another_backend(node: *mut pg_sys::Node, con
     if is_a(node, T_FuncExpr) {
         let f = node as *mut pg_sys::FuncExpr;
         let id = u32::from((*f).funcid);
-        if id == pg_sys::F_PG_CANCEL_BACKEND || id == pg_sys::F_PG_TERMINATE_BACKEND {
+        if id == oids::PG_CANCEL_BACKEND || id == oids::PG_TERMINATE_BACKEND {
             let target = list_ptrs::<pg_sys::Node>((*f).args).next().unwrap_or(std::ptr::null_mut());
-            let own = (is_a(target, T_FuncExpr) && u32::from((*(target as *mut pg_sys::FuncExpr)).funcid) == pg_sys::F_PG_BACKEND_PID)
+            let own = (is_a(target, T_FuncExpr) && u32::from((*(target as *mut pg_sys::FuncExpr)).funcid) == oids::PG_BACKEND_PID)
                 || (is_a(target, T_Const)
                     && !(*(target as *mut pg_sys::Const)).constisnull
                     && (*(target as *mut pg_sys::Const)).constvalue.value() as i32 == pg_sys::MyProcPid);
@@ -111,7 +122,7 @@ unsafe extern "C-unwind" fn sequence_arguments(node: *mut pg_sys::Node, context:
     if is_a(node, T_FuncExpr) {
         let f = node as *mut pg_sys::FuncExpr;
         let id = u32::from((*f).funcid);
-        if id == pg_sys::F_NEXTVAL || id == pg_sys::F_SETVAL_REGCLASS_INT8 || id == pg_sys::F_SETVAL_REGCLASS_INT8_BOOL {
+        if id == oids::NEXTVAL || id == oids::SETVAL || id == oids::SETVAL3 {
             let arg = list_ptrs::<pg_sys::Node>((*f).args).next().unwrap_or(std::ptr::null_mut());
             if is_a(arg, T_Const) && !(*(arg as *mut pg_sys::Const)).constisnull {
                 let oid = pg_sys::Oid::from((*(arg as *mut pg_sys::Const)).constvalue.value() as u32);
@@ -133,7 +144,7 @@ unsafe extern "C-unwind" fn lo_open_for_write(node: *mut pg_sys::Node, context: 
     }
     if is_a(node, T_FuncExpr) {
         let f = node as *mut pg_sys::FuncExpr;
-        if u32::from((*f).funcid) == pg_sys::F_LO_OPEN {
+        if u32::from((*f).funcid) == oids::LO_OPEN {
             let mode = list_ptrs::<pg_sys::Node>((*f).args).nth(1).unwrap_or(std::ptr::null_mut());
             if is_a(mode, T_Const) && !(*(mode as *mut pg_sys::Const)).constisnull {
                 let value = (*(mode as *mut pg_sys::Const)).constvalue.value() as i32 as i64;

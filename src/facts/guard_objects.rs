@@ -16,7 +16,7 @@ use pgrx::pg_sys::NodeTag::*;
 /// transaction: `pg_extension` has no syscache).
 unsafe fn extension() -> Option<(pg_sys::Oid, pg_sys::Oid)> {
     let xid = pg_sys::GetCurrentTransactionIdIfAny();
-    let lxid = (*pg_sys::MyProc).lxid;
+    let lxid = crate::nodes::local_transaction_id();
     if let Some((at, found)) = EXTENSION.get() {
         if at == (u32::from(xid), lxid) {
             return found;

@@ -21,10 +21,7 @@ mod raw {
     use super::*;
     extern "C-unwind" {
         pub fn pg_re_throw() -> !;
-        #[cfg(not(feature = "pg18"))]
         pub fn standard_ExecutorStart(query_desc: *mut pg_sys::QueryDesc, eflags: i32);
-        #[cfg(feature = "pg18")]
-        pub fn standard_ExecutorStart(query_desc: *mut pg_sys::QueryDesc, eflags: i32) -> bool;
         #[cfg(not(feature = "pg18"))]
         pub fn standard_ExecutorRun(query_desc: *mut pg_sys::QueryDesc, direction: pg_sys::ScanDirection::Type, count: u64, execute_once: bool);
         #[cfg(feature = "pg18")]

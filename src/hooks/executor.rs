@@ -92,7 +92,6 @@ unsafe fn before_start(query_desc: *mut pg_sys::QueryDesc, eflags: i32) -> bool 
     count
 }
 
-#[cfg(not(feature = "pg18"))]
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn executor_start(query_desc: *mut pg_sys::QueryDesc, eflags: i32) {
     let count = before_start(query_desc, eflags);
@@ -110,27 +109,6 @@ unsafe extern "C-unwind" fn executor_start(query_desc: *mut pg_sys::QueryDesc, e
     if count {
         rows::watch(query_desc);
     }
-}
-
-#[cfg(feature = "pg18")]
-#[pgrx::pg_guard]
-unsafe extern "C-unwind" fn executor_start(query_desc: *mut pg_sys::QueryDesc, eflags: i32) -> bool {
-    let count = before_start(query_desc, eflags);
-    let prev = PREV_START.get();
-    let outer = STARTING.get();
-    STARTING.set((*query_desc).plannedstmt);
-    let valid = chain::call_down_returning(
-        || match prev {
-            Some(prev) => prev(query_desc, eflags),
-            None => chain::standard_ExecutorStart(query_desc, eflags),
-        },
-        || STARTING.set(outer),
-    );
-    STARTING.set(outer);
-    if count && valid {
-        rows::watch(query_desc);
-    }
-    valid
 }
 
 /// Enters one level of statement nesting while rows are counted; returns whether it did.

@@ -5,6 +5,7 @@
 //! `pg_proc` changes.
 
 use crate::cell::BackendCell;
+use crate::facts::calls::oids;
 use crate::facts::function::function_facts;
 use crate::gucs;
 use interdict_core::functions::moves_sequence;
@@ -129,14 +130,14 @@ unsafe extern "C-unwind" fn object_access(
             // The fastpath protocol (libpq's lo_* calls) reaches only this hook: keep the backstop here too.
             pg_sys::XactReadOnly = true;
         }
-        if mode == Mode::Guarded && matches!(u32::from(object_id), pg_sys::F_NEXTVAL | pg_sys::F_SETVAL_REGCLASS_INT8 | pg_sys::F_SETVAL_REGCLASS_INT8_BOOL) {
+        if mode == Mode::Guarded && matches!(u32::from(object_id), oids::NEXTVAL | oids::SETVAL | oids::SETVAL3) {
             refuse_guard_sequences(mode);
         }
         let verdict = verdict_for(object_id);
         if !signals_own_backend(&verdict) {
             super::enforce(verdict);
         }
-        if mode == Mode::Readonly && u32::from(object_id) == pg_sys::F_LO_OPEN {
+        if mode == Mode::Readonly && u32::from(object_id) == oids::LO_OPEN {
             refuse_lo_open_for_write();
         }
     }

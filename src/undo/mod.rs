@@ -152,9 +152,7 @@ pub unsafe fn capture(data: &pg_sys::TriggerData) {
 /// # Safety
 /// `desc` is a valid tuple descriptor.
 pub unsafe fn shape(desc: pg_sys::TupleDesc) -> String {
-    let n = (*desc).natts as usize;
-    let attrs = (*desc).attrs.as_slice(n);
-    attrs
+    crate::nodes::tuple_desc_attrs(desc)
         .iter()
         .filter(|a| !a.attisdropped)
         .map(|a| format!("{}:{}:{}", pg_sys::name_data_to_str(&a.attname), u32::from(a.atttypid), a.atttypmod))

@@ -109,6 +109,9 @@ struct Table {
     key_ops: Vec<String>,
     insert: Vec<String>,
     update: Vec<String>,
+    /// Every stored column (all but 18's virtual generated ones): what "the row is still exactly its
+    /// image" compares.
+    stored: Vec<String>,
 }
 
 /// An image in the revert's statements, qualified so that no column of the reverted table (whose
@@ -120,6 +123,17 @@ fn fields(expr: &str, cols: &[String]) -> String {
 }
 
 impl Table {
+    /// `record_image_eq(ROW(cur.c1, …), ROW((x::T).c1, …))` over the stored columns: byte equality,
+    /// so no type needs an equality operator (called as a function: `ROW(…) op ROW(…)` would be
+    /// taken apart column by column).
+    fn same_image(&self, image: &str) -> String {
+        format!(
+            "pg_catalog.record_image_eq(ROW({}), ROW({}))",
+            fields("interdict_cur", &self.stored),
+            fields(&format!("{image}::{}", self.qualified), &self.stored)
+        )
+    }
+
     /// `cur.k1 OPERATOR(pg_catalog.=) (x::T).k1 AND …`: the key index's own equality.
     fn key_match(&self, image: &str) -> String {
         let cast = format!("{image}::{}", self.qualified);
@@ -171,9 +185,12 @@ fn table_now(id: i64, relid: pg_sys::Oid, name: &str, recorded_shape: &str) -> T
                 AND op.oid = ao.amopopr AND opn.oid = op.oprnamespace",
             &[DatumWithOid::from(key_index)],
         );
-        let cols = Spi::get_two_with_args::<Vec<String>, Vec<String>>(
+        // Virtual generated columns (18) are not stored: images hold NULL for them, so they are
+        // neither written back nor compared.
+        let cols = Spi::get_three_with_args::<Vec<String>, Vec<String>, Vec<String>>(
             "SELECT pg_catalog.array_agg(pg_catalog.quote_ident(attname) ORDER BY attnum) FILTER (WHERE attgenerated = ''),
-                    pg_catalog.array_agg(pg_catalog.quote_ident(attname) ORDER BY attnum) FILTER (WHERE attgenerated = '' AND attidentity <> 'a')
+                    pg_catalog.array_agg(pg_catalog.quote_ident(attname) ORDER BY attnum) FILTER (WHERE attgenerated = '' AND attidentity <> 'a'),
+                    pg_catalog.array_agg(pg_catalog.quote_ident(attname) ORDER BY attnum) FILTER (WHERE attgenerated <> 'v')
                FROM pg_catalog.pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped",
             &[DatumWithOid::from(relid)],
         );
@@ -183,9 +200,9 @@ fn table_now(id: i64, relid: pg_sys::Oid, name: &str, recorded_shape: &str) -> T
     if key.is_empty() || key.len() != key_ops.len() {
         changed("its key's columns or their equality operators could not be read");
     }
-    let (insert, update) = cols.map(|(i, u)| (i.unwrap_or_default(), u.unwrap_or_default())).unwrap_or_default();
+    let (insert, update, stored) = cols.map(|(i, u, s)| (i.unwrap_or_default(), u.unwrap_or_default(), s.unwrap_or_default())).unwrap_or_default();
     let qualified = format!("{}.{}", quote_identifier(&schema), quote_identifier(&relname));
-    Table { relid, name: name.to_string(), only: format!("ONLY {qualified}"), qualified, shape, key, key_ops, insert, update }
+    Table { relid, name: name.to_string(), only: format!("ONLY {qualified}"), qualified, shape, key, key_ops, insert, update, stored }
 }
 
 /// The recorded events of one table, in order, with their keys: the images read as the guard, their
@@ -260,12 +277,7 @@ fn revert_table(id: i64, t: &Table, force: bool) -> (Counts, Vec<(Op, Option<Str
         }
     }
     let cast = |x: &str| format!("{x}::{}", t.qualified);
-    let still_there = format!(
-        "EXISTS (SELECT 1 FROM {} interdict_cur WHERE {} AND interdict_cur OPERATOR(pg_catalog.*=) {})",
-        t.only,
-        t.key_match(IMG),
-        cast(IMG)
-    );
+    let still_there = format!("EXISTS (SELECT 1 FROM {} interdict_cur WHERE {} AND {})", t.only, t.key_match(IMG), t.same_image(IMG));
     let key_taken = format!("EXISTS (SELECT 1 FROM {} interdict_cur WHERE {})", t.only, t.key_match(IMG));
     as_table_owner(t.relid, || {
         if force {
@@ -292,10 +304,10 @@ fn revert_table(id: i64, t: &Table, force: bool) -> (Counts, Vec<(Op, Option<Str
             } else {
                 count(
                     format!(
-                        "WITH d AS (DELETE FROM {} interdict_cur USING pg_catalog.unnest($1::pg_catalog.text[]) AS interdict_img WHERE {} AND interdict_cur OPERATOR(pg_catalog.*=) {} RETURNING 1) SELECT pg_catalog.count(*) FROM d",
+                        "WITH d AS (DELETE FROM {} interdict_cur USING pg_catalog.unnest($1::pg_catalog.text[]) AS interdict_img WHERE {} AND {} RETURNING 1) SELECT pg_catalog.count(*) FROM d",
                         t.only,
                         t.key_match(IMG),
-                        cast(IMG)
+                        t.same_image(IMG)
                     ),
                     &[Arg::text_array(&gone)],
                 )
@@ -306,12 +318,12 @@ fn revert_table(id: i64, t: &Table, force: bool) -> (Counts, Vec<(Op, Option<Str
                 count(
                     format!(
                         "WITH u AS (UPDATE {} interdict_cur SET ({}) = ROW({}) FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog.text[])) AS interdict_pair(after_img, before_img)
-                          WHERE {} AND interdict_cur OPERATOR(pg_catalog.*=) {} RETURNING 1) SELECT pg_catalog.count(*) FROM u",
+                          WHERE {} AND {} RETURNING 1) SELECT pg_catalog.count(*) FROM u",
                         t.only,
                         t.update.join(", "),
                         fields(&cast("interdict_pair.before_img"), &t.update),
                         t.key_match("interdict_pair.after_img"),
-                        cast("interdict_pair.after_img")
+                        t.same_image("interdict_pair.after_img")
                     ),
                     &[Arg::text_array(&restore_after), Arg::text_array(&restore_before)],
                 )
