@@ -15,7 +15,11 @@ for major in $TESTED_MAJORS; do fetch_server "$major"; done
 install_pgrx
 for major in $TESTED_MAJORS; do PG_MAJOR=$major bash -c "source '$ROOT/scripts/lib.sh'; install_extension"; done
 failed=0
-step() { local what=$1; shift; log "$what"; "$@" || { failed=1; log "FAILED: $what"; }; }
+step() {
+    local what=$1 start=$SECONDS; shift; log "$what"
+    "$@" || { failed=1; log "FAILED: $what"; }
+    log "($(( SECONDS - start ))s) $what"
+}
 step "unit tests (interdict-core)" bash -c "cd '$ROOT' && cargo test -q -p interdict-core"
 step "13, 14, 17: type-checked against pgrx's bindings, warnings denied" bash "$ROOT/scripts/check_versions.sh"
 step "install.sh: bad input, and a library of another major" bash "$ROOT/scripts/install_test.sh"
