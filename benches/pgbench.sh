@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# pgbench -S (select-only, prepared) with Interdict not loaded, loaded in mode off, readonly and
-# guarded, and pgbench -N (simple update) not loaded vs guarded, interleaved in rounds within one
-# run; writes the median TPS ratios to benches/RESULTS.md.
-# A benchmark, not a test: it never fails on a figure.  Usage: bash benches/pgbench.sh [seconds] [rounds]
+# pgbench with Interdict not loaded and loaded per role (session_preload_libraries) in mode off,
+# readonly and guarded, interleaved in rounds within one run, with 1 client and with as many clients
+# as cores (CPU cost hides behind latency at 1 client). Writes the median TPS ratios and their spread
+# to benches/RESULTS.md, one section per PostgreSQL major.
+#   -S (select-only):   not loaded, off, readonly, guarded
+#   -N (simple update): not loaded, guarded (every write recorded for undo)
+#   TPC-B (default):    off, guarded
+# A benchmark, not a test: it never fails on a figure.
+# Usage: [PG_MAJOR=16] bash benches/pgbench.sh [seconds per run] [rounds]
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 SECONDS_PER_RUN=${1:-5}
-ROUNDS=${2:-11}
+ROUNDS=${2:-5}
+CORES=$(nproc)
 PROFILE=release setup_all
-pgbench_cluster bench "${BENCH_PORT:-$(port_for 5450)}"
+pgbench_cluster bench "${BENCH_PORT:-$(port_for 5450)}" "max_connections = 50"
 dba -d bench >/dev/null <<'SQL'
 CREATE ROLE b_none LOGIN; CREATE ROLE b_off LOGIN; CREATE ROLE b_readonly LOGIN; CREATE ROLE b_guarded LOGIN;
 GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO b_none, b_off, b_readonly, b_guarded;
@@ -17,55 +23,64 @@ ALTER ROLE b_readonly SET interdict.mode = 'readonly';
 ALTER ROLE b_guarded SET session_preload_libraries = 'interdict';
 ALTER ROLE b_guarded SET interdict.mode = 'guarded';
 SQL
-tps() { # script role
-    as_postgres "$PGBIN/pgbench" -n "$1" -M prepared -c 1 -j 1 -T "$SECONDS_PER_RUN" -h "$SOCK" -p "$PORT" -U "$2" bench 2>/dev/null |
+tps() { # clients script role ("TPCB" for the default script)
+    local script=$2; [ "$script" = TPCB ] && script=""
+    as_postgres "$PGBIN/pgbench" -n $script -M prepared -c "$1" -j "$1" -T "$SECONDS_PER_RUN" -h 127.0.0.1 -p "$PORT" -U "$3" bench 2>/dev/null |
         awk '/^tps/ {print $3; exit}'
 }
 declare -A runs
-configs=("-S b_none" "-S b_off" "-S b_readonly" "-S b_guarded" "-N b_none" "-N b_guarded")
+configs=()
+for c in 1 "$CORES"; do
+    configs+=("$c -S b_none" "$c -S b_off" "$c -S b_readonly" "$c -S b_guarded" "$c -N b_none" "$c -N b_guarded" "$c TPCB b_off" "$c TPCB b_guarded")
+done
 for round in $(seq "$ROUNDS"); do
     # Rotate the order each round, so no configuration always runs right after another.
     for i in "${!configs[@]}"; do
         config=${configs[$(( (i + round) % ${#configs[@]} ))]}
         t=$(tps $config); runs[$config]="${runs[$config]:-} $t"
-        log "round $round $config: $t tps"
+        log "round $round: $config: $t tps"
     done
 done
+cluster_stop bench
+# Per configuration: the median TPS; per ratio: the median over rounds of the round's own ratio,
+# and its spread (lowest–highest round), since rounds run back to back on a shared machine.
 median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 m() { echo "${runs[$1]}" | median; }
-none=$(m "-S b_none"); off=$(m "-S b_off"); ro=$(m "-S b_readonly"); guarded=$(m "-S b_guarded")
-n_none=$(m "-N b_none"); n_guarded=$(m "-N b_guarded")
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
-cluster_stop bench
-results_section pgbench <<MD
-## pgbench -S: extension not loaded vs loaded in \`off\` vs \`readonly\`
-
-Command: \`bash benches/pgbench.sh $SECONDS_PER_RUN $ROUNDS\` — scale 10, \`-S -M prepared -c 1 -j 1 -T $SECONDS_PER_RUN\`,
-$ROUNDS interleaved rounds (order rotated each round), median TPS per configuration, release build, PostgreSQL $PG_MAJOR, $(nproc) cores, $(date -u +%Y-%m-%d).
-
-| configuration | median TPS | ratio to not loaded | aim |
+ratios() { paste -d' ' <(echo "${runs[$1]}" | tr ' ' '\n' | grep .) <(echo "${runs[$2]}" | tr ' ' '\n' | grep .) | awk '{printf "%.3f\n", $1 / $2}'; }
+ratio() { # A B: "median (low–high)" of A/B per round
+    local r; r=$(ratios "$1" "$2")
+    printf '%s (%s–%s)' "$(echo "$r" | median)" "$(echo "$r" | sort -g | head -1)" "$(echo "$r" | sort -g | tail -1)"
+}
+row() { echo "| $1 | $(m "$2") | $(ratio "$2" "$3") | $4 |"; }
+table() {
+    local c=$1
+    cat <<MD
+| $c client(s) | median TPS | ratio (spread) | aim |
 |---|---|---|---|
-| not loaded | $none | 1.000 | |
-| loaded, mode \`off\` | $off | $(ratio "$off" "$none") | ≥ 0.99 |
-| loaded, mode \`readonly\` | $ro | $(ratio "$ro" "$none") | ≥ 0.98 |
-| loaded, mode \`guarded\` | $guarded | $(ratio "$guarded" "$none") | ≥ 0.98 |
+| \`-S\` not loaded | $(m "$c -S b_none") | 1 | |
+$(row "\`-S\` mode \`off\`" "$c -S b_off" "$c -S b_none" "≥ 0.99")
+$(row "\`-S\` mode \`readonly\`" "$c -S b_readonly" "$c -S b_none" "≥ 0.97")
+$(row "\`-S\` mode \`guarded\`" "$c -S b_guarded" "$c -S b_none" "≥ 0.97")
+| \`-N\` not loaded | $(m "$c -N b_none") | 1 | |
+$(row "\`-N\` mode \`guarded\` (recorded)" "$c -N b_guarded" "$c -N b_none" "≥ 0.80")
+| TPC-B mode \`off\` | $(m "$c TPCB b_off") | 1 | |
+$(row "TPC-B mode \`guarded\` (recorded)" "$c TPCB b_guarded" "$c TPCB b_off" "≥ 0.80 of off")
+MD
+}
+raw() { for k in "${configs[@]}"; do printf '%s:%s; ' "$k" "${runs[$k]}"; done; }
+results_section "pgbench-$PG_MAJOR" <<MD
+## pgbench, PostgreSQL $PG_MAJOR: not loaded vs modes \`off\`, \`readonly\`, \`guarded\`
 
-## pgbench -N (simple update): not loaded vs \`guarded\` (undo recording)
+Command: \`PG_MAJOR=$PG_MAJOR bash benches/pgbench.sh $SECONDS_PER_RUN $ROUNDS\` — scale 10, \`-M prepared -T $SECONDS_PER_RUN\`
+over TCP, $ROUNDS interleaved rounds of every configuration (order rotated each round), the library
+per role through \`session_preload_libraries\`, release build, $CORES cores, $(date -u +%Y-%m-%d).
+A ratio is the median over rounds of that round's ratio, with the lowest and highest round in
+brackets. In guarded mode every write is recorded for undo (\`pgbench_history\` given a key so that
+it can be) and every statement's rows are counted against \`interdict.max_rows\`.
 
-Same run, same rounds: \`-N -M prepared -c 1 -j 1 -T $SECONDS_PER_RUN\`. Every statement's rows are counted
-against \`interdict.max_rows\` (default 1000), every UPDATE's scope is checked on its plan, and every
-write is recorded for undo (\`pgbench_history\` given a key so that it can be).
+$(table 1)
 
-| configuration | median TPS | ratio to not loaded |
-|---|---|---|
-| not loaded | $n_none | 1.000 |
-| loaded, mode \`guarded\` | $n_guarded | $(ratio "$n_guarded" "$n_none") |
+$(table "$CORES")
 
-In \`readonly\` and \`guarded\` every statement is also counted for \`interdict.stats()\` (one atomic add;
-the library is loaded per session here, so the counters are the backend's own) and the timeout
-ceilings are in force; no refusal happens, so no audit line is written.
-
-The machine is shared: compare the raw rounds' spread before trusting a ratio.
-
-Raw TPS per round: -S not loaded:${runs["-S b_none"]}; off:${runs["-S b_off"]}; readonly:${runs["-S b_readonly"]}; guarded:${runs["-S b_guarded"]}; -N not loaded:${runs["-N b_none"]}; guarded:${runs["-N b_guarded"]}.
+Raw TPS per round: $(raw)
 MD

@@ -115,14 +115,8 @@ END $$;
 CREATE SCHEMA corpus_admin;
 REVOKE ALL ON SCHEMA corpus_admin FROM PUBLIC;
 CREATE FUNCTION corpus_admin.fingerprint() RETURNS TABLE (part text, digest text) LANGUAGE plpgsql AS $$
-DECLARE r record; d text; checkpoints text;
+DECLARE r record; d text;
 BEGIN
-  -- Requested checkpoints (a CHECKPOINT an agent ran): pg_stat_checkpointer from 17, pg_stat_bgwriter before.
-  IF current_setting('server_version_num')::int >= 170000 THEN
-    EXECUTE 'SELECT num_requested::text FROM pg_stat_checkpointer' INTO checkpoints;
-  ELSE
-    EXECUTE 'SELECT checkpoints_req::text FROM pg_stat_bgwriter' INTO checkpoints;
-  END IF;
   FOR r IN SELECT c.oid::regclass AS rel, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE c.relkind IN ('r', 'm', 'S') AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
             ORDER BY 1::text LOOP
@@ -163,9 +157,23 @@ BEGIN
     (SELECT string_agg(objid::text, ',' ORDER BY objid) FROM pg_locks WHERE locktype = 'advisory'),
     pg_read_file('postgresql.auto.conf'),
     pg_conf_load_time()::text,
-    (SELECT coalesce(stats_reset::text, '') FROM pg_stat_database WHERE datname = current_database()),
-    checkpoints));
+    (SELECT coalesce(stats_reset::text, '') FROM pg_stat_database WHERE datname = current_database())));
   RETURN NEXT;
+END $$;
+
+-- Requested checkpoints (a CHECKPOINT an agent ran): pg_stat_checkpointer from 17, pg_stat_bgwriter
+-- before. Not part of the fingerprint: the checkpointer reports its counter after the backend that
+-- waited for it (CREATE/DROP DATABASE) went on, so the runner reads it settled, for CHECKPOINT cases.
+CREATE FUNCTION corpus_admin.checkpoints_requested() RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE n bigint;
+BEGIN
+  PERFORM pg_stat_clear_snapshot();
+  IF current_setting('server_version_num')::int >= 170000 THEN
+    EXECUTE 'SELECT num_requested FROM pg_stat_checkpointer' INTO n;
+  ELSE
+    EXECUTE 'SELECT checkpoints_req FROM pg_stat_bgwriter' INTO n;
+  END IF;
+  RETURN n;
 END $$;
 
 -- A table with no key: guarded sessions cannot write it (undo could not find its rows again).

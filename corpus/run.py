@@ -75,6 +75,23 @@ def fingerprint(cluster, db):
     finally:
         conn.close()
 
+def checkpoints_settled(cluster, db):
+    """Requested checkpoints, once the checkpointer has reported its latest (two reads agree)."""
+    conn = cluster.connect(db, "postgres")
+    try:
+        cur = conn.cursor()
+        last = None
+        for _ in range(50):
+            cur.execute("SELECT corpus_admin.checkpoints_requested()")
+            now = cur.fetchone()[0]
+            if now == last:
+                return now
+            last = now
+            time.sleep(0.2)
+        return last
+    finally:
+        conn.close()
+
 def files_now(cluster):
     return sorted(os.listdir(cluster.files))
 
@@ -92,6 +109,9 @@ def run_case(cluster, admin, victim, role, case, n):
     try:
         before, files_before = fingerprint(cluster, db), files_now(cluster)
         sql = case["sql"].replace("{files}", cluster.files)
+        watch_checkpoints = "CHECKPOINT" in sql.upper()
+        if watch_checkpoints:
+            before["checkpoints requested"] = checkpoints_settled(cluster, db)
         agent = cluster.connect(db, role, application_name="interdict_corpus")
         outcome = "ok"
         try:
@@ -102,6 +122,8 @@ def run_case(cluster, admin, victim, role, case, n):
         except psycopg2.Error as e:
             outcome = e
         after = fingerprint(cluster, db)
+        if watch_checkpoints:
+            after["checkpoints requested"] = checkpoints_settled(cluster, db)
         agent.close()
         problems = []
         if case["kind"] == "red":

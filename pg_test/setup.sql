@@ -33,12 +33,16 @@ CREATE ROLE r_ceil LOGIN;            ALTER ROLE r_ceil SET interdict.mode = 'rea
 ALTER ROLE r_ceil SET interdict.max_statement_timeout = '1s';
 CREATE ROLE r_idle LOGIN;            ALTER ROLE r_idle SET interdict.mode = 'readonly';
 ALTER ROLE r_idle SET interdict.max_idle_in_transaction_timeout = '1s';
+CREATE ROLE r_xact LOGIN;            ALTER ROLE r_xact SET interdict.mode = 'readonly';
+ALTER ROLE r_xact SET interdict.max_transaction_timeout = '1s';
+CREATE ROLE r_lockwait LOGIN;        ALTER ROLE r_lockwait SET interdict.mode = 'guarded';
+ALTER ROLE r_lockwait SET interdict.max_lock_timeout = '500ms';
 CREATE ROLE r_dba_timeout LOGIN;     ALTER ROLE r_dba_timeout SET interdict.mode = 'readonly';
 ALTER ROLE r_dba_timeout SET statement_timeout = 0;
 CREATE ROLE r_dry LOGIN;             ALTER ROLE r_dry SET interdict.mode = 'guarded';
 ALTER ROLE r_dry SET interdict.dry_run = on;
 DO $$ DECLARE r text; BEGIN
-  FOREACH r IN ARRAY ARRAY['r_audit_full', 'r_audit_none', 'r_ceil', 'r_idle', 'r_dba_timeout', 'r_dry'] LOOP
+  FOREACH r IN ARRAY ARRAY['r_audit_full', 'r_audit_none', 'r_ceil', 'r_idle', 'r_xact', 'r_lockwait', 'r_dba_timeout', 'r_dry'] LOOP
     EXECUTE format('ALTER ROLE %I SET session_preload_libraries = %L', r, 'interdict');
   END LOOP;
 END $$;

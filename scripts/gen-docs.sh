@@ -9,7 +9,7 @@ import subprocess
 rows = subprocess.run(["cargo", "run", "-q", "-p", "interdict-core", "--example", "reason_table"], capture_output=True, text=True, check=True).stdout
 path = "docs/reason-codes.md"
 text = open(path).read()
-start = text.index("| code | SQLSTATE | why | hint |")
+start = text.index("| code | SQLSTATE |")
 lines = text[start:].split("\n")
 n = 0
 while n < len(lines) and lines[n].startswith("|"):

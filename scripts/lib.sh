@@ -162,12 +162,12 @@ cluster_restart() {
     as_postgres env -u RUST_BACKTRACE "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/log" -m fast -w restart >/dev/null
 }
 
-# pgbench_cluster NAME PORT: a scratch cluster with database "bench" at pgbench scale 10, the extension
+# pgbench_cluster NAME PORT [conf lines…]: a scratch cluster with database "bench" at pgbench scale 10, the extension
 # created and every table recorded for undo (pgbench_history given a key so that it can be). Sets
 # SOCK and defines dba (psql as the bootstrap superuser).
 pgbench_cluster() {
-    local name=$1; PORT=$2
-    cluster_start "$name" "$PORT" "shared_buffers = '256MB'"
+    local name=$1; PORT=$2; shift 2
+    cluster_start "$name" "$PORT" "shared_buffers = '256MB'" "$@"
     SOCK=$CLUSTERS/$name/sock
     dba() { as_postgres psql -X -q -v ON_ERROR_STOP=1 -h "$SOCK" -p "$PORT" -U postgres "$@"; }
     dba -d postgres -c "CREATE DATABASE bench" >/dev/null

@@ -15,7 +15,7 @@ fn reason_codes() -> TableIterator<'static, (name!(code, String), name!(sqlstate
 /// The mode in force for this session (the same as `SHOW interdict.mode`).
 #[pg_extern(stable, parallel_safe)]
 fn current_mode() -> &'static str {
-    crate::gucs::mode().as_str()
+    crate::settings::mode().as_str()
 }
 
 pgrx::extension_sql_file!("../sql/approvals.sql", name = "approvals", requires = ["grant_schema_usage"]);
@@ -133,9 +133,10 @@ fn revert_many(ids: Vec<i64>, force: default!(bool, false)) -> Vec<i64> {
 }
 
 
-/// Recent changes: this role's (operators: everyone's), newest first, with rows per table.
+/// Recent changes: this role's (operators: everyone's), newest first, with rows per table; with
+/// `change_id`, that change alone (if the caller may see it).
 #[pg_extern(stable)]
-fn history(limit: default!(i32, 20)) -> TableIterator<'static, (
+fn history(limit: default!(i32, 20), change_id: default!(Option<i64>, "NULL")) -> TableIterator<'static, (
     name!(id, i64),
     name!(made_at, pgrx::datum::TimestampWithTimeZone),
     name!(role_name, String),
@@ -145,23 +146,26 @@ fn history(limit: default!(i32, 20)) -> TableIterator<'static, (
     name!(reverts, Option<i64>),
     name!(reverted_by, Option<i64>),
 )> {
-    TableIterator::new(crate::undo::history(None, limit))
+    TableIterator::new(crate::undo::history(change_id, limit))
 }
 
-/// This session's most recent change (a revert it ran included).
+/// The id of this session's most recent change (a revert it ran included), or NULL.
 #[pg_extern(stable)]
-fn last_change() -> TableIterator<'static, (
-    name!(id, i64),
-    name!(made_at, pgrx::datum::TimestampWithTimeZone),
-    name!(role_name, String),
-    name!(statement, String),
-    name!(tables, String),
-    name!(rows, i64),
-    name!(reverts, Option<i64>),
-    name!(reverted_by, Option<i64>),
-)> {
-    TableIterator::new(crate::undo::last_change().map(|id| crate::undo::history(Some(id), 1)).unwrap_or_default())
+fn last_change_id() -> Option<i64> {
+    crate::undo::last_change()
 }
+
+// `interdict.last_change()`: this session's most recent change, as `history()` shows it.
+pgrx::extension_sql!(
+    r#"
+CREATE FUNCTION interdict.last_change() RETURNS TABLE (
+    id bigint, made_at timestamptz, role_name text, statement text, tables text, "rows" bigint, reverts bigint, reverted_by bigint)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT h.* FROM interdict.history(1, interdict.last_change_id()) h WHERE interdict.last_change_id() IS NOT NULL $$;
+"#,
+    name = "last_change",
+    requires = [history, last_change_id]
+);
 
 /// Deletes changes (and their row images) older than `older_than` (default: `interdict.undo_retention`);
 /// operators only. Returns how many. `SELECT interdict.purge('30 days')`; with a retention set, guarded
@@ -185,13 +189,13 @@ fn stats() -> TableIterator<'static, (
     name!(stats_reset, pgrx::datum::TimestampWithTimeZone),
     name!(scope, String),
 )> {
-    TableIterator::new(crate::stats::rows())
+    TableIterator::new(crate::stats::rows().unwrap_or_else(|r| crate::reasons::raise(&r)))
 }
 
 /// Zeroes the counters (operators only).
 #[pg_extern(volatile)]
 fn stats_reset() {
-    crate::stats::reset()
+    crate::stats::reset().unwrap_or_else(|r| crate::reasons::raise(&r))
 }
 
 /// A role checked against the hardening advice for agent roles: each finding with its severity and

@@ -3,8 +3,7 @@
 //! guard writes (as the extension's owner, see `guard_sql::as_guard`).
 
 use crate::guard_sql::as_guard;
-use crate::rows::statement_text;
-use interdict_core::fixed::FixedText;
+use crate::statement::statement_text;
 use interdict_core::pending::PendingRequest;
 use interdict_core::stats::Counter;
 use interdict_core::{ApprovalId, Mode, ReasonCode, Refusal, Request};
@@ -18,7 +17,7 @@ pub fn current_id() -> ApprovalId {
     let (text, params) = statement_text();
     // SAFETY: plain reads of backend globals.
     let (database, role) = unsafe { (u32::from(pg_sys::MyDatabaseId), u32::from(pg_sys::GetSessionUserId())) };
-    let resolved = crate::rows::statement_binding();
+    let resolved = crate::statement::statement_binding();
     ApprovalId::for_request(&Request { database, role, statement: &text, params: &params, resolved: &resolved })
 }
 
@@ -48,7 +47,7 @@ pub fn consume(rows: u64) -> Option<Option<u64>> {
         return None;
     }
     let id = current_id().text;
-    let result = as_guard(|| {
+    let result = as_guard("consuming an approval", || {
         Spi::get_three_with_args::<bool, i64, bool>(
             "WITH u AS (UPDATE interdict.approvals SET used_at = pg_catalog.clock_timestamp(), used_rows = $2
                          WHERE id = $1 AND decision = 'approved' AND used_at IS NULL AND expires_at > pg_catalog.clock_timestamp()
@@ -76,7 +75,7 @@ pub fn consume(rows: u64) -> Option<Option<u64>> {
 pub fn approved_override() -> bool {
     match consume(0) {
         Some(max_rows) => {
-            crate::rows::set_approved_limit(max_rows);
+            crate::statement::set_approved_limit(interdict_core::outcome::approved_limit(max_rows, crate::settings::max_rows()));
             true
         }
         None => false,
@@ -90,28 +89,15 @@ pub enum Decision {
     Denied,
 }
 
-/// Whether this is an operator's session: a member of `interdict_operator` in no agent mode (an
-/// agent never acts as an operator, whatever its privileges).
-pub fn is_operator() -> bool {
-    if crate::gucs::mode() != Mode::Off {
-        return false;
-    }
-    // SAFETY: role lookups inside a transaction.
-    unsafe {
-        let operator = pg_sys::get_role_oid(c"interdict_operator".as_ptr(), true);
-        operator != pg_sys::InvalidOid && pg_sys::has_privs_of_role(pg_sys::GetUserId(), operator)
-    }
-}
-
 /// Only operators decide on requests or list them. `doing` says what was attempted, for the refusal.
 /// `approval_id`: the request it was about, if any.
 fn require_operator(doing: &str, approval_id: Option<&str>) {
-    let what = match (crate::gucs::mode(), is_operator()) {
+    let what = match (crate::settings::mode(), crate::facts::roles::is_operator()) {
         (Mode::Off, true) => return,
         (Mode::Off, false) => format!("{doing} by a role outside interdict_operator"),
         _ => format!("{doing} from an agent session"),
     };
-    let mut refusal = Refusal::new(ReasonCode::ApprovalNotOperator, crate::gucs::mode(), what);
+    let mut refusal = Refusal::new(ReasonCode::ApprovalNotOperator, crate::settings::mode(), what);
     if let Some(id) = approval_id {
         refusal = refusal.fact("approval_id", id.trim());
     }
@@ -121,7 +107,7 @@ fn require_operator(doing: &str, approval_id: Option<&str>) {
 /// `interdict.approve()` / `interdict.deny()`: checks who decides, then records the decision.
 pub fn decide(id: &str, decision: Decision, max_rows: Option<i64>, valid_for_secs: f64) -> String {
     let refuse = |code: ReasonCode, what: String| -> ! {
-        crate::reasons::raise(&Refusal::new(code, crate::gucs::mode(), what).fact("approval_id", id.trim()))
+        crate::reasons::raise(&Refusal::new(code, crate::settings::mode(), what).fact("approval_id", id.trim()))
     };
     let verb = if decision == Decision::Approved { "approving" } else { "denying" };
     require_operator(verb, Some(id));
@@ -153,7 +139,7 @@ pub fn decide(id: &str, decision: Decision, max_rows: Option<i64>, valid_for_sec
     };
     // SAFETY: GetUserNameFromId of the current user always succeeds.
     let decided_by = unsafe { crate::nodes::cstr(pg_sys::GetUserNameFromId(me, false)) }.unwrap_or_default();
-    let stored = as_guard(|| {
+    let stored = as_guard("recording the decision", || {
         Spi::get_one_with_args::<String>(
             "INSERT INTO interdict.approvals AS a (id, requester, decision, max_rows, decided_by, expires_at, requester_agent)
              VALUES ($1, $2, $3, $4, $5, pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => $6), NULLIF($7, ''))
@@ -190,30 +176,6 @@ pub fn decide(id: &str, decision: Decision, max_rows: Option<i64>, valid_for_sec
         },
         _ => refuse(ReasonCode::ApprovalUsed, format!("{verb} {}", parsed.text)),
     }
-}
-
-/// A refusal an operator may approve goes into the book `interdict.pending()` lists (with
-/// shared memory only). Called for every refusal as it is raised.
-pub fn note_if_pending(refusal: &Refusal) {
-    if !refusal.approvable() || !crate::shmem::attached() {
-        return;
-    }
-    let Some(id) = refusal.fact_value("approval_id") else { return };
-    let (text, _) = statement_text();
-    // SAFETY: plain reads of backend globals.
-    let (database, role, now) = unsafe { (u32::from(pg_sys::MyDatabaseId), u32::from(pg_sys::GetSessionUserId()), pg_sys::GetCurrentTimestamp()) };
-    crate::shmem::note_pending(PendingRequest {
-        approval_id: FixedText::new(id),
-        database,
-        role,
-        agent: FixedText::new(&crate::gucs::agent()),
-        reason: refusal.code as u16,
-        rows_reached: refusal.fact_value("rows_reached").and_then(|r| r.parse().ok()).unwrap_or(0),
-        statement: FixedText::new(interdict_core::approval::normalize(&text)),
-        first_at: now,
-        last_at: now,
-        times: 1,
-    });
 }
 
 /// The agent identity of a request, if the pending book (shared memory) still holds it.
@@ -271,7 +233,7 @@ pub fn pending() -> Vec<PendingRow> {
 
 /// Decisions on `ids`: `(Some("approved"), used)` for approvals, `(None, _)` for denials.
 fn decisions(ids: Vec<String>) -> HashMap<String, (Option<String>, bool)> {
-    as_guard(|| {
+    as_guard("reading the approvals", || {
         Spi::connect(|client| {
             let rows = client.select(
                 "SELECT id, decision, used_at IS NOT NULL FROM interdict.approvals WHERE id = ANY($1)",

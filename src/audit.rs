@@ -8,7 +8,7 @@
 //! never fails the statement: an error while writing it is swallowed.
 
 use crate::cell::BackendCell;
-use crate::gucs::{self, LogStatement};
+use crate::settings::{self, LogStatement};
 use interdict_core::redact::{redact, statement_hash};
 use interdict_core::Refusal;
 use pgrx::pg_sys;
@@ -141,11 +141,11 @@ fn compose(event: &str, fields: Map<String, Value>) -> String {
     m.insert("application_name".into(), json!(app.unwrap_or_default()));
     m.insert("client_addr".into(), json!(client));
     m.insert("pid".into(), json!(pid));
-    m.insert("agent".into(), json!(gucs::agent()));
-    m.insert("mode".into(), json!(gucs::mode().as_str()));
+    m.insert("agent".into(), json!(settings::agent()));
+    m.insert("mode".into(), json!(settings::mode().as_str()));
     if let Some(q) = query.filter(|q| !q.trim().is_empty()) {
         m.insert("statement_hash".into(), json!(statement_hash(&q)));
-        match gucs::log_statement() {
+        match settings::log_statement() {
             LogStatement::None => {}
             LogStatement::Redacted => {
                 m.insert("statement".into(), json!(cut(&redact(&q))));

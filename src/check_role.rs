@@ -14,7 +14,7 @@ pub fn check_role(role: &str) -> Vec<FindingRow> {
     let facts = crate::guard_sql::pinned(|| Spi::connect(|client| gather(client, role)))
         .unwrap_or_else(|e| crate::reasons::internal_failure("reading the catalogs for check_role()", &e.to_string()));
     let Some(facts) = facts else {
-        crate::reasons::raise(&Refusal::new(ReasonCode::RoleUnknown, crate::gucs::mode(), format!("checking role \"{role}\"")).fact("role", role))
+        crate::reasons::raise(&Refusal::new(ReasonCode::RoleUnknown, crate::settings::mode(), format!("checking role \"{role}\"")).fact("role", role))
     };
     findings(&facts).into_iter().map(|f| (f.check.to_string(), f.severity.as_str().to_string(), f.finding, f.fix)).collect()
 }

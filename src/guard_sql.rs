@@ -45,6 +45,15 @@ pub fn on_own_tables() -> bool {
     GUARD_OWN_TABLES.get()
 }
 
+/// Whether the hooks stand aside now: for the guard's own statements on its own tables, for
+/// `pg_upgrade` (whose restore must never be refused), and while an extension's script runs
+/// (`CREATE EXTENSION` of one a DBA allowed: its script is the DBA's installed code, C functions
+/// included; readonly refuses `CREATE EXTENSION` itself).
+pub fn is_internal() -> bool {
+    // SAFETY: plain reads of process globals.
+    on_own_tables() || unsafe { pg_sys::IsBinaryUpgrade || pg_sys::creating_extension }
+}
+
 /// Whether this executor start is the guard's own statement (by the address of its text).
 #[inline]
 pub fn is_own_statement(source: *const c_char) -> bool {
@@ -128,11 +137,36 @@ pub fn pinned<R>(f: impl FnOnce() -> R) -> R {
 }
 
 /// Runs the guard's statements on its own tables: pinned, as the extension's owner, hooks aside.
-pub fn as_guard<R>(f: impl FnOnce() -> R) -> R {
+/// `doing` names the step for `internal.failure` if Postgres raises an error inside it that is not a
+/// refusal of the guard's and not operational (see [`step`]).
+pub fn as_guard<R>(doing: &str, f: impl FnOnce() -> R) -> R {
     let owner = extension_owner().unwrap_or(pg_sys::Oid::from(pg_sys::BOOTSTRAP_SUPERUSERID));
     let _scope = Scope::enter(Some((owner, pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32)));
     GUARD_OWN_TABLES.set(true);
-    f()
+    step(doing, f)
+}
+
+/// A step of the guard's own: an error Postgres raises inside it (its record tables missing, a
+/// permission, a bad value) becomes `internal.failure` saying which step failed and why, so that an
+/// agent can parse it. Refusals (a DETAIL with a reason code) and operational errors — a cancel or
+/// timeout (57), a serialization failure or deadlock (40), a shortage (53), a lock not available or
+/// a state problem (55), a connection problem (08) — pass unchanged: they mean what they say.
+fn step<R>(doing: &str, f: impl FnOnce() -> R) -> R {
+    use pgrx::pg_sys::panic::CaughtError;
+    pgrx::PgTryBuilder::new(std::panic::AssertUnwindSafe(f))
+        .catch_others(|e| {
+            let report = match &e {
+                CaughtError::PostgresError(r) | CaughtError::ErrorReport(r) => r,
+                CaughtError::RustPanic { .. } => e.rethrow(),
+            };
+            let refusal = report.detail().is_some_and(|d| d.starts_with("{\"reason\":"));
+            let sqlstate = crate::reasons::sqlstate_text(report.sql_error_code() as i32);
+            if refusal || ["57", "40", "53", "55", "08"].iter().any(|class| sqlstate.starts_with(class)) {
+                e.rethrow()
+            }
+            crate::reasons::internal_failure(doing, &format!("{} ({sqlstate})", report.message()))
+        })
+        .execute()
 }
 
 /// Runs statements on a user table as its owner, security-restricted, hooks judging what they run.

@@ -5,21 +5,24 @@
 mod api;
 mod approvals;
 mod audit;
-
-mod check_role;
+mod blast;
 mod cell;
+mod chain;
+mod check_role;
+mod enforce;
 mod facts;
 mod guard_sql;
-mod gucs;
 mod hooks;
 mod nodes;
+mod pending;
 mod policy;
 mod reasons;
-mod rows;
 mod server_settings;
 mod session;
+mod settings;
 mod shmem;
 mod simulate;
+mod statement;
 mod stats;
 mod undo;
 
@@ -32,13 +35,15 @@ pub extern "C-unwind" fn _PG_init() {
         return;
     }
     quiet_backtraces(); // agents read DETAIL: never append Rust backtraces to it
-    gucs::init(); // interdict.* settings, each locked: tightened within a session, never loosened
+    settings::hooks::define(); // interdict.* settings, each locked: tightened within a session, never loosened
     shmem::init(); // preloaded by the postmaster: shared memory for requests waiting for an operator
     session::note_load_time(); // loaded late, role settings arrive as placeholders: re-read them at lock
     hooks::executor::register(); // planned statements: DML, writable CTEs, row locks; rows counted
-    rows::register(); // an aborted (sub)transaction's counted and recorded rows are forgotten with its writes
+    hooks::xact::register(); // transaction ends: an abort's counted and recorded rows forgotten, deferred rows recorded
     hooks::utility::register(); // utility statements: DDL, COPY, SET, LOAD, maintenance, …
     hooks::function::register(); // native functions with side effects: sequences, admin, dblink, …
+    server_settings::register(); // check hooks in front of Postgres' timeouts, replication role and logging settings
+    hooks::emit_log::register(); // errors the guard did not raise itself (timeouts, its own panics) get a reason code
 }
 
 /// pgrx appends a Rust backtrace to an error's DETAIL when the error crosses one of its FFI guards

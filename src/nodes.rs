@@ -181,3 +181,12 @@ pub unsafe fn tuple_desc_attrs<'a>(desc: pg_sys::TupleDesc) -> &'a [pg_sys::Form
         .add(std::mem::offset_of!(pg_sys::TupleDescData, compact_attrs) + n * std::mem::size_of::<pg_sys::CompactAttribute>());
     std::slice::from_raw_parts(base as *const pg_sys::FormData_pg_attribute, n)
 }
+
+/// Whether a relation is one of this session's temporary tables (no other session's are reachable).
+/// Writes to them are not counted toward the blast radius nor scope-checked: they are the agent's
+/// own scratch and go with the session. Cascades and triggers into real tables run their own
+/// ModifyTable nodes, which count.
+pub fn is_session_temp(relid: pg_sys::Oid) -> bool {
+    // SAFETY: a syscache lookup inside a transaction.
+    relid != pg_sys::InvalidOid && unsafe { pg_sys::get_rel_persistence(relid) } as u8 == pg_sys::RELPERSISTENCE_TEMP
+}

@@ -5,12 +5,12 @@
 //! else none (guarded mode's built-in rules and the `interdict.*` settings alone). A session resolves
 //! its role's rule once, when it locks, and keeps it: a policy loaded later applies to sessions that
 //! start later, so no running session is ever loosened. A configured policy that is not valid leaves
-//! guarded sessions reading only ([`writes_closed`]).
+//! guarded sessions reading only ([`unavailable`]).
 
 use crate::cell::BackendCell;
-use crate::gucs;
+use crate::settings;
 use interdict_core::policy::{Policy, RolePolicy};
-use interdict_core::{Mode, ReasonCode, Refusal, Verdict};
+use interdict_core::{Mode, ReasonCode, Refusal};
 use pgrx::pg_sys;
 
 /// `interdict.policy_file`, as last read.
@@ -34,29 +34,22 @@ enum Session {
 
 static SESSION: BackendCell<Session> = BackendCell::new(Session::None);
 
-/// The assign hook of `interdict.policy_file`: reads and validates the file. A broken file never
-/// replaces a valid one (a warning says why); with no valid one before it, writes close.
-pub fn file_set(path: &str) {
-    let path = path.trim().to_string();
-    if path.is_empty() {
-        FILE.set(FileState::Unset);
-        return;
+/// `interdict.policy_file` took a new value its check hook read and validated (`None`: no file).
+pub fn file_set(path: String, policy: Option<Policy>) {
+    FILE.set(match policy {
+        Some(policy) => FileState::Valid { path, policy },
+        None => FileState::Unset,
+    });
+}
+
+/// `interdict.policy_file`'s check hook found the file broken: it never replaces a valid one, and
+/// with none before it, writes close. Returns whether a valid policy stays in force.
+pub fn file_broken(path: &str, error: &str) -> bool {
+    let kept = FILE.with(|f| matches!(f, FileState::Valid { .. }));
+    if !kept {
+        FILE.set(FileState::Broken { path: path.to_string(), error: error.to_string() });
     }
-    let read = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"));
-    let parsed = read.and_then(|text| Policy::parse(&text, &gucs::command_tags()).map_err(|e| format!("{path}: {e}")));
-    match parsed {
-        Ok(policy) => FILE.set(FileState::Valid { path, policy }),
-        Err(error) => {
-            let kept = FILE.with(|f| matches!(f, FileState::Valid { .. }));
-            pgrx::warning!(
-                "interdict: policy file not loaded: {error}; {}",
-                if kept { "the policy in force stays" } else { "guarded sessions refuse writes until a valid policy is loaded" }
-            );
-            if !kept {
-                FILE.set(FileState::Broken { path, error });
-            }
-        }
-    }
+    kept
 }
 
 /// At session lock (inside a transaction): resolves the session's rule and folds its limits into
@@ -64,7 +57,7 @@ pub fn file_set(path: &str) {
 pub fn lock() {
     let session = resolve();
     if let Session::Rule { rule, .. } = &session {
-        gucs::tighten_with(rule);
+        settings::tighten_with(rule);
     }
     ROW_FLOOR.set(match &session {
         Session::Rule { rule, .. } => rule.smallest_row_limit().unwrap_or(u64::MAX),
@@ -88,7 +81,7 @@ fn resolve() -> Session {
         None => Session::None,
         Some((version, text)) => {
             let source = format!("interdict.policies version {version}");
-            match Policy::parse(&text, &gucs::command_tags()) {
+            match Policy::parse(&text, &settings::command_tags()) {
                 Ok(policy) => Session::Rule { source, rule: Box::new(policy.for_role(&role)) },
                 Err(e) => Session::Unavailable { source, error: e.to_string() },
             }
@@ -147,24 +140,21 @@ pub fn row_floor() -> u64 {
     ROW_FLOOR.get()
 }
 
-/// Guarded mode with a configured policy that is not valid: the session reads only. (Readonly
-/// sessions keep their own reasons; a session raised to readonly later is readonly.)
-pub fn writes_closed() -> bool {
-    gucs::mode() == Mode::Guarded && SESSION.with(|s| matches!(s, Session::Unavailable { .. }))
+/// A configured policy that is not valid: its source and error. Guarded sessions then read only
+/// (`interdict_core::outcome::effective_mode`); readonly sessions keep their own reasons.
+pub fn unavailable() -> Option<(String, String)> {
+    SESSION.with(|s| match s {
+        Session::Unavailable { source, error } => Some((source.clone(), error.clone())),
+        _ => None,
+    })
 }
 
-/// A refusal met while writes are closed, reported as what it is: no valid policy.
-pub fn unavailable(refusal: Refusal) -> Refusal {
-    let (source, error) = SESSION.with(|s| match s {
-        Session::Unavailable { source, error } => (source.clone(), error.clone()),
-        _ => (String::new(), String::new()),
-    });
-    let mut r = Refusal::new(ReasonCode::PolicyUnavailable, Mode::Guarded, refusal.what.clone())
-        .fact("refused_as", refusal.code.reason().code)
-        .fact("policy_source", source)
-        .fact("policy_error", error);
-    r.facts.extend(refusal.facts);
-    r
+/// Runs `f` with the session's rule (`None`: no valid policy in force).
+pub fn with_session_rule<R>(f: impl FnOnce(Option<&RolePolicy>) -> R) -> R {
+    SESSION.with(|s| match s {
+        Session::Rule { rule, .. } => f(Some(rule)),
+        _ => f(None),
+    })
 }
 
 /// The session's rule, if a valid policy is in force.
@@ -173,20 +163,6 @@ pub fn with_rule<R>(f: impl FnOnce(&RolePolicy) -> R) -> Option<R> {
         Session::Rule { rule, .. } => Some(f(rule)),
         _ => None,
     })
-}
-
-/// A verdict under the session's policy (structural refusals become allowed, final or approvable).
-/// `tables` names the tables the statement acts on; it is called only when a table rule of the
-/// policy sets structural actions.
-pub fn apply(verdict: Verdict, tables: impl FnOnce() -> Vec<String>) -> Verdict {
-    if verdict.is_allowed() {
-        return verdict;
-    }
-    with_rule(|rule| {
-        let named = if rule.has_table_structural() { tables() } else { Vec::new() };
-        rule.apply(verdict.clone(), &named)
-    })
-    .unwrap_or(verdict)
 }
 
 /// Where the session's policy came from and what it says, for `interdict.policy()`.
@@ -212,7 +188,7 @@ pub fn describe() -> serde_json::Value {
 /// mode, stores a valid policy as a new version. A policy that does not validate is an error with
 /// its line and column, and the one in force stays.
 pub fn load(yaml: &str) -> i64 {
-    let mode = gucs::mode();
+    let mode = settings::mode();
     let refuse = |code: ReasonCode, what: &str, facts: Vec<(&'static str, String)>| -> ! {
         let mut r = Refusal::new(code, mode, what);
         r.facts.extend(facts);
@@ -227,13 +203,13 @@ pub fn load(yaml: &str) -> i64 {
     if !allowed {
         refuse(ReasonCode::PolicyDenied, "loading a policy", vec![]);
     }
-    if let Err(e) = Policy::parse(yaml, &gucs::command_tags()) {
+    if let Err(e) = Policy::parse(yaml, &settings::command_tags()) {
         let at = |v: Option<usize>| v.map(|n| n.to_string()).unwrap_or_default();
         refuse(ReasonCode::PolicyInvalid, "loading the policy", vec![("line", at(e.line)), ("column", at(e.column)), ("error", e.message)]);
     }
     // SAFETY: the current user's name, inside a transaction.
     let me = unsafe { crate::nodes::cstr(pg_sys::GetUserNameFromId(pg_sys::GetUserId(), false)) }.unwrap_or_default();
-    let version = crate::guard_sql::as_guard(|| {
+    let version = crate::guard_sql::as_guard("storing the policy", || {
         pgrx::Spi::get_one_with_args::<i64>(
             "INSERT INTO interdict.policies (policy, loaded_by) VALUES ($1, $2) RETURNING version",
             &[pgrx::datum::DatumWithOid::from(yaml), pgrx::datum::DatumWithOid::from(me.as_str())],

@@ -24,13 +24,14 @@
 //!   its `SET` gets), and brings a DBA source (a reload) within it;
 //! - `postgres.c` arms the statement timer before the first statement reaches us, so the statement
 //!   that locks the session has its timer armed here, and disarmed when that statement ends;
-//! - an `emit_log_hook` gives the timeouts' own errors a reason code, facts and a hint.
+//! - the timeouts' own errors get a reason code, facts and a hint ([`annotate`], from the
+//!   `emit_log_hook`).
 //!
 //! The guard's own settings (undo's revert sets `session_replication_role = replica` for its own
 //! statements) pass through `guard_sql::setting_by_guard`.
 
 use crate::cell::BackendCell;
-use crate::gucs;
+use crate::settings;
 use interdict_core::{Ceiling, Mode, ReasonCode, Refusal};
 use pgrx::pg_sys;
 use pgrx::pg_sys::errcodes::PgSqlErrorCode;
@@ -47,7 +48,7 @@ pub const STATEMENT_TIMEOUT: i32 = 3;
 /// How a locked setting's values are ordered: the limit, and which way is looser.
 #[derive(Clone, Copy)]
 enum Rule {
-    /// A timeout in milliseconds under `gucs::ceilings()[i]`; 0 (none) is above every ceiling.
+    /// A timeout in milliseconds under `settings::ceilings()[i]`; 0 (none) is above every ceiling.
     Ceiling(usize),
     /// Fixed at `SESSION_REPLICATION_ROLE_ORIGIN`.
     Origin,
@@ -120,16 +121,16 @@ const CEILINGS: [(&str, ReasonCode); 4] = [
 #[derive(Clone, Copy)]
 struct Record {
     conf: *mut pg_sys::config_generic,
-    /// The setting's own check hook, called after ours.
-    own_check: *const c_void,
     /// For floors: the value at lock (the limit).
     floor: f64,
 }
 
+/// Each locked setting's record and its own check hook, once ours is in front of it ([`register`]).
+static HOOKED: BackendCell<Option<Vec<Option<(*mut pg_sys::config_generic, *const c_void)>>>> = BackendCell::new(None);
+/// The records with their floors, once an agent session locked.
 static INSTALLED: BackendCell<Option<Vec<Option<Record>>>> = BackendCell::new(None);
 /// The statement timer this module armed for the statement that locked the session.
 static ARMED: BackendCell<bool> = BackendCell::new(false);
-static PREV_EMIT_LOG: BackendCell<pg_sys::emit_log_hook_type> = BackendCell::new(None);
 // --- values as numbers, whatever the setting's type -----------------------------------------------
 
 unsafe fn value(conf: *mut pg_sys::config_generic) -> f64 {
@@ -229,37 +230,47 @@ unsafe fn parse(conf: *mut pg_sys::config_generic, text: &str) -> Option<f64> {
 
 // --- the lock -------------------------------------------------------------------------------------
 
+/// From `_PG_init`: our check hook goes in front of each locked setting's own (it lets everything
+/// through until an agent session locks).
+pub fn register() {
+    // SAFETY: Postgres' GUC records live as long as the process; we replace check-hook pointers on
+    // the backend's (or postmaster's) only thread, before any session runs.
+    unsafe {
+        let hooked = LOCKED
+            .iter()
+            .enumerate()
+            .map(|(i, locked)| {
+                let conf = find(locked.name);
+                (!conf.is_null()).then(|| (conf, install_check(conf, i))) // else: not in this version of Postgres
+            })
+            .collect();
+        HOOKED.set(Some(hooked));
+    }
+}
+
 /// At the session's lock: in an agent mode, the settings' limits take hold.
 pub fn lock(mode: Mode) {
     // SAFETY: a plain read of a process global. Parallel workers run under their leader's settings.
     if mode == Mode::Off || INSTALLED.with(|i| i.is_some()) || unsafe { pg_sys::ParallelWorkerNumber >= 0 } {
         return;
     }
-    // SAFETY: Postgres' GUC records live as long as the process; we replace check-hook pointers and
-    // bring stored values within limits, on the backend's thread.
+    let Some(hooked) = HOOKED.with(|h| h.clone()) else { return };
+    // SAFETY: reads of Postgres' GUC records, on the backend's thread.
     let records: Vec<Option<Record>> = unsafe {
         LOCKED
             .iter()
-            .enumerate()
-            .map(|(i, locked)| {
-                let conf = find(locked.name);
-                if conf.is_null() {
-                    return None; // not in this version of Postgres
-                }
+            .zip(hooked)
+            .map(|(locked, hooked)| {
+                let (conf, _) = hooked?;
                 let floor = match locked.rule {
                     Rule::Floor(looseness) => floor_at_lock(conf, looseness),
                     _ => 0.0,
                 };
-                Some(Record { conf, own_check: install_check(conf, i), floor })
+                Some(Record { conf, floor })
             })
             .collect()
     };
     INSTALLED.set(Some(records));
-    // SAFETY: as above.
-    unsafe {
-        PREV_EMIT_LOG.set(pg_sys::emit_log_hook);
-        pg_sys::emit_log_hook = Some(emit_log);
-    }
     tightened();
     arm_statement_timer();
 }
@@ -279,7 +290,7 @@ unsafe fn floor_at_lock(conf: *mut pg_sys::config_generic, looseness: fn(f64) ->
 /// The limit a setting's values must keep within, and whether `v` is within it.
 fn within(rule: Rule, record: &Record, v: f64) -> bool {
     match rule {
-        Rule::Ceiling(i) => gucs::ceilings()[i].allows(v.max(0.0) as u64),
+        Rule::Ceiling(i) => settings::ceilings()[i].allows(v.max(0.0) as u64),
         Rule::Origin => v == pg_sys::SESSION_REPLICATION_ROLE_ORIGIN as f64,
         Rule::Floor(looseness) => looseness(v) <= looseness(record.floor),
     }
@@ -291,7 +302,7 @@ fn capped(rule: Rule, record: &Record, v: f64) -> f64 {
         return v;
     }
     match rule {
-        Rule::Ceiling(i) => gucs::ceilings()[i].0 as f64,
+        Rule::Ceiling(i) => settings::ceilings()[i].0 as f64,
         Rule::Origin => pg_sys::SESSION_REPLICATION_ROLE_ORIGIN as f64,
         Rule::Floor(_) => record.floor,
     }
@@ -363,7 +374,7 @@ unsafe fn find(name: &CStr) -> *mut pg_sys::config_generic {
 /// The check hook in front of setting `i`'s own: refuses a session going beyond the limit, brings a
 /// DBA source within it. Returns `None` to go on to the setting's own hook.
 unsafe fn check_locked(i: usize, v: f64, source: pg_sys::GucSource::Type) -> Result<Option<f64>, ()> {
-    let mode = gucs::mode();
+    let mode = settings::mode();
     let Some(Some(record)) = INSTALLED.with(|x| x.as_ref().map(|r| r[i])) else { return Ok(None) };
     let locked = &LOCKED[i];
     if mode == Mode::Off || within(locked.rule, &record, v) || crate::guard_sql::guard_sets_setting() {
@@ -373,7 +384,7 @@ unsafe fn check_locked(i: usize, v: f64, source: pg_sys::GucSource::Type) -> Res
     match source {
         PGC_S_TEST => Ok(None), // validating a value to store (ALTER ROLE … SET, CREATE FUNCTION … SET)
         PGC_S_SESSION => {
-            gucs::reject(refusal(locked, &record, v, mode));
+            crate::reasons::reject(refusal(locked, &record, v, mode));
             Err(())
         }
         _ => Ok(Some(capped(locked.rule, &record, v))), // a DBA's value (server file, role settings): brought within
@@ -389,7 +400,7 @@ unsafe fn refusal(locked: &Locked, record: &Record, v: f64, mode: Mode) -> Refus
             Refusal::new(ReasonCode::SettingCeiling, mode, format!("setting {setting} to {}", render_ms(ms)))
                 .fact("setting", setting)
                 .fact("attempted", render_ms(ms))
-                .fact("ceiling", gucs::ceilings()[i].render())
+                .fact("ceiling", settings::ceilings()[i].render())
                 .fact("ceiling_from", CEILINGS[i].0)
         }
         Rule::Origin => {
@@ -442,7 +453,7 @@ unsafe fn install_check(conf: *mut pg_sys::config_generic, i: usize) -> *const c
 }
 
 fn own_check(i: usize) -> *const c_void {
-    INSTALLED.with(|x| x.as_ref().and_then(|r| r[i]).map_or(std::ptr::null(), |r| r.own_check))
+    HOOKED.with(|x| x.as_ref().and_then(|r| r[i]).map_or(std::ptr::null(), |(_, own)| own))
 }
 
 type Extra = *mut *mut c_void;
@@ -459,7 +470,7 @@ unsafe fn check_int(i: usize, newval: *mut c_int, extra: Extra, source: Src) -> 
         return true;
     }
     let own: unsafe extern "C-unwind" fn(*mut c_int, Extra, Src) -> bool = std::mem::transmute(own);
-    crate::hooks::chain::call_down_returning(|| own(newval, extra, source), || {})
+    crate::chain::call_down_returning(|| own(newval, extra, source), || {})
 }
 
 unsafe fn check_enum(i: usize, newval: *mut c_int, extra: Extra, source: Src) -> bool {
@@ -477,7 +488,7 @@ unsafe fn check_bool(i: usize, newval: *mut bool, extra: Extra, source: Src) -> 
         return true;
     }
     let own: unsafe extern "C-unwind" fn(*mut bool, Extra, Src) -> bool = std::mem::transmute(own);
-    crate::hooks::chain::call_down_returning(|| own(newval, extra, source), || {})
+    crate::chain::call_down_returning(|| own(newval, extra, source), || {})
 }
 
 unsafe fn check_real(i: usize, newval: *mut f64, extra: Extra, source: Src) -> bool {
@@ -491,7 +502,7 @@ unsafe fn check_real(i: usize, newval: *mut f64, extra: Extra, source: Src) -> b
         return true;
     }
     let own: unsafe extern "C-unwind" fn(*mut f64, Extra, Src) -> bool = std::mem::transmute(own);
-    crate::hooks::chain::call_down_returning(|| own(newval, extra, source), || {})
+    crate::chain::call_down_returning(|| own(newval, extra, source), || {})
 }
 
 /// One check-hook entry point per locked setting (Postgres passes no argument that says which).
@@ -520,7 +531,7 @@ unsafe fn annotate_read_only(edata: *mut pg_sys::ErrorData) {
     if !text.contains("cannot execute lo_") || !(*edata).detail.is_null() {
         return;
     }
-    let refusal = Refusal::new(ReasonCode::ReadonlyLargeObject, gucs::mode(), "a large-object write").fact("function", "lo_open");
+    let refusal = Refusal::new(ReasonCode::ReadonlyLargeObject, settings::mode(), "a large-object write").fact("function", "lo_open");
     (*edata).detail = crate::nodes::palloc_text(&refusal.detail());
     (*edata).hint = crate::nodes::palloc_text(refusal.hint());
 }
@@ -529,17 +540,14 @@ unsafe fn annotate_read_only(edata: *mut pg_sys::ErrorData) {
 
 /// The timeouts' own errors, in an agent session, get a reason code (in a JSON DETAIL, as every
 /// refusal has), the ceiling in force and a hint. Matched by SQLSTATE and untranslated message.
-#[pgrx::pg_guard]
-unsafe extern "C-unwind" fn emit_log(edata: *mut pg_sys::ErrorData) {
-    if !edata.is_null() && gucs::mode() != Mode::Off {
-        annotate(edata);
+/// Called from `hooks/emit_log.rs` for every error.
+///
+/// # Safety
+/// `edata` is the error being reported.
+pub unsafe fn annotate(edata: *mut pg_sys::ErrorData) {
+    if settings::mode() == Mode::Off {
+        return;
     }
-    if let Some(prev) = PREV_EMIT_LOG.get() {
-        crate::hooks::chain::call_down(|| prev(edata), || {});
-    }
-}
-
-unsafe fn annotate(edata: *mut pg_sys::ErrorData) {
     let code = (*edata).sqlerrcode;
     if (*edata).message_id.is_null() || (*edata).elevel < pgrx::PgLogLevel::ERROR as c_int {
         return;
@@ -557,10 +565,10 @@ unsafe fn annotate(edata: *mut pg_sys::ErrorData) {
         _ => return,
     };
     let (ceiling_name, reason) = CEILINGS[i];
-    let refusal = Refusal::new(reason, gucs::mode(), "the statement")
+    let refusal = Refusal::new(reason, settings::mode(), "the statement")
         .fact("setting", LOCKED[i].name.to_string_lossy().to_string())
         .fact("in_force", render_ms(timeout_in_force(i)))
-        .fact("ceiling", gucs::ceilings()[i].render())
+        .fact("ceiling", settings::ceilings()[i].render())
         .fact("ceiling_from", ceiling_name);
     crate::stats::bump(interdict_core::stats::Counter::CeilingCancels, 1); // no audit line: Postgres logs the error itself
     let pstr = |s: String| crate::nodes::palloc_text(&s);

@@ -1,11 +1,11 @@
 //! The session's start: where the lock closes. The first statement a session runs locks every
-//! interdict setting (see `gucs.rs`). If the library was loaded after the role's settings were
+//! interdict setting (see `settings/`). If the library was loaded after the role's settings were
 //! applied (`session_preload_libraries`, `LOAD`), Postgres handed us only the winning value of each
 //! setting, so a client's startup option could have hidden the DBA's value: in that case the DBA's
 //! values are read from `pg_db_role_setting` before locking.
 
 use crate::cell::BackendCell;
-use crate::gucs;
+use crate::settings;
 use interdict_core::lock::Source;
 use pgrx::pg_sys;
 
@@ -45,7 +45,7 @@ impl Drop for Reentry {
 /// Locks the settings if the session has not started yet. Cheap after the first statement.
 #[inline]
 pub fn ensure_locked() {
-    if gucs::is_locked() || LOCKING.get() {
+    if settings::is_locked() || LOCKING.get() {
         return;
     }
     lock_session();
@@ -60,12 +60,12 @@ fn lock_session() {
     if !ready {
         return; // the next statement in a usable transaction locks
     }
-    if LOADED_LATE.get() && gucs::client_set_any() {
+    if LOADED_LATE.get() && settings::client_set_any() {
         LOCKING.set(true);
         let _reentry = Reentry;
         read_dba_values();
     }
-    gucs::lock_all();
+    settings::lock_all();
     crate::policy::lock(); // the role's policy rule, folded into the settings (tighter wins)
     crate::audit::note_session(); // names for audit lines written outside a transaction
 }
@@ -83,8 +83,8 @@ fn read_dba_values() {
     let entries = unsafe { stored_settings(db, role) };
     for (source, setting) in entries {
         let Some((name, value)) = setting.split_once('=') else { continue };
-        if gucs::LOCKED_SETTINGS.contains(&name) {
-            gucs::record_dba_value(name, source, value);
+        if settings::LOCKED_SETTINGS.contains(&name) {
+            settings::record_dba_value(name, source, value);
         }
     }
 }

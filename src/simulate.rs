@@ -2,20 +2,20 @@
 //!
 //! Exactly one statement. In readonly mode it is only planned: the verdict and the planner's estimate.
 //! Otherwise it runs inside a subtransaction that is always rolled back, with the row counters of
-//! `rows.rs` counting exactly (no limit), the hooks recording the first refusal instead of raising it,
+//! `statement.rs` counting exactly (no limit), the hooks recording the first refusal instead of raising it,
 //! what a rollback cannot undo refused outright, and a time box (`interdict.simulate_timeout`, also
 //! used as `lock_timeout`). In mode `off` it shows what a guarded session would get.
 
 use crate::facts::plan::plan_facts;
 use crate::facts::utility::utility_facts;
 use crate::nodes::{list_ptrs, relation_name};
-use crate::rows::{self, TableRows};
-use crate::{approvals, gucs};
+use crate::statement::{self, TableRows};
+use crate::{approvals, settings};
 use interdict_core::{decide_plan, decide_rows, decide_utility, Mode, ReasonCode, Refusal, Settings, Verdict};
 use pgrx::pg_sys;
 use pgrx::pg_sys::panic::CaughtError;
 use pgrx::PgTryBuilder;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use std::ffi::CString;
 use std::time::Instant;
 
@@ -31,21 +31,23 @@ pub fn simulate(sql: &str) -> Value {
     if count != 1 {
         raise_statements(sql, format!("{count} statements"));
     }
-    let mode = gucs::mode();
-    let settings = Settings { mode: if mode == Mode::Off { Mode::Guarded } else { mode }, ..gucs::settings() };
-    let mut report = json!({ "statement": interdict_core::approval::normalize(sql), "mode": mode.as_str() });
+    let mode = settings::mode();
+    let settings = Settings { mode: if mode == Mode::Off { Mode::Guarded } else { mode }, ..settings::settings() };
+    let mut report = Map::new();
+    report.insert("statement".into(), json!(interdict_core::approval::normalize(sql)));
+    report.insert("mode".into(), json!(mode.as_str()));
     if mode == Mode::Readonly {
         return plan_only(csql.as_ptr(), parsed, &settings, report);
     }
     let started = Instant::now();
     let (outcome, tables, seen, approval_id) = run_rolled_back(&csql, &settings);
-    let rows::Outcome { estimate, would_refuse, sequence_moved, unrecordable } = seen;
+    let statement::Seen { estimate, would_refuse, sequence_moved, unrecordable } = seen;
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     let total: u64 = tables.iter().map(|t| t.inserted + t.updated + t.deleted).sum();
     let verdict = match (&outcome, would_refuse) {
         (Err(failure), _) => failure.clone(),
         (Ok(()), Some(refusal)) => verdict_of(&refusal),
-        (Ok(()), None) => match rows::excess(&tables, settings.max_rows.0, false, estimate) {
+        (Ok(()), None) => match crate::blast::excess(&tables, &interdict_core::outcome::row_limit(None, settings.max_rows.0, u64::MAX), estimate) {
             None => json!({ "verdict": "allowed" }),
             Some(facts) => match decide_rows(settings.mode, &facts) {
                 Verdict::Refuse(r) => verdict_of(&r.fact("approval_id", approval_id)),
@@ -53,7 +55,7 @@ pub fn simulate(sql: &str) -> Value {
             }
         }
     };
-    let obj = report.as_object_mut().expect("object");
+    let obj = &mut report;
     obj.insert("executed".into(), json!(true));
     obj.extend(verdict.as_object().cloned().unwrap_or_default());
     obj.insert("rows".into(), json!({ "total": total, "tables": tables.iter().map(table_json).collect::<Vec<_>>() }));
@@ -63,12 +65,12 @@ pub fn simulate(sql: &str) -> Value {
     obj.insert("reversible".into(), json!(outcome.is_ok() && !unrecordable));
     obj.insert("sequences_may_have_advanced".into(), json!(sequence_moved));
     obj.insert("elapsed_ms".into(), json!((elapsed_ms * 1000.0).round() / 1000.0));
-    report
+    Value::Object(report)
 }
 
 fn raise_statements(sql: &str, found: String) -> ! {
     crate::reasons::raise(
-        &Refusal::new(ReasonCode::SimulateStatements, gucs::mode(), format!("simulate() of {found}"))
+        &Refusal::new(ReasonCode::SimulateStatements, settings::mode(), format!("simulate() of {found}"))
             .fact("statements", found)
             .fact("statement", sql.chars().take(200).collect::<String>()),
     )
@@ -93,12 +95,12 @@ fn table_json(t: &TableRows) -> Value {
     json!({ "table": name, "inserted": t.inserted, "updated": t.updated, "deleted": t.deleted })
 }
 
-type Ran = (Result<(), Value>, Vec<TableRows>, rows::Outcome, String);
+type Ran = (Result<(), Value>, Vec<TableRows>, statement::Seen, String);
 
 /// Runs `sql` in a subtransaction that is always rolled back, counting its rows.
 fn run_rolled_back(sql: &CString, settings: &Settings) -> Ran {
     let timeout_ms = settings.simulate_timeout.0.min(i32::MAX as u64) as i32;
-    let saved = rows::swap(rows::fresh_simulation(&sql.to_string_lossy()));
+    let saved = statement::swap(statement::fresh_simulation(&sql.to_string_lossy()));
     // SAFETY: the subtransaction pattern of plpgsql's exception blocks (pl_exec.c:
     // exec_stmt_block): remember context and owner, begin, run, roll back, restore.
     unsafe {
@@ -107,7 +109,7 @@ fn run_rolled_back(sql: &CString, settings: &Settings) -> Ran {
         pg_sys::BeginInternalSubTransaction(std::ptr::null());
         pg_sys::MemoryContextSwitchTo(context);
         // Within the session's lock_timeout ceiling (agent modes refuse a higher lock_timeout).
-        let lock_ms = if gucs::mode() == Mode::Off { timeout_ms as u64 } else { gucs::ceilings()[1].clamp(timeout_ms as u64) };
+        let lock_ms = if settings::mode() == Mode::Off { timeout_ms as u64 } else { settings::ceilings()[1].clamp(timeout_ms as u64) };
         set_local("lock_timeout", &format!("{lock_ms}ms"));
         enable_timeout_after(STATEMENT_TIMEOUT, timeout_ms);
         let sql_text = sql.to_string_lossy().into_owned();
@@ -117,13 +119,13 @@ fn run_rolled_back(sql: &CString, settings: &Settings) -> Ran {
         .catch_others(|e| Err(failure(e)))
         .execute();
         disable_timeout(STATEMENT_TIMEOUT, false);
-        let tables = rows::tables();
-        let seen = rows::outcome();
+        let tables = statement::tables();
+        let seen = statement::seen();
         let approval_id = approvals::current_id().text; // of `sql`, while its statement state is in place
         pg_sys::RollbackAndReleaseCurrentSubTransaction();
         pg_sys::MemoryContextSwitchTo(context);
         pg_sys::CurrentResourceOwner = owner;
-        rows::swap(saved);
+        statement::swap(saved);
         if StatementTimeout > 0 {
             enable_timeout_after(STATEMENT_TIMEOUT, StatementTimeout); // the caller's own, afresh
         }
@@ -167,10 +169,10 @@ unsafe fn set_local(name: &str, value: &str) {
 }
 
 /// Readonly sessions never execute a write, not even to roll it back: plan it and judge the plan.
-fn plan_only(sql: *const std::ffi::c_char, parsed: *mut pg_sys::List, settings: &Settings, mut report: Value) -> Value {
+fn plan_only(sql: *const std::ffi::c_char, parsed: *mut pg_sys::List, settings: &Settings, mut report: Map<String, Value>) -> Value {
     // SAFETY: analysis and planning of one raw statement, as exec_simple_query does.
     let (verdict, estimate) = unsafe {
-        let raw = list_ptrs::<pg_sys::RawStmt>(parsed).next().expect("one statement");
+        let Some(raw) = list_ptrs::<pg_sys::RawStmt>(parsed).next() else { raise_statements("", "no statement".into()) };
         let planned = pg_sys::pg_plan_queries(analyze(raw, sql), sql, pg_sys::CURSOR_OPT_PARALLEL_OK as i32, std::ptr::null_mut());
         let mut verdict = Verdict::Allow;
         let mut estimate = None;
@@ -189,7 +191,7 @@ fn plan_only(sql: *const std::ffi::c_char, parsed: *mut pg_sys::List, settings: 
         }
         (verdict, estimate)
     };
-    let obj = report.as_object_mut().expect("object");
+    let obj = &mut report;
     obj.insert("executed".into(), json!(false));
     match verdict {
         Verdict::Refuse(r) => obj.extend(verdict_of(&r).as_object().cloned().unwrap_or_default()),
@@ -199,7 +201,7 @@ fn plan_only(sql: *const std::ffi::c_char, parsed: *mut pg_sys::List, settings: 
     }
     obj.insert("planner_estimate".into(), json!(estimate.map(|e: f64| e.round() as u64)));
     obj.insert("note".into(), json!("readonly sessions only plan the statement; functions it calls are judged when it runs"));
-    report
+    Value::Object(report)
 }
 
 #[cfg(any(feature = "pg13", feature = "pg14"))]

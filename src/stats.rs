@@ -5,7 +5,7 @@
 //! itself and `stats()` says `session`.
 
 use crate::cell::BackendCell;
-use crate::gucs;
+use crate::settings;
 use interdict_core::fixed::FixedText;
 use interdict_core::stats::{Counter, Counters, SlotBook, SlotKey};
 use interdict_core::{Mode, ReasonCode, Refusal};
@@ -48,8 +48,8 @@ fn my_slot() -> Option<usize> {
     }
     // SAFETY: a plain read of a backend global.
     let role = unsafe { u32::from(pg_sys::GetSessionUserId()) };
-    let slot = slot_of(key(role, &gucs::agent())?);
-    if gucs::is_locked() {
+    let slot = slot_of(key(role, &settings::agent())?);
+    if settings::is_locked() {
         MY_SLOT.set(Some(slot));
     }
     Some(slot)
@@ -97,14 +97,16 @@ pub fn refused(refusal: &Refusal) {
 pub type StatsRow = (Option<String>, Option<String>, String, pgrx::JsonB, pgrx::JsonB, TimestampWithTimeZone, String);
 
 /// Every slot's counts (operators and superusers: every role's; others: their own role's).
-pub fn rows() -> Vec<StatsRow> {
+pub fn rows() -> Result<Vec<StatsRow>, Refusal> {
     let book = crate::shmem::with_slot_book(|b| *b).unwrap_or_else(|| LOCAL_BOOK.get());
     let c = counters();
     // SAFETY: role checks inside a transaction.
-    let (me, everyone) = unsafe { (u32::from(pg_sys::GetSessionUserId()), pg_sys::superuser() || crate::approvals::is_operator()) };
+    let (me, everyone) = unsafe { (u32::from(pg_sys::GetSessionUserId()), pg_sys::superuser() || crate::facts::roles::is_operator()) };
     let scope = if crate::shmem::attached() { "cluster" } else { "session" };
-    let reset = TimestampWithTimeZone::try_from(c.reset_at()).unwrap_or_else(|_| crate::reasons::internal_failure("listing stats", "a reset time out of range"));
-    book.in_use()
+    let reset = TimestampWithTimeZone::try_from(c.reset_at())
+        .map_err(|_| Refusal::new(ReasonCode::InternalFailure, settings::mode(), "listing stats").fact("error", "a reset time out of range"))?;
+    Ok(book
+        .in_use()
         .into_iter()
         .filter(|(_, key)| everyone || key.is_some_and(|k| k.role == me))
         .filter(|(slot, key)| key.is_some() || Counter::ALL.iter().any(|k| c.get(*slot, *k) > 0))
@@ -124,14 +126,15 @@ pub fn rows() -> Vec<StatsRow> {
             let agent = key.map(|k| k.agent.as_str().to_string()).unwrap_or_default();
             (database, role, agent, pgrx::JsonB(Value::Object(counts)), pgrx::JsonB(Value::Object(by_reason)), reset, scope.to_string())
         })
-        .collect()
+        .collect())
 }
 
 /// `interdict.stats_reset()`: operators only.
-pub fn reset() {
-    if !crate::approvals::is_operator() {
-        crate::reasons::raise(&Refusal::new(ReasonCode::OperatorRequired, gucs::mode(), "resetting interdict's statistics"));
+pub fn reset() -> Result<(), Refusal> {
+    if !crate::facts::roles::is_operator() {
+        return Err(Refusal::new(ReasonCode::OperatorRequired, settings::mode(), "resetting interdict's statistics"));
     }
     // SAFETY: a plain call.
     counters().reset(unsafe { pg_sys::GetCurrentTimestamp() });
+    Ok(())
 }

@@ -2,9 +2,9 @@
 //! `cargo run -q -p interdict-core --example reason_table`.
 
 fn main() {
-    println!("| code | SQLSTATE | why | hint |");
-    println!("|---|---|---|---|");
+    println!("| code | SQLSTATE | properties | why | hint |");
+    println!("|---|---|---|---|---|");
     for r in interdict_core::reasons::REASONS {
-        println!("| `{}` | `{}` | {} | {} |", r.code, r.sqlstate, r.why, r.hint.replace('|', "\\|"));
+        println!("| `{}` | `{}` | {} | {} | {} |", r.code, r.sqlstate, interdict_core::reasons::properties(r), r.why, r.hint.replace('|', "\\|"));
     }
 }

@@ -237,7 +237,7 @@ pub fn decide_simulated(mode: Mode, utility: Option<&UtilityFacts>, function: Op
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::facts::{TableChange, TypeRef};
+    use crate::facts::{Modifier, TableChange, TypeRef};
 
     const TAGS: &[&str] = &["ANALYZE", "BEGIN", "COPY", "CREATE TABLE", "LOAD", "SET", "VACUUM", "SELECT INTO", "ALTER ROLE", "DROP EXTENSION", "RESET", "NOTIFY", "TRUNCATE TABLE", "PREPARE TRANSACTION", "EXPLAIN", "LOCK TABLE", "DROP TABLE", "DROP SCHEMA", "DROP DATABASE", "GRANT", "CREATE ROLE", "ALTER SYSTEM", "DROP TRIGGER", "ALTER TABLE", "ALTER SEQUENCE", "CREATE FUNCTION", "CREATE EXTENSION", "DO", "CHECKPOINT", "PREPARE", "CREATE OPERATOR", "ALTER DATABASE"];
 
@@ -391,7 +391,7 @@ mod tests {
         let sub = |name: &str| TableChange::Subcommand { name: name.into(), target: "x".into() };
         let alter = |c: TableChange| utility("ALTER TABLE", UtilityAction::AlterTable { changes: vec![sub("AddColumn"), c] });
         assert_eq!(code(decide_utility(&s, &alter(sub("DropColumn")))), Some("guarded.drop_column"));
-        let retype = |from: &str, to: &str, rewrites| TableChange::ColumnType { column: "x".into(), from: TypeRef::new(from, -1), to: TypeRef::new(to, -1), rewrites };
+        let retype = |from: &str, to: &str, rewrites| TableChange::ColumnType { column: "x".into(), from: TypeRef::new(from, Modifier::None), to: TypeRef::new(to, Modifier::None), rewrites };
         assert_eq!(code(decide_utility(&s, &alter(retype("int8", "int4", false)))), Some("guarded.column_type"));
         assert!(decide_utility(&s, &alter(retype("int4", "int8", false))).is_allowed());
         assert_eq!(code(decide_utility(&s, &alter(retype("int4", "int4", true)))), Some("guarded.column_type"), "USING an expression: a rewrite");

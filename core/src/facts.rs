@@ -102,16 +102,36 @@ pub enum TableChange {
     Subcommand { name: String, target: String },
 }
 
-/// A type with its modifier, as `pg_type.typname` and `atttypmod` name it (`-1`: none).
+/// A column's type: its name (`pg_type.typname`), its modifier decoded, and how Postgres prints it
+/// (`format_type_with_typemod`: `numeric(10,2)`, `character varying(3)`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TypeRef {
     pub name: String,
-    pub typmod: i32,
+    pub modifier: Modifier,
+    pub display: String,
+}
+
+/// A type modifier, decoded from Postgres' `atttypmod` encoding by the extension's facts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Modifier {
+    /// No modifier: no limit.
+    None,
+    /// A length (`varchar(n)`, `char(n)`, `bit(n)`).
+    Length(u32),
+    /// `numeric(precision, scale)`.
+    Numeric { precision: u32, scale: u32 },
+    /// Any other modifier (`timestamp(p)`, `interval(p)`, …): a larger one keeps more.
+    Other(u32),
 }
 
 impl TypeRef {
-    pub fn new(name: &str, typmod: i32) -> TypeRef {
-        TypeRef { name: name.into(), typmod }
+    pub fn new(name: &str, modifier: Modifier) -> TypeRef {
+        let display = match modifier {
+            Modifier::None => name.to_string(),
+            Modifier::Length(n) | Modifier::Other(n) => format!("{name}({n})"),
+            Modifier::Numeric { precision, scale } => format!("{name}({precision},{scale})"),
+        };
+        TypeRef { name: name.into(), modifier, display }
     }
 }
 

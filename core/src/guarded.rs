@@ -4,7 +4,7 @@
 //! and the blast radius (how many rows it changes). Every refusal here except those that protect the
 //! guard itself can be let through once by an operator's approval (see [`crate::approval`]).
 
-use crate::facts::{PlanFacts, RowFacts, TableChange, TypeRef, UtilityAction, UtilityFacts};
+use crate::facts::{Modifier, PlanFacts, RowFacts, TableChange, TypeRef, UtilityAction, UtilityFacts};
 use crate::utility_table::{self, Guarded};
 use crate::{Mode, ReasonCode, Refusal, Verdict};
 
@@ -35,15 +35,9 @@ pub fn guarded_utility(facts: &UtilityFacts, refuse: &dyn Fn(ReasonCode, String)
     };
     match verdict.code() {
         // The session's own temporary tables are scratch: nothing shared is destroyed.
-        Some(code) if facts.scratch_only && destroys(code) => Verdict::Allow,
+        Some(code) if facts.scratch_only && code.protects_data() => Verdict::Allow,
         _ => verdict,
     }
-}
-
-/// Refusals that protect data (not privileges, safeguards or the server).
-fn destroys(code: ReasonCode) -> bool {
-    use ReasonCode::*;
-    matches!(code, GuardedTruncate | GuardedDrop | GuardedDropColumn | GuardedColumnType | GuardedDropKey | GuardedCommand)
 }
 
 /// The rows of the command table marked `Judge`: what the statement says decides.
@@ -101,7 +95,7 @@ fn table_change(change: &TableChange, refuse: &dyn Fn(ReasonCode, String) -> Ver
     match change {
         TableChange::ColumnType { column, from, to, rewrites } if *rewrites || loses_data(from, to) => {
             let how = if *rewrites { " USING an expression that computes new values" } else { "" };
-            refuse(ReasonCode::GuardedColumnType, format!("ALTER TABLE … ALTER COLUMN {column} TYPE {} (from {}){how}", render(to), render(from)))
+            refuse(ReasonCode::GuardedColumnType, format!("ALTER TABLE … ALTER COLUMN {column} TYPE {} (from {}){how}", to.display, from.display))
         }
         TableChange::ColumnType { .. } => Verdict::Allow,
         TableChange::DropConstraint { name, key: true } => refuse(ReasonCode::GuardedDropKey, format!("ALTER TABLE … DROP CONSTRAINT {name}")),
@@ -157,10 +151,6 @@ pub fn decide_rows(mode: Mode, facts: &RowFacts) -> Verdict {
     Verdict::Refuse(r)
 }
 
-fn render(t: &TypeRef) -> String {
-    if t.typmod >= 0 { format!("{}({})", t.name, t.typmod) } else { t.name.clone() }
-}
-
 /// Types a value converts into without loss, from each type (`pg_type.typname`).
 const WIDENINGS: &[(&str, &[&str])] = &[
     ("int2", &["int4", "int8", "numeric"]),
@@ -182,28 +172,25 @@ const WIDENINGS: &[(&str, &[&str])] = &[
 /// expression — may lose data.
 pub fn loses_data(from: &TypeRef, to: &TypeRef) -> bool {
     if from.name == to.name {
-        return !wider_modifier(&from.name, from.typmod, to.typmod);
+        return !wider_modifier(from.modifier, to.modifier);
     }
     let widens = WIDENINGS.iter().any(|(f, tos)| *f == from.name && tos.contains(&to.name.as_str()));
-    let into_text = to.name == "text" || (to.name == "varchar" && to.typmod < 0);
-    !(to.typmod < 0 && (widens || into_text))
+    let unlimited = to.modifier == Modifier::None;
+    let into_text = to.name == "text" || (to.name == "varchar" && unlimited);
+    !(unlimited && (widens || into_text))
 }
 
-/// Whether modifier `to` keeps every value of modifier `from` for this type.
-fn wider_modifier(type_name: &str, from: i32, to: i32) -> bool {
-    if to < 0 {
-        return true; // no limit
+/// Whether modifier `to` keeps every value of modifier `from` (of the same type).
+fn wider_modifier(from: Modifier, to: Modifier) -> bool {
+    match (from, to) {
+        (_, Modifier::None) => true, // no limit
+        (Modifier::None, _) => false, // unlimited into limited
+        (Modifier::Numeric { precision: fp, scale: fs }, Modifier::Numeric { precision: tp, scale: ts }) => {
+            ts >= fs && tp.saturating_sub(ts) >= fp.saturating_sub(fs)
+        }
+        (Modifier::Length(f), Modifier::Length(t)) | (Modifier::Other(f), Modifier::Other(t)) => t >= f,
+        _ => false, // different kinds of modifier: not known to keep every value
     }
-    if from < 0 {
-        return false; // unlimited into limited
-    }
-    if type_name == "numeric" {
-        // typmod = ((precision << 16) | scale) + 4 (numeric.c: make_numeric_typmod)
-        let (fp, fs) = (((from - 4) >> 16) & 0xffff, (from - 4) & 0xffff);
-        let (tp, ts) = (((to - 4) >> 16) & 0xffff, (to - 4) & 0xffff);
-        return ts >= fs && tp - ts >= fp - fs;
-    }
-    to >= from
 }
 
 #[cfg(test)]
@@ -211,7 +198,15 @@ mod tests {
     use super::*;
 
     fn t(name: &str, typmod: i32) -> TypeRef {
-        TypeRef::new(name, typmod)
+        let modifier = match typmod {
+            m if m < 0 => Modifier::None,
+            m => Modifier::Length(m as u32 - 4),
+        };
+        TypeRef::new(name, modifier)
+    }
+
+    fn numeric(precision: u32, scale: u32) -> TypeRef {
+        TypeRef::new("numeric", Modifier::Numeric { precision, scale })
     }
 
     #[test]
@@ -222,8 +217,8 @@ mod tests {
         assert!(!loses_data(&t("varchar", 14), &t("varchar", -1)));
         assert!(!loses_data(&t("float4", -1), &t("float8", -1)));
         assert!(!loses_data(&t("int4", -1), &t("text", -1)));
-        let numeric = |p: i32, s: i32| t("numeric", ((p << 16) | s) + 4);
         assert!(!loses_data(&numeric(10, 2), &numeric(12, 2)));
+        assert_eq!(numeric(10, 2).display, "numeric(10,2)");
         assert!(!loses_data(&numeric(10, 2), &t("numeric", -1)));
     }
 
@@ -235,7 +230,6 @@ mod tests {
         assert!(loses_data(&t("text", -1), &t("int4", -1)), "a conversion");
         assert!(loses_data(&t("float8", -1), &t("float4", -1)));
         assert!(loses_data(&t("int4", -1), &t("varchar", 5)), "into a length limit");
-        let numeric = |p: i32, s: i32| t("numeric", ((p << 16) | s) + 4);
         assert!(loses_data(&numeric(10, 2), &numeric(10, 1)), "fewer decimals");
         assert!(loses_data(&numeric(10, 2), &numeric(9, 2)), "fewer digits");
         assert!(loses_data(&t("numeric", -1), &numeric(10, 2)));

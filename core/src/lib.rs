@@ -11,6 +11,8 @@
 //! - [`decide`]: facts + settings -> verdict.
 //! - [`functions`]: native functions with side effects, by name.
 //! - [`guarded`]: guarded mode's structural refusals and blast radius.
+//! - [`outcome`]: what a verdict becomes (raised, held, dry-run, simulated), the mode in force and
+//!   which row limit applies.
 //! - [`limits`]: the numeric settings (`max_rows`, `simulate_timeout`).
 //! - [`approval`]: approval ids, bound to a statement, its parameters, role and database.
 //! - [`undo`]: a recorded change's net effect per row, and the steps that revert it.
@@ -21,6 +23,8 @@
 //! - [`audit`]: the audit trail's timestamps.
 //! - [`role_check`]: `interdict.check_role()`'s findings from a role's facts.
 //! - [`utility_table`]: guarded mode's default-deny table of utility commands.
+
+#![forbid(unsafe_code)]
 
 pub mod approval;
 pub mod audit;
@@ -33,6 +37,7 @@ pub mod guarded;
 pub mod limits;
 pub mod lock;
 pub mod mode;
+pub mod outcome;
 pub mod pending;
 pub mod policy;
 pub mod reasons;

@@ -33,48 +33,27 @@ pub enum Action {
     Refuse,
 }
 
-/// The structural refusals a policy may relax, by the last part of their reason code.
-/// `guarded.guard_schema`, `guarded.server_config` and `guarded.untrusted_code` are not among them
-/// (nor `extension.protected`, not a structural refusal): no policy relaxes those, and a policy that
-/// names one does not load.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Structural {
-    UnscopedWrite,
-    Truncate,
-    Drop,
-    DropColumn,
-    ColumnType,
-    Privileges,
-    Roles,
-    Bypass,
-    DropKey,
-    Command,
-    ServerAdmin,
-}
+/// A structural refusal a policy may relax: a reason whose row in the reason table has a policy key
+/// (`core/src/reasons.rs`). `guarded.guard_schema`, `guarded.server_config`,
+/// `guarded.untrusted_code` and `extension.protected` have none: no policy relaxes those, and a
+/// policy that names one does not load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Structural(ReasonCode);
 
 impl Structural {
     fn of(code: ReasonCode) -> Option<Structural> {
-        Some(match code {
-            ReasonCode::GuardedUnscopedWrite => Structural::UnscopedWrite,
-            ReasonCode::GuardedTruncate => Structural::Truncate,
-            ReasonCode::GuardedDrop => Structural::Drop,
-            ReasonCode::GuardedDropColumn => Structural::DropColumn,
-            ReasonCode::GuardedColumnType => Structural::ColumnType,
-            ReasonCode::GuardedPrivileges => Structural::Privileges,
-            ReasonCode::GuardedRoles => Structural::Roles,
-            ReasonCode::GuardedBypass => Structural::Bypass,
-            ReasonCode::GuardedDropKey => Structural::DropKey,
-            ReasonCode::GuardedCommand => Structural::Command,
-            ReasonCode::GuardedServerAdmin => Structural::ServerAdmin,
-            _ => return None,
-        })
+        code.reason().policy_key.map(|_| Structural(code))
     }
 }
 
-/// Structural refusals of commands that destroy rows undo cannot record.
-fn destroys_data(code: ReasonCode) -> bool {
-    matches!(code, ReasonCode::GuardedTruncate | ReasonCode::GuardedDrop | ReasonCode::GuardedDropColumn | ReasonCode::GuardedColumnType)
+impl<'de> Deserialize<'de> for Structural {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let key = String::deserialize(d)?;
+        ReasonCode::from_policy_key(&key).map(Structural).ok_or_else(|| {
+            let keys: Vec<&str> = crate::reasons::REASONS.iter().filter_map(|r| r.policy_key).collect();
+            serde::de::Error::custom(format!("unknown variant `{key}`, expected one of {}", keys.join(", ")))
+        })
+    }
 }
 
 /// Row limits per operation (each `None` when not set).
@@ -361,7 +340,7 @@ impl RolePolicy {
         let Some(rule) = Structural::of(refusal.code) else { return Verdict::Refuse(refusal) };
         match self.action(rule, tables) {
             // Allowed, but what it destroys cannot be recorded for undo: that needs its own yes.
-            Action::Allow if destroys_data(refusal.code) && !self.allows_non_reversible() => Verdict::Refuse(
+            Action::Allow if refusal.code.unrecordable() && !self.allows_non_reversible() => Verdict::Refuse(
                 Refusal::new(ReasonCode::GuardedNotReversible, refusal.mode, refusal.what).fact("refused_as", refusal.code.reason().code),
             ),
             Action::Allow => Verdict::Allow,

@@ -118,6 +118,41 @@ pub fn steps(events: &[Event]) -> Vec<Step> {
     steps
 }
 
+/// What undo needs to know about a relation a guarded statement writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RelationFacts {
+    pub kind: RelationKind,
+    /// One of this session's temporary tables: its own scratch, gone with the session.
+    pub session_temp: bool,
+    /// It carries an enabled recording trigger (`interdict.record()` was run on it).
+    pub recorded: bool,
+    /// It has a primary key or replica identity index, to find its rows again.
+    pub has_key: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelationKind {
+    Table,
+    PartitionedTable,
+    Foreign,
+    /// Views (their rules or INSTEAD OF triggers write real tables, judged on their own), and
+    /// anything else.
+    Other,
+}
+
+/// Why writes to a relation cannot be recorded, if they cannot.
+pub fn not_recordable(r: &RelationFacts) -> Option<&'static str> {
+    match r.kind {
+        _ if r.session_temp => None,
+        RelationKind::Foreign => Some("a foreign table (its rows live on another server)"),
+        RelationKind::Table | RelationKind::PartitionedTable if !r.recorded => {
+            Some("not recorded (no interdict_capture trigger: a DBA runs interdict.record() on it)")
+        }
+        RelationKind::Table | RelationKind::PartitionedTable if !r.has_key => Some("no primary key or replica identity index to find its rows again"),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,5 +214,16 @@ mod tests {
                 Step::Reinsert { before: "(5,x)".into() },
             ]
         );
+    }
+
+    #[test]
+    fn recordable_relations_are_recorded_tables_with_a_key() {
+        let table = RelationFacts { kind: RelationKind::Table, session_temp: false, recorded: true, has_key: true };
+        assert_eq!(not_recordable(&table), None);
+        assert!(not_recordable(&RelationFacts { recorded: false, ..table }).unwrap().starts_with("not recorded"));
+        assert!(not_recordable(&RelationFacts { has_key: false, ..table }).unwrap().starts_with("no primary key"));
+        assert!(not_recordable(&RelationFacts { kind: RelationKind::Foreign, ..table }).unwrap().starts_with("a foreign table"));
+        assert_eq!(not_recordable(&RelationFacts { session_temp: true, recorded: false, ..table }), None, "scratch");
+        assert_eq!(not_recordable(&RelationFacts { kind: RelationKind::Other, recorded: false, has_key: false, ..table }), None);
     }
 }

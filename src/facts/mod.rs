@@ -6,5 +6,6 @@ pub mod function;
 pub mod guard_objects;
 pub mod names;
 pub mod plan;
+pub mod roles;
 pub mod scope;
 pub mod utility;

@@ -47,7 +47,7 @@ unsafe fn unscoped_writes(pstmt: *mut pg_sys::PlannedStmt) -> Vec<String> {
     modify_tables(pstmt)
         .into_iter()
         .filter(|mt| matches!((**mt).operation, pg_sys::CmdType::CMD_UPDATE | pg_sys::CmdType::CMD_DELETE))
-        .filter(|mt| !rti_relid(pstmt, (**mt).nominalRelation as i32).is_some_and(crate::rows::is_session_temp))
+        .filter(|mt| !rti_relid(pstmt, (**mt).nominalRelation as i32).is_some_and(crate::nodes::is_session_temp))
         .filter(|mt| !is_scoped(pstmt, *mt))
         .map(|mt| {
             let rel = rti_relid(pstmt, (*mt).nominalRelation as i32).and_then(|r| relation_name(r)).unwrap_or_default();

@@ -1,7 +1,7 @@
 //! Facts of a utility statement, from its parse node (`PlannedStmt->utilityStmt`).
 
 use crate::nodes::{cstr, int_value, is_a, list_ptrs, string_value};
-use interdict_core::facts::{TableChange, TypeRef, UtilityAction, UtilityFacts};
+use interdict_core::facts::{Modifier, TableChange, TypeRef, UtilityAction, UtilityFacts};
 use pgrx::pg_sys;
 use pgrx::pg_sys::NodeTag::*;
 
@@ -116,7 +116,7 @@ unsafe fn names_only_scratch(node: *mut pg_sys::Node) -> bool {
             relids.extend(list_ptrs::<pg_sys::List>((*drop).objects).map(|names| resolve(pg_sys::makeRangeVarFromNameList(names))));
         }
     }
-    !relids.is_empty() && relids.iter().all(|r| r.is_some_and(crate::rows::is_session_temp))
+    !relids.is_empty() && relids.iter().all(|r| r.is_some_and(crate::nodes::is_session_temp))
 }
 
 unsafe fn acts_on_guard_schema(node: *mut pg_sys::Node) -> bool {
@@ -189,7 +189,7 @@ unsafe fn is_key_constraint(relid: Option<pg_sys::Oid>, name: *const std::ffi::c
 /// cannot be read (missing column, unknown type) counts as a lossy change: Postgres reports the real
 /// error once an operator approves, and nothing was lost by asking.
 unsafe fn column_type(relid: Option<pg_sys::Oid>, cmd: *mut pg_sys::AlterTableCmd, column: String) -> TableChange {
-    let unknown = || TypeRef::new("?", -1);
+    let unknown = || TypeRef::new("?", Modifier::None);
     let def = (*cmd).def as *mut pg_sys::ColumnDef;
     let (mut from, mut to) = (unknown(), unknown());
     if let Some(relid) = relid {
@@ -197,7 +197,7 @@ unsafe fn column_type(relid: Option<pg_sys::Oid>, cmd: *mut pg_sys::AlterTableCm
         if attnum > 0 {
             let (mut typid, mut typmod, mut coll) = (pg_sys::InvalidOid, -1, pg_sys::InvalidOid);
             pg_sys::get_atttypetypmodcoll(relid, attnum, &mut typid, &mut typmod, &mut coll);
-            from = TypeRef::new(&type_name(typid).unwrap_or_default(), typmod);
+            from = type_ref(typid, typmod);
         }
     }
     let mut rewrites = false;
@@ -211,11 +211,33 @@ unsafe fn column_type(relid: Option<pg_sys::Oid>, cmd: *mut pg_sys::AlterTableCm
                 pg_sys::ReleaseSysCache(tup);
             }
             if typid != pg_sys::InvalidOid {
-                to = TypeRef::new(&type_name(typid).unwrap_or_default(), typmod);
+                to = type_ref(typid, typmod);
             }
         }
     }
     TableChange::ColumnType { column, from, to, rewrites }
+}
+
+/// A type and its modifier, decoded: lengths (`varchar`, `bpchar`, `bit`, `varbit` store
+/// `n + 4`, or `n` for bits), numeric's precision and scale (`numeric.c: make_numeric_typmod`),
+/// printed as Postgres prints them (`format_type_with_typemod`).
+unsafe fn type_ref(typid: pg_sys::Oid, typmod: i32) -> TypeRef {
+    let name = type_name(typid).unwrap_or_default();
+    let is = |oids: &[pg_sys::Oid]| oids.contains(&typid);
+    let m = typmod;
+    let modifier = if m < 0 {
+        Modifier::None
+    } else if is(&[pg_sys::NUMERICOID]) && m >= 4 {
+        Modifier::Numeric { precision: (((m - 4) >> 16) & 0xffff) as u32, scale: ((m - 4) & 0xffff) as u32 }
+    } else if is(&[pg_sys::VARCHAROID, pg_sys::BPCHAROID]) && m >= 4 {
+        Modifier::Length((m - 4) as u32)
+    } else if is(&[pg_sys::BITOID, pg_sys::VARBITOID]) {
+        Modifier::Length(m as u32)
+    } else {
+        Modifier::Other(m as u32)
+    };
+    let display = crate::nodes::cstr(pg_sys::format_type_with_typemod(typid, typmod)).unwrap_or_else(|| name.clone());
+    TypeRef { name, modifier, display }
 }
 
 /// A raw expression without the casts around it (`x::int`, `CAST(x AS int)`).
@@ -281,7 +303,7 @@ unsafe fn action(node: *mut pg_sys::Node) -> UtilityAction {
         T_DoStmt => code((*(node as *mut pg_sys::DoStmt)).args, "plpgsql"),
         T_CreateExtensionStmt => {
             let name = cstr((*(node as *mut pg_sys::CreateExtensionStmt)).extname).unwrap_or_default();
-            UtilityAction::CreateExtension { allowed: crate::gucs::extension_allowed(&name), name }
+            UtilityAction::CreateExtension { allowed: crate::settings::extension_allowed(&name), name }
         }
         T_AlterExtensionStmt => extension((*(node as *mut pg_sys::AlterExtensionStmt)).extname),
         T_AlterExtensionContentsStmt => extension((*(node as *mut pg_sys::AlterExtensionContentsStmt)).extname),

@@ -15,8 +15,8 @@
 
 use crate::cell::BackendCell;
 use crate::facts::plan::{plan_facts, plan_tables};
-use crate::rows;
-use super::chain;
+use crate::{blast, statement};
+use crate::chain;
 use interdict_core::{decide_plan, Mode};
 use pgrx::pg_sys;
 
@@ -68,26 +68,28 @@ unsafe fn before_start(query_desc: *mut pg_sys::QueryDesc, eflags: i32) -> bool 
     if crate::guard_sql::is_own_statement((*query_desc).sourceText) {
         return false; // the guard's own statement on a user table (undo's revert): see guard_sql
     }
-    let mode = super::agent_mode();
-    let count = super::counting_rows();
+    let mode = crate::enforce::agent_mode();
+    let count = crate::enforce::counting_rows();
     let explain_only = eflags & pg_sys::EXEC_FLAG_EXPLAIN_ONLY as i32 != 0;
     if count {
         register_counting_hooks();
-        rows::begin_if_top_level((*query_desc).sourceText, (*query_desc).plannedstmt, (*query_desc).params, query_desc);
+        if statement::begin_if_top_level((*query_desc).sourceText, (*query_desc).plannedstmt, (*query_desc).params, query_desc) {
+            crate::undo::statement_begins(); // a new statement gets its own change
+        }
     }
     if let Some(mode) = mode {
         let facts = plan_facts((*query_desc).plannedstmt, explain_only, mode == Mode::Guarded);
-        super::enforce_on(decide_plan(&super::settings_for(mode), &facts), || plan_tables((*query_desc).plannedstmt).0);
+        crate::enforce::enforce_on(decide_plan(&crate::enforce::settings_for(mode), &facts), || plan_tables((*query_desc).plannedstmt).0);
         if !explain_only {
-            super::enforce_table_rules(mode, || plan_tables((*query_desc).plannedstmt));
+            crate::enforce::table_rules(mode, || plan_tables((*query_desc).plannedstmt));
             if mode == Mode::Guarded && !(*(*query_desc).plannedstmt).resultRelations.is_null() {
-                crate::undo::check_writes(crate::undo::plan_writes((*query_desc).plannedstmt));
+                crate::enforce::recordable_writes(crate::undo::plan_writes((*query_desc).plannedstmt));
             }
         }
     }
     let count = count && !explain_only;
     if count {
-        rows::instrument_conflicts(query_desc);
+        blast::instrument_conflicts(query_desc);
     }
     count
 }
@@ -107,15 +109,15 @@ unsafe extern "C-unwind" fn executor_start(query_desc: *mut pg_sys::QueryDesc, e
     );
     STARTING.set(outer);
     if count {
-        rows::watch(query_desc);
+        blast::watch(query_desc);
     }
 }
 
 /// Enters one level of statement nesting while rows are counted; returns whether it did.
 fn enter() -> bool {
-    let counting = super::counting_rows();
+    let counting = crate::enforce::counting_rows();
     if counting {
-        rows::enter();
+        statement::enter();
     }
     counting
 }
@@ -135,9 +137,9 @@ unsafe extern "C-unwind" fn executor_run(
             Some(prev) => prev(query_desc, direction, count, execute_once),
             None => chain::standard_ExecutorRun(query_desc, direction, count, execute_once),
         },
-        || rows::leave(entered),
+        || statement::leave(entered),
     );
-    rows::leave(entered);
+    statement::leave(entered);
 }
 
 #[cfg(feature = "pg18")]
@@ -150,9 +152,9 @@ unsafe extern "C-unwind" fn executor_run(query_desc: *mut pg_sys::QueryDesc, dir
             Some(prev) => prev(query_desc, direction, count),
             None => chain::standard_ExecutorRun(query_desc, direction, count),
         },
-        || rows::leave(entered),
+        || statement::leave(entered),
     );
-    rows::leave(entered);
+    statement::leave(entered);
 }
 
 #[pgrx::pg_guard]
@@ -164,12 +166,12 @@ unsafe extern "C-unwind" fn executor_finish(query_desc: *mut pg_sys::QueryDesc) 
             Some(prev) => prev(query_desc),
             None => chain::standard_ExecutorFinish(query_desc),
         },
-        || rows::leave(entered),
+        || statement::leave(entered),
     );
-    rows::leave(entered);
+    statement::leave(entered);
     if entered {
-        rows::check_limit();
-        if rows::at_top_level() {
+        blast::check_limit();
+        if statement::at_top_level() {
             crate::undo::flush(false); // the statement's rows, cascades and AFTER triggers included
         }
     }
@@ -177,7 +179,7 @@ unsafe extern "C-unwind" fn executor_finish(query_desc: *mut pg_sys::QueryDesc) 
 
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn executor_end(query_desc: *mut pg_sys::QueryDesc) {
-    rows::finish(query_desc);
+    statement::fold_node(query_desc);
     let prev = PREV_END.get();
     chain::call_down(
         || match prev {

@@ -7,7 +7,7 @@
 use crate::cell::BackendCell;
 use crate::facts::calls::oids;
 use crate::facts::function::function_facts;
-use crate::gucs;
+use crate::settings;
 use interdict_core::functions::moves_sequence;
 use interdict_core::{decide_function, decide_simulated, Mode, Verdict};
 use pgrx::pg_sys;
@@ -37,10 +37,8 @@ unsafe extern "C-unwind" fn forget_functions(_arg: pg_sys::Datum, _cacheid: i32,
 }
 
 fn verdict_for(funcid: pg_sys::Oid) -> Verdict {
-    let mut settings = gucs::settings();
-    if crate::policy::writes_closed() {
-        settings.mode = Mode::Readonly; // no valid policy: guarded sessions read only
-    }
+    let mut settings = settings::settings();
+    settings.mode = crate::enforce::session_mode().unwrap_or(settings.mode); // no valid policy: guarded sessions read only
     let cached = CACHE.with(|c| match c {
         Some((mode, map)) if *mode == settings.mode => map.get(&u32::from(funcid)).cloned(),
         _ => None,
@@ -68,9 +66,9 @@ fn verdict_for(funcid: pg_sys::Oid) -> Verdict {
 unsafe fn simulated_call(funcid: pg_sys::Oid) {
     let Some(facts) = function_facts(funcid) else { return };
     if facts.native && moves_sequence(&facts.name) {
-        crate::rows::note_sequence_moved();
+        crate::statement::note_sequence_moved();
     }
-    super::enforce(decide_simulated(gucs::mode(), None, Some(&facts)));
+    crate::enforce::enforce(decide_simulated(settings::mode(), None, Some(&facts)));
 }
 
 /// The guard's own sequences (`interdict.changes_id_seq`, …) are not advanced or set by agents,
@@ -119,14 +117,14 @@ unsafe extern "C-unwind" fn object_access(
     sub_id: i32,
     arg: *mut c_void,
 ) {
-    if access == pg_sys::ObjectAccessType::OAT_FUNCTION_EXECUTE && crate::rows::simulating() && !super::is_internal() {
+    if access == pg_sys::ObjectAccessType::OAT_FUNCTION_EXECUTE && crate::statement::simulating() && !crate::guard_sql::is_internal() {
         simulated_call(object_id);
     }
     // Readonly refuses functions with side effects; guarded mode those whose writes undo cannot
     // record (large objects, other servers, server files) and judges the rows the others write.
-    let mode = gucs::mode();
-    if access == pg_sys::ObjectAccessType::OAT_FUNCTION_EXECUTE && mode != Mode::Off && !pg_sys::IsBinaryUpgrade && !super::is_internal() {
-        if mode == Mode::Readonly || crate::policy::writes_closed() {
+    let mode = settings::mode();
+    if access == pg_sys::ObjectAccessType::OAT_FUNCTION_EXECUTE && mode != Mode::Off && !pg_sys::IsBinaryUpgrade && !crate::guard_sql::is_internal() {
+        if crate::enforce::session_mode() == Some(Mode::Readonly) {
             // The fastpath protocol (libpq's lo_* calls) reaches only this hook: keep the backstop here too.
             pg_sys::XactReadOnly = true;
         }
@@ -135,7 +133,7 @@ unsafe extern "C-unwind" fn object_access(
         }
         let verdict = verdict_for(object_id);
         if !signals_own_backend(&verdict) {
-            super::enforce(verdict);
+            crate::enforce::enforce(verdict);
         }
         if mode == Mode::Readonly && u32::from(object_id) == oids::LO_OPEN {
             refuse_lo_open_for_write();
@@ -146,7 +144,7 @@ unsafe extern "C-unwind" fn object_access(
     if matches!(access, OAT_POST_CREATE | OAT_POST_ALTER | OAT_DROP | OAT_TRUNCATE)
         && mode != Mode::Off
         && !pg_sys::IsBinaryUpgrade
-        && !super::is_internal()
+        && !crate::guard_sql::is_internal()
         && crate::facts::guard_objects::is_guard_object(class_id, object_id)
     {
         let what = match access {
@@ -161,6 +159,6 @@ unsafe extern "C-unwind" fn object_access(
         crate::reasons::raise(&refusal);
     }
     if let Some(prev) = PREV.get() {
-        super::chain::call_down(|| prev(access, class_id, object_id, sub_id, arg), || {});
+        crate::chain::call_down(|| prev(access, class_id, object_id, sub_id, arg), || {});
     }
 }

@@ -3,9 +3,9 @@
 //! come here first and then run their query through the executor hook.
 
 use crate::cell::BackendCell;
-use super::chain;
+use crate::chain;
 use crate::facts::utility::{executed_utility, utility_facts, utility_tables};
-use crate::rows;
+use crate::{blast, statement};
 use interdict_core::{decide_simulated, decide_utility, Mode};
 use pgrx::pg_sys;
 use std::ffi::c_char;
@@ -23,10 +23,12 @@ pub fn register() {
 /// Decide, then chain. Returns whether rows are counted: statements this one runs (`EXECUTE`, `DO`,
 /// `CALL`, `EXPLAIN ANALYZE`, `COPY (query)`) count toward it, and so do the rows `COPY FROM` loads.
 unsafe fn guard(pstmt: *mut pg_sys::PlannedStmt, query_string: *const c_char, params: pg_sys::ParamListInfo) -> bool {
-    let mode = super::agent_mode();
-    let counting = super::counting_rows();
+    let mode = crate::enforce::agent_mode();
+    let counting = crate::enforce::counting_rows();
     if counting {
-        rows::begin_if_top_level(query_string, pstmt, params, std::ptr::null_mut());
+        if statement::begin_if_top_level(query_string, pstmt, params, std::ptr::null_mut()) {
+            crate::undo::statement_begins(); // a new statement gets its own change
+        }
     }
     if let Some(mode) = mode {
         // What the statement runs, whatever wraps it: `EXPLAIN ANALYZE CREATE TABLE … AS` creates the
@@ -34,19 +36,19 @@ unsafe fn guard(pstmt: *mut pg_sys::PlannedStmt, query_string: *const c_char, pa
         let mut node = (*pstmt).utilityStmt;
         while !node.is_null() {
             let facts = utility_facts(node, mode == Mode::Guarded);
-            if rows::simulating() {
-                super::enforce(decide_simulated(mode, Some(&facts), None));
+            if statement::simulating() {
+                crate::enforce::enforce(decide_simulated(mode, Some(&facts), None));
             }
-            super::enforce_on(decide_utility(&super::settings_for(mode), &facts), || utility_tables(node).0);
-            super::enforce_table_rules(mode, || utility_tables(node));
+            crate::enforce::enforce_on(decide_utility(&crate::enforce::settings_for(mode), &facts), || utility_tables(node).0);
+            crate::enforce::table_rules(mode, || utility_tables(node));
             if mode == Mode::Guarded {
-                crate::undo::check_writes(copy_from_target(node).into_iter());
+                crate::enforce::recordable_writes(copy_from_target(node).into_iter());
             }
             node = executed_utility(node);
         }
     }
     if counting {
-        rows::enter();
+        statement::enter();
     }
     counting
 }
@@ -69,17 +71,17 @@ unsafe fn copy_from_target(node: *mut pg_sys::Node) -> Option<pg_sys::Oid> {
 /// statement's recorded rows (COPY FROM, CALL, DO, EXECUTE, EXPLAIN ANALYZE) become its change.
 unsafe fn after(counting: bool, pstmt: *mut pg_sys::PlannedStmt, qc: *mut pg_sys::QueryCompletion) {
     crate::server_settings::statement_ended();
-    rows::leave(counting);
+    statement::leave(counting);
     if !counting {
         return;
     }
     if let Some(relid) = copy_from_target((*pstmt).utilityStmt) {
-        rows::add_loaded(relid, (*qc).nprocessed);
-        rows::check_limit();
+        statement::add_loaded(relid, (*qc).nprocessed);
+        blast::check_limit();
     }
-    if rows::at_top_level() {
+    if statement::at_top_level() {
         crate::undo::flush(false);
-        rows::statement_ended();
+        statement::statement_ended();
     }
 }
 
@@ -87,7 +89,25 @@ unsafe fn after(counting: bool, pstmt: *mut pg_sys::PlannedStmt, qc: *mut pg_sys
 /// forgets its rows).
 fn failed(counting: bool) {
     crate::server_settings::statement_ended();
-    rows::leave(counting);
+    statement::leave(counting);
+}
+
+/// The hook's body, whatever the version's signature: decide, chain (`call` with the completion to
+/// fill), then count what the statement did.
+unsafe fn guarded(
+    pstmt: *mut pg_sys::PlannedStmt,
+    query_string: *const c_char,
+    params: pg_sys::ParamListInfo,
+    qc: *mut pg_sys::QueryCompletion,
+    call: impl FnOnce(*mut pg_sys::QueryCompletion),
+) {
+    let counting = guard(pstmt, query_string, params);
+    // A caller that passes no completion (event triggers, some internal callers) gets ours, so that
+    // the rows a COPY loaded are always known.
+    let mut own_qc = std::mem::zeroed::<pg_sys::QueryCompletion>();
+    let qc = if qc.is_null() { &raw mut own_qc } else { qc };
+    chain::call_down(|| call(qc), || failed(counting));
+    after(counting, pstmt, qc);
 }
 
 #[cfg(not(feature = "pg13"))]
@@ -103,20 +123,11 @@ unsafe extern "C-unwind" fn process_utility(
     dest: *mut pg_sys::DestReceiver,
     qc: *mut pg_sys::QueryCompletion,
 ) {
-    let counting = guard(pstmt, query_string, params);
-    // A caller that passes no completion (event triggers, some internal callers) gets ours, so that
-    // the rows a COPY loaded are always known.
-    let mut own_qc = std::mem::zeroed::<pg_sys::QueryCompletion>();
-    let qc = if qc.is_null() { &raw mut own_qc } else { qc };
     let prev = PREV.get();
-    chain::call_down(
-        || match prev {
-            Some(prev) => prev(pstmt, query_string, read_only_tree, context, params, query_env, dest, qc),
-            None => chain::standard_ProcessUtility(pstmt, query_string, read_only_tree, context, params, query_env, dest, qc),
-        },
-        || failed(counting),
-    );
-    after(counting, pstmt, qc);
+    guarded(pstmt, query_string, params, qc, |qc| match prev {
+        Some(prev) => prev(pstmt, query_string, read_only_tree, context, params, query_env, dest, qc),
+        None => chain::standard_ProcessUtility(pstmt, query_string, read_only_tree, context, params, query_env, dest, qc),
+    });
 }
 
 #[cfg(feature = "pg13")]
@@ -131,16 +142,9 @@ unsafe extern "C-unwind" fn process_utility(
     dest: *mut pg_sys::DestReceiver,
     qc: *mut pg_sys::QueryCompletion,
 ) {
-    let counting = guard(pstmt, query_string, params);
-    let mut own_qc = std::mem::zeroed::<pg_sys::QueryCompletion>();
-    let qc = if qc.is_null() { &raw mut own_qc } else { qc };
     let prev = PREV.get();
-    chain::call_down(
-        || match prev {
-            Some(prev) => prev(pstmt, query_string, context, params, query_env, dest, qc),
-            None => chain::standard_ProcessUtility(pstmt, query_string, context, params, query_env, dest, qc),
-        },
-        || failed(counting),
-    );
-    after(counting, pstmt, qc);
+    guarded(pstmt, query_string, params, qc, |qc| match prev {
+        Some(prev) => prev(pstmt, query_string, context, params, query_env, dest, qc),
+        None => chain::standard_ProcessUtility(pstmt, query_string, context, params, query_env, dest, qc),
+    });
 }

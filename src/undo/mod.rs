@@ -29,7 +29,7 @@ use crate::cell::BackendCell;
 use crate::guard_sql::as_guard;
 use crate::nodes::{cstr, list_ints, relation_name};
 use interdict_core::undo::Op;
-use interdict_core::{Mode, ReasonCode, Refusal, Verdict};
+use interdict_core::{Mode, ReasonCode, Refusal};
 use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys;
 use pgrx::spi::Spi;
@@ -61,7 +61,7 @@ fn with<R>(f: impl FnOnce(&mut Buffer) -> R) -> R {
 
 /// Whether rows are recorded now: the WHEN clause of every recording trigger.
 pub fn capturing() -> bool {
-    !crate::hooks::is_internal() && crate::gucs::mode() == Mode::Guarded && !crate::rows::simulating()
+    !crate::guard_sql::is_internal() && crate::settings::mode() == Mode::Guarded && !crate::statement::simulating()
 }
 
 /// A new top-level statement: it gets its own change.
@@ -201,50 +201,39 @@ unsafe fn lookup_capture_function() -> pg_sys::Oid {
     pg_sys::LookupFuncName(name, 0, std::ptr::null(), true)
 }
 
-/// Why writes to a relation cannot be recorded, if they cannot.
-unsafe fn not_recordable(relid: pg_sys::Oid, capture_fn: pg_sys::Oid) -> Option<&'static str> {
-    let rel = pg_sys::RelationIdGetRelation(relid);
-    if rel.is_null() {
-        return None;
-    }
-    let form = &*(*rel).rd_rel;
-    let trigdesc = (*rel).trigdesc;
-    let recorded = !trigdesc.is_null()
-        && (*trigdesc).numtriggers > 0
-        && std::slice::from_raw_parts((*trigdesc).triggers, (*trigdesc).numtriggers as usize)
-            .iter()
-            .any(|t| t.tgfoid == capture_fn && t.tgenabled as u8 != pg_sys::TRIGGER_DISABLED as u8);
-    let why = match form.relkind as u8 {
-        _ if form.relpersistence as u8 == pg_sys::RELPERSISTENCE_TEMP => None, // this session's own scratch
-        pg_sys::RELKIND_FOREIGN_TABLE => Some("a foreign table (its rows live on another server)"),
-        pg_sys::RELKIND_RELATION | pg_sys::RELKIND_PARTITIONED_TABLE if !recorded => {
-            Some("not recorded (no interdict_capture trigger: a DBA runs interdict.record() on it)")
-        }
-        pg_sys::RELKIND_RELATION | pg_sys::RELKIND_PARTITIONED_TABLE if pg_sys::RelationGetReplicaIndex(rel) == pg_sys::InvalidOid => {
-            Some("no primary key or replica identity index to find its rows again")
-        }
-        _ => None,
-    };
-    pg_sys::RelationClose(rel);
-    why
-}
-
-/// Guarded mode: refuses writing relations undo cannot record (unless the policy allows it, with a
-/// warning: see `hooks::enforce`). Asked for every statement's result relations, nested ones included (cascades, trigger
-/// writes, functions), and for `COPY FROM`. In a simulation the refusal is noted, not raised.
-pub fn check_writes(relids: impl Iterator<Item = pg_sys::Oid>) {
-    // SAFETY: catalog and relcache lookups inside a transaction.
-    unsafe {
+/// Why writes to a relation cannot be recorded, if they cannot (`interdict_core::undo::not_recordable`).
+pub fn not_recordable(relid: pg_sys::Oid) -> Option<&'static str> {
+    use interdict_core::undo::{RelationFacts, RelationKind};
+    // SAFETY: catalog and relcache lookups inside a transaction; the relation is closed before returning.
+    let facts = unsafe {
         let capture_fn = capture_function();
-        for relid in relids {
-            let Some(why) = not_recordable(relid, capture_fn) else { continue };
-            let table = relation_name(relid).unwrap_or_default();
-            let refusal = Refusal::new(ReasonCode::GuardedNotReversible, Mode::Guarded, format!("writing {table}"))
-                .fact("relation", table)
-                .fact("why", why);
-            crate::hooks::enforce(Verdict::Refuse(refusal));
+        let rel = pg_sys::RelationIdGetRelation(relid);
+        if rel.is_null() {
+            return None;
         }
-    }
+        let form = &*(*rel).rd_rel;
+        let trigdesc = (*rel).trigdesc;
+        let recorded = !trigdesc.is_null()
+            && (*trigdesc).numtriggers > 0
+            && std::slice::from_raw_parts((*trigdesc).triggers, (*trigdesc).numtriggers as usize)
+                .iter()
+                .any(|t| t.tgfoid == capture_fn && t.tgenabled as u8 != pg_sys::TRIGGER_DISABLED as u8);
+        let kind = match form.relkind as u8 {
+            pg_sys::RELKIND_RELATION => RelationKind::Table,
+            pg_sys::RELKIND_PARTITIONED_TABLE => RelationKind::PartitionedTable,
+            pg_sys::RELKIND_FOREIGN_TABLE => RelationKind::Foreign,
+            _ => RelationKind::Other,
+        };
+        let facts = RelationFacts {
+            kind,
+            session_temp: form.relpersistence as u8 == pg_sys::RELPERSISTENCE_TEMP,
+            recorded,
+            has_key: matches!(kind, RelationKind::Table | RelationKind::PartitionedTable) && pg_sys::RelationGetReplicaIndex(rel) != pg_sys::InvalidOid,
+        };
+        pg_sys::RelationClose(rel);
+        facts
+    };
+    interdict_core::undo::not_recordable(&facts)
 }
 
 /// The relations a planned statement writes.
@@ -255,7 +244,7 @@ pub unsafe fn plan_writes(pstmt: *mut pg_sys::PlannedStmt) -> impl Iterator<Item
     list_ints((*pstmt).resultRelations).filter_map(move |rti| crate::facts::plan::rti_relid(pstmt, rti))
 }
 
-/// A transaction event (from `rows`' callback, the one the guard registers): rows deferred
+/// A transaction event (from `hooks/xact.rs`): rows deferred
 /// triggers wrote at commit are stored before it commits; an ended transaction's rows are forgotten.
 pub fn xact_event(event: pg_sys::XactEvent::Type) {
     use pg_sys::XactEvent::*;
@@ -315,7 +304,7 @@ pub fn flush(at_commit: bool) {
         change.table(relid, &name, &relation_shape(relid).unwrap_or_default(), counts);
         summary.push((name, counts.total()));
     }
-    let (text, _) = crate::rows::statement_text();
+    let (text, _) = crate::statement::statement_text();
     let statement = if at_commit { format!("(deferred triggers at commit) {text}") } else { text };
     let target = match existing {
         Some((id, _, _)) => Target::Existing(id),
@@ -323,7 +312,7 @@ pub fn flush(at_commit: bool) {
     };
     // At the end of a SELECT (a writing function), the portal has popped its snapshot already.
     let _snapshot = ActiveSnapshot::ensure();
-    let id = as_guard(|| {
+    let id = as_guard("recording the change", || {
         expire_old_changes();
         write_change(target, change)
     });
@@ -384,8 +373,8 @@ pub type ChangeRow = (i64, pgrx::datum::TimestampWithTimeZone, String, String, S
 pub fn history(id: Option<i64>, limit: i32) -> Vec<ChangeRow> {
     // SAFETY: plain read of a backend global.
     let role = unsafe { pg_sys::GetSessionUserId() };
-    let everyone = crate::approvals::is_operator();
-    as_guard(|| {
+    let everyone = crate::facts::roles::is_operator();
+    as_guard("reading the history of changes", || {
         Spi::connect_mut(|client| {
             let rows = client.update(
                 "SELECT c.id, c.made_at, c.role_name::text, c.statement,
@@ -425,25 +414,24 @@ pub fn history(id: Option<i64>, limit: i32) -> Vec<ChangeRow> {
 /// The record tables' statement trigger: only the guard's own SQL (and `pg_upgrade`) changes them.
 /// `session_replication_role = replica` (which a restore uses) does not fire the trigger at all.
 pub fn protect_records(table: String) {
-    // SAFETY: a plain read of a process global.
-    if crate::hooks::is_internal() || unsafe { pg_sys::IsBinaryUpgrade } {
+    if crate::guard_sql::is_internal() {
         return;
     }
-    crate::reasons::raise(&Refusal::new(ReasonCode::RecordsProtected, crate::gucs::mode(), format!("changing interdict.{table}")).fact("relation", format!("interdict.{table}")));
+    crate::reasons::raise(&Refusal::new(ReasonCode::RecordsProtected, crate::settings::mode(), format!("changing interdict.{table}")).fact("relation", format!("interdict.{table}")));
 }
 
 /// `interdict.purge()`: operators only. `older_than` defaults to `interdict.undo_retention`.
 pub fn purge(older_than_secs: Option<f64>) -> i64 {
-    if !crate::approvals::is_operator() {
-        crate::reasons::raise(&Refusal::new(ReasonCode::UndoNotAllowed, crate::gucs::mode(), "purging recorded changes"));
+    if !crate::facts::roles::is_operator() {
+        crate::reasons::raise(&Refusal::new(ReasonCode::UndoNotAllowed, crate::settings::mode(), "purging recorded changes"));
     }
-    let Some(secs) = older_than_secs.or_else(crate::gucs::undo_retention_secs) else {
+    let Some(secs) = older_than_secs.or_else(crate::settings::undo_retention_secs) else {
         crate::reasons::raise(
             &Refusal::new(ReasonCode::UndoNotAllowed, Mode::Off, "purging with no age")
                 .fact("error", "interdict.undo_retention is 0: give purge() an age, e.g. interdict.purge('30 days')"),
         )
     };
-    as_guard(|| delete_older(secs, None))
+    as_guard("purging recorded changes", || delete_older(secs, None))
 }
 
 /// Deletes changes older than `secs` (at most `limit` of them, skipping any another session is
@@ -472,7 +460,7 @@ const EXPIRY_BATCH: i64 = 100;
 /// With `interdict.undo_retention` set: deletes a few expired changes, at most every ten minutes.
 /// Runs in the agent's transaction (inside `as_guard`); if that aborts, a later write tries again.
 fn expire_old_changes() {
-    let Some(secs) = crate::gucs::undo_retention_secs() else { return };
+    let Some(secs) = crate::settings::undo_retention_secs() else { return };
     // SAFETY: a plain call.
     let now = unsafe { pg_sys::GetCurrentTimestamp() };
     if now - LAST_EXPIRY.get() < EXPIRY_EVERY_USECS {

@@ -35,17 +35,17 @@ use pgrx::spi::{quote_identifier, Spi};
 use std::ffi::CString;
 
 fn refuse(code: ReasonCode, id: i64, what: String) -> Refusal {
-    Refusal::new(code, crate::gucs::mode(), what).fact("change_id", id.to_string())
+    Refusal::new(code, crate::settings::mode(), what).fact("change_id", id.to_string())
 }
 
 /// Reverts changes newest first, in one transaction; returns the ids of the changes that record
 /// the reverts.
 pub fn revert(ids: &[i64], force: bool) -> Vec<i64> {
     let first = ids.first().copied().unwrap_or_default();
-    if crate::gucs::mode() == Mode::Readonly {
+    if crate::settings::mode() == Mode::Readonly {
         crate::reasons::raise(&refuse(ReasonCode::UndoNotAllowed, first, "reverting from a readonly session".into()));
     }
-    if force && !crate::approvals::is_operator() {
+    if force && !crate::facts::roles::is_operator() {
         crate::reasons::raise(&refuse(ReasonCode::UndoNotAllowed, first, "reverting with force => true, outside interdict_operator".into()));
     }
     let mut ids = ids.to_vec();
@@ -172,7 +172,7 @@ fn table_now(id: i64, relid: pg_sys::Oid, name: &str, recorded_shape: &str) -> T
     if key_index == pg_sys::InvalidOid {
         changed("it no longer has a primary key or replica identity index");
     }
-    let (key, cols) = as_guard(|| {
+    let (key, cols) = as_guard("reading a change's key", || {
         let key = Spi::get_two_with_args::<Vec<String>, Vec<String>>(
             "SELECT pg_catalog.array_agg(pg_catalog.quote_ident(a.attname) ORDER BY u.n),
                     pg_catalog.array_agg(pg_catalog.format('OPERATOR(%I.%s)', opn.nspname, op.oprname) ORDER BY u.n)
@@ -208,7 +208,7 @@ fn table_now(id: i64, relid: pg_sys::Oid, name: &str, recorded_shape: &str) -> T
 /// The recorded events of one table, in order, with their keys: the images read as the guard, their
 /// keys computed as the table's owner (the cast to the row type may run the owner's domain checks).
 fn events(id: i64, t: &Table) -> Vec<Event> {
-    let raw = as_guard(|| {
+    let raw = as_guard("reading a change's rows", || {
         Spi::connect(|client| {
             let rows = client.select(
                 "SELECT op::pg_catalog.text, old_row, new_row FROM interdict.change_rows WHERE change_id = $1 AND relid = $2 ORDER BY seq",
@@ -381,7 +381,7 @@ struct ForeignKey {
 /// Foreign keys on or referencing the reverted tables (partitioned ancestors included) still hold.
 fn verify_foreign_keys(id: i64, tables: &[Table]) {
     let relids: Vec<pg_sys::Oid> = tables.iter().map(|t| t.relid).collect();
-    let constraints: Vec<ForeignKey> = as_guard(|| {
+    let constraints: Vec<ForeignKey> = as_guard("reading foreign keys", || {
         Spi::connect(|client| {
             let rows = client.select(
                 "WITH touched AS (SELECT r FROM pg_catalog.unnest($1::pg_catalog.oid[]) AS r
@@ -440,7 +440,7 @@ fn verify_foreign_keys(id: i64, tables: &[Table]) {
 
 /// Reverts one change; returns the id of the change that records the revert.
 fn revert_one(id: i64, force: bool) -> i64 {
-    let found = as_guard(|| {
+    let found = as_guard("reading the change", || {
         Spi::connect_mut(|client| {
             let rows = client.update(
                 "SELECT role_id, reverted_by, reverts FROM interdict.changes WHERE id = $1 FOR UPDATE",
@@ -457,10 +457,10 @@ fn revert_one(id: i64, force: bool) -> i64 {
         crate::reasons::raise(&refuse(ReasonCode::UndoAlreadyReverted, id, format!("reverting change {id}")).fact("reverted_by", by.to_string()));
     }
     // SAFETY: plain read of a backend global.
-    if role != unsafe { pg_sys::GetSessionUserId() } && !crate::approvals::is_operator() {
+    if role != unsafe { pg_sys::GetSessionUserId() } && !crate::facts::roles::is_operator() {
         crate::reasons::raise(&refuse(ReasonCode::UndoNotAllowed, id, format!("reverting change {id}, made by another role")));
     }
-    let recorded: Vec<(pg_sys::Oid, String, String)> = as_guard(|| {
+    let recorded: Vec<(pg_sys::Oid, String, String)> = as_guard("reading the change's tables", || {
         Spi::connect_mut(|client| {
             let rows = client.update(
                 "SELECT relid, table_name, shape FROM interdict.change_tables WHERE change_id = $1 ORDER BY relid",
@@ -489,8 +489,8 @@ fn revert_one(id: i64, force: bool) -> i64 {
         summary.push((t.name.clone(), counts.total()));
     }
     let statement = format!("SELECT interdict.revert({id})");
-    let new_id = as_guard(|| write_change(Target::New { statement: &statement, reverts: Some(id) }, change));
-    as_guard(|| {
+    let new_id = as_guard("recording the revert", || write_change(Target::New { statement: &statement, reverts: Some(id) }, change));
+    as_guard("marking the change reverted", || {
         Spi::run_with_args("UPDATE interdict.changes SET reverted_by = $2 WHERE id = $1", &[DatumWithOid::from(id), DatumWithOid::from(new_id)])?;
         // Reverting a revert redoes the original, which can then be reverted again.
         Spi::run_with_args("UPDATE interdict.changes SET reverted_by = NULL WHERE id = $1", &[DatumWithOid::from(reverts)])

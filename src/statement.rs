@@ -1,25 +1,20 @@
-//! Rows a statement changes, counted while it runs, against its limit (the blast radius).
+//! The statement running now: its nesting, the rows it changed so far (per ModifyTable node and
+//! per table), the limit an operator's approval set for it, what a simulation saw, and its text and
+//! parameters. This file owns that state; the hooks and the blast radius (`blast.rs`) ask and tell
+//! it through the functions below.
 //!
 //! A *statement* is what the client sent at top level: it begins at a depth-0 `ExecutorStart` or
 //! `ProcessUtility` and includes every nested executor (functions, `DO`, trigger writes, foreign-key
-//! cascades run through SPI). Each `ModifyTable` node gets a counter: its input node's
-//! `ExecProcNodeReal` is wrapped, so each row about to be inserted, updated or deleted passes through
-//! [`counted_exec`], which refuses the statement as soon as the total passes the limit — the cost of
-//! refusing is bounded by the limit, not by the table. Counts are exact where Postgres keeps them
-//! (`es_processed` for the node that sets the command tag, `mt_merge_*` for MERGE); other nodes
-//! (writes inside WITH clauses) count the rows fed to them.
+//! cascades run through SPI). Counts are exact where Postgres keeps them (`es_processed` for the
+//! node that sets the command tag, `mt_merge_*` for MERGE); other nodes (writes inside WITH
+//! clauses) count the rows fed to them.
 //!
 //! Counters and totals are tagged with the subtransaction level that made them: an aborted
 //! subtransaction's rows are forgotten, like its writes.
 
 use crate::cell::BackendCell;
-use crate::facts::plan::rti_relid;
-use crate::nodes::{is_a, list_ptrs, relation_name};
-use interdict_core::facts::RowFacts;
-use interdict_core::policy::TableCount;
-use interdict_core::{decide_rows, Mode, Verdict};
+use crate::nodes::list_ptrs;
 use pgrx::pg_sys;
-use std::ffi::c_void;
 
 /// Rows changed in one table.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -31,32 +26,32 @@ pub struct TableRows {
 }
 
 impl TableRows {
-    fn total(&self) -> u64 {
+    pub fn total(&self) -> u64 {
         self.inserted + self.updated + self.deleted
     }
 }
 
-/// One running ModifyTable node.
-struct Counter {
-    query_desc: *mut pg_sys::QueryDesc,
-    mt: *mut pg_sys::ModifyTableState,
+/// One running ModifyTable node, with the counter on its input (see `blast.rs`).
+pub struct NodeCounter {
+    pub query_desc: *mut pg_sys::QueryDesc,
+    pub mt: *mut pg_sys::ModifyTableState,
     /// The input node whose `ExecProcNodeReal` we wrapped, and the function it had.
-    input: *mut pg_sys::PlanState,
-    real: pg_sys::ExecProcNodeMtd,
-    relid: pg_sys::Oid,
-    operation: pg_sys::CmdType::Type,
-    fed: u64,
+    pub input: *mut pg_sys::PlanState,
+    pub real: pg_sys::ExecProcNodeMtd,
+    pub relid: pg_sys::Oid,
+    pub operation: pg_sys::CmdType::Type,
+    pub fed: u64,
     /// `es_processed` when the node started, for the node that sets the command tag.
-    base: Option<u64>,
-    level: i32,
+    pub base: Option<u64>,
+    pub level: i32,
     /// `INSERT … ON CONFLICT DO UPDATE`: its rows are split into inserted and updated by the
     /// node's instrumentation (see [`instrument_conflicts`]).
-    conflict_update: bool,
+    pub conflict_update: bool,
 }
 
-impl Counter {
+impl NodeCounter {
     /// Rows this node changed so far.
-    unsafe fn rows(&self) -> TableRows {
+    pub unsafe fn rows(&self) -> TableRows {
         let mut t = TableRows { relid: self.relid, ..TableRows::default() };
         #[cfg(not(any(feature = "pg13", feature = "pg14")))]
         if self.operation == pg_sys::CmdType::CMD_MERGE {
@@ -89,7 +84,7 @@ impl Counter {
 #[derive(Default)]
 pub struct Statement {
     depth: u32,
-    counters: Vec<Counter>,
+    counters: Vec<NodeCounter>,
     /// Rows of finished nodes, by (subtransaction level, table).
     finished: Vec<(i32, TableRows)>,
     /// The planner's estimate of rows for the statement's own target.
@@ -147,11 +142,6 @@ fn with<R>(f: impl FnOnce(&mut Statement) -> R) -> R {
     STATEMENT.with(|s| f(s.get_or_insert_with(Statement::default)))
 }
 
-/// Whether rows are being counted now: guarded sessions, and any session inside `simulate()`.
-pub fn counting(mode: Mode) -> bool {
-    mode == Mode::Guarded || with(|s| s.simulating)
-}
-
 /// Entry into a hook that runs statements (`ProcessUtility`, `ExecutorRun/Finish`), while rows are
 /// counted. Paired with [`leave`], on the error path too (see `hooks/chain.rs`).
 pub fn enter() {
@@ -166,7 +156,7 @@ pub fn leave(entered: bool) {
 }
 
 /// At a depth-0 `ExecutorStart` (`top` is its QueryDesc) or `ProcessUtility` (`top` is null): a
-/// new statement begins, with its source text.
+/// new statement begins, with its source text. Returns whether one began.
 ///
 /// - A rule can turn one statement into several plans that the same portal runs one after another
 ///   (pquery.c `PortalRunMulti`); only the first begins the statement, so their rows add up.
@@ -175,7 +165,7 @@ pub fn leave(entered: bool) {
 ///   however many trigger queries it takes: its rows add up against one limit.
 /// - Inside `simulate()`, the simulated statement's binding is taken at its first start (its plan
 ///   does not outlive the simulation).
-pub fn begin_if_top_level(source: *const std::ffi::c_char, pstmt: *mut pg_sys::PlannedStmt, params: pg_sys::ParamListInfo, top: *mut pg_sys::QueryDesc) {
+pub fn begin_if_top_level(source: *const std::ffi::c_char, pstmt: *mut pg_sys::PlannedStmt, params: pg_sys::ParamListInfo, top: *mut pg_sys::QueryDesc) -> bool {
     // SAFETY: ActivePortal is the portal running now, or null.
     if unsafe { later_in_portal(pstmt) } {
         with(|s| {
@@ -183,7 +173,7 @@ pub fn begin_if_top_level(source: *const std::ffi::c_char, pstmt: *mut pg_sys::P
                 *live = true; // the same portal, the same source text
             }
         });
-        return;
+        return false;
     }
     // SAFETY: plain reads of backend globals.
     let client = unsafe { !pg_sys::ActivePortal.is_null() };
@@ -196,16 +186,15 @@ pub fn begin_if_top_level(source: *const std::ffi::c_char, pstmt: *mut pg_sys::P
                 // SAFETY: pstmt is the statement being started.
                 s.binding = Some(unsafe { binding_of(pstmt) });
             }
-            return;
+            return false;
         }
         if s.depth > 0 {
-            return;
+            return false;
         }
         if !client && s.at_commit_of == Some(xact) {
-            return; // more of the same commit's work
+            return false; // more of the same commit's work
         }
         s.finished.clear();
-        crate::undo::statement_begins();
         s.estimate = None;
         s.approved_limit = None;
         s.approval_asked = false;
@@ -220,7 +209,8 @@ pub fn begin_if_top_level(source: *const std::ffi::c_char, pstmt: *mut pg_sys::P
             let committing = unsafe { crate::nodes::cstr(pg_sys::debug_query_string) };
             Text::Owned(format!("(deferred triggers at commit) {}", committing.unwrap_or_default()).trim_end().to_string())
         };
-    });
+        true
+    })
 }
 
 /// The top-level statement ended (its `ExecutorEnd`, or its utility hook returned): its text
@@ -335,111 +325,6 @@ unsafe fn param_values(params: pg_sys::ParamListInfo) -> Vec<Option<String>> {
         .collect()
 }
 
-/// Before `ExecutorStart`: a statement with `INSERT … ON CONFLICT DO UPDATE` gets row
-/// instrumentation (as `EXPLAIN (ANALYZE, TIMING OFF)` would), the only place Postgres counts the
-/// conflicts it turned into updates; `es_processed` counts them together with the inserts.
-///
-/// # Safety
-/// `query_desc` is about to be started.
-pub unsafe fn instrument_conflicts(query_desc: *mut pg_sys::QueryDesc) {
-    let conflict_update = crate::facts::scope::modify_tables((*query_desc).plannedstmt)
-        .into_iter()
-        .any(|mt| (*mt).onConflictAction == pg_sys::OnConflictAction::ONCONFLICT_UPDATE);
-    if conflict_update {
-        (*query_desc).instrument_options |= pg_sys::InstrumentOption::INSTRUMENT_ROWS as i32;
-    }
-}
-
-/// After `ExecutorStart`: a counter on every ModifyTable node of the plan.
-///
-/// # Safety
-/// `query_desc` was just started (its planstate exists).
-pub unsafe fn watch(query_desc: *mut pg_sys::QueryDesc) {
-    let estate = (*query_desc).estate;
-    if estate.is_null() || (*query_desc).planstate.is_null() {
-        return;
-    }
-    let pstmt = (*query_desc).plannedstmt;
-    let nodes = std::iter::once((*query_desc).planstate).chain(list_ptrs::<pg_sys::PlanState>((*estate).es_subplanstates));
-    let level = pg_sys::GetCurrentTransactionNestLevel();
-    for node in nodes {
-        if !is_a(node as *mut pg_sys::Node, pg_sys::NodeTag::T_ModifyTableState) {
-            continue;
-        }
-        let mts = node as *mut pg_sys::ModifyTableState;
-        let plan = (*mts).ps.plan as *mut pg_sys::ModifyTable;
-        let relid = rti_relid(pstmt, (*plan).nominalRelation as i32).unwrap_or(pg_sys::InvalidOid);
-        if is_session_temp(relid) {
-            continue; // this session's scratch: not shared data (writes it triggers are their own nodes)
-        }
-        let operation = (*plan).operation;
-        with(|s| {
-            if node == (*query_desc).planstate && s.estimate.is_none() && !(*plan).plan.lefttree.is_null() {
-                s.estimate = Some((*(*plan).plan.lefttree).plan_rows);
-            }
-        });
-        for input in inputs(mts) {
-            let counter = Counter {
-                query_desc,
-                mt: mts,
-                input,
-                real: (*input).ExecProcNodeReal,
-                relid,
-                operation,
-                fed: 0,
-                base: ((*plan).canSetTag && operation != pg_sys::CmdType::CMD_SELECT).then(|| (*estate).es_processed),
-                level,
-                conflict_update: (*plan).onConflictAction == pg_sys::OnConflictAction::ONCONFLICT_UPDATE,
-            };
-            // ExecProcNodeFirst installs ExecProcNodeReal (or the instrumented wrapper, which calls
-            // it) on the first call, so wrapping the "real" function covers both.
-            (*input).ExecProcNodeReal = Some(counted_exec);
-            with(|s| s.counters.push(counter));
-        }
-    }
-}
-
-/// Whether a relation is one of this session's temporary tables (no other session's are reachable).
-/// Writes to them are not counted toward the blast radius nor scope-checked: they are the agent's
-/// own scratch and go with the session. Cascades and triggers into real tables run their own
-/// ModifyTable nodes, which count.
-pub fn is_session_temp(relid: pg_sys::Oid) -> bool {
-    // SAFETY: a syscache lookup inside a transaction.
-    relid != pg_sys::InvalidOid && unsafe { pg_sys::get_rel_persistence(relid) } as u8 == pg_sys::RELPERSISTENCE_TEMP
-}
-
-#[cfg(not(feature = "pg13"))]
-unsafe fn inputs(mts: *mut pg_sys::ModifyTableState) -> Vec<*mut pg_sys::PlanState> {
-    let input = (*mts).ps.lefttree;
-    if input.is_null() { Vec::new() } else { vec![input] }
-}
-
-#[cfg(feature = "pg13")]
-unsafe fn inputs(mts: *mut pg_sys::ModifyTableState) -> Vec<*mut pg_sys::PlanState> {
-    (0..(*mts).mt_nplans as usize).map(|i| *(*mts).mt_plans.add(i)).collect()
-}
-
-/// Every row an input node hands its ModifyTable comes through here.
-#[pgrx::pg_guard]
-unsafe extern "C-unwind" fn counted_exec(node: *mut pg_sys::PlanState) -> *mut pg_sys::TupleTableSlot {
-    let real = with(|s| s.counters.iter().find(|c| c.input == node).and_then(|c| c.real));
-    let Some(real) = real else {
-        // Not ours any more (an aborted statement's node cannot run again): refuse rather than guess.
-        crate::reasons::internal_failure("counting a statement's rows", "lost track of a write node");
-    };
-    let slot = crate::hooks::chain::call_down_returning(|| real(node), || {});
-    let row = !slot.is_null() && (*slot).tts_flags & pg_sys::TTS_FLAG_EMPTY as u16 == 0;
-    if row {
-        with(|s| {
-            if let Some(c) = s.counters.iter_mut().find(|c| c.input == node) {
-                c.fed += 1;
-            }
-        });
-    }
-    check_limit();
-    slot
-}
-
 /// Rows changed so far by the statement, per table (finished nodes and running ones).
 pub fn tables() -> Vec<TableRows> {
     with(|s| {
@@ -460,70 +345,11 @@ pub fn tables() -> Vec<TableRows> {
     })
 }
 
-/// Refuses the statement if its rows passed the limit (unless simulating, which counts to the end).
-pub fn check_limit() {
-    let (simulating, approved) = with(|s| (s.simulating, s.approved_limit));
-    if simulating {
-        return;
-    }
-    // SAFETY: running counters point at live executor state (dropped at ExecutorEnd or abort).
-    let reached: u64 = with(|s| {
-        s.finished.iter().map(|(_, t)| t.total()).sum::<u64>() + s.counters.iter().map(|c| unsafe { c.rows() }.total()).sum::<u64>()
-    });
-    let limit = approved.unwrap_or_else(crate::gucs::max_rows);
-    let policy_floor = if approved.is_some() { u64::MAX } else { crate::policy::row_floor() };
-    if reached <= limit.min(policy_floor) {
-        return; // every row of a statement within its limits: no allocation, no catalog lookup
-    }
-    let estimate = with(|s| s.estimate);
-    let Some(mut facts) = excess(&tables(), limit, approved.is_some(), estimate) else { return };
-    if approved.is_none() && !with(|s| std::mem::replace(&mut s.approval_asked, true)) {
-        if let Some(approved_rows) = crate::approvals::consume(reached) {
-            let limit = approved_rows.unwrap_or_else(crate::gucs::max_rows);
-            with(|s| s.approved_limit = Some(limit));
-            match excess(&tables(), limit, true, estimate) {
-                None => return,
-                Some(f) => facts = f,
-            }
-        }
-    }
-    if let Verdict::Refuse(refusal) = decide_rows(crate::gucs::mode(), &facts) {
-        let refusal = crate::approvals::with_approval_id(refusal);
-        if crate::hooks::dry_run_lets_through(&refusal) {
-            with(|s| s.approved_limit = Some(u64::MAX)); // logged once: no limit for the rest of the statement
-            return;
-        }
-        crate::reasons::raise(&refusal);
-    }
-}
-
-/// The limit `tables`' rows passed, if any: `limit` (`interdict.max_rows`, or an approval's), else,
-/// without an approval, the first per-operation or per-table limit of the session's policy.
-pub fn excess(tables: &[TableRows], limit: u64, approved: bool, estimate: Option<f64>) -> Option<RowFacts> {
-    // SAFETY (each lookup): catalog lookups inside a transaction.
-    let named: Vec<(String, &TableRows)> =
-        tables.iter().filter(|t| t.total() > 0).map(|t| (unsafe { relation_name(t.relid) }.unwrap_or_default(), t)).collect();
-    let names = named.iter().map(|(n, _)| n.clone()).collect();
-    let reached: u64 = tables.iter().map(TableRows::total).sum();
-    if reached > limit {
-        return Some(RowFacts { reached, limit, estimate, tables: names, approved, policy_scope: None });
-    }
-    if approved {
-        return None;
-    }
-    let counts: Vec<TableCount> = named
-        .iter()
-        .map(|(table, t)| TableCount { table: table.clone(), inserted: t.inserted, updated: t.updated, deleted: t.deleted })
-        .collect();
-    let e = crate::policy::with_rule(|rule| rule.row_excess(&counts)).flatten()?;
-    Some(RowFacts { reached: e.reached, limit: e.limit, estimate, tables: names, approved: false, policy_scope: Some(e.scope) })
-}
-
 /// Before `ExecutorEnd`: the node's final rows join the statement's totals.
 ///
 /// # Safety
 /// `query_desc` is still valid (its executor state not yet freed).
-pub unsafe fn finish(query_desc: *mut pg_sys::QueryDesc) {
+pub unsafe fn fold_node(query_desc: *mut pg_sys::QueryDesc) {
     with(|s| {
         if let Text::Client { top, live, .. } = &mut s.text {
             if *top == query_desc {
@@ -548,7 +374,7 @@ pub unsafe fn finish(query_desc: *mut pg_sys::QueryDesc) {
 /// `COPY … FROM` loaded `n` rows into `relid` (no ModifyTable node saw them): they join the
 /// statement's rows at the current (sub)transaction level.
 pub fn add_loaded(relid: pg_sys::Oid, n: u64) {
-    if n == 0 || is_session_temp(relid) {
+    if n == 0 || crate::nodes::is_session_temp(relid) {
         return;
     }
     // SAFETY: a plain read of transaction state.
@@ -588,43 +414,78 @@ pub fn note_sequence_moved() {
 }
 
 /// What a simulation saw (for `simulate()`).
-pub struct Outcome {
+pub struct Seen {
     pub estimate: Option<f64>,
     pub would_refuse: Option<interdict_core::Refusal>,
     pub sequence_moved: bool,
     pub unrecordable: bool,
 }
 
-pub fn outcome() -> Outcome {
-    with(|s| Outcome { estimate: s.estimate, would_refuse: s.would_refuse.clone(), sequence_moved: s.sequence_moved, unrecordable: s.unrecordable })
+pub fn seen() -> Seen {
+    with(|s| Seen { estimate: s.estimate, would_refuse: s.would_refuse.clone(), sequence_moved: s.sequence_moved, unrecordable: s.unrecordable })
 }
 
-/// An operator's approval was consumed for this statement: its limit is the approved one.
-pub fn set_approved_limit(max_rows: Option<u64>) {
-    let limit = max_rows.unwrap_or(crate::gucs::settings().max_rows.0);
+/// An operator's approval was consumed for this statement: its limit is the approved one (see
+/// `interdict_core::outcome::approved_limit`).
+pub fn set_approved_limit(limit: u64) {
     with(|s| {
         s.approved_limit = Some(limit);
         s.approval_asked = true;
     });
 }
 
-/// Transaction and subtransaction ends: forget what an abort undid (row counts here, undo's
-/// captured rows in `undo`, which this one callback pair also serves).
-pub fn register() {
-    // SAFETY: called once per process from _PG_init.
-    unsafe {
-        pg_sys::RegisterXactCallback(Some(on_xact), std::ptr::null_mut());
-        pg_sys::RegisterSubXactCallback(Some(on_subxact), std::ptr::null_mut());
-    }
+/// A counter on a ModifyTable node's input, from `blast::watch`.
+pub fn add_counter(counter: NodeCounter) {
+    with(|s| s.counters.push(counter));
 }
 
-#[pgrx::pg_guard]
-unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut c_void) {
+/// The planner's estimate of rows for the statement's own target (the first one given counts).
+pub fn note_estimate(rows: f64) {
+    with(|s| {
+        s.estimate.get_or_insert(rows);
+    });
+}
+
+/// The real `ExecProcNode` of a counted input node, if it is still counted.
+pub fn real_exec(node: *mut pg_sys::PlanState) -> pg_sys::ExecProcNodeMtd {
+    with(|s| s.counters.iter().find(|c| c.input == node).and_then(|c| c.real))
+}
+
+/// A counted input node fed its ModifyTable one more row.
+pub fn count_fed(node: *mut pg_sys::PlanState) {
+    with(|s| {
+        if let Some(c) = s.counters.iter_mut().find(|c| c.input == node) {
+            c.fed += 1;
+        }
+    });
+}
+
+/// Rows changed so far by the statement, all tables together.
+pub fn rows_so_far() -> u64 {
+    // SAFETY: running counters point at live executor state (dropped at ExecutorEnd or abort).
+    with(|s| s.finished.iter().map(|(_, t)| t.total()).sum::<u64>() + s.counters.iter().map(|c| unsafe { c.rows() }.total()).sum::<u64>())
+}
+
+/// What the row limit depends on: whether the statement is simulated, the limit an approval set,
+/// and the planner's estimate.
+pub fn limit_state() -> (bool, Option<u64>, Option<f64>) {
+    with(|s| (s.simulating, s.approved_limit, s.estimate))
+}
+
+/// Whether the approval store may be asked now: once per statement.
+pub fn first_approval_ask() -> bool {
+    with(|s| !std::mem::replace(&mut s.approval_asked, true))
+}
+
+/// A dry-run session logged the statement's excess once: no limit for the rest of it.
+pub fn lift_limit() {
+    with(|s| s.approved_limit = Some(u64::MAX));
+}
+
+/// A transaction ended (from `xact.rs`): what an abort undid is forgotten; what a COMMIT inside a
+/// running statement committed stays counted.
+pub fn xact_event(event: pg_sys::XactEvent::Type) {
     use pg_sys::XactEvent::*;
-    crate::undo::xact_event(event);
-    if matches!(event, XACT_EVENT_COMMIT | XACT_EVENT_ABORT | XACT_EVENT_PREPARE | XACT_EVENT_PARALLEL_ABORT) {
-        crate::server_settings::statement_ended();
-    }
     if matches!(event, XACT_EVENT_COMMIT | XACT_EVENT_ABORT | XACT_EVENT_PREPARE | XACT_EVENT_PARALLEL_ABORT) {
         XACT_SEQ.set(XACT_SEQ.get().wrapping_add(1));
     }
@@ -646,15 +507,8 @@ unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut c
     });
 }
 
-#[pgrx::pg_guard]
-unsafe extern "C-unwind" fn on_subxact(
-    event: pg_sys::SubXactEvent::Type,
-    _my: pg_sys::SubTransactionId,
-    _parent: pg_sys::SubTransactionId,
-    _arg: *mut c_void,
-) {
-    let level = pg_sys::GetCurrentTransactionNestLevel();
-    crate::undo::subxact_event(event, level);
+/// A subtransaction at `level` ended (from `xact.rs`).
+pub fn subxact_event(event: pg_sys::SubXactEvent::Type, level: i32) {
     STATEMENT.with(|s| {
         let Some(st) = s else { return };
         match event {

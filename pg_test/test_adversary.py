@@ -1,11 +1,11 @@
 """Issue 13: what an adversarial agent tried, as classes, each from its mechanism.
 
-Registered into run.py's TESTS (imported by run.py); uses its drivers (connect, run, refused, …).
+Registered into harness.TESTS (imported by run.py); uses the drivers of harness.py.
 """
 import json, os, subprocess
 import psycopg2
-import run as h
-from run import test, connect, run, one, eq, refused, refusal, mode, restore_t, last_change
+import harness as h
+from harness import test, connect, run, one, eq, refused, refusal, mode, restore_t, last_change
 
 def notices(conn):
     return [n for n in conn.notices if "HOSTILE" in n]

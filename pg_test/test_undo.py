@@ -1,0 +1,89 @@
+"""Undo: revert's bad input, purge and retention; a failure of the guard's own steps."""
+import json, os, re, subprocess, time
+import psycopg2
+from harness import *  # noqa: F401,F403 the drivers: test, connect, run, one, eq, refused, refusal, …
+
+@test
+def revert_bad_input_changes_nothing():
+    agent = connect("r_guard")
+    eq(refusal(agent, "SELECT interdict.revert(987654321)")["reason"], "undo.not_found", "no such change")
+    run(agent, f"UPDATE t SET v = 'bad-input' WHERE id = 1 /* {ARGS.label} */")
+    cid = last_change(agent)
+    eq(refusal(connect("p_agent"), f"SELECT interdict.revert({cid})")["reason"], "undo.not_allowed", "another role's change")
+    eq(refusal(agent, f"SELECT interdict.revert({cid}, force => true)")["reason"], "undo.not_allowed", "force outside an operator session")
+    eq(refusal(connect("r_guard", options="-c interdict.mode=readonly"), f"SELECT interdict.revert({cid})")["reason"],
+       "undo.not_allowed", "a readonly session reverts nothing")
+    eq(one(agent, "SELECT v FROM t WHERE id = 1"), "bad-input", "nothing reverted by the refused calls")
+    run(agent, f"SELECT interdict.revert({cid})")
+    eq(one(agent, "SELECT v FROM t WHERE id = 1"), "v1", "the role's own revert")
+    d = refusal(agent, f"SELECT interdict.revert({cid})")
+    eq((d["reason"], d["reverted_by"]), ("undo.already_reverted", str(last_change(agent))), "twice")
+    dba = connect("postgres")
+    table = f"undo_shape_{ARGS.label}"
+    run(agent, f"CREATE TABLE {table} (id int PRIMARY KEY, v text)")  # recorded as the agent creates it
+    run(agent, f"INSERT INTO {table} VALUES (1, 'a')")
+    created = last_change(agent)
+    run(dba, f"ALTER TABLE {table} ADD COLUMN w int")
+    eq(refusal(agent, f"SELECT interdict.revert({created})")["reason"], "undo.table_changed", "a column added since")
+    eq(one(dba, f"SELECT count(*) FROM {table}"), 1, "nothing reverted")
+    run(dba, f"DROP TABLE {table}")
+    eq(refusal(agent, f"SELECT interdict.revert({created})")["reason"], "undo.table_changed", "the table dropped since")
+    eq(one(dba, f"SELECT reverted_by FROM interdict.changes WHERE id = {created}"), None, "not marked reverted")
+
+@test
+def purge_and_retention():
+    op, dba, agent = connect("p_op"), connect("postgres"), connect("r_guard")
+    eq(refusal(agent, "SELECT interdict.purge('1 day')")["reason"], "undo.not_allowed", "agents do not purge")
+    eq(refusal(connect("r_off"), "SELECT interdict.purge('1 day')")["reason"], "undo.not_allowed", "nor do non-operators")
+    eq(refusal(op, "SELECT interdict.purge()")["reason"], "undo.not_allowed", "no retention set: purge() needs an age")
+    for sql in ["DELETE FROM interdict.changes WHERE false", "UPDATE interdict.change_rows SET op = op WHERE false",
+                "TRUNCATE interdict.change_tables", "DELETE FROM interdict.approvals WHERE false"]:
+        refused(dba, sql, "records.protected")  # a DBA in mode off too: only the guard changes its records
+    def old_change(v):
+        run(agent, f"UPDATE t SET v = '{v}' WHERE id = 2")
+        cid = last_change(agent)
+        run(dba, "SET session_replication_role = replica")  # the records refuse direct changes otherwise
+        run(dba, f"UPDATE interdict.changes SET made_at = made_at - interval '2 days' WHERE id = {cid}")
+        run(dba, "RESET session_replication_role")
+        return cid
+    old = old_change("purged")
+    eq(one(op, "SELECT interdict.purge('1 day') >= 1"), True, "purged")
+    eq(one(dba, f"SELECT count(*) FROM interdict.changes WHERE id = {old}")
+       + one(dba, f"SELECT count(*) FROM interdict.change_rows WHERE change_id = {old}")
+       + one(dba, f"SELECT count(*) FROM interdict.change_tables WHERE change_id = {old}"), 0, "the change went with its rows")
+    eq(refusal(agent, f"SELECT interdict.revert({old})")["reason"], "undo.not_found", "a purged change cannot be reverted")
+    try:
+        run(dba, "LOAD 'interdict'")  # PG < 17: ALTER SYSTEM needs the setting defined
+        run(dba, "ALTER SYSTEM SET interdict.undo_retention = '1d'")
+        run(dba, "SELECT pg_reload_conf()"); run(dba, "SELECT pg_sleep(0.3)")
+        expired = old_change("expired")
+        recent = connect("r_guard")  # a new backend: it expires old changes on its first recorded write
+        run(recent, "UPDATE t SET v = 'fresh' WHERE id = 3")
+        eq(one(dba, f"SELECT count(*) FROM interdict.changes WHERE id = {expired}"), 0, "expired by the retention")
+        eq(one(dba, f"SELECT count(*) FROM interdict.changes WHERE id = {last_change(recent)}"), 1, "the new change kept")
+        old_change("by-default")
+        eq(one(op, "SELECT interdict.purge() >= 1"), True, "purge() uses the retention")
+    finally:
+        run(dba, "LOAD 'interdict'")
+        run(dba, "ALTER SYSTEM RESET interdict.undo_retention")
+        run(dba, "SELECT pg_reload_conf()"); run(dba, "SELECT pg_sleep(0.3)")
+        restore_t()
+
+# --- issue 6: agent identity, stats, audit, ceilings, check_role, dry run -----------------------
+
+@test
+def a_failure_of_the_guards_own_is_internal_failure():
+    """A step of the guard's own that fails (here: its record table renamed away by a DBA) stops the
+    statement with internal.failure, saying what failed; nothing is written unrecorded."""
+    dba = connect("postgres")
+    agent = connect("r_guard")
+    before = one(dba, "SELECT count(*) FROM t")
+    run(dba, "ALTER TABLE interdict.change_rows RENAME TO change_rows_away")
+    try:
+        e = refusal(agent, "INSERT INTO t VALUES (990001, 'x')")
+    finally:
+        run(dba, "ALTER TABLE interdict.change_rows_away RENAME TO change_rows")
+    eq(e["reason"], "internal.failure", "the guard's own step failed")
+    assert "error" in e and e["error"], "it says why"
+    eq(one(dba, "SELECT count(*) FROM t"), before, "the write went with its statement")
+    restore_t()

@@ -1,0 +1,138 @@
+//! The one enforcement seam. Every hook gathers its facts, asks the core for a verdict, and hands
+//! the verdict here; `interdict_core::outcome` decides what it becomes in this session (raised,
+//! held for an operator, logged by a dry run, noted by a simulation, let through with a warning),
+//! and this file only carries that out.
+
+use crate::{approvals, audit, policy, reasons, settings, statement, stats};
+use interdict_core::outcome::{effective_mode, outcome, Outcome, SessionFacts};
+use interdict_core::stats::Counter;
+use interdict_core::{Mode, ReasonCode, Refusal, Settings, Verdict};
+use pgrx::pg_sys;
+
+/// The mode the session's checks run under now, ignoring `simulate()`: `None` in mode `off`.
+pub fn session_mode() -> Option<Mode> {
+    effective_mode(settings::mode(), policy::unavailable().is_some(), false)
+}
+
+/// The mode this statement runs under, or `None` when nothing is to be checked (mode `off`, the
+/// guard's own statements, `pg_upgrade`). Locks the session's settings on its first statement, and
+/// in readonly forces the transaction read-only so core's own checks (`ExecCheckXactReadOnly`,
+/// `PreventCommandIfReadOnly`) back up our classification.
+pub fn agent_mode() -> Option<Mode> {
+    if crate::guard_sql::is_internal() {
+        return None;
+    }
+    crate::session::ensure_locked();
+    let configured = settings::mode();
+    let mode = effective_mode(configured, policy::unavailable().is_some(), statement::simulating());
+    if mode == Some(Mode::Readonly) {
+        // SAFETY: a plain write of a backend global.
+        unsafe { pg_sys::XactReadOnly = true };
+    }
+    if configured != Mode::Off {
+        let locked = mode.unwrap_or(configured);
+        crate::server_settings::lock(locked); // once: the locks on Postgres' own settings take hold
+        stats::checked(locked);
+    }
+    mode
+}
+
+/// The settings decisions use, in the mode [`agent_mode`] chose.
+pub fn settings_for(mode: Mode) -> Settings {
+    Settings { mode, ..settings::settings() }
+}
+
+/// Whether this statement's rows are counted: guarded mode, or inside `simulate()`, but never the
+/// guard's own SQL.
+pub fn counting_rows() -> bool {
+    !crate::guard_sql::is_internal() && (settings::mode() == Mode::Guarded || statement::simulating())
+}
+
+/// The session, as `interdict_core::outcome` needs it.
+fn session_facts() -> SessionFacts {
+    let mode = settings::mode();
+    SessionFacts {
+        mode,
+        dry_run: settings::dry_run(),
+        simulating: statement::simulating(),
+        policy_unavailable: if mode == Mode::Guarded { policy::unavailable() } else { None },
+    }
+}
+
+/// Carries a verdict out; lets anything allowed through.
+pub fn enforce(verdict: Verdict) {
+    enforce_on(verdict, Vec::new)
+}
+
+/// [`enforce`] for a statement on `tables` (named only if a policy's table rule needs them).
+pub fn enforce_on(verdict: Verdict, tables: impl FnOnce() -> Vec<String>) {
+    if verdict.is_allowed() {
+        return;
+    }
+    let mut tables = Some(tables);
+    let mut named = || tables.take().map(|f| f()).unwrap_or_default();
+    let decided = policy::with_session_rule(|rule| outcome(verdict, &session_facts(), rule, &mut named));
+    match decided {
+        Outcome::Allow => {}
+        Outcome::Warn(r) => {
+            let why = r.fact_value("why").unwrap_or("undo cannot record it");
+            pgrx::warning!("interdict: {} cannot be undone: {why}; the policy allows non-reversible writes", r.what);
+        }
+        Outcome::NoteUnrecordable => statement::note_unrecordable(),
+        Outcome::DryRunLog(r) => dry_run_log(&r),
+        Outcome::Record(r) => statement::record_refusal(approvals::with_approval_id(r)),
+        Outcome::Raise(r) => {
+            if r.approvable() && approvals::approved_override() {
+                return; // an operator's approval for this very statement was waiting: consumed
+            }
+            reasons::raise(&approvals::with_approval_id(r))
+        }
+    }
+}
+
+/// A blast-radius refusal (the approval store was asked already): raised, or in a dry-run session
+/// logged once (returns `true`: the statement goes on without a limit).
+pub fn rows_refused(refusal: Refusal) -> bool {
+    let refusal = approvals::with_approval_id(refusal);
+    let session = session_facts();
+    match outcome(Verdict::Refuse(refusal), &SessionFacts { policy_unavailable: None, ..session }, None, &mut Vec::new) {
+        Outcome::DryRunLog(r) => {
+            dry_run_log(&r);
+            true
+        }
+        Outcome::Raise(r) | Outcome::Record(r) | Outcome::Warn(r) => reasons::raise(&r),
+        Outcome::Allow | Outcome::NoteUnrecordable => false,
+    }
+}
+
+fn dry_run_log(refusal: &Refusal) {
+    audit::dry_run(refusal);
+    stats::bump(Counter::DryRunWouldRefuse, 1);
+}
+
+/// A policy's `write: false` / `read: false` tables. The names are looked up only when the
+/// session's policy has table rules.
+pub fn table_rules(mode: Mode, tables: impl FnOnce() -> (Vec<String>, Vec<String>)) {
+    if policy::with_rule(|rule| rule.has_table_rules()) != Some(true) {
+        return;
+    }
+    let (written, read) = tables();
+    if let Some(verdict) = policy::with_rule(|rule| rule.decide_tables(mode, &written, &read)) {
+        enforce(verdict);
+    }
+}
+
+/// Guarded mode: refuses writing relations undo cannot record (unless the policy allows it, with a
+/// warning). Asked for every statement's result relations, nested ones included (cascades, trigger
+/// writes, functions), and for `COPY FROM`. In a simulation the refusal is noted, not raised.
+pub fn recordable_writes(relids: impl Iterator<Item = pg_sys::Oid>) {
+    for relid in relids {
+        let Some(why) = crate::undo::not_recordable(relid) else { continue };
+        // SAFETY: a catalog lookup inside a transaction.
+        let table = unsafe { crate::nodes::relation_name(relid) }.unwrap_or_default();
+        let refusal = Refusal::new(ReasonCode::GuardedNotReversible, Mode::Guarded, format!("writing {table}"))
+            .fact("relation", table)
+            .fact("why", why);
+        enforce(Verdict::Refuse(refusal));
+    }
+}
