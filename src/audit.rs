@@ -9,7 +9,7 @@
 
 use crate::cell::BackendCell;
 use crate::settings::{self, LogStatement};
-use interdict_core::redact::{redact, statement_hash};
+use interdict_core::redact::{hash_redacted, redact};
 use interdict_core::Refusal;
 use pgrx::pg_sys;
 use pgrx::pg_sys::errcodes::PgSqlErrorCode;
@@ -144,11 +144,12 @@ fn compose(event: &str, fields: Map<String, Value>) -> String {
     m.insert("agent".into(), json!(settings::agent()));
     m.insert("mode".into(), json!(settings::mode().as_str()));
     if let Some(q) = query.filter(|q| !q.trim().is_empty()) {
-        m.insert("statement_hash".into(), json!(statement_hash(&q)));
+        let redacted = redact(&q);
+        m.insert("statement_hash".into(), json!(hash_redacted(&redacted)));
         match settings::log_statement() {
             LogStatement::None => {}
             LogStatement::Redacted => {
-                m.insert("statement".into(), json!(cut(&redact(&q))));
+                m.insert("statement".into(), json!(cut(&redacted)));
             }
             LogStatement::Full => {
                 m.insert("statement".into(), json!(cut(&q)));

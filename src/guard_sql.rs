@@ -192,13 +192,30 @@ unsafe fn relation_owner(relid: pg_sys::Oid) -> pg_sys::Oid {
 }
 
 /// The owner of the `interdict` extension in this database, if it is created here. Read from
-/// `pg_extension` through its name index (no SQL), once per transaction.
+/// `pg_extension` through its name index (no SQL), once per transaction (keyed by the backend's
+/// local transaction id).
 pub fn extension_owner() -> Option<pg_sys::Oid> {
+    // SAFETY: plain reads of transaction state.
+    let (in_xact, lxid) = unsafe { (pg_sys::IsTransactionState(), crate::nodes::local_transaction_id()) };
+    if !in_xact {
+        return None;
+    }
+    if let Some((at, owner)) = OWNER.get() {
+        if at == lxid {
+            return owner;
+        }
+    }
+    let owner = read_extension_owner();
+    OWNER.set(Some((lxid, owner)));
+    owner
+}
+
+/// The last [`extension_owner`] lookup, with the transaction it was made in.
+static OWNER: BackendCell<Option<(u32, Option<pg_sys::Oid>)>> = BackendCell::new(None);
+
+fn read_extension_owner() -> Option<pg_sys::Oid> {
     // SAFETY: a catalog scan inside a transaction; the tuple is read before the scan ends.
     unsafe {
-        if !pg_sys::IsTransactionState() {
-            return None;
-        }
         let rel = pg_sys::table_open(pg_sys::ExtensionRelationId, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
         let mut key = std::mem::zeroed::<pg_sys::ScanKeyData>();
         pg_sys::ScanKeyInit(

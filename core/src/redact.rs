@@ -99,7 +99,12 @@ pub fn redact(text: &str) -> String {
 /// A stable hash of a statement: the first 16 hex digits of the SHA-256 of its redacted text, so
 /// the same statement with other values hashes alike.
 pub fn statement_hash(text: &str) -> String {
-    let normalized: String = redact(text).split_whitespace().collect::<Vec<_>>().join(" ");
+    hash_redacted(&redact(text))
+}
+
+/// [`statement_hash`] of a statement [`redact`]ed already (the audit trail needs both).
+pub fn hash_redacted(redacted: &str) -> String {
+    let normalized: String = redacted.split_whitespace().collect::<Vec<_>>().join(" ");
     sha256(normalized.as_bytes())[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
