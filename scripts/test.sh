@@ -8,6 +8,7 @@
 #   - on 16 and 18: pg_test, both corpora for the ordinary and superuser agents, accuracy (200
 #     statements) and undo exactness (300);
 #   - the house rules (scripts/check_house.py);
+#   - the command line (cli/): its tests and its agreement with the server's verdicts over the corpus;
 #   - 13, 14 and 17 (no server here): type-checked against pgrx's bindings; install.sh's bad input.
 # Versions run one after another; each on its own clusters and ports.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -23,6 +24,7 @@ step() {
 }
 step "the house: floors, one reason table, every reason code with a case" python3 "$ROOT/scripts/check_house.py"
 step "unit tests (interdict-core)" bash -c "cd '$ROOT' && cargo test -q -p interdict-core"
+step "the interdict CLI: tests, hook payloads (Claude Code, Codex), agreement with the corpus" bash "$ROOT/scripts/cli_test.sh"
 step "13, 14, 17: type-checked against pgrx's bindings, warnings denied" bash "$ROOT/scripts/check_versions.sh"
 step "install.sh: bad input, and a library of another major" bash "$ROOT/scripts/install_test.sh"
 for major in $TESTED_MAJORS; do
