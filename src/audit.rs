@@ -144,8 +144,8 @@ fn compose(event: &str, fields: Map<String, Value>) -> String {
     m.insert("agent".into(), json!(settings::agent()));
     m.insert("mode".into(), json!(settings::mode().as_str()));
     if let Some(q) = query.filter(|q| !q.trim().is_empty()) {
-        let redacted = redact(&q);
-        m.insert("statement_hash".into(), json!(hash_redacted(&redacted)));
+        let (redacted, hash) = redacted_and_hash(&q);
+        m.insert("statement_hash".into(), json!(hash));
         match settings::log_statement() {
             LogStatement::None => {}
             LogStatement::Redacted => {
@@ -159,6 +159,20 @@ fn compose(event: &str, fields: Map<String, Value>) -> String {
     m.extend(fields);
     Value::Object(m).to_string()
 }
+
+/// A statement's redacted text and hash; the last one is kept, since a prepared statement's
+/// executions (pgbench's, an application's) write the same text again and again.
+fn redacted_and_hash(text: &str) -> (String, String) {
+    if let Some((_, redacted, hash)) = LAST_REDACTED.with(|c| c.as_ref().filter(|(t, _, _)| t == text).cloned()) {
+        return (redacted, hash);
+    }
+    let redacted = redact(text);
+    let hash = hash_redacted(&redacted);
+    LAST_REDACTED.set(Some((text.to_string(), redacted.clone(), hash.clone())));
+    (redacted, hash)
+}
+
+static LAST_REDACTED: crate::cell::BackendCell<Option<(String, String, String)>> = crate::cell::BackendCell::new(None);
 
 fn cut(text: &str) -> String {
     text.trim().chars().take(STATEMENT_CHARS).collect()

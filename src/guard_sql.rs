@@ -12,6 +12,9 @@
 //! - [`as_guard`]: pinned, as the extension's owner (the owner of the `interdict` tables, the least
 //!   privilege that writes them), with the hooks standing aside. Only for statements on the
 //!   guard's own tables and the catalog, which run no code a session can define.
+//! - [`as_guard_direct`]: as the extension's owner, hooks aside, search path untouched: for the
+//!   guard's direct inserts into its own tables (`undo/store.rs`), which run no SQL and resolve no
+//!   name through the search path (relations by OID in the guard's schema, functions by OID).
 //! - [`as_table_owner`]: pinned, as the owner of a user table, as a security-restricted operation
 //!   (`SECURITY_RESTRICTED_OPERATION | SECURITY_NOFORCE_RLS`, as Postgres runs maintenance and
 //!   foreign-key checks: `vacuum.c`, `ri_triggers.c: ri_PerformCheck`). Undo's revert writes user
@@ -90,10 +93,15 @@ struct Scope {
 
 impl Scope {
     fn enter(user: Option<(pg_sys::Oid, i32)>) -> Scope {
+        Scope::enter_with(user, true)
+    }
+
+    fn enter_with(user: Option<(pg_sys::Oid, i32)>, pin_path: bool) -> Scope {
         // SAFETY: GUC and user-id calls on the backend's thread, inside a transaction.
         unsafe {
             let gucs = pg_sys::NewGUCNestLevel();
-            setting_by_guard(|| {
+            if pin_path {
+                setting_by_guard(|| {
                 pg_sys::set_config_option(
                     c"search_path".as_ptr(),
                     PINNED_PATH.as_ptr(),
@@ -104,7 +112,8 @@ impl Scope {
                     0,
                     false,
                 )
-            });
+                });
+            }
             let saved_user = user.map(|(to, flags)| {
                 let (mut was, mut context) = (pg_sys::InvalidOid, 0);
                 pg_sys::GetUserIdAndSecContext(&mut was, &mut context);
@@ -142,6 +151,15 @@ pub fn pinned<R>(f: impl FnOnce() -> R) -> R {
 pub fn as_guard<R>(doing: &str, f: impl FnOnce() -> R) -> R {
     let owner = extension_owner().unwrap_or(pg_sys::Oid::from(pg_sys::BOOTSTRAP_SUPERUSERID));
     let _scope = Scope::enter(Some((owner, pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32)));
+    GUARD_OWN_TABLES.set(true);
+    step(doing, f)
+}
+
+/// [`as_guard`] without pinning the search path, for work that runs no SQL and resolves no name
+/// through it (setting the search path is most of a one-row change's recording cost otherwise).
+pub fn as_guard_direct<R>(doing: &str, f: impl FnOnce() -> R) -> R {
+    let owner = extension_owner().unwrap_or(pg_sys::Oid::from(pg_sys::BOOTSTRAP_SUPERUSERID));
+    let _scope = Scope::enter_with(Some((owner, pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32)), false);
     GUARD_OWN_TABLES.set(true);
     step(doing, f)
 }

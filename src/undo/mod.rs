@@ -312,10 +312,8 @@ pub fn flush(at_commit: bool) {
     };
     // At the end of a SELECT (a writing function), the portal has popped its snapshot already.
     let _snapshot = ActiveSnapshot::ensure();
-    let id = as_guard("recording the change", || {
-        expire_old_changes();
-        write_change(target, change)
-    });
+    expire_old_changes();
+    let id = write_change(target, change);
     with(|b| {
         b.change = (!at_commit).then_some((id, level, next_seq));
         b.last_change = Some(id);
@@ -458,7 +456,7 @@ const EXPIRY_EVERY_USECS: i64 = 10 * 60 * 1_000_000;
 const EXPIRY_BATCH: i64 = 100;
 
 /// With `interdict.undo_retention` set: deletes a few expired changes, at most every ten minutes.
-/// Runs in the agent's transaction (inside `as_guard`); if that aborts, a later write tries again.
+/// Runs in the agent's transaction (as the guard); if that aborts, a later write tries again.
 fn expire_old_changes() {
     let Some(secs) = crate::settings::undo_retention_secs() else { return };
     // SAFETY: a plain call.
@@ -467,5 +465,5 @@ fn expire_old_changes() {
         return;
     }
     LAST_EXPIRY.set(now);
-    delete_older(secs, Some(EXPIRY_BATCH));
+    as_guard("deleting expired changes", || delete_older(secs, Some(EXPIRY_BATCH)));
 }

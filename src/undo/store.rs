@@ -9,6 +9,7 @@
 //! path pinned, our hooks standing aside).
 
 use crate::cell::BackendCell;
+use crate::guard_sql::{as_guard, as_guard_direct};
 use interdict_core::undo::Op;
 use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys::{self, PgOid};
@@ -94,14 +95,14 @@ ON CONFLICT (change_id, relid) DO UPDATE SET inserted = t.inserted + EXCLUDED.in
 /// The addition's plan, prepared on first use and kept for the backend's life.
 static ADD_PLAN: BackendCell<Option<OwnedPreparedStatement>> = BackendCell::new(None);
 
-/// Stores `rows` into `target`; returns the change's id. Runs inside `as_guard`.
+/// Stores `rows` into `target`; returns the change's id. A new change is inserted directly, as the
+/// extension's owner (`as_guard_direct`); an addition runs its statement `as_guard`.
 pub fn write_change(target: Target, rows: ChangeRows) -> i64 {
     match target {
-        // SAFETY: inside a transaction, as the extension's owner (as_guard); the tables are
-        // opened and closed here.
-        Target::New { statement, reverts } => unsafe { insert_change(statement, reverts, &rows) }
+        // SAFETY: inside a transaction, as the extension's owner; the tables are opened and closed here.
+        Target::New { statement, reverts } => as_guard_direct("recording the change", || unsafe { insert_change(statement, reverts, &rows) })
             .unwrap_or_else(|e| crate::reasons::internal_failure("recording the change", &e)),
-        Target::Existing(id) => add_to_change(id, rows),
+        Target::Existing(id) => as_guard("recording the change", || add_to_change(id, rows)),
     }
 }
 
