@@ -56,6 +56,8 @@ for i in range(31):
     server.append(cur.fetchone()[0][0]["Execution Time"])
 off = psycopg2.connect(host=sock, port=port, user="u_off", dbname="bench"); off.autocommit = True
 offcur = off.cursor()
+dba = psycopg2.connect(host=sock, port=port, user="postgres", dbname="bench"); dba.autocommit = True
+dbacur = dba.cursor()
 BIG = "UPDATE pgbench_accounts SET abalance = abalance + %s WHERE aid BETWEEN 200001 AND 300000"
 def timed(c, sql, args=()):
     start = time.perf_counter(); c.execute(sql, args); return (time.perf_counter() - start) * 1000
@@ -67,8 +69,8 @@ for i in range(3):
     orig.append(timed(cur, BIG, (1,)))
     assert cur.rowcount == 100000
     cid = last()
-    offcur.execute("SELECT pg_catalog.sum(pg_catalog.pg_column_size(r.*)) FROM interdict.change_rows r WHERE change_id = %s", (cid,))
-    storage.append(offcur.fetchone()[0] / 100000)
+    dbacur.execute("SELECT pg_catalog.sum(pg_catalog.pg_column_size(r.*)) FROM interdict.change_rows r WHERE change_id = %s", (cid,))
+    storage.append(dbacur.fetchone()[0] / 100000)
     rev.append(timed(cur, "SELECT interdict.revert(%s)", (cid,)))
 m = statistics.median
 print(f"{m(rt):.2f} {m(server):.2f} {m(plain):.0f} {m(orig):.0f} {m(orig) / m(plain):.2f} {m(rev):.0f} {m(rev) / m(orig):.2f} {m(storage):.0f}")

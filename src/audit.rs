@@ -121,44 +121,67 @@ fn line(event: &str, fields: Map<String, Value>) {
 
 fn compose(event: &str, fields: Map<String, Value>) -> String {
     // SAFETY: plain reads of process globals.
-    let (now, pid, app, query) = unsafe {
-        (
-            pg_sys::GetCurrentTimestamp(),
-            pg_sys::MyProcPid,
-            crate::nodes::cstr(pg_sys::application_name),
-            crate::nodes::cstr(pg_sys::debug_query_string),
-        )
+    let (now, app, query) = unsafe {
+        (pg_sys::GetCurrentTimestamp(), crate::nodes::cstr(pg_sys::application_name), crate::nodes::cstr(pg_sys::debug_query_string))
     };
-    let (role, db) = NAMES.with(|n| n.clone()).unwrap_or_else(session_names);
-    let client = client_addr();
     // Postgres timestamps count from 2000-01-01; the Unix epoch is 946684800 s before.
     let ts = interdict_core::audit::iso8601(now + 946_684_800_000_000);
-    let mut m = Map::new();
-    m.insert("interdict".into(), json!(event));
-    m.insert("ts".into(), json!(ts));
-    m.insert("role".into(), json!(role));
-    m.insert("database".into(), json!(db));
-    m.insert("application_name".into(), json!(app.unwrap_or_default()));
-    m.insert("client_addr".into(), json!(client));
-    m.insert("pid".into(), json!(pid));
-    m.insert("agent".into(), json!(settings::agent()));
-    m.insert("mode".into(), json!(settings::mode().as_str()));
+    // Written field by field (a map of values to serialize cost more than the rest of recording a
+    // one-row change); the session's fixed part is rendered once.
+    let mut out = String::with_capacity(512);
+    out.push('{');
+    push(&mut out, "interdict", &json!(event));
+    push(&mut out, "ts", &json!(ts));
+    out.push_str(&session_part());
+    push(&mut out, "application_name", &json!(app.unwrap_or_default()));
+    push(&mut out, "agent", &json!(settings::agent()));
+    push(&mut out, "mode", &json!(settings::mode().as_str()));
     if let Some(q) = query.filter(|q| !q.trim().is_empty()) {
         let (redacted, hash) = redacted_and_hash(&q);
-        m.insert("statement_hash".into(), json!(hash));
+        push(&mut out, "statement_hash", &json!(hash));
         match settings::log_statement() {
             LogStatement::None => {}
-            LogStatement::Redacted => {
-                m.insert("statement".into(), json!(cut(&redacted)));
-            }
-            LogStatement::Full => {
-                m.insert("statement".into(), json!(cut(&q)));
-            }
+            LogStatement::Redacted => push(&mut out, "statement", &json!(cut(&redacted))),
+            LogStatement::Full => push(&mut out, "statement", &json!(cut(&q))),
         }
     }
-    m.extend(fields);
-    Value::Object(m).to_string()
+    for (key, value) in &fields {
+        push(&mut out, key, value);
+    }
+    out.push('}');
+    out
 }
+
+/// `"key":value` after a comma (none after the opening brace).
+fn push(out: &mut String, key: &str, value: &Value) {
+    if !out.ends_with('{') {
+        out.push(',');
+    }
+    out.push_str(&Value::from(key).to_string());
+    out.push(':');
+    out.push_str(&value.to_string());
+}
+
+/// `"role":…,"database":…,"client_addr":…,"pid":…`, rendered once the names can be read.
+fn session_part() -> String {
+    if let Some(part) = SESSION_PART.with(|p| p.clone()) {
+        return part;
+    }
+    let (role, db) = NAMES.with(|n| n.clone()).unwrap_or_else(session_names);
+    // SAFETY: a plain read of a process global.
+    let pid = unsafe { pg_sys::MyProcPid };
+    let mut part = String::new();
+    push(&mut part, "role", &json!(role));
+    push(&mut part, "database", &json!(db));
+    push(&mut part, "client_addr", &json!(client_addr()));
+    push(&mut part, "pid", &json!(pid));
+    if !role.is_empty() {
+        SESSION_PART.set(Some(part.clone()));
+    }
+    part
+}
+
+static SESSION_PART: BackendCell<Option<String>> = BackendCell::new(None);
 
 /// A statement's redacted text and hash; the last one is kept, since a prepared statement's
 /// executions (pgbench's, an application's) write the same text again and again.
