@@ -52,7 +52,7 @@ pub fn run(args: &DoctorArgs) -> i32 {
     config.application_name("interdict doctor");
     let mut client = match config.connect(NoTls) {
         Ok(c) => c,
-        Err(e) => return bad(&format!("cannot connect: {e}")),
+        Err(e) => return bad(&format!("cannot connect: {}", e.as_db_error().map_or_else(|| e.to_string(), |d| d.message().to_string()))),
     };
     // A doctor must not hang on a busy server either.
     let _ = client.batch_execute("SET statement_timeout = '10s'");
@@ -169,10 +169,12 @@ fn examine(client: &mut Client, role: Option<&str>) -> Result<Vec<Finding>, Stri
             match client.query("SELECT \"check\", severity, finding, fix FROM interdict.check_role($1)", &[&role]) {
                 Ok(rows) => {
                     for r in rows {
+                        // check_role()'s severities (interdict_core::role_check::Severity): what
+                        // reaches past the guard gates a deployment; the rest is told.
                         let severity = match r.get::<_, String>(1).as_str() {
-                            "critical" => "critical",
-                            "warning" => "warning",
-                            _ => "ok",
+                            "critical" | "high" => "critical",
+                            "medium" => "warning",
+                            _ => "info",
                         };
                         out.push(finding("check_role", severity, format!("{}: {}", r.get::<_, String>(0), r.get::<_, String>(2)), r.get::<_, String>(3)));
                     }
