@@ -20,13 +20,10 @@ use serde_json::{json, Map, Value};
 /// Statement text kept in a line, at most.
 const STATEMENT_CHARS: usize = 4096;
 
-/// The session's role and database names, read when the session locks (inside a transaction), so
-/// that lines written outside one need no catalog.
-static NAMES: BackendCell<Option<(String, String)>> = BackendCell::new(None);
-
-/// At the session's lock.
+/// At the session's lock (inside a transaction): the session's part of every line is rendered
+/// then, so that lines written outside a transaction need no catalog.
 pub fn note_session() {
-    NAMES.set(Some(session_names()));
+    session_part();
 }
 
 /// The session role's and database's names, if a transaction is open to look them up in.
@@ -162,12 +159,13 @@ fn push(out: &mut String, key: &str, value: &Value) {
     out.push_str(&value.to_string());
 }
 
-/// `"role":…,"database":…,"client_addr":…,"pid":…`, rendered once the names can be read.
+/// `"role":…,"database":…,"client_addr":…,"pid":…`, rendered once the names can be read (kept
+/// from the first time a transaction is open to read them).
 fn session_part() -> String {
     if let Some(part) = SESSION_PART.with(|p| p.clone()) {
         return part;
     }
-    let (role, db) = NAMES.with(|n| n.clone()).unwrap_or_else(session_names);
+    let (role, db) = session_names();
     // SAFETY: a plain read of a process global.
     let pid = unsafe { pg_sys::MyProcPid };
     let mut part = String::new();

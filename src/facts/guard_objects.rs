@@ -28,6 +28,14 @@ unsafe fn extension() -> Option<(pg_sys::Oid, pg_sys::Oid)> {
     found
 }
 
+/// The guard's schema (`interdict`), if the extension is created in this database.
+///
+/// # Safety
+/// Inside a transaction (catalog lookups).
+pub unsafe fn guard_schema() -> Option<pg_sys::Oid> {
+    extension().map(|(_, schema)| schema).filter(|&s| s != pg_sys::InvalidOid)
+}
+
 /// The last lookup, keyed by the transaction it was made in.
 static EXTENSION: crate::cell::BackendCell<Option<((u32, u32), Option<(pg_sys::Oid, pg_sys::Oid)>)>> = crate::cell::BackendCell::new(None);
 

@@ -178,8 +178,8 @@ unsafe fn next_change_id() -> Result<i64, String> {
 
 /// A relation of the guard's schema, by name.
 unsafe fn record_relid(name: &std::ffi::CStr) -> Result<pg_sys::Oid, String> {
-    let schema = pg_sys::get_namespace_oid(c"interdict".as_ptr(), true);
-    let relid = if schema == pg_sys::InvalidOid { pg_sys::InvalidOid } else { pg_sys::get_relname_relid(name.as_ptr(), schema) };
+    let schema = crate::facts::guard_objects::guard_schema();
+    let relid = schema.map_or(pg_sys::InvalidOid, |schema| pg_sys::get_relname_relid(name.as_ptr(), schema));
     if relid == pg_sys::InvalidOid {
         return Err(format!("interdict.{} does not exist", name.to_string_lossy()));
     }
