@@ -52,12 +52,12 @@ fn client_addr() -> Option<String> {
 }
 
 pub fn refused(refusal: &Refusal) {
-    line("refusal", refusal_fields(refusal));
+    map_line("refusal", refusal_fields(refusal));
 }
 
 /// A dry-run session met a refusal and let the statement go on.
 pub fn dry_run(refusal: &Refusal) {
-    line("dry_run", refusal_fields(refusal));
+    map_line("dry_run", refusal_fields(refusal));
 }
 
 fn refusal_fields(r: &Refusal) -> Map<String, Value> {
@@ -84,78 +84,116 @@ pub fn decision(event: &str, approval_id: &str, requester: &str, max_rows: Optio
     if let Some(rows) = max_rows {
         m.insert("rows".into(), json!(rows));
     }
-    line(event, m);
+    map_line(event, m);
 }
 
-/// A change was recorded (`reverts`: it records the revert of that change).
+/// A change was recorded (`reverts`: it records the revert of that change). Written without a map
+/// of values: one line per recorded statement is on guarded mode's write path.
 pub fn change(id: i64, rows: i64, tables: &[(String, i64)], reverts: Option<i64>) {
-    let mut m = Map::new();
-    m.insert("change_id".into(), json!(id));
-    m.insert("rows".into(), json!(rows));
-    m.insert("tables".into(), Value::Object(tables.iter().map(|(t, n)| (t.clone(), json!(n))).collect()));
-    if let Some(original) = reverts {
-        m.insert("reverts".into(), json!(original));
-    }
-    line(if reverts.is_some() { "revert" } else { "change" }, m);
+    line(if reverts.is_some() { "revert" } else { "change" }, |out| {
+        push_number(out, "change_id", id);
+        if let Some(original) = reverts {
+            push_number(out, "reverts", original);
+        }
+        push_number(out, "rows", rows);
+        key(out, "tables");
+        out.push('{');
+        for (i, (table, n)) in tables.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            interdict_core::audit::json_string(out, table);
+            out.push(':');
+            out.push_str(&n.to_string());
+        }
+        out.push('}');
+    });
 }
 
 /// A DBA loaded a policy.
 pub fn policy_load(version: i64) {
     let mut m = Map::new();
     m.insert("policy_version".into(), json!(version));
-    line("policy_load", m);
+    map_line("policy_load", m);
 }
 
-fn line(event: &str, fields: Map<String, Value>) {
+/// Writes one line: the common fields, then the event's (`fields` writes them with the `push*`
+/// functions below).
+fn line(event: &str, fields: impl Fn(&mut String) + std::panic::RefUnwindSafe) {
     // A failure to compose or write the line never fails the statement: the error is dropped.
     PgTryBuilder::new(|| {
-        let text = compose(event, fields.clone());
+        let text = compose(event, &fields);
         ErrorReport::new(PgSqlErrorCode::ERRCODE_SUCCESSFUL_COMPLETION, text, "interdict").report(PgLogLevel::LOG)
     })
     .catch_others(|_| ())
     .execute();
 }
 
-fn compose(event: &str, fields: Map<String, Value>) -> String {
+/// The lines' events with their fields as a map (the rarer events: refusals, decisions, policies).
+fn map_line(event: &str, fields: Map<String, Value>) {
+    line(event, |out| {
+        for (k, v) in &fields {
+            push(out, k, v);
+        }
+    });
+}
+
+fn compose(event: &str, fields: &impl Fn(&mut String)) -> String {
     // SAFETY: plain reads of process globals.
     let (now, app, query) = unsafe {
         (pg_sys::GetCurrentTimestamp(), crate::nodes::cstr(pg_sys::application_name), crate::nodes::cstr(pg_sys::debug_query_string))
     };
     // Postgres timestamps count from 2000-01-01; the Unix epoch is 946684800 s before.
     let ts = interdict_core::audit::iso8601(now + 946_684_800_000_000);
-    // Written field by field (a map of values to serialize cost more than the rest of recording a
-    // one-row change); the session's fixed part is rendered once.
+    // Written field by field, strings escaped straight into the line (serializing a map of values
+    // cost more than the rest of recording a one-row change); the session's fixed part is rendered
+    // once.
     let mut out = String::with_capacity(512);
     out.push('{');
-    push(&mut out, "interdict", &json!(event));
-    push(&mut out, "ts", &json!(ts));
-    out.push_str(&session_part());
-    push(&mut out, "application_name", &json!(app.unwrap_or_default()));
-    push(&mut out, "agent", &json!(settings::agent()));
-    push(&mut out, "mode", &json!(settings::mode().as_str()));
+    push_str(&mut out, "interdict", event);
+    push_str(&mut out, "ts", &ts);
+    if !SESSION_PART.with(|p| p.as_ref().map(|part| out.push_str(part)).is_some()) {
+        out.push_str(&session_part());
+    }
+    push_str(&mut out, "application_name", app.as_deref().unwrap_or_default());
+    push_str(&mut out, "agent", &settings::agent());
+    push_str(&mut out, "mode", settings::mode().as_str());
     if let Some(q) = query.filter(|q| !q.trim().is_empty()) {
-        let (redacted, hash) = redacted_and_hash(&q);
-        push(&mut out, "statement_hash", &json!(hash));
-        match settings::log_statement() {
-            LogStatement::None => {}
-            LogStatement::Redacted => push(&mut out, "statement", &json!(cut(&redacted))),
-            LogStatement::Full => push(&mut out, "statement", &json!(cut(&q))),
-        }
+        with_redacted(&q, |redacted, hash| {
+            push_str(&mut out, "statement_hash", hash);
+            match settings::log_statement() {
+                LogStatement::None => {}
+                LogStatement::Redacted => push_str(&mut out, "statement", cut(redacted)),
+                LogStatement::Full => push_str(&mut out, "statement", cut(&q)),
+            }
+        });
     }
-    for (key, value) in &fields {
-        push(&mut out, key, value);
-    }
+    fields(&mut out);
     out.push('}');
     out
 }
 
-/// `"key":value` after a comma (none after the opening brace).
-fn push(out: &mut String, key: &str, value: &Value) {
+/// `"key":` after a comma (none after the opening brace).
+fn key(out: &mut String, key: &str) {
     if !out.ends_with('{') {
         out.push(',');
     }
-    out.push_str(&Value::from(key).to_string());
+    interdict_core::audit::json_string(out, key);
     out.push(':');
+}
+
+fn push(out: &mut String, k: &str, value: &Value) {
+    key(out, k);
+    out.push_str(&value.to_string());
+}
+
+fn push_str(out: &mut String, k: &str, value: &str) {
+    key(out, k);
+    interdict_core::audit::json_string(out, value);
+}
+
+fn push_number(out: &mut String, k: &str, value: i64) {
+    key(out, k);
     out.push_str(&value.to_string());
 }
 
@@ -169,10 +207,10 @@ fn session_part() -> String {
     // SAFETY: a plain read of a process global.
     let pid = unsafe { pg_sys::MyProcPid };
     let mut part = String::new();
-    push(&mut part, "role", &json!(role));
-    push(&mut part, "database", &json!(db));
+    push_str(&mut part, "role", &role);
+    push_str(&mut part, "database", &db);
     push(&mut part, "client_addr", &json!(client_addr()));
-    push(&mut part, "pid", &json!(pid));
+    push_number(&mut part, "pid", i64::from(pid));
     if !role.is_empty() {
         SESSION_PART.set(Some(part.clone()));
     }
@@ -181,20 +219,37 @@ fn session_part() -> String {
 
 static SESSION_PART: BackendCell<Option<String>> = BackendCell::new(None);
 
-/// A statement's redacted text and hash; the last one is kept, since a prepared statement's
-/// executions (pgbench's, an application's) write the same text again and again.
-fn redacted_and_hash(text: &str) -> (String, String) {
-    if let Some((_, redacted, hash)) = LAST_REDACTED.with(|c| c.as_ref().filter(|(t, _, _)| t == text).cloned()) {
-        return (redacted, hash);
-    }
-    let redacted = redact(text);
-    let hash = hash_redacted(&redacted);
-    LAST_REDACTED.set(Some((text.to_string(), redacted.clone(), hash.clone())));
-    (redacted, hash)
+/// Calls `f` with a statement's redacted text and hash. The last few statements' are kept: a
+/// prepared statement's executions (pgbench's, an application's) write the same text again and
+/// again, and a transaction's statements take turns.
+fn with_redacted<R>(text: &str, f: impl FnOnce(&str, &str) -> R) -> R {
+    REDACTED.with(|cache| {
+        let at = match cache.iter().position(|(t, _, _)| t == text) {
+            Some(at) => at,
+            None => {
+                let redacted = redact(text);
+                let hash = hash_redacted(&redacted);
+                if cache.len() == REDACTED_KEPT {
+                    cache.remove(0);
+                }
+                cache.push((text.to_string(), redacted, hash));
+                cache.len() - 1
+            }
+        };
+        let (_, redacted, hash) = &cache[at];
+        f(redacted, hash)
+    })
 }
 
-static LAST_REDACTED: crate::cell::BackendCell<Option<(String, String, String)>> = crate::cell::BackendCell::new(None);
+const REDACTED_KEPT: usize = 8;
 
-fn cut(text: &str) -> String {
-    text.trim().chars().take(STATEMENT_CHARS).collect()
+static REDACTED: BackendCell<Vec<(String, String, String)>> = BackendCell::new(Vec::new());
+
+/// At most `STATEMENT_CHARS` characters of the trimmed text.
+fn cut(text: &str) -> &str {
+    let text = text.trim();
+    match text.char_indices().nth(STATEMENT_CHARS) {
+        Some((end, _)) => &text[..end],
+        None => text,
+    }
 }

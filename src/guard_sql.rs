@@ -93,15 +93,10 @@ struct Scope {
 
 impl Scope {
     fn enter(user: Option<(pg_sys::Oid, i32)>) -> Scope {
-        Scope::enter_with(user, true)
-    }
-
-    fn enter_with(user: Option<(pg_sys::Oid, i32)>, pin_path: bool) -> Scope {
         // SAFETY: GUC and user-id calls on the backend's thread, inside a transaction.
         unsafe {
             let gucs = pg_sys::NewGUCNestLevel();
-            if pin_path {
-                setting_by_guard(|| {
+            setting_by_guard(|| {
                 pg_sys::set_config_option(
                     c"search_path".as_ptr(),
                     PINNED_PATH.as_ptr(),
@@ -112,8 +107,7 @@ impl Scope {
                     0,
                     false,
                 )
-                });
-            }
+            });
             let saved_user = user.map(|(to, flags)| {
                 let (mut was, mut context) = (pg_sys::InvalidOid, 0);
                 pg_sys::GetUserIdAndSecContext(&mut was, &mut context);
@@ -155,12 +149,11 @@ pub fn as_guard<R>(doing: &str, f: impl FnOnce() -> R) -> R {
     step(doing, f)
 }
 
-/// [`as_guard`] without pinning the search path, for work that runs no SQL and resolves no name
-/// through it (setting the search path is most of a one-row change's recording cost otherwise).
-pub fn as_guard_direct<R>(doing: &str, f: impl FnOnce() -> R) -> R {
-    let owner = extension_owner().unwrap_or(pg_sys::Oid::from(pg_sys::BOOTSTRAP_SUPERUSERID));
-    let _scope = Scope::enter_with(Some((owner, pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32)), false);
-    GUARD_OWN_TABLES.set(true);
+/// The guard's direct work on its own tables (heap and index inserts, `nextval` without a
+/// permission check, as Postgres writes its catalogs): no SQL runs, no name is resolved through
+/// the search path and no permission is checked, so no identity or setting needs changing; only
+/// the guard's error handling applies ([`step`]).
+pub fn direct<R>(doing: &str, f: impl FnOnce() -> R) -> R {
     step(doing, f)
 }
 

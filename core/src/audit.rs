@@ -24,9 +24,48 @@ pub fn iso8601(unix_micros: i64) -> String {
     )
 }
 
+/// `s` as a JSON string (RFC 8259: quote, backslash and control characters escaped).
+pub fn json_string(out: &mut String, s: &str) {
+    out.push('"');
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if escape.is_empty() {
+            out.push_str(&format!("\\u{b:04x}"));
+        } else {
+            out.push_str(escape);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_strings_escape_what_rfc_8259_requires() {
+        let mut out = String::new();
+        json_string(&mut out, "plain é ✓");
+        assert_eq!(out, r#""plain é ✓""#);
+        out.clear();
+        json_string(&mut out, "a\"b\\c\nd\re\tf\u{1}g\u{1f}");
+        assert_eq!(out, r#""a\"b\\c\nd\re\tf\u0001g\u001f""#);
+        out.clear();
+        json_string(&mut out, "");
+        assert_eq!(out, r#""""#);
+    }
 
     #[test]
     fn utc_timestamps() {

@@ -27,7 +27,7 @@ use store::{write_change, ChangeRows, Counts, Target};
 
 use crate::cell::BackendCell;
 use crate::guard_sql::as_guard;
-use crate::nodes::{cstr, list_ints, relation_name};
+use crate::nodes::{cstr, list_ints};
 use interdict_core::undo::Op;
 use interdict_core::{Mode, ReasonCode, Refusal};
 use pgrx::datum::DatumWithOid;
@@ -152,25 +152,39 @@ pub unsafe fn capture(data: &pg_sys::TriggerData) {
 /// # Safety
 /// `desc` is a valid tuple descriptor.
 pub unsafe fn shape(desc: pg_sys::TupleDesc) -> String {
-    crate::nodes::tuple_desc_attrs(desc)
-        .iter()
-        .filter(|a| !a.attisdropped)
-        .map(|a| format!("{}:{}:{}", pg_sys::name_data_to_str(&a.attname), u32::from(a.atttypid), a.atttypmod))
-        .collect::<Vec<_>>()
-        .join(",")
+    let mut out = String::new();
+    for a in crate::nodes::tuple_desc_attrs(desc).iter().filter(|a| !a.attisdropped) {
+        if !out.is_empty() {
+            out.push(',');
+        }
+        out.push_str(pg_sys::name_data_to_str(&a.attname));
+        out.push(':');
+        out.push_str(&u32::from(a.atttypid).to_string());
+        out.push(':');
+        out.push_str(&a.atttypmod.to_string());
+    }
+    out
 }
 
 /// The shape of a relation now, or `None` if it no longer exists.
 pub fn relation_shape(relid: pg_sys::Oid) -> Option<String> {
-    // SAFETY: relcache access inside a transaction; the relation is closed before returning.
+    name_and_shape(relid).map(|(_, shape)| shape)
+}
+
+/// A relation's `schema.name` and shape now (one relcache visit), or `None` if it no longer exists.
+fn name_and_shape(relid: pg_sys::Oid) -> Option<(String, String)> {
+    // SAFETY: relcache and syscache access inside a transaction; the relation is closed before returning.
     unsafe {
         let rel = pg_sys::RelationIdGetRelation(relid);
         if rel.is_null() {
             return None;
         }
+        let form = &*(*rel).rd_rel;
+        let schema = cstr(pg_sys::get_namespace_name(form.relnamespace)).unwrap_or_default();
+        let name = format!("{schema}.{}", pg_sys::name_data_to_str(&form.relname));
         let s = shape((*rel).rd_att);
         pg_sys::RelationClose(rel);
-        Some(s)
+        Some((name, s))
     }
 }
 
@@ -299,9 +313,8 @@ pub fn flush(at_commit: bool) {
     let mut summary = Vec::new();
     for (relid, counts) in tables {
         let relid = pg_sys::Oid::from(relid);
-        // SAFETY: a catalog lookup inside a transaction.
-        let name = unsafe { relation_name(relid) }.unwrap_or_default();
-        change.table(relid, &name, &relation_shape(relid).unwrap_or_default(), counts);
+        let (name, shape) = name_and_shape(relid).unwrap_or_default();
+        change.table(relid, &name, &shape, counts);
         summary.push((name, counts.total()));
     }
     let (text, _) = crate::statement::statement_text();

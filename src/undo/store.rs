@@ -5,11 +5,13 @@
 //! prepared statement this replaces (unnesting arrays into the three tables) cost about 300,000
 //! instructions for a one-row change and 21,000 per row. The rare addition to a change a statement
 //! made already (a rule's later plans) keeps one prepared statement, for its upsert of the
-//! per-table counts. Runs inside [`crate::guard_sql::as_guard`] (as the extension's owner, search
-//! path pinned, our hooks standing aside).
+//! per-table counts, run [`crate::guard_sql::as_guard`] (as the extension's owner, search path
+//! pinned, our hooks standing aside). The direct inserts need neither: no SQL, name resolution or
+//! permission check is involved ([`crate::guard_sql::direct`]); the record tables' OIDs are kept
+//! until a relcache invalidation names one of them.
 
 use crate::cell::BackendCell;
-use crate::guard_sql::{as_guard, as_guard_direct};
+use crate::guard_sql::{as_guard, direct};
 use interdict_core::undo::Op;
 use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys::{self, PgOid};
@@ -42,7 +44,7 @@ impl Counts {
 pub struct ChangeRows {
     seqs: Vec<i64>,
     relids: Vec<pg_sys::Oid>,
-    ops: Vec<String>,
+    ops: Vec<u8>,
     olds: Vec<Option<String>>,
     news: Vec<Option<String>>,
     table_relids: Vec<pg_sys::Oid>,
@@ -57,7 +59,7 @@ impl ChangeRows {
     pub fn row(&mut self, seq: i64, relid: pg_sys::Oid, op: Op, old: Option<String>, new: Option<String>) {
         self.seqs.push(seq);
         self.relids.push(relid);
-        self.ops.push(op.letter().to_string());
+        self.ops.push(op.letter() as u8);
         self.olds.push(old);
         self.news.push(new);
     }
@@ -95,50 +97,63 @@ ON CONFLICT (change_id, relid) DO UPDATE SET inserted = t.inserted + EXCLUDED.in
 /// The addition's plan, prepared on first use and kept for the backend's life.
 static ADD_PLAN: BackendCell<Option<OwnedPreparedStatement>> = BackendCell::new(None);
 
-/// Stores `rows` into `target`; returns the change's id. A new change is inserted directly, as the
-/// extension's owner (`as_guard_direct`); an addition runs its statement `as_guard`.
+/// Stores `rows` into `target`; returns the change's id. A new change is inserted directly
+/// (`direct`); an addition runs its statement `as_guard`.
 pub fn write_change(target: Target, rows: ChangeRows) -> i64 {
     match target {
-        // SAFETY: inside a transaction, as the extension's owner; the tables are opened and closed here.
-        Target::New { statement, reverts } => as_guard_direct("recording the change", || unsafe { insert_change(statement, reverts, &rows) })
+        // SAFETY: inside a transaction; the tables are opened and closed here.
+        Target::New { statement, reverts } => direct("recording the change", || unsafe { insert_change(statement, reverts, &rows) })
             .unwrap_or_else(|e| crate::reasons::internal_failure("recording the change", &e)),
         Target::Existing(id) => as_guard("recording the change", || add_to_change(id, rows)),
     }
 }
 
+/// The columns each record table's rows are written in (statics: their addresses key the
+/// positions [`RecordTable::columns`] keeps).
+static CHANGES_COLUMNS: [&str; 9] = ["id", "role_id", "role_name", "application_name", "agent", "xid", "made_at", "statement", "reverts"];
+static TABLES_COLUMNS: [&str; 7] = ["change_id", "relid", "table_name", "shape", "inserted", "updated", "deleted"];
+static ROWS_COLUMNS: [&str; 6] = ["change_id", "seq", "relid", "op", "old_row", "new_row"];
+
 /// A new change: its `changes` row, then its `change_tables` and `change_rows` rows.
 unsafe fn insert_change(statement: &str, reverts: Option<i64>, rows: &ChangeRows) -> Result<i64, String> {
     let role = pg_sys::GetSessionUserId();
-    let id = next_change_id()?;
+    let relids = relids()?;
+    let id = nextval_internal(relids.sequence, false);
     let agent = crate::settings::agent();
-    let changes = RecordTable::open(c"changes")?;
-    changes.insert(&[
-        ("id", Some(pg_sys::Datum::from(id))),
-        ("role_id", Some(pg_sys::Datum::from(role))),
-        ("role_name", Some(name_datum(pg_sys::GetUserNameFromId(role, true)))),
-        ("application_name", Some(text_datum(&crate::nodes::cstr(pg_sys::application_name).unwrap_or_default()))),
-        ("agent", (!agent.is_empty()).then(|| text_datum(&agent))),
-        ("xid", Some(pg_sys::Datum::from(pg_sys::GetTopFullTransactionId().value))),
-        ("made_at", Some(pg_sys::Datum::from(pg_sys::GetCurrentTimestamp()))),
-        ("statement", Some(text_datum(statement))),
-        ("reverts", reverts.map(pg_sys::Datum::from)),
-    ])?;
+    let changes = RecordTable::open(relids.changes)?;
+    changes.insert(
+        &CHANGES_COLUMNS,
+        &[
+            Some(pg_sys::Datum::from(id)),
+            Some(pg_sys::Datum::from(role)),
+            Some(name_datum(pg_sys::GetUserNameFromId(role, true))),
+            Some(text_datum(&crate::nodes::cstr(pg_sys::application_name).unwrap_or_default())),
+            (!agent.is_empty()).then(|| text_datum(&agent)),
+            Some(pg_sys::Datum::from(pg_sys::GetTopFullTransactionId().value)),
+            Some(pg_sys::Datum::from(pg_sys::GetCurrentTimestamp())),
+            Some(text_datum(statement)),
+            reverts.map(pg_sys::Datum::from),
+        ],
+    )?;
     drop(changes);
-    let tables = RecordTable::open(c"change_tables")?;
+    let tables = RecordTable::open(relids.tables)?;
     for i in 0..rows.table_relids.len() {
-        tables.insert(&[
-            ("change_id", Some(pg_sys::Datum::from(id))),
-            ("relid", Some(pg_sys::Datum::from(rows.table_relids[i]))),
-            ("table_name", Some(text_datum(&rows.table_names[i]))),
-            ("shape", Some(text_datum(&rows.table_shapes[i]))),
-            ("inserted", Some(pg_sys::Datum::from(rows.inserted[i]))),
-            ("updated", Some(pg_sys::Datum::from(rows.updated[i]))),
-            ("deleted", Some(pg_sys::Datum::from(rows.deleted[i]))),
-        ])?;
+        tables.insert(
+            &TABLES_COLUMNS,
+            &[
+                Some(pg_sys::Datum::from(id)),
+                Some(pg_sys::Datum::from(rows.table_relids[i])),
+                Some(text_datum(&rows.table_names[i])),
+                Some(text_datum(&rows.table_shapes[i])),
+                Some(pg_sys::Datum::from(rows.inserted[i])),
+                Some(pg_sys::Datum::from(rows.updated[i])),
+                Some(pg_sys::Datum::from(rows.deleted[i])),
+            ],
+        )?;
     }
     drop(tables);
-    let images = RecordTable::open(c"change_rows")?;
-    let columns = images.columns(&["change_id", "seq", "relid", "op", "old_row", "new_row"])?;
+    let images = RecordTable::open(relids.rows)?;
+    let columns = images.columns(&ROWS_COLUMNS)?;
     // Each row's datums are made in a memory context reset every few hundred rows: a large change
     // never holds a second copy of all its images in Postgres memory.
     let mut row_memory = pgrx::PgMemoryContexts::new("interdict change rows");
@@ -150,7 +165,7 @@ unsafe fn insert_change(statement: &str, reverts: Option<i64>, rows: &ChangeRows
                     Some(pg_sys::Datum::from(id)),
                     Some(pg_sys::Datum::from(seq)),
                     Some(pg_sys::Datum::from(rows.relids[i])),
-                    Some(pg_sys::Datum::from(rows.ops[i].as_bytes()[0] as i8)),
+                    Some(pg_sys::Datum::from(rows.ops[i] as i8)),
                     rows.olds[i].as_deref().map(|t| text_datum(t)),
                     rows.news[i].as_deref().map(|t| text_datum(t)),
                 ],
@@ -166,14 +181,60 @@ unsafe fn insert_change(statement: &str, reverts: Option<i64>, rows: &ChangeRows
     Ok(id)
 }
 
-/// `nextval(regclass)`'s fixed OID (`pg_proc.dat`; pgrx names the constant differently per version).
-const NEXTVAL_REGCLASS: u32 = 1574;
+unsafe extern "C-unwind" {
+    /// `nextval` without its permission check (`commands/sequence.h`; not in pgrx's bindings).
+    #[link_name = "nextval_internal"]
+    fn nextval_internal_raw(relid: pg_sys::Oid, check_permissions: bool) -> i64;
+}
 
-/// The next id from `changes`' identity sequence (`nextval`, as the extension's owner).
-unsafe fn next_change_id() -> Result<i64, String> {
-    let seq = record_relid(c"changes_id_seq")?;
-    let next = pg_sys::OidFunctionCall1Coll(pg_sys::Oid::from(NEXTVAL_REGCLASS), pg_sys::InvalidOid, pg_sys::Datum::from(seq));
-    Ok(next.value() as i64)
+/// [`nextval_internal_raw`] behind pgrx's FFI guard (an error is caught and re-raised as pgrx's).
+unsafe fn nextval_internal(relid: pg_sys::Oid, check_permissions: bool) -> i64 {
+    pg_sys::ffi::pg_guard_ffi_boundary(|| nextval_internal_raw(relid, check_permissions))
+}
+
+/// The OIDs of the id sequence and the three record tables.
+#[derive(Clone, Copy)]
+struct Relids {
+    sequence: pg_sys::Oid,
+    changes: pg_sys::Oid,
+    tables: pg_sys::Oid,
+    rows: pg_sys::Oid,
+}
+
+/// Kept across transactions (looking them up cost more than inserting a one-row change's rows);
+/// forgotten when a relcache invalidation names one of them or every relation (a dropped or
+/// re-created extension's tables are invalidated as they go).
+static RELIDS: BackendCell<Option<Relids>> = BackendCell::new(None);
+static RELIDS_CALLBACK: BackendCell<bool> = BackendCell::new(false);
+/// [`RecordTable::columns`]' findings, by (table, list of names); forgotten with the relids.
+static COLUMNS: BackendCell<Vec<((pg_sys::Oid, usize), Vec<usize>)>> = BackendCell::new(Vec::new());
+
+unsafe fn relids() -> Result<Relids, String> {
+    if let Some(r) = RELIDS.get() {
+        return Ok(r);
+    }
+    if !RELIDS_CALLBACK.get() {
+        pg_sys::CacheRegisterRelcacheCallback(Some(forget_relids), pg_sys::Datum::from(0usize));
+        RELIDS_CALLBACK.set(true);
+    }
+    let r = Relids {
+        sequence: record_relid(c"changes_id_seq")?,
+        changes: record_relid(c"changes")?,
+        tables: record_relid(c"change_tables")?,
+        rows: record_relid(c"change_rows")?,
+    };
+    RELIDS.set(Some(r));
+    Ok(r)
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn forget_relids(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    if let Some(r) = RELIDS.get() {
+        if relid == pg_sys::InvalidOid || [r.sequence, r.changes, r.tables, r.rows].contains(&relid) {
+            RELIDS.set(None);
+            COLUMNS.with(Vec::clear);
+        }
+    }
 }
 
 /// A relation of the guard's schema, by name.
@@ -198,6 +259,9 @@ unsafe fn name_datum(s: *const std::ffi::c_char) -> pg_sys::Datum {
     pg_sys::Datum::from(name)
 }
 
+/// The most columns a record table may have (`insert_at` forms rows in fixed arrays).
+const MAX_COLUMNS: usize = 32;
+
 /// One of the guard's record tables, open for inserting rows with its indexes (`CatalogOpenIndexes`),
 /// locked `ROW EXCLUSIVE` until the transaction ends, as an `INSERT` would.
 struct RecordTable {
@@ -206,24 +270,33 @@ struct RecordTable {
 }
 
 impl RecordTable {
-    unsafe fn open(name: &std::ffi::CStr) -> Result<RecordTable, String> {
-        let rel = pg_sys::table_open(record_relid(name)?, pg_sys::RowExclusiveLock as pg_sys::LOCKMODE);
+    unsafe fn open(relid: pg_sys::Oid) -> Result<RecordTable, String> {
+        let rel = pg_sys::table_open(relid, pg_sys::RowExclusiveLock as pg_sys::LOCKMODE);
         Ok(RecordTable { rel, indexes: pg_sys::CatalogOpenIndexes(rel) })
     }
 
     /// The positions of the named columns in the table's own column order (so a column added by an
     /// upgrade, or reordered, is never written with another's value); a name the table lacks is
-    /// an error.
-    unsafe fn columns(&self, names: &[&str]) -> Result<Vec<usize>, String> {
-        let attrs = crate::nodes::tuple_desc_attrs((*self.rel).rd_att);
-        names
+    /// an error. Kept per table and list of names until the relids are forgotten.
+    unsafe fn columns(&self, names: &'static [&'static str]) -> Result<Vec<usize>, String> {
+        let key = ((*self.rel).rd_id, names.as_ptr() as usize);
+        if let Some(found) = COLUMNS.with(|c| c.iter().find(|(k, _)| *k == key).map(|(_, at)| at.clone())) {
+            return Ok(found);
+        }
+        let attrs: Vec<Option<&[u8]>> = crate::nodes::tuple_desc_attrs((*self.rel).rd_att)
+            .iter()
+            .map(|a| (!a.attisdropped).then(|| std::ffi::CStr::from_ptr(a.attname.data.as_ptr()).to_bytes()))
+            .collect();
+        let found = names
             .iter()
             .map(|name| {
-                attrs.iter().position(|a| !a.attisdropped && pg_sys::name_data_to_str(&a.attname) == *name).ok_or_else(|| {
+                attrs.iter().position(|a| *a == Some(name.as_bytes())).ok_or_else(|| {
                     format!("interdict.{} has no column {name}", pg_sys::name_data_to_str(&(*(*self.rel).rd_rel).relname))
                 })
             })
-            .collect()
+            .collect::<Result<Vec<usize>, String>>()?;
+        COLUMNS.with(|c| c.push((key, found.clone())));
+        Ok(found)
     }
 
     /// Inserts a row with `values` in the columns at `columns` (`None`: null; other columns null):
@@ -233,17 +306,22 @@ impl RecordTable {
     unsafe fn insert_at(&self, columns: &[usize], values: &[Option<pg_sys::Datum>]) -> Result<(), String> {
         let desc = (*self.rel).rd_att;
         let natts = (*desc).natts as usize;
-        let mut datums = vec![pg_sys::Datum::from(0usize); natts];
-        let mut nulls = vec![true; natts];
+        if natts > MAX_COLUMNS {
+            return Err(format!("interdict.{} has more than {MAX_COLUMNS} columns", pg_sys::name_data_to_str(&(*(*self.rel).rd_rel).relname)));
+        }
+        // On the stack: this runs for every stored row.
+        let mut datums = [pg_sys::Datum::from(0usize); MAX_COLUMNS];
+        let mut nulls = [true; MAX_COLUMNS];
         for (&at, value) in columns.iter().zip(values) {
             if let Some(v) = value {
                 datums[at] = *v;
                 nulls[at] = false;
             }
         }
+        let (datums, nulls) = (&mut datums[..natts], &mut nulls[..natts]);
         let tuple = pg_sys::heap_form_tuple(desc, datums.as_mut_ptr(), nulls.as_mut_ptr());
         pg_sys::simple_heap_insert(self.rel, tuple);
-        let result = self.index_entries(tuple, &datums, &nulls);
+        let result = self.index_entries(tuple, datums, nulls);
         pg_sys::heap_freetuple(tuple);
         result
     }
@@ -276,11 +354,9 @@ impl RecordTable {
         Ok(())
     }
 
-    /// Inserts a row from named values; columns not named are null.
-    unsafe fn insert(&self, values: &[(&str, Option<pg_sys::Datum>)]) -> Result<(), String> {
-        let names: Vec<&str> = values.iter().map(|(n, _)| *n).collect();
-        let datums: Vec<Option<pg_sys::Datum>> = values.iter().map(|(_, v)| *v).collect();
-        self.insert_at(&self.columns(&names)?, &datums)
+    /// Inserts a row with `values` in the named columns; columns not named are null.
+    unsafe fn insert(&self, names: &'static [&'static str], values: &[Option<pg_sys::Datum>]) -> Result<(), String> {
+        self.insert_at(&self.columns(names)?, values)
     }
 }
 
@@ -337,7 +413,7 @@ fn add_to_change(id: i64, rows: ChangeRows) -> i64 {
         DatumWithOid::from(id),
         DatumWithOid::from(seqs),
         DatumWithOid::from(relids),
-        DatumWithOid::from(ops),
+        DatumWithOid::from(ops.iter().map(|&op| char::from(op).to_string()).collect::<Vec<String>>()),
         DatumWithOid::from(olds),
         DatumWithOid::from(news),
         DatumWithOid::from(table_relids),
