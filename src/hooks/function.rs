@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::ffi::c_void;
 
 static PREV: BackendCell<pg_sys::object_access_hook_type> = BackendCell::new(None);
-static CACHE: BackendCell<Option<(Mode, HashMap<u32, Verdict>)>> = BackendCell::new(None);
+static CACHE: BackendCell<Option<(Mode, OidMap<Verdict>)>> = BackendCell::new(None);
 
 pub fn register() {
     // SAFETY: called once per process from _PG_init; we keep the previous hook and chain to it.
@@ -36,30 +36,56 @@ unsafe extern "C-unwind" fn forget_functions(_arg: pg_sys::Datum, _cacheid: i32,
     crate::undo::forget_capture_function();
 }
 
+/// A function's verdict depends on the function and the mode only (`decide_function`): looked up
+/// per function call in a plan, so the cache is checked before anything else is read.
 fn verdict_for(funcid: pg_sys::Oid) -> Verdict {
-    let mut settings = settings::settings();
-    settings.mode = crate::enforce::session_mode().unwrap_or(settings.mode); // no valid policy: guarded sessions read only
+    let mode = crate::enforce::session_mode().unwrap_or_else(settings::mode); // no valid policy: guarded sessions read only
     let cached = CACHE.with(|c| match c {
-        Some((mode, map)) if *mode == settings.mode => map.get(&u32::from(funcid)).cloned(),
+        Some((m, map)) if *m == mode => map.get(&u32::from(funcid)).cloned(),
         _ => None,
     });
     if let Some(v) = cached {
         return v;
     }
+    let mut settings = settings::settings();
+    settings.mode = mode;
     // SAFETY: we are inside the executor, hence inside a transaction.
     let verdict = match unsafe { function_facts(funcid) } {
         Some(facts) => decide_function(&settings, &facts),
         None => Verdict::Allow, // no such function: Postgres itself reports that
     };
     CACHE.with(|c| {
-        let (mode, map) = c.get_or_insert_with(|| (settings.mode, HashMap::new()));
-        if *mode != settings.mode {
-            *mode = settings.mode;
+        let (m, map) = c.get_or_insert_with(|| (mode, OidMap::default()));
+        if *m != mode {
+            *m = mode;
             map.clear();
         }
         map.insert(u32::from(funcid), verdict.clone());
     });
     verdict
+}
+
+/// A map keyed by OIDs, hashed with one multiplication (the default hasher, SipHash, is built to
+/// resist chosen keys; OIDs are the catalog's, and this runs for every function call in a plan).
+type OidMap<V> = HashMap<u32, V, std::hash::BuildHasherDefault<OidHasher>>;
+
+#[derive(Default)]
+struct OidHasher(u64);
+
+impl std::hash::Hasher for OidHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.0 = u64::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
 }
 
 /// Inside `simulate()`: refuse what a rollback cannot undo; note sequences that move.
