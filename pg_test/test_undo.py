@@ -69,6 +69,41 @@ def purge_and_retention():
         run(dba, "SELECT pg_reload_conf()"); run(dba, "SELECT pg_sleep(0.3)")
         restore_t()
 
+@test
+def rows_are_found_by_address_and_after_their_table_is_rewritten():
+    """A change's rows have no index: revert finds them by the addresses change_tables keeps, with
+    a TID scan; after VACUUM FULL moves them (a new file), by change id. Revert and purge work both
+    ways, and a change whose row images are missing is not reverted by half."""
+    op, dba, agent = connect("p_op"), connect("postgres"), connect("r_guard")
+    run(agent, f"UPDATE t SET v = 'addressed' WHERE id IN (4, 5) /* {ARGS.label} */")
+    first = last_change(agent)
+    eq(one(dba, f"SELECT cardinality(rows_at) FROM interdict.change_tables WHERE change_id = {first}"), 2, "two addresses")
+    eq(one(dba, f"""SELECT pg_catalog.array_agg(r.ctid ORDER BY r.seq) = t.rows_at FROM interdict.change_rows r, interdict.change_tables t
+                    WHERE t.change_id = {first} AND r.change_id = t.change_id GROUP BY t.rows_at"""), True, "they are the rows', in order")
+    run(agent, f"UPDATE t SET v = 'moved' WHERE id = 6 /* {ARGS.label} */")
+    second = last_change(agent)
+    run(dba, "VACUUM FULL interdict.change_rows")
+    eq(one(dba, f"""SELECT rows_file <> pg_catalog.pg_relation_filenode('interdict.change_rows')
+                    FROM interdict.change_tables WHERE change_id = {second}"""), True, "a new file")
+    run(agent, f"SELECT interdict.revert({second})")
+    eq(one(agent, "SELECT v FROM t WHERE id = 6"), "v6", "reverted after its rows moved")
+    run(agent, f"SELECT interdict.revert({first})")
+    eq(one(agent, "SELECT count(*) FROM t WHERE v = 'addressed'"), 0, "both rows reverted")
+    run(agent, f"UPDATE t SET v = 'half' WHERE id IN (7, 8) /* {ARGS.label} */")
+    half = last_change(agent)
+    run(dba, "SET session_replication_role = replica")  # the records refuse direct changes otherwise
+    run(dba, f"DELETE FROM interdict.change_rows WHERE change_id = {half} AND seq = 2")
+    run(dba, "RESET session_replication_role")
+    e = refusal(agent, f"SELECT interdict.revert({half})")
+    eq((e["reason"], "1 of its 2 row images" in e["error"]), ("internal.failure", True), "a missing image stops the revert")
+    eq(one(agent, "SELECT count(*) FROM t WHERE v = 'half'"), 2, "nothing reverted by half")
+    run(dba, "SET session_replication_role = replica")
+    run(dba, f"UPDATE interdict.changes SET made_at = made_at - interval '2 days' WHERE id IN ({first}, {second}, {half})")
+    run(dba, "RESET session_replication_role")
+    eq(one(op, "SELECT interdict.purge('1 day') >= 3"), True, "purged, moved rows and addressed ones")
+    eq(one(dba, f"SELECT count(*) FROM interdict.change_rows WHERE change_id IN ({first}, {second}, {half})"), 0, "no row left behind")
+    restore_t()
+
 # --- issue 6: agent identity, stats, audit, ceilings, check_role, dry run -----------------------
 
 @test

@@ -30,6 +30,8 @@ CREATE TABLE interdict.change_tables (
     inserted   bigint NOT NULL,
     updated    bigint NOT NULL,
     deleted    bigint NOT NULL,
+    rows_at    tid[] NOT NULL,                -- where this table's rows of the change are in change_rows, in order
+    rows_file  oid NOT NULL,                  -- change_rows' file then (pg_relation_filenode): the addresses hold while it is the same
     PRIMARY KEY (change_id, relid)
 );
 COMMENT ON TABLE interdict.change_tables IS 'Rows per table and operation of each change.';
@@ -40,9 +42,12 @@ CREATE TABLE interdict.change_rows (
     relid     oid NOT NULL,
     op        "char" NOT NULL CHECK (op IN ('I', 'U', 'D')),
     old_row   text,                           -- before-image (UPDATE, DELETE), the row's text form
-    new_row   text,                           -- after-image (INSERT, UPDATE)
-    PRIMARY KEY (change_id, seq)
+    new_row   text                            -- after-image (INSERT, UPDATE)
 );
+-- No index: the guard finds a change's rows by the addresses change_tables keeps (rows_at), and an
+-- index entry per row cost about as much as the row (benches/RESULTS.md). After VACUUM FULL or
+-- CLUSTER of this table (a new file) the guard finds them by change id instead, scanning; operators
+-- looking rows up by change_id scan too, or add an index of their own (the guard maintains it).
 COMMENT ON TABLE interdict.change_rows IS 'Row images of each change: real data, readable by operators only.';
 
 -- Only the guard changes its records, whatever the session's mode (agent modes refuse any write to

@@ -83,6 +83,27 @@ pub fn setting_by_guard<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Inside [`as_guard`]: until the scope ends, plans take anything over a sequential scan. The
+/// guard finds a change's rows by their addresses (undo/store.rs), a TID scan the planner would
+/// otherwise price as ten random reads and skip for a small table's scan.
+pub fn prefer_addresses() {
+    setting_by_guard(|| {
+        // SAFETY: a GUC change on the backend's thread, saved at the scope's nesting level.
+        unsafe {
+            pg_sys::set_config_option(
+                c"enable_seqscan".as_ptr(),
+                c"off".as_ptr(),
+                pg_sys::GucContext::PGC_USERSET,
+                pg_sys::GucSource::PGC_S_SESSION,
+                pg_sys::GucAction::GUC_ACTION_SAVE,
+                true,
+                0,
+                false,
+            )
+        }
+    });
+}
+
 /// Everything a scope changed, put back on the way out (errors included: an error unwinds through
 /// Rust frames before pgrx re-raises it, so `Drop` runs).
 struct Scope {

@@ -104,8 +104,15 @@ pub fn statement_hash(text: &str) -> String {
 
 /// [`statement_hash`] of a statement [`redact`]ed already (the audit trail needs both).
 pub fn hash_redacted(redacted: &str) -> String {
-    let normalized: String = redacted.split_whitespace().collect::<Vec<_>>().join(" ");
-    sha256(normalized.as_bytes())[..8].iter().map(|b| format!("{b:02x}")).collect()
+    let mut normalized = String::with_capacity(redacted.len());
+    for word in redacted.split_whitespace() {
+        if !normalized.is_empty() {
+            normalized.push(' ');
+        }
+        normalized.push_str(word);
+    }
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    sha256(normalized.as_bytes())[..8].iter().flat_map(|b| [HEX[usize::from(b >> 4)] as char, HEX[usize::from(b & 15)] as char]).collect()
 }
 
 fn utf8_len(first: u8) -> usize {
@@ -190,6 +197,13 @@ fn skip_number(b: &[u8], mut j: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn statement_hashes_are_stable_and_ignore_spacing() {
+        // The value audit lines carried before: log consumers group by it.
+        assert_eq!(hash_redacted("SELECT  *\n FROM t WHERE a = ?"), "45fbc19f0e8192e6");
+        assert_eq!(hash_redacted("SELECT * FROM t WHERE a = ?"), "45fbc19f0e8192e6");
+    }
 
     #[test]
     fn literals_become_placeholders() {

@@ -446,19 +446,34 @@ pub fn purge(older_than_secs: Option<f64>) -> i64 {
 }
 
 /// Deletes changes older than `secs` (at most `limit` of them, skipping any another session is
-/// deleting), with their rows; returns how many. Runs inside `as_guard`.
+/// deleting), with their rows, found by their addresses (see store.rs); returns how many. Runs
+/// inside `as_guard`.
 fn delete_older(secs: f64, limit: Option<i64>) -> i64 {
-    Spi::get_one_with_args::<i64>(
-        "WITH d AS (DELETE FROM interdict.changes WHERE id IN (
-                        SELECT id FROM interdict.changes WHERE made_at < pg_catalog.clock_timestamp() - pg_catalog.make_interval(secs => $1)
-                         ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING id),
-              r AS (DELETE FROM interdict.change_rows WHERE change_id IN (SELECT id FROM d)),
-              t AS (DELETE FROM interdict.change_tables WHERE change_id IN (SELECT id FROM d))
-         SELECT count(*) FROM d",
-        &[DatumWithOid::from(secs), DatumWithOid::from(limit)],
-    )
-    .unwrap_or_else(|e| crate::reasons::internal_failure("purging recorded changes", &e.to_string()))
-    .unwrap_or(0)
+    crate::guard_sql::prefer_addresses();
+    let deleted = Spi::connect_mut(|client| {
+        let row = client.update(
+            "WITH d AS (DELETE FROM interdict.changes WHERE id IN (
+                            SELECT id FROM interdict.changes WHERE made_at < pg_catalog.clock_timestamp() - pg_catalog.make_interval(secs => $1)
+                             ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING id),
+                  t AS (DELETE FROM interdict.change_tables WHERE change_id IN (SELECT id FROM d)
+                        RETURNING change_id, rows_at,
+                                  rows_file OPERATOR(pg_catalog.=) pg_catalog.pg_relation_filenode('interdict.change_rows'::pg_catalog.regclass) AS addressed),
+                  r AS (DELETE FROM interdict.change_rows
+                         WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT pg_catalog.unnest(rows_at) FROM t WHERE addressed))
+                           AND change_id IN (SELECT change_id FROM t WHERE addressed))
+             SELECT (SELECT count(*) FROM d), ARRAY(SELECT change_id FROM t WHERE NOT addressed)",
+            None,
+            &[DatumWithOid::from(secs), DatumWithOid::from(limit)],
+        )?;
+        let (count, moved) = row.first().get_two::<i64, Vec<i64>>()?;
+        // Rows whose addresses no longer hold (change_rows was rewritten): found by scanning.
+        let moved = moved.unwrap_or_default();
+        if !moved.is_empty() {
+            client.update("DELETE FROM interdict.change_rows WHERE change_id = ANY ($1)", None, &[DatumWithOid::from(moved)])?;
+        }
+        Ok::<_, pgrx::spi::Error>(count.unwrap_or(0))
+    });
+    deleted.unwrap_or_else(|e| crate::reasons::internal_failure("purging recorded changes", &e.to_string()))
 }
 
 /// When this backend last deleted expired changes (Postgres timestamp).

@@ -205,24 +205,45 @@ fn table_now(id: i64, relid: pg_sys::Oid, name: &str, recorded_shape: &str) -> T
     Table { relid, name: name.to_string(), only: format!("ONLY {qualified}"), qualified, shape, key, key_ops, insert, update, stored }
 }
 
+/// A change's rows of one table, in order, by their addresses (a TID scan; the change id and
+/// table are checked as well).
+const ROWS_BY_ADDRESS: &str = "SELECT op::pg_catalog.text, old_row, new_row FROM interdict.change_rows
+     WHERE ctid OPERATOR(pg_catalog.=) ANY ((SELECT rows_at FROM interdict.change_tables WHERE change_id = $1 AND relid = $2)::pg_catalog.tid[])
+       AND change_id = $1 AND relid = $2 ORDER BY seq";
+/// The same after `change_rows` was rewritten (its rows moved): a scan.
+const ROWS_BY_SCAN: &str = "SELECT op::pg_catalog.text, old_row, new_row FROM interdict.change_rows WHERE change_id = $1 AND relid = $2 ORDER BY seq";
+
 /// The recorded events of one table, in order, with their keys: the images read as the guard, their
 /// keys computed as the table's owner (the cast to the row type may run the owner's domain checks).
 fn events(id: i64, t: &Table) -> Vec<Event> {
     let raw = as_guard("reading a change's rows", || {
+        crate::guard_sql::prefer_addresses();
         Spi::connect(|client| {
-            let rows = client.select(
-                "SELECT op::pg_catalog.text, old_row, new_row FROM interdict.change_rows WHERE change_id = $1 AND relid = $2 ORDER BY seq",
-                None,
-                &[DatumWithOid::from(id), DatumWithOid::from(t.relid)],
-            )?;
+            let args = [DatumWithOid::from(id), DatumWithOid::from(t.relid)];
+            // How many rows, and whether their addresses still hold (see store.rs).
+            let (recorded, addressed) = client
+                .select(
+                    "SELECT inserted + updated + deleted,
+                            rows_file OPERATOR(pg_catalog.=) pg_catalog.pg_relation_filenode('interdict.change_rows'::pg_catalog.regclass)
+                       FROM interdict.change_tables WHERE change_id = $1 AND relid = $2",
+                    None,
+                    &args,
+                )?
+                .first()
+                .get_two::<i64, bool>()?;
+            let rows = client.select(if addressed == Some(true) { ROWS_BY_ADDRESS } else { ROWS_BY_SCAN }, None, &args)?;
             let mut out = Vec::new();
             for r in rows {
                 out.push((r.get::<String>(1)?.unwrap_or_default(), r.get::<String>(2)?, r.get::<String>(3)?));
             }
-            Ok::<_, pgrx::spi::Error>(out)
+            Ok::<_, pgrx::spi::Error>((recorded.unwrap_or(0), out))
         })
     })
     .unwrap_or_else(|e| crate::reasons::internal_failure(&format!("reading change {id}"), &e.to_string()));
+    let (recorded, raw) = raw;
+    if recorded != raw.len() as i64 {
+        crate::reasons::internal_failure(&format!("reading change {id}"), &format!("{} of its {recorded} row images of {} were found", raw.len(), t.name));
+    }
     let olds: Vec<Option<String>> = raw.iter().map(|(_, o, _)| o.clone()).collect();
     let news: Vec<Option<String>> = raw.iter().map(|(_, _, n)| n.clone()).collect();
     let sql = cstring(format!(

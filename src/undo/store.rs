@@ -86,13 +86,16 @@ WITH r AS (
     INSERT INTO interdict.change_rows (change_id, seq, relid, op, old_row, new_row)
     SELECT $1, u.s, u.r, u.o::"char", u.a, u.b
       FROM ROWS FROM (pg_catalog.unnest($2::bigint[]), pg_catalog.unnest($3::oid[]), pg_catalog.unnest($4::text[]),
-                      pg_catalog.unnest($5::text[]), pg_catalog.unnest($6::text[])) AS u(s, r, o, a, b))
-INSERT INTO interdict.change_tables AS t (change_id, relid, table_name, shape, inserted, updated, deleted)
-SELECT $1, x.r, x.n, x.h, x.i, x.u, x.d
+                      pg_catalog.unnest($5::text[]), pg_catalog.unnest($6::text[])) AS u(s, r, o, a, b)
+    RETURNING relid, seq, ctid)
+INSERT INTO interdict.change_tables AS t (change_id, relid, table_name, shape, inserted, updated, deleted, rows_at, rows_file)
+SELECT $1, x.r, x.n, x.h, x.i, x.u, x.d, ARRAY(SELECT r.ctid FROM r WHERE r.relid = x.r ORDER BY r.seq),
+       pg_catalog.pg_relation_filenode('interdict.change_rows'::pg_catalog.regclass)
   FROM ROWS FROM (pg_catalog.unnest($7::oid[]), pg_catalog.unnest($8::text[]), pg_catalog.unnest($9::text[]),
                   pg_catalog.unnest($10::bigint[]), pg_catalog.unnest($11::bigint[]), pg_catalog.unnest($12::bigint[])) AS x(r, n, h, i, u, d)
 ON CONFLICT (change_id, relid) DO UPDATE SET inserted = t.inserted + EXCLUDED.inserted,
-       updated = t.updated + EXCLUDED.updated, deleted = t.deleted + EXCLUDED.deleted"#;
+       updated = t.updated + EXCLUDED.updated, deleted = t.deleted + EXCLUDED.deleted,
+       rows_at = t.rows_at OPERATOR(pg_catalog.||) EXCLUDED.rows_at"#;
 
 /// The addition's plan, prepared on first use and kept for the backend's life.
 static ADD_PLAN: BackendCell<Option<OwnedPreparedStatement>> = BackendCell::new(None);
@@ -111,10 +114,18 @@ pub fn write_change(target: Target, rows: ChangeRows) -> i64 {
 /// The columns each record table's rows are written in (statics: their addresses key the
 /// positions [`RecordTable::columns`] keeps).
 static CHANGES_COLUMNS: [&str; 9] = ["id", "role_id", "role_name", "application_name", "agent", "xid", "made_at", "statement", "reverts"];
-static TABLES_COLUMNS: [&str; 7] = ["change_id", "relid", "table_name", "shape", "inserted", "updated", "deleted"];
+static TABLES_COLUMNS: [&str; 9] = ["change_id", "relid", "table_name", "shape", "inserted", "updated", "deleted", "rows_at", "rows_file"];
 static ROWS_COLUMNS: [&str; 6] = ["change_id", "seq", "relid", "op", "old_row", "new_row"];
 
-/// A new change: its `changes` row, then its `change_tables` and `change_rows` rows.
+/// A new change: its `changes` row, its `change_rows` rows, then its `change_tables` rows with
+/// where each table's rows went.
+///
+/// `change_rows` has no index: a change's rows are found by their addresses (`rows_at`, with the
+/// file they are addresses in, `rows_file`), which `change_tables` keeps per table. An index entry
+/// per row cost about as much as the row's heap tuple (`benches/RESULTS.md`); a row address is six
+/// bytes in an array. Addresses hold while `change_rows` keeps its file: heap rows that are never
+/// updated do not move, and what moves them (`VACUUM FULL`, `CLUSTER`, a restore) writes a new
+/// file, which `rows_file` tells apart (then rows are found by change id, scanning).
 unsafe fn insert_change(statement: &str, reverts: Option<i64>, rows: &ChangeRows) -> Result<i64, String> {
     let role = pg_sys::GetSessionUserId();
     let relids = relids()?;
@@ -136,29 +147,15 @@ unsafe fn insert_change(statement: &str, reverts: Option<i64>, rows: &ChangeRows
         ],
     )?;
     drop(changes);
-    let tables = RecordTable::open(relids.tables)?;
-    for i in 0..rows.table_relids.len() {
-        tables.insert(
-            &TABLES_COLUMNS,
-            &[
-                Some(pg_sys::Datum::from(id)),
-                Some(pg_sys::Datum::from(rows.table_relids[i])),
-                Some(text_datum(&rows.table_names[i])),
-                Some(text_datum(&rows.table_shapes[i])),
-                Some(pg_sys::Datum::from(rows.inserted[i])),
-                Some(pg_sys::Datum::from(rows.updated[i])),
-                Some(pg_sys::Datum::from(rows.deleted[i])),
-            ],
-        )?;
-    }
-    drop(tables);
     let images = RecordTable::open(relids.rows)?;
     let columns = images.columns(&ROWS_COLUMNS)?;
+    let rows_file = (*(*images.rel).rd_rel).relfilenode;
+    let mut addresses: Vec<Vec<pg_sys::ItemPointerData>> = vec![Vec::new(); rows.table_relids.len()];
     // Each row's datums are made in a memory context reset every few hundred rows: a large change
     // never holds a second copy of all its images in Postgres memory.
     let mut row_memory = pgrx::PgMemoryContexts::new("interdict change rows");
     for (i, &seq) in rows.seqs.iter().enumerate() {
-        row_memory.switch_to(|_| {
+        let at = row_memory.switch_to(|_| {
             images.insert_at(
                 &columns,
                 &[
@@ -171,14 +168,44 @@ unsafe fn insert_change(statement: &str, reverts: Option<i64>, rows: &ChangeRows
                 ],
             )
         })?;
+        match rows.table_relids.iter().position(|&r| r == rows.relids[i]) {
+            Some(table) => addresses[table].push(at),
+            None => return Err(format!("a row of relation {} with no table entry", u32::from(rows.relids[i]))),
+        }
         if i % 256 == 255 {
             row_memory.reset();
         }
     }
     drop(images);
+    let tables = RecordTable::open(relids.tables)?;
+    for i in 0..rows.table_relids.len() {
+        tables.insert(
+            &TABLES_COLUMNS,
+            &[
+                Some(pg_sys::Datum::from(id)),
+                Some(pg_sys::Datum::from(rows.table_relids[i])),
+                Some(text_datum(&rows.table_names[i])),
+                Some(text_datum(&rows.table_shapes[i])),
+                Some(pg_sys::Datum::from(rows.inserted[i])),
+                Some(pg_sys::Datum::from(rows.updated[i])),
+                Some(pg_sys::Datum::from(rows.deleted[i])),
+                Some(tid_array(&mut addresses[i])),
+                Some(pg_sys::Datum::from(rows_file)),
+            ],
+        )?;
+    }
+    drop(tables);
     // Later commands of this transaction (a revert, `history()`) see the change.
     pg_sys::CommandCounterIncrement();
     Ok(id)
+}
+
+/// A `tid[]` datum of `tids`, in the current memory context.
+unsafe fn tid_array(tids: &mut [pg_sys::ItemPointerData]) -> pg_sys::Datum {
+    let mut elems: Vec<pg_sys::Datum> = tids.iter_mut().map(|t| pg_sys::Datum::from(t as *mut pg_sys::ItemPointerData)).collect();
+    let size = std::mem::size_of::<pg_sys::ItemPointerData>() as i32;
+    let array = pg_sys::construct_array(elems.as_mut_ptr(), elems.len() as i32, pg_sys::TIDOID, size, false, pg_sys::TYPALIGN_SHORT as std::ffi::c_char);
+    pg_sys::Datum::from(array)
 }
 
 unsafe extern "C-unwind" {
@@ -303,7 +330,8 @@ impl RecordTable {
     /// `simple_heap_insert`, then an entry in each index, as `CatalogIndexInsert` makes them but
     /// with the key taken from `values` (the record tables' indexes are on plain columns), so that
     /// no tuple slot is made per row.
-    unsafe fn insert_at(&self, columns: &[usize], values: &[Option<pg_sys::Datum>]) -> Result<(), String> {
+    /// Returns the row's address.
+    unsafe fn insert_at(&self, columns: &[usize], values: &[Option<pg_sys::Datum>]) -> Result<pg_sys::ItemPointerData, String> {
         let desc = (*self.rel).rd_att;
         let natts = (*desc).natts as usize;
         if natts > MAX_COLUMNS {
@@ -321,9 +349,10 @@ impl RecordTable {
         let (datums, nulls) = (&mut datums[..natts], &mut nulls[..natts]);
         let tuple = pg_sys::heap_form_tuple(desc, datums.as_mut_ptr(), nulls.as_mut_ptr());
         pg_sys::simple_heap_insert(self.rel, tuple);
+        let at = (*tuple).t_self;
         let result = self.index_entries(tuple, datums, nulls);
         pg_sys::heap_freetuple(tuple);
-        result
+        result.map(|()| at)
     }
 
     unsafe fn index_entries(&self, tuple: pg_sys::HeapTuple, datums: &[pg_sys::Datum], nulls: &[bool]) -> Result<(), String> {
@@ -356,7 +385,7 @@ impl RecordTable {
 
     /// Inserts a row with `values` in the named columns; columns not named are null.
     unsafe fn insert(&self, names: &'static [&'static str], values: &[Option<pg_sys::Datum>]) -> Result<(), String> {
-        self.insert_at(&self.columns(names)?, values)
+        self.insert_at(&self.columns(names)?, values).map(|_| ())
     }
 }
 
