@@ -34,6 +34,9 @@ CREATE TABLE interdict.change_tables (
     rows_file  oid NOT NULL,                  -- change_rows' file then (pg_relation_filenode): the addresses hold while it is the same
     PRIMARY KEY (change_id, relid)
 );
+-- A large change's addresses are stored out of line, uncompressed (compressing them cost more per
+-- row than storing them).
+ALTER TABLE interdict.change_tables ALTER COLUMN rows_at SET STORAGE EXTERNAL;
 COMMENT ON TABLE interdict.change_tables IS 'Rows per table and operation of each change.';
 
 CREATE TABLE interdict.change_rows (

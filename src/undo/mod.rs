@@ -40,8 +40,8 @@ struct Captured {
     level: i32,
     relid: pg_sys::Oid,
     op: Op,
-    old: Option<String>,
-    new: Option<String>,
+    old: Option<Vec<u8>>,
+    new: Option<Vec<u8>>,
 }
 
 #[derive(Default)]
@@ -111,13 +111,29 @@ impl Drop for StableOutput {
     }
 }
 
-/// The text form of a heap tuple of `rel` (`record_out`).
-unsafe fn image(tuple: pg_sys::HeapTuple, desc: pg_sys::TupleDesc) -> Option<String> {
+/// The text form of a heap tuple of `rel` (`record_out`), as the bytes Postgres wrote (in the
+/// database's encoding, copied once, not checked or converted: the image goes back to Postgres).
+unsafe fn image(tuple: pg_sys::HeapTuple, desc: pg_sys::TupleDesc) -> Option<Vec<u8>> {
     if tuple.is_null() {
         return None;
     }
     let datum = pg_sys::heap_copy_tuple_as_datum(tuple, desc);
-    cstr(pg_sys::OidOutputFunctionCall(pg_sys::Oid::from(pg_sys::F_RECORD_OUT), datum))
+    let text = pg_sys::OutputFunctionCall(record_out(), datum);
+    (!text.is_null()).then(|| std::ffi::CStr::from_ptr(text).to_bytes().to_vec())
+}
+
+/// `record_out`'s call info, kept for the backend's life: `record_out` keeps each column's output
+/// function in it for the row type it last wrote, so rows of one table after the first look
+/// nothing up (a call with fresh call info looked up every column's type and function per row).
+static RECORD_OUT: BackendCell<*mut pg_sys::FmgrInfo> = BackendCell::new(std::ptr::null_mut());
+
+unsafe fn record_out() -> *mut pg_sys::FmgrInfo {
+    if RECORD_OUT.get().is_null() {
+        let info = pg_sys::MemoryContextAllocZero(pg_sys::TopMemoryContext, std::mem::size_of::<pg_sys::FmgrInfo>()) as *mut pg_sys::FmgrInfo;
+        pg_sys::fmgr_info_cxt(pg_sys::Oid::from(pg_sys::F_RECORD_OUT), info, pg_sys::TopMemoryContext);
+        RECORD_OUT.set(info);
+    }
+    RECORD_OUT.get()
 }
 
 /// The recording trigger's body: keeps one row event.

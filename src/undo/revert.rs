@@ -502,7 +502,7 @@ fn revert_one(id: i64, force: bool) -> i64 {
     for (t, (counts, inverse)) in tables.iter().zip(done) {
         for (op, old, new) in inverse {
             seq += 1;
-            change.row(seq, t.relid, op, old, new);
+            change.row(seq, t.relid, op, old.map(String::into_bytes), new.map(String::into_bytes));
         }
         if counts.total() > 0 {
             change.table(t.relid, &t.name, &t.shape, counts);

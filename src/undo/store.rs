@@ -45,8 +45,8 @@ pub struct ChangeRows {
     seqs: Vec<i64>,
     relids: Vec<pg_sys::Oid>,
     ops: Vec<u8>,
-    olds: Vec<Option<String>>,
-    news: Vec<Option<String>>,
+    olds: Vec<Option<Vec<u8>>>,
+    news: Vec<Option<Vec<u8>>>,
     table_relids: Vec<pg_sys::Oid>,
     table_names: Vec<String>,
     table_shapes: Vec<String>,
@@ -56,7 +56,8 @@ pub struct ChangeRows {
 }
 
 impl ChangeRows {
-    pub fn row(&mut self, seq: i64, relid: pg_sys::Oid, op: Op, old: Option<String>, new: Option<String>) {
+    /// A row's images: their text forms' bytes, in the database's encoding.
+    pub fn row(&mut self, seq: i64, relid: pg_sys::Oid, op: Op, old: Option<Vec<u8>>, new: Option<Vec<u8>>) {
         self.seqs.push(seq);
         self.relids.push(relid);
         self.ops.push(op.letter() as u8);
@@ -163,8 +164,8 @@ unsafe fn insert_change(statement: &str, reverts: Option<i64>, rows: &ChangeRows
                     Some(pg_sys::Datum::from(seq)),
                     Some(pg_sys::Datum::from(rows.relids[i])),
                     Some(pg_sys::Datum::from(rows.ops[i] as i8)),
-                    rows.olds[i].as_deref().map(|t| text_datum(t)),
-                    rows.news[i].as_deref().map(|t| text_datum(t)),
+                    rows.olds[i].as_deref().map(|t| bytes_text_datum(t)),
+                    rows.news[i].as_deref().map(|t| bytes_text_datum(t)),
                 ],
             )
         })?;
@@ -276,6 +277,11 @@ unsafe fn record_relid(name: &std::ffi::CStr) -> Result<pg_sys::Oid, String> {
 
 /// A `text` datum in the current memory context.
 unsafe fn text_datum(s: &str) -> pg_sys::Datum {
+    bytes_text_datum(s.as_bytes())
+}
+
+/// A `text` datum of bytes already in the database's encoding, in the current memory context.
+unsafe fn bytes_text_datum(s: &[u8]) -> pg_sys::Datum {
     pg_sys::Datum::from(pg_sys::cstring_to_text_with_len(s.as_ptr() as *const std::ffi::c_char, s.len() as i32))
 }
 
@@ -443,8 +449,8 @@ fn add_to_change(id: i64, rows: ChangeRows) -> i64 {
         DatumWithOid::from(seqs),
         DatumWithOid::from(relids),
         DatumWithOid::from(ops.iter().map(|&op| char::from(op).to_string()).collect::<Vec<String>>()),
-        DatumWithOid::from(olds),
-        DatumWithOid::from(news),
+        DatumWithOid::from(texts(olds)),
+        DatumWithOid::from(texts(news)),
         DatumWithOid::from(table_relids),
         DatumWithOid::from(table_names),
         DatumWithOid::from(table_shapes),
@@ -458,6 +464,11 @@ fn add_to_change(id: i64, rows: ChangeRows) -> i64 {
         Ok(()) => id,
         Err(e) => crate::reasons::internal_failure("recording the change", &e.to_string()),
     }
+}
+
+/// Images as `text[]` elements for the prepared addition (pgrx's strings are UTF-8).
+fn texts(images: Vec<Option<Vec<u8>>>) -> Vec<Option<String>> {
+    images.into_iter().map(|i| i.map(|b| String::from_utf8(b).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))).collect()
 }
 
 fn prepare_add() -> Result<OwnedPreparedStatement, pgrx::spi::Error> {
