@@ -117,38 +117,36 @@ struct Table {
 /// An image in the revert's statements, qualified so that no column of the reverted table (whose
 /// name could be anything) can capture the reference.
 const IMG: &str = "interdict_img.interdict_img";
+/// An image read as a row of the table, once per image: every field is taken from this column.
+/// (`(img::T).c1, (img::T).c2` would parse the image once per field: `OFFSET 0` keeps the cast in
+/// its subquery instead of copying it into each reference.)
+const ROW_S: &str = "interdict_s.interdict_row";
 
 fn fields(expr: &str, cols: &[String]) -> String {
     cols.iter().map(|c| format!("({expr}).{c}")).collect::<Vec<_>>().join(", ")
 }
 
 impl Table {
-    /// `record_image_eq(ROW(cur.c1, …), ROW((x::T).c1, …))` over the stored columns: byte equality,
-    /// so no type needs an equality operator (called as a function: `ROW(…) op ROW(…)` would be
-    /// taken apart column by column).
-    fn same_image(&self, image: &str) -> String {
-        format!(
-            "pg_catalog.record_image_eq(ROW({}), ROW({}))",
-            fields("interdict_cur", &self.stored),
-            fields(&format!("{image}::{}", self.qualified), &self.stored)
-        )
+    /// `record_image_eq(ROW(cur.c1, …), ROW((r).c1, …))` over the stored columns of a row `r` of
+    /// the table: byte equality, so no type needs an equality operator (called as a function:
+    /// `ROW(…) op ROW(…)` would be taken apart column by column).
+    fn same_image(&self, row: &str) -> String {
+        format!("pg_catalog.record_image_eq(ROW({}), ROW({}))", fields("interdict_cur", &self.stored), fields(row, &self.stored))
     }
 
-    /// `cur.k1 OPERATOR(pg_catalog.=) (x::T).k1 AND …`: the key index's own equality.
-    fn key_match(&self, image: &str) -> String {
-        let cast = format!("{image}::{}", self.qualified);
-        self.key
-            .iter()
-            .zip(&self.key_ops)
-            .map(|(k, op)| format!("interdict_cur.{k} {op} ({cast}).{k}"))
-            .collect::<Vec<_>>()
-            .join(" AND ")
+    /// `cur.k1 OPERATOR(pg_catalog.=) (r).k1 AND …`: the key index's own equality.
+    fn key_match(&self, row: &str) -> String {
+        self.key.iter().zip(&self.key_ops).map(|(k, op)| format!("interdict_cur.{k} {op} ({row}).{k}")).collect::<Vec<_>>().join(" AND ")
     }
-    fn key_text(&self, image: &str) -> String {
-        format!(
-            "CASE WHEN {image} IS NULL THEN NULL ELSE ROW({})::text END",
-            fields(&format!("{image}::{}", self.qualified), &self.key)
-        )
+
+    /// The key of row `row` as text (null where the image `image` is).
+    fn key_text(&self, image: &str, row: &str) -> String {
+        format!("CASE WHEN {image} IS NULL THEN NULL ELSE ROW({})::text END", fields(row, &self.key))
+    }
+
+    /// `$1`'s images, each read once as a row of the table: `interdict_s(interdict_img, interdict_row)`.
+    fn images_as_rows(&self) -> String {
+        format!("(SELECT {IMG}, {IMG}::{} AS interdict_row FROM pg_catalog.unnest($1::pg_catalog.text[]) AS interdict_img OFFSET 0) AS interdict_s", self.qualified)
     }
 }
 
@@ -247,9 +245,12 @@ fn events(id: i64, t: &Table) -> Vec<Event> {
     let olds: Vec<Option<String>> = raw.iter().map(|(_, o, _)| o.clone()).collect();
     let news: Vec<Option<String>> = raw.iter().map(|(_, _, n)| n.clone()).collect();
     let sql = cstring(format!(
-        "SELECT {}, {} FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog.text[])) WITH ORDINALITY AS interdict_x(old_row, new_row, n) ORDER BY n",
-        t.key_text("interdict_x.old_row"),
-        t.key_text("interdict_x.new_row")
+        "SELECT {}, {} FROM (SELECT interdict_x.n, interdict_x.old_row, interdict_x.new_row, interdict_x.old_row::{t} AS old_rec, interdict_x.new_row::{t} AS new_rec
+                               FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog.text[])) WITH ORDINALITY AS interdict_x(old_row, new_row, n)
+                             OFFSET 0) AS interdict_x ORDER BY interdict_x.n",
+        t.key_text("interdict_x.old_row", "interdict_x.old_rec"),
+        t.key_text("interdict_x.new_row", "interdict_x.new_rec"),
+        t = t.qualified
     ));
     let keys = as_table_owner(t.relid, || own_statement(&sql, &[Arg::nullable_text_array(&olds), Arg::nullable_text_array(&news)]));
     raw.into_iter()
@@ -274,12 +275,12 @@ fn count(sql: String, args: &[Arg]) -> i64 {
     returned.rows.first().and_then(|r| r.first().cloned().flatten()).and_then(|c| c.parse().ok()).unwrap_or(0)
 }
 
-/// Up to 10 images from `images` for which `condition` (over `interdict_img`) holds.
-fn offenders(images: &[String], condition: &str) -> Vec<String> {
+/// Up to 10 images from `images` for which `condition` (over the image's row, [`ROW_S`]) holds.
+fn offenders(t: &Table, images: &[String], condition: &str) -> Vec<String> {
     if images.is_empty() {
         return Vec::new();
     }
-    let sql = format!("SELECT {IMG} FROM pg_catalog.unnest($1::pg_catalog.text[]) AS interdict_img WHERE {condition} LIMIT 10");
+    let sql = format!("SELECT interdict_s.interdict_img FROM {} WHERE {condition} LIMIT 10", t.images_as_rows());
     own_statement(&cstring(sql), &[Arg::text_array(images)]).rows.into_iter().filter_map(|r| r.into_iter().next().flatten()).collect()
 }
 
@@ -297,26 +298,26 @@ fn revert_table(id: i64, t: &Table, force: bool) -> (Counts, Vec<(Op, Option<Str
             Step::Reinsert { before } => back.push(before.clone()),
         }
     }
-    let cast = |x: &str| format!("{x}::{}", t.qualified);
-    let still_there = format!("EXISTS (SELECT 1 FROM {} interdict_cur WHERE {} AND {})", t.only, t.key_match(IMG), t.same_image(IMG));
-    let key_taken = format!("EXISTS (SELECT 1 FROM {} interdict_cur WHERE {})", t.only, t.key_match(IMG));
+    let still_there = format!("EXISTS (SELECT 1 FROM {} interdict_cur WHERE {} AND {})", t.only, t.key_match(ROW_S), t.same_image(ROW_S));
+    let key_taken = format!("EXISTS (SELECT 1 FROM {} interdict_cur WHERE {})", t.only, t.key_match(ROW_S));
     as_table_owner(t.relid, || {
         if force {
             // An operator's force: whatever holds the keys now gives way to the before-images.
             let all: Vec<String> = gone.iter().chain(&restore_after).chain(&restore_before).chain(&back).cloned().collect();
             count(
                 format!(
-                    "WITH d AS (DELETE FROM {} interdict_cur USING pg_catalog.unnest($1::pg_catalog.text[]) AS interdict_img WHERE {} RETURNING 1) SELECT pg_catalog.count(*) FROM d",
+                    "WITH d AS (DELETE FROM {} interdict_cur USING {} WHERE {} RETURNING 1) SELECT pg_catalog.count(*) FROM d",
                     t.only,
-                    t.key_match(IMG)
+                    t.images_as_rows(),
+                    t.key_match(ROW_S)
                 ),
                 &[Arg::text_array(&all)],
             );
             let befores: Vec<String> = restore_before.iter().chain(&back).cloned().collect();
             insert(t, &befores);
         } else {
-            let mut conflicts = offenders(&[gone.clone(), restore_after.clone()].concat(), &format!("NOT {still_there}"));
-            conflicts.extend(offenders(&back, &key_taken));
+            let mut conflicts = offenders(t, &[gone.clone(), restore_after.clone()].concat(), &format!("NOT {still_there}"));
+            conflicts.extend(offenders(t, &back, &key_taken));
             if !conflicts.is_empty() {
                 conflict(id, t, "rows changed since (or keys in use again)", conflicts);
             }
@@ -325,10 +326,11 @@ fn revert_table(id: i64, t: &Table, force: bool) -> (Counts, Vec<(Op, Option<Str
             } else {
                 count(
                     format!(
-                        "WITH d AS (DELETE FROM {} interdict_cur USING pg_catalog.unnest($1::pg_catalog.text[]) AS interdict_img WHERE {} AND {} RETURNING 1) SELECT pg_catalog.count(*) FROM d",
+                        "WITH d AS (DELETE FROM {} interdict_cur USING {} WHERE {} AND {} RETURNING 1) SELECT pg_catalog.count(*) FROM d",
                         t.only,
-                        t.key_match(IMG),
-                        t.same_image(IMG)
+                        t.images_as_rows(),
+                        t.key_match(ROW_S),
+                        t.same_image(ROW_S)
                     ),
                     &[Arg::text_array(&gone)],
                 )
@@ -338,13 +340,17 @@ fn revert_table(id: i64, t: &Table, force: bool) -> (Counts, Vec<(Op, Option<Str
             } else {
                 count(
                     format!(
-                        "WITH u AS (UPDATE {} interdict_cur SET ({}) = ROW({}) FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog.text[])) AS interdict_pair(after_img, before_img)
+                        "WITH u AS (UPDATE {} interdict_cur SET ({}) = ROW({})
+                           FROM (SELECT interdict_pair.after_img::{t} AS after_row, interdict_pair.before_img::{t} AS before_row
+                                   FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog.text[])) AS interdict_pair(after_img, before_img)
+                                 OFFSET 0) AS interdict_s
                           WHERE {} AND {} RETURNING 1) SELECT pg_catalog.count(*) FROM u",
                         t.only,
                         t.update.join(", "),
-                        fields(&cast("interdict_pair.before_img"), &t.update),
-                        t.key_match("interdict_pair.after_img"),
-                        t.same_image("interdict_pair.after_img")
+                        fields("interdict_s.before_row", &t.update),
+                        t.key_match("interdict_s.after_row"),
+                        t.same_image("interdict_s.after_row"),
+                        t = t.qualified
                     ),
                     &[Arg::text_array(&restore_after), Arg::text_array(&restore_before)],
                 )
