@@ -31,6 +31,8 @@ workload() { # kind n: n statements, one per line (single-user mode reads a stat
             select) echo "SELECT abalance FROM pgbench_accounts WHERE aid = $(( (i * 7919) % 100000 + 1 ));" ;;
             update) echo "UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid = $(( (i * 7919) % 100000 + 1 ));" ;;
             update1000) echo "UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid BETWEEN $(( i % 90 * 1000 + 1 )) AND $(( i % 90 * 1000 + 1000 ));" ;;
+            revert1000) echo "UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid BETWEEN $(( i % 90 * 1000 + 1 )) AND $(( i % 90 * 1000 + 1000 ));"
+                        echo "SELECT interdict.revert(interdict.last_change_id());" ;;
         esac
     done
 }
@@ -45,11 +47,12 @@ ir() { # config kind n -> total instructions of one single-user backend
 }
 declare -A per
 configs=(none off readonly guarded)
-kinds=(select update update1000)
+kinds=(select update update1000 revert1000)
 for kind in "${kinds[@]}"; do
     for config in "${configs[@]}"; do
         [ "$config" = readonly ] && [ "$kind" != select ] && continue
-        n=$N; [ "$kind" = update1000 ] && n=$(( N / 20 ))
+        [ "$kind" = revert1000 ] && [ "$config" != guarded ] && continue # a revert: its UPDATE's, then the revert
+        n=$N; [ "${kind%1000}" != "$kind" ] && n=$(( N / 20 ))
         a=$(ir "$config" "$kind" "$n"); b=$(ir "$config" "$kind" $(( 2 * n )))
         per[$config.$kind]=$(( (b - a) / n ))
         log "$kind $config: $(( (b - a) / n )) instructions per statement"
@@ -82,6 +85,11 @@ protocol in single-user mode), which the baseline pays too. $(date -u +%Y-%m-%d)
 $(row "point SELECT (N=$N)" select)
 $(row "one-row UPDATE (N=$N)" update)
 $(row "1,000-row UPDATE (N=$(( N / 20 )))" update1000)
+
+Reverting a 1,000-row UPDATE (guarded; each statement an UPDATE then \`interdict.revert()\` of its
+change, less the UPDATE alone): $(( per[guarded.revert1000] - per[guarded.update1000] )) instructions,
+$(awk -v r="$(( per[guarded.revert1000] - per[guarded.update1000] ))" -v u="${per[guarded.update1000]}" 'BEGIN {printf "%.2f", r / u}')× the recorded UPDATE
+and $(awk -v r="$(( per[guarded.revert1000] - per[guarded.update1000] ))" -v u="${per[none.update1000]}" 'BEGIN {printf "%.2f", r / u}')× the UPDATE not loaded.
 
 Where it goes, per statement (\`benches/callgrind_costs.py\`: cost in the 2N run minus the N run,
 over N). "Self" is the function's own instructions; "inclusive" adds everything it calls,
