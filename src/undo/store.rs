@@ -85,9 +85,10 @@ pub enum Target<'a> {
 const ADD_TO_CHANGE: &str = r#"
 WITH r AS (
     INSERT INTO interdict.change_rows (change_id, seq, relid, op, old_row, new_row)
-    SELECT $1, u.s, u.r, u.o::"char", u.a, u.b
+    SELECT $1, u.s, u.r, u.o::"char", pg_catalog.convert_from(u.a, pg_catalog.getdatabaseencoding()),
+           pg_catalog.convert_from(u.b, pg_catalog.getdatabaseencoding())
       FROM ROWS FROM (pg_catalog.unnest($2::bigint[]), pg_catalog.unnest($3::oid[]), pg_catalog.unnest($4::text[]),
-                      pg_catalog.unnest($5::text[]), pg_catalog.unnest($6::text[])) AS u(s, r, o, a, b)
+                      pg_catalog.unnest($5::bytea[]), pg_catalog.unnest($6::bytea[])) AS u(s, r, o, a, b)
     RETURNING relid, seq, ctid)
 INSERT INTO interdict.change_tables AS t (change_id, relid, table_name, shape, inserted, updated, deleted, rows_at, rows_file)
 SELECT $1, x.r, x.n, x.h, x.i, x.u, x.d, ARRAY(SELECT r.ctid FROM r WHERE r.relid = x.r ORDER BY r.seq),
@@ -449,8 +450,8 @@ fn add_to_change(id: i64, rows: ChangeRows) -> i64 {
         DatumWithOid::from(seqs),
         DatumWithOid::from(relids),
         DatumWithOid::from(ops.iter().map(|&op| char::from(op).to_string()).collect::<Vec<String>>()),
-        DatumWithOid::from(texts(olds)),
-        DatumWithOid::from(texts(news)),
+        DatumWithOid::from(olds),
+        DatumWithOid::from(news),
         DatumWithOid::from(table_relids),
         DatumWithOid::from(table_names),
         DatumWithOid::from(table_shapes),
@@ -466,19 +467,14 @@ fn add_to_change(id: i64, rows: ChangeRows) -> i64 {
     }
 }
 
-/// Images as `text[]` elements for the prepared addition (pgrx's strings are UTF-8).
-fn texts(images: Vec<Option<Vec<u8>>>) -> Vec<Option<String>> {
-    images.into_iter().map(|i| i.map(|b| String::from_utf8(b).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))).collect()
-}
-
 fn prepare_add() -> Result<OwnedPreparedStatement, pgrx::spi::Error> {
     let args: Vec<PgOid> = [
         pg_sys::INT8OID,
         pg_sys::INT8ARRAYOID,
         pg_sys::OIDARRAYOID,
         pg_sys::TEXTARRAYOID,
-        pg_sys::TEXTARRAYOID,
-        pg_sys::TEXTARRAYOID,
+        pg_sys::BYTEAARRAYOID,
+        pg_sys::BYTEAARRAYOID,
         pg_sys::OIDARRAYOID,
         pg_sys::TEXTARRAYOID,
         pg_sys::TEXTARRAYOID,
