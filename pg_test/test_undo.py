@@ -89,6 +89,14 @@ def rows_are_found_by_address_and_after_their_table_is_rewritten():
     eq(one(agent, "SELECT v FROM t WHERE id = 6"), "v6", "reverted after its rows moved")
     run(agent, f"SELECT interdict.revert({first})")
     eq(one(agent, "SELECT count(*) FROM t WHERE v = 'addressed'"), 0, "both rows reverted")
+    run(agent, f"UPDATE t SET v = 'stale' WHERE id = 9 /* {ARGS.label} */")
+    stale = last_change(agent)
+    run(dba, "SET session_replication_role = replica")  # addresses that no longer hold, in the same file (a restore)
+    run(dba, f"""UPDATE interdict.change_tables SET rows_at = ARRAY['(0,1)'::tid]
+                 WHERE change_id = {stale}""")
+    run(dba, "RESET session_replication_role")
+    run(agent, f"SELECT interdict.revert({stale})")
+    eq(one(agent, "SELECT v FROM t WHERE id = 9"), "v9", "reverted though its addresses were stale")
     run(agent, f"UPDATE t SET v = 'half' WHERE id IN (7, 8) /* {ARGS.label} */")
     half = last_change(agent)
     run(dba, "SET session_replication_role = replica")  # the records refuse direct changes otherwise
@@ -98,10 +106,11 @@ def rows_are_found_by_address_and_after_their_table_is_rewritten():
     eq((e["reason"], "1 of its 2 row images" in e["error"]), ("internal.failure", True), "a missing image stops the revert")
     eq(one(agent, "SELECT count(*) FROM t WHERE v = 'half'"), 2, "nothing reverted by half")
     run(dba, "SET session_replication_role = replica")
-    run(dba, f"UPDATE interdict.changes SET made_at = made_at - interval '2 days' WHERE id IN ({first}, {second}, {half})")
+    run(dba, f"UPDATE interdict.changes SET made_at = made_at - interval '2 days' WHERE id IN ({first}, {second}, {half}, {stale})")
     run(dba, "RESET session_replication_role")
-    eq(one(op, "SELECT interdict.purge('1 day') >= 3"), True, "purged, moved rows and addressed ones")
-    eq(one(dba, f"SELECT count(*) FROM interdict.change_rows WHERE change_id IN ({first}, {second}, {half})"), 0, "no row left behind")
+    eq(one(op, "SELECT interdict.purge('1 day') >= 4"), True, "purged, moved rows and addressed ones")
+    eq(one(dba, f"SELECT count(*) FROM interdict.change_rows WHERE change_id IN ({first}, {second}, {half}, {stale})"), 0,
+       "no row left behind")
     restore_t()
 
 # --- issue 6: agent identity, stats, audit, ceilings, check_role, dry run -----------------------

@@ -472,17 +472,21 @@ fn delete_older(secs: f64, limit: Option<i64>) -> i64 {
                             SELECT id FROM interdict.changes WHERE made_at < pg_catalog.clock_timestamp() - pg_catalog.make_interval(secs => $1)
                              ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING id),
                   t AS (DELETE FROM interdict.change_tables WHERE change_id IN (SELECT id FROM d)
-                        RETURNING change_id, rows_at,
+                        RETURNING change_id, rows_at, inserted + updated + deleted AS recorded,
                                   rows_file OPERATOR(pg_catalog.=) pg_catalog.pg_relation_filenode('interdict.change_rows'::pg_catalog.regclass) AS addressed),
                   r AS (DELETE FROM interdict.change_rows
                          WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT pg_catalog.unnest(rows_at) FROM t WHERE addressed))
-                           AND change_id IN (SELECT change_id FROM t WHERE addressed))
-             SELECT (SELECT count(*) FROM d), ARRAY(SELECT change_id FROM t WHERE NOT addressed)",
+                           AND change_id IN (SELECT change_id FROM t WHERE addressed) RETURNING 1)
+             SELECT (SELECT count(*) FROM d),
+                    CASE WHEN (SELECT count(*) FROM r) = (SELECT coalesce(sum(recorded), 0) FROM t WHERE addressed)
+                         THEN ARRAY(SELECT change_id FROM t WHERE NOT addressed)
+                         ELSE ARRAY(SELECT change_id FROM t) END",
             None,
             &[DatumWithOid::from(secs), DatumWithOid::from(limit)],
         )?;
         let (count, moved) = row.first().get_two::<i64, Vec<i64>>()?;
-        // Rows whose addresses no longer hold (change_rows was rewritten): found by scanning.
+        // Rows whose addresses no longer hold (change_rows was rewritten, or restored into a file
+        // of the same number: fewer rows found than recorded): found by scanning.
         let moved = moved.unwrap_or_default();
         if !moved.is_empty() {
             client.update("DELETE FROM interdict.change_rows WHERE change_id = ANY ($1)", None, &[DatumWithOid::from(moved)])?;
