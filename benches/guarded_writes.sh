@@ -37,11 +37,6 @@ for round in $(seq "$ROUNDS"); do
     done
 done
 cluster_stop gwrites
-median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-ratio() { # A B: median (low–high) over rounds of A/B
-    local r; r=$(paste -d' ' <(echo "${runs[$1]}" | tr ' ' '\n' | grep .) <(echo "${runs[$2]}" | tr ' ' '\n' | grep .) | awk '{printf "%.3f\n", $1 / $2}')
-    printf '%s (%s–%s)' "$(echo "$r" | median)" "$(echo "$r" | sort -g | head -1)" "$(echo "$r" | sort -g | tail -1)"
-}
 results_section "guarded-writes-$PG_MAJOR" <<MD
 ## Guarded writes beyond instructions, PostgreSQL $PG_MAJOR
 
@@ -51,9 +46,9 @@ Command: \`PG_MAJOR=$PG_MAJOR bash benches/guarded_writes.sh $SECONDS_PER_RUN $R
 | configuration | median TPS | ratio (spread) |
 |---|---|---|
 | not loaded | $(echo "${runs[w_none]}" | median) | 1 |
-| \`guarded\` | $(echo "${runs[w_guarded]}" | median) | $(ratio w_guarded w_none) to not loaded |
-| \`guarded\`, \`client_min_messages = warning\` (no NOTICE per change) | $(echo "${runs[w_guarded_quiet]}" | median) | $(ratio w_guarded_quiet w_guarded) to \`guarded\` |
-| not loaded, \`synchronous_commit = off\` | $(echo "${runs[w_none_async]}" | median) | $(ratio w_none_async w_none) to not loaded |
-| \`guarded\`, \`synchronous_commit = off\` | $(echo "${runs[w_guarded_async]}" | median) | $(ratio w_guarded_async w_guarded) to \`guarded\` |
+| \`guarded\` | $(echo "${runs[w_guarded]}" | median) | $(round_ratio w_guarded w_none) to not loaded |
+| \`guarded\`, \`client_min_messages = warning\` (no NOTICE per change) | $(echo "${runs[w_guarded_quiet]}" | median) | $(round_ratio w_guarded_quiet w_guarded) to \`guarded\` |
+| not loaded, \`synchronous_commit = off\` | $(echo "${runs[w_none_async]}" | median) | $(round_ratio w_none_async w_none) to not loaded |
+| \`guarded\`, \`synchronous_commit = off\` | $(echo "${runs[w_guarded_async]}" | median) | $(round_ratio w_guarded_async w_guarded) to \`guarded\` |
 MD
 log "benches/RESULTS.md: guarded-writes-$PG_MAJOR written"

@@ -44,14 +44,8 @@ done
 cluster_stop bench
 # Per configuration: the median TPS; per ratio: the median over rounds of the round's own ratio,
 # and its spread (lowest–highest round), since rounds run back to back on a shared machine.
-median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 m() { echo "${runs[$1]}" | median; }
-ratios() { paste -d' ' <(echo "${runs[$1]}" | tr ' ' '\n' | grep .) <(echo "${runs[$2]}" | tr ' ' '\n' | grep .) | awk '{printf "%.3f\n", $1 / $2}'; }
-ratio() { # A B: "median (low–high)" of A/B per round
-    local r; r=$(ratios "$1" "$2")
-    printf '%s (%s–%s)' "$(echo "$r" | median)" "$(echo "$r" | sort -g | head -1)" "$(echo "$r" | sort -g | tail -1)"
-}
-row() { echo "| $1 | $(m "$2") | $(ratio "$2" "$3") | $4 |"; }
+row() { echo "| $1 | $(m "$2") | $(round_ratio "$2" "$3") | $4 |"; }
 table() {
     local c=$1
     cat <<MD

@@ -32,7 +32,6 @@ for round in $(seq "$ROUNDS"); do
         log "round $round $config: $t tps"
     done
 done
-median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 m() { echo "${runs[$1]}" | median; }
 none=$(m u_none); off=$(m u_off); guarded=$(m u_guarded)
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }

@@ -180,6 +180,16 @@ GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO PUBLIC;
 SQL
 }
 
+# median < numbers (spaces or newlines between them): their median.
+median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+# round_ratio A B: over interleaved rounds, the median of each round's runs[A] / runs[B] with the
+# lowest and highest round, "median (low–high)" (`runs`: the caller's associative array of
+# space-separated figures per configuration, one per round).
+round_ratio() {
+    local r; r=$(paste -d' ' <(echo "${runs[$1]}" | tr ' ' '\n' | grep .) <(echo "${runs[$2]}" | tr ' ' '\n' | grep .) | awk '{printf "%.3f\n", $1 / $2}')
+    printf '%s (%s–%s)' "$(echo "$r" | median)" "$(echo "$r" | sort -g | head -1)" "$(echo "$r" | sort -g | tail -1)"
+}
+
 # results_section NAME < markdown: puts the markdown between NAME's markers in benches/RESULTS.md,
 # so each benchmark script keeps its own latest figures without touching the others'.
 results_section() {
