@@ -123,12 +123,39 @@ def audit_lines_are_json_with_redaction():
     op = connect("p_op")
     run(op, f"SELECT interdict.approve('{d['approval_id']}')")
     eq([x["approval_id"] for x in audit_lines(pid_of(op), "approval")][-1:], [d["approval_id"]], "an approval line")
+    agent.notices.clear()
     run(agent, "UPDATE t SET v = 'audited' WHERE id = 5")
     cid = last_change(agent)
+    eq(agent.notices, [f"NOTICE:  interdict: change {cid} recorded (1 row in public.t); undo with SELECT interdict.revert({cid})\n"],
+       "the change's notice, sent with the statement's reply")
     ch = audit_lines(pid, "change")[-1]
     eq((ch["change_id"], ch["rows"], ch["tables"]), (cid, 1, {"public.t": 1}), "a change line")
     run(agent, f"SELECT interdict.revert({cid})")
     eq(audit_lines(pid, "revert")[-1]["reverts"], cid, "a revert line")
+    # A line stands alone in the server log: Postgres adds no STATEMENT or CONTEXT of its own (LOG
+    # counts as above log_min_error_statement), not even for a function's statement.
+    run(agent, "PREPARE audited_write(text) AS UPDATE t SET v = $1 WHERE id = 5")
+    run(agent, "EXECUTE audited_write('audited again')")
+    run(agent, "DO $$ BEGIN UPDATE t SET v = 'in a block' WHERE id = 5; END $$")
+    lines = open(ARGS.log, errors="replace").read().splitlines()
+    ours = [i for i, l in enumerate(lines) if f"[{pid}] LOG:  {{" in l]
+    assert len(ours) >= 3, ours
+    followers = [lines[i + 1] for i in ours if i + 1 < len(lines) and f"[{pid}]" in lines[i + 1]]
+    eq([l for l in followers if "STATEMENT:" in l or "CONTEXT:" in l], [], "no statement or context after an audit line")
+    # With client_min_messages above NOTICE, no notice; when the
+    # server log takes notices, the notice goes there too (reported the ordinary way).
+    agent.notices.clear()
+    run(agent, "SET client_min_messages = warning")
+    run(agent, "UPDATE t SET v = 'quiet' WHERE id = 5")
+    eq(agent.notices, [], "client_min_messages = warning: no notice")
+    run(agent, "RESET client_min_messages")
+    logs_notices = connect("postgres", options="-c log_min_messages=notice")
+    run(logs_notices, "LOAD 'interdict'")
+    run(logs_notices, "SET interdict.mode = 'guarded'")
+    run(logs_notices, "UPDATE t SET v = 'logged' WHERE id = 5")
+    lid = last_change(logs_notices)
+    eq(len(logs_notices.notices), 1, "log_min_messages = notice: the client still gets the notice")
+    assert f"NOTICE:  interdict: change {lid} recorded" in open(ARGS.log, errors="replace").read(), "and the server log too"
     dba = connect("postgres")
     run(dba, "LOAD 'interdict'")
     refused(dba, "SET interdict.log_statement = 'everything'", "setting.invalid")

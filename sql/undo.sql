@@ -15,8 +15,9 @@ CREATE TABLE interdict.changes (
     reverts          bigint REFERENCES interdict.changes (id) ON DELETE SET NULL, -- this change reverted that one
     reverted_by      bigint REFERENCES interdict.changes (id) ON DELETE SET NULL  -- the change that reverted this one
 );
-CREATE INDEX ON interdict.changes (role_id, id);
-CREATE INDEX ON interdict.changes (made_at);
+-- Only the primary key: each index entry cost a one-row change about as much as its heap tuple
+-- (benches/RESULTS.md). Expiry reads the oldest changes by id (ids and times rise together), an
+-- agent's history() reads ids downwards keeping its own.
 COMMENT ON TABLE interdict.changes IS 'One row per statement a guarded session wrote with; see interdict.revert().';
 
 -- change_tables and change_rows belong to a change, but carry no foreign key: only the guard writes
@@ -150,6 +151,6 @@ CREATE VIEW interdict.undo_storage AS
            pg_catalog.pg_size_pretty(pg_catalog.pg_total_relation_size('interdict.changes')
                + pg_catalog.pg_total_relation_size('interdict.change_tables')
                + pg_catalog.pg_total_relation_size('interdict.change_rows')) AS size,
-           (SELECT min(made_at) FROM interdict.changes) AS oldest;
+           (SELECT made_at FROM interdict.changes ORDER BY id LIMIT 1) AS oldest;
 REVOKE ALL ON interdict.undo_storage FROM PUBLIC;
 GRANT SELECT ON interdict.undo_storage TO interdict_operator;

@@ -3,8 +3,8 @@
 //! `csvlog`, `jsonlog` and log shippers see it). Each line carries the time, event, session facts
 //! (role, database, `application_name`, client address, backend pid, `interdict.agent`, mode), a
 //! stable hash of the statement, the statement as `interdict.log_statement` says (`redacted` by
-//! default: literals replaced by `?`), and the event's own facts. `LOG` lines go to the server log
-//! only, below `log_min_error_statement`, so Postgres adds no statement of its own. Writing a line
+//! default: literals replaced by `?`), and the event's own facts. A line goes to the server log only,
+//! alone: Postgres adds no statement or context of its own (`messages::log_line`). Writing a line
 //! never fails the statement: an error while writing it is swallowed.
 
 use crate::cell::BackendCell;
@@ -12,9 +12,7 @@ use crate::settings::{self, LogStatement};
 use interdict_core::redact::{hash_redacted, redact};
 use interdict_core::Refusal;
 use pgrx::pg_sys;
-use pgrx::pg_sys::errcodes::PgSqlErrorCode;
-use pgrx::pg_sys::panic::ErrorReport;
-use pgrx::{PgLogLevel, PgTryBuilder};
+use pgrx::PgTryBuilder;
 use serde_json::{json, Map, Value};
 
 /// Statement text kept in a line, at most.
@@ -122,8 +120,7 @@ pub fn policy_load(version: i64) {
 fn line(event: &str, fields: impl Fn(&mut String) + std::panic::RefUnwindSafe) {
     // A failure to compose or write the line never fails the statement: the error is dropped.
     PgTryBuilder::new(|| {
-        let text = compose(event, &fields);
-        ErrorReport::new(PgSqlErrorCode::ERRCODE_SUCCESSFUL_COMPLETION, text, "interdict").report(PgLogLevel::LOG)
+        crate::messages::log_line(&compose(event, &fields));
     })
     .catch_others(|_| ())
     .execute();

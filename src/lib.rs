@@ -13,6 +13,7 @@ mod enforce;
 mod facts;
 mod guard_sql;
 mod hooks;
+mod messages;
 mod nodes;
 mod pending;
 mod policy;

@@ -187,8 +187,58 @@ pub fn relation_shape(relid: pg_sys::Oid) -> Option<String> {
     name_and_shape(relid).map(|(_, shape)| shape)
 }
 
-/// A relation's `schema.name` and shape now (one relcache visit), or `None` if it no longer exists.
+/// Relations' names and shapes as last read (every recorded statement needs its tables'), until a
+/// relcache invalidation names the relation, or any schema changes (renaming a schema renames its
+/// tables without one). At most [`NAMES_KEPT`], the oldest forgotten first.
+static NAMES: BackendCell<Vec<(pg_sys::Oid, String, String)>> = BackendCell::new(Vec::new());
+const NAMES_KEPT: usize = 64;
+
+/// A relation's `schema.name` and shape now, or `None` if it no longer exists.
 fn name_and_shape(relid: pg_sys::Oid) -> Option<(String, String)> {
+    if let Some(found) = NAMES.with(|n| n.iter().find(|(r, _, _)| *r == relid).map(|(_, name, shape)| (name.clone(), shape.clone()))) {
+        return Some(found);
+    }
+    watch_relcache();
+    let found = read_name_and_shape(relid)?;
+    NAMES.with(|n| {
+        if n.len() == NAMES_KEPT {
+            n.remove(0);
+        }
+        n.push((relid, found.0.clone(), found.1.clone()));
+    });
+    Some(found)
+}
+
+static WATCHING: BackendCell<bool> = BackendCell::new(false);
+
+/// Registers, once per backend, the callbacks that keep what undo caches about relations true:
+/// relcache invalidations (the record tables' OIDs and columns, names and shapes) and schema
+/// changes (names).
+fn watch_relcache() {
+    if WATCHING.get() {
+        return;
+    }
+    WATCHING.set(true);
+    // SAFETY: registering invalidation callbacks, on the backend's only thread.
+    unsafe {
+        pg_sys::CacheRegisterRelcacheCallback(Some(relcache_changed), pg_sys::Datum::from(0usize));
+        pg_sys::CacheRegisterSyscacheCallback(pg_sys::SysCacheIdentifier::NAMESPACEOID as i32, Some(schema_changed), pg_sys::Datum::from(0usize));
+    }
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn relcache_changed(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    store::forget_relids(relid);
+    NAMES.with(|n| n.retain(|(r, _, _)| relid != pg_sys::InvalidOid && *r != relid));
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn schema_changed(_arg: pg_sys::Datum, _cacheid: i32, _hash: u32) {
+    NAMES.with(Vec::clear);
+}
+
+/// [`name_and_shape`] read from the relcache and catalog.
+fn read_name_and_shape(relid: pg_sys::Oid) -> Option<(String, String)> {
     // SAFETY: relcache and syscache access inside a transaction; the relation is closed before returning.
     unsafe {
         let rel = pg_sys::RelationIdGetRelation(relid);
@@ -351,7 +401,7 @@ pub fn flush(at_commit: bool) {
         crate::stats::bump(interdict_core::stats::Counter::ChangesRecorded, 1);
     }
     crate::audit::change(id, summary.iter().map(|(_, n)| n).sum(), &summary, None);
-    pgrx::notice!("interdict: change {id} recorded ({}); undo with SELECT interdict.revert({id})", describe_rows(&summary));
+    crate::messages::notice(&format!("interdict: change {id} recorded ({}); undo with SELECT interdict.revert({id})", describe_rows(&summary)));
 }
 
 /// An active snapshot for the guard's SQL, pushed only if none is set, popped on the way out.
@@ -461,8 +511,9 @@ pub fn purge(older_than_secs: Option<f64>) -> i64 {
     as_guard("purging recorded changes", || delete_older(secs, None))
 }
 
-/// Deletes changes older than `secs` (at most `limit` of them, skipping any another session is
-/// deleting), with their rows, found by their addresses (see store.rs); returns how many. Runs
+/// Deletes changes older than `secs` (at most `limit` of them, from the `limit` oldest by id, which
+/// is where expired ones are: no index on `made_at`; skipping any another session is deleting),
+/// with their rows, found by their addresses (see store.rs); returns how many. Runs
 /// inside `as_guard`.
 fn delete_older(secs: f64, limit: Option<i64>) -> i64 {
     crate::guard_sql::prefer_addresses();
@@ -470,6 +521,7 @@ fn delete_older(secs: f64, limit: Option<i64>) -> i64 {
         let row = client.update(
             "WITH d AS (DELETE FROM interdict.changes WHERE id IN (
                             SELECT id FROM interdict.changes WHERE made_at < pg_catalog.clock_timestamp() - pg_catalog.make_interval(secs => $1)
+                               AND id <= (SELECT max(o.id) FROM (SELECT id FROM interdict.changes ORDER BY id LIMIT $2) o)
                              ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING id),
                   t AS (DELETE FROM interdict.change_tables WHERE change_id IN (SELECT id FROM d)
                         RETURNING change_id, rows_at, inserted + updated + deleted AS recorded,

@@ -535,9 +535,9 @@ fn revert_one(id: i64, force: bool) -> i64 {
     super::with(|b| b.last_change = Some(new_id));
     crate::stats::bump(interdict_core::stats::Counter::Reverts, 1);
     crate::audit::change(new_id, summary.iter().map(|(_, n)| n).sum(), &summary, Some(id));
-    pgrx::notice!(
+    crate::messages::notice(&format!(
         "interdict: change {id} reverted ({}); recorded as change {new_id}, undo with SELECT interdict.revert({new_id})",
         describe_rows(&summary)
-    );
+    ));
     new_id
 }

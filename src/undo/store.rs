@@ -234,7 +234,6 @@ struct Relids {
 /// forgotten when a relcache invalidation names one of them or every relation (a dropped or
 /// re-created extension's tables are invalidated as they go).
 static RELIDS: BackendCell<Option<Relids>> = BackendCell::new(None);
-static RELIDS_CALLBACK: BackendCell<bool> = BackendCell::new(false);
 /// [`RecordTable::columns`]' findings, by (table, list of names); forgotten with the relids.
 static COLUMNS: BackendCell<Vec<((pg_sys::Oid, usize), Vec<usize>)>> = BackendCell::new(Vec::new());
 
@@ -242,10 +241,7 @@ unsafe fn relids() -> Result<Relids, String> {
     if let Some(r) = RELIDS.get() {
         return Ok(r);
     }
-    if !RELIDS_CALLBACK.get() {
-        pg_sys::CacheRegisterRelcacheCallback(Some(forget_relids), pg_sys::Datum::from(0usize));
-        RELIDS_CALLBACK.set(true);
-    }
+    super::watch_relcache();
     let r = Relids {
         sequence: record_relid(c"changes_id_seq")?,
         changes: record_relid(c"changes")?,
@@ -256,8 +252,8 @@ unsafe fn relids() -> Result<Relids, String> {
     Ok(r)
 }
 
-#[pgrx::pg_guard]
-unsafe extern "C-unwind" fn forget_relids(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+/// A relcache invalidation (from [`super::watch_relcache`]) named `relid` (`InvalidOid`: every relation).
+pub(super) fn forget_relids(relid: pg_sys::Oid) {
     if let Some(r) = RELIDS.get() {
         if relid == pg_sys::InvalidOid || [r.sequence, r.changes, r.tables, r.rows].contains(&relid) {
             RELIDS.set(None);
