@@ -31,6 +31,29 @@ def revert_bad_input_changes_nothing():
     eq(one(dba, f"SELECT reverted_by FROM interdict.changes WHERE id = {created}"), None, "not marked reverted")
 
 @test
+def a_change_names_its_table_as_it_is_now():
+    """Names and shapes are kept between changes until Postgres says the table or a schema changed."""
+    dba, agent = connect("postgres"), connect("r_guard")
+    schema, table = f"names_{ARGS.label}", f"named_{ARGS.label}"
+    run(dba, f"CREATE SCHEMA {schema} AUTHORIZATION r_guard")
+    run(agent, f"CREATE TABLE {schema}.{table} (id int PRIMARY KEY, v text)")
+    def name_of_next_change(sql):
+        run(agent, sql)
+        return one(dba, f"SELECT table_name FROM interdict.change_tables WHERE change_id = {last_change(agent)}")
+    eq(name_of_next_change(f"INSERT INTO {schema}.{table} VALUES (1, 'a')"), f"{schema}.{table}", "as created")
+    run(dba, f"ALTER TABLE {schema}.{table} RENAME TO {table}_2")
+    eq(name_of_next_change(f"INSERT INTO {schema}.{table}_2 VALUES (2, 'b')"), f"{schema}.{table}_2", "the table renamed")
+    run(dba, f"ALTER SCHEMA {schema} RENAME TO {schema}_2")
+    eq(name_of_next_change(f"INSERT INTO {schema}_2.{table}_2 VALUES (3, 'c')"), f"{schema}_2.{table}_2", "its schema renamed")
+    run(dba, f"ALTER TABLE {schema}_2.{table}_2 ADD COLUMN w int")
+    cid_shape = one(dba, f"SELECT shape FROM interdict.change_tables WHERE change_id = {last_change(agent)}")
+    name_of_next_change(f"INSERT INTO {schema}_2.{table}_2 VALUES (4, 'd', 4)")
+    eq(one(dba, f"SELECT shape FROM interdict.change_tables WHERE change_id = {last_change(agent)}"), cid_shape + ",w:23:-1", "a column added")
+    run(agent, f"SELECT interdict.revert({last_change(agent)})")
+    eq(one(dba, f"SELECT count(*) FROM {schema}_2.{table}_2"), 3, "reverted onto the shape it recorded")
+    run(dba, f"DROP SCHEMA {schema}_2 CASCADE")
+
+@test
 def purge_and_retention():
     op, dba, agent = connect("p_op"), connect("postgres"), connect("r_guard")
     eq(refusal(agent, "SELECT interdict.purge('1 day')")["reason"], "undo.not_allowed", "agents do not purge")
