@@ -54,13 +54,37 @@ def a_change_names_its_table_as_it_is_now():
     run(dba, f"DROP SCHEMA {schema}_2 CASCADE")
 
 @test
+def a_rules_later_plans_add_to_the_statements_change():
+    """A statement a rule rewrites into several plans is one change: the later plans' rows are added
+    to it, table counts merged (a table seen again) or appended (a new one), and one revert undoes all."""
+    dba, agent = connect("postgres"), connect("r_guard")
+    main, log = f"rule_main_{ARGS.label}", f"rule_log_{ARGS.label}"
+    run(agent, f"CREATE TABLE {main} (id int PRIMARY KEY, v text)")
+    run(agent, f"CREATE TABLE {log} (id int PRIMARY KEY, ref int, what text)")
+    run(agent, f"INSERT INTO {main} VALUES (1, 'one'), (2, 'two'), (3, 'three')")
+    # DELETE on main logs into log (first plan), whose INSERT rule touches main again (second), then
+    # the DELETE itself (third) runs.
+    run(dba, f"CREATE RULE logged AS ON DELETE TO {main} DO ALSO INSERT INTO {log} VALUES (old.id + 100, old.id, old.v)")
+    run(dba, f"CREATE RULE touched AS ON INSERT TO {log} DO ALSO UPDATE {main} SET v = v || '!' WHERE id = new.ref")
+    before = one(dba, f"SELECT pg_catalog.md5(pg_catalog.string_agg(m::text, ',' ORDER BY id)) FROM {main} m")
+    run(agent, f"DELETE FROM {main} WHERE id IN (1, 2)")
+    cid = last_change(agent)
+    eq(run(dba, f"SELECT table_name, inserted, updated, deleted FROM interdict.change_tables WHERE change_id = {cid}"),
+       [(f"public.{log}", 2, 0, 0), (f"public.{main}", 0, 2, 2)], "one change, its tables in the order written")
+    eq(one(dba, f"SELECT cardinality(rows_at) FROM interdict.changes WHERE id = {cid}"), 6, "an address per row")
+    run(agent, f"SELECT interdict.revert({cid})")
+    eq(one(dba, f"SELECT pg_catalog.md5(pg_catalog.string_agg(m::text, ',' ORDER BY id)) FROM {main} m"), before, "main as before")
+    eq(one(dba, f"SELECT count(*) FROM {log}"), 0, "the log's rows removed")
+    run(dba, f"DROP TABLE {main}, {log}")
+
+@test
 def purge_and_retention():
     op, dba, agent = connect("p_op"), connect("postgres"), connect("r_guard")
     eq(refusal(agent, "SELECT interdict.purge('1 day')")["reason"], "undo.not_allowed", "agents do not purge")
     eq(refusal(connect("r_off"), "SELECT interdict.purge('1 day')")["reason"], "undo.not_allowed", "nor do non-operators")
     eq(refusal(op, "SELECT interdict.purge()")["reason"], "undo.not_allowed", "no retention set: purge() needs an age")
     for sql in ["DELETE FROM interdict.changes WHERE false", "UPDATE interdict.change_rows SET op = op WHERE false",
-                "TRUNCATE interdict.change_tables", "DELETE FROM interdict.approvals WHERE false"]:
+                "TRUNCATE interdict.changes", "DELETE FROM interdict.approvals WHERE false"]:
         refused(dba, sql, "records.protected")  # a DBA in mode off too: only the guard changes its records
     def old_change(v):
         run(agent, f"UPDATE t SET v = '{v}' WHERE id = 2")
@@ -94,15 +118,15 @@ def purge_and_retention():
 
 @test
 def rows_are_found_by_address_and_after_their_table_is_rewritten():
-    """A change's rows have no index: revert finds them by the addresses change_tables keeps, with
+    """A change's rows have no index: revert finds them by the addresses their change keeps, with
     a TID scan; after VACUUM FULL moves them (a new file), by change id. Revert and purge work both
     ways, and a change whose row images are missing is not reverted by half."""
     op, dba, agent = connect("p_op"), connect("postgres"), connect("r_guard")
     run(agent, f"UPDATE t SET v = 'addressed' WHERE id IN (4, 5) /* {ARGS.label} */")
     first = last_change(agent)
-    eq(one(dba, f"SELECT cardinality(rows_at) FROM interdict.change_tables WHERE change_id = {first}"), 2, "two addresses")
-    eq(one(dba, f"""SELECT pg_catalog.array_agg(r.ctid ORDER BY r.seq) = t.rows_at FROM interdict.change_rows r, interdict.change_tables t
-                    WHERE t.change_id = {first} AND r.change_id = t.change_id GROUP BY t.rows_at"""), True, "they are the rows', in order")
+    eq(one(dba, f"SELECT cardinality(rows_at) FROM interdict.changes WHERE id = {first}"), 2, "two addresses")
+    eq(one(dba, f"""SELECT pg_catalog.array_agg(r.ctid ORDER BY r.seq) = c.rows_at FROM interdict.change_rows r, interdict.changes c
+                    WHERE c.id = {first} AND r.change_id = c.id GROUP BY c.rows_at"""), True, "they are the rows', in order")
     run(agent, f"UPDATE t SET v = 'moved' WHERE id = 6 /* {ARGS.label} */")
     second = last_change(agent)
     run(dba, "VACUUM FULL interdict.change_rows")
@@ -115,8 +139,8 @@ def rows_are_found_by_address_and_after_their_table_is_rewritten():
     run(agent, f"UPDATE t SET v = 'stale' WHERE id = 9 /* {ARGS.label} */")
     stale = last_change(agent)
     run(dba, "SET session_replication_role = replica")  # addresses that no longer hold, in the same file (a restore)
-    run(dba, f"""UPDATE interdict.change_tables SET rows_at = ARRAY['(0,1)'::tid]
-                 WHERE change_id = {stale}""")
+    run(dba, f"""UPDATE interdict.changes SET rows_at = ARRAY['(0,1)'::tid]
+                 WHERE id = {stale}""")
     run(dba, "RESET session_replication_role")
     run(agent, f"SELECT interdict.revert({stale})")
     eq(one(agent, "SELECT v FROM t WHERE id = 9"), "v9", "reverted though its addresses were stale")

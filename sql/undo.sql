@@ -13,33 +13,39 @@ CREATE TABLE interdict.changes (
     made_at          timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
     statement        text NOT NULL,
     reverts          bigint REFERENCES interdict.changes (id) ON DELETE SET NULL, -- this change reverted that one
-    reverted_by      bigint REFERENCES interdict.changes (id) ON DELETE SET NULL  -- the change that reverted this one
+    reverted_by      bigint REFERENCES interdict.changes (id) ON DELETE SET NULL, -- the change that reverted this one
+    -- The tables the change wrote, one array element per table (interdict.change_tables shows them
+    -- as rows): kept in the change's own row, so that recording a change writes one row and one
+    -- index entry besides its row images (a table of its own cost one more of each per change).
+    table_relids     oid[] NOT NULL,
+    table_names      text[] NOT NULL,         -- schema.name when recorded
+    table_shapes     text[] NOT NULL,         -- columns and types when recorded: a revert needs the same
+    inserted         bigint[] NOT NULL,
+    updated          bigint[] NOT NULL,
+    deleted          bigint[] NOT NULL,
+    rows_at          tid[] NOT NULL,          -- where the change's rows are in change_rows, in the order written
+    rows_file        oid NOT NULL             -- change_rows' file then (pg_relation_filenode): the addresses hold while it is the same
 );
 -- Only the primary key: each index entry cost a one-row change about as much as its heap tuple
 -- (benches/RESULTS.md). Expiry reads the oldest changes by id (ids and times rise together), an
 -- agent's history() reads ids downwards keeping its own.
-COMMENT ON TABLE interdict.changes IS 'One row per statement a guarded session wrote with; see interdict.revert().';
-
--- change_tables and change_rows belong to a change, but carry no foreign key: only the guard writes
--- them, always together with their change, and a per-row foreign-key check would double the cost
--- of recording a large change. interdict.purge() deletes a change's rows with it.
-CREATE TABLE interdict.change_tables (
-    change_id  bigint NOT NULL,
-    relid      oid NOT NULL,
-    table_name text NOT NULL,                 -- schema.name when recorded
-    shape      text NOT NULL,                 -- columns and types when recorded: a revert needs the same
-    inserted   bigint NOT NULL,
-    updated    bigint NOT NULL,
-    deleted    bigint NOT NULL,
-    rows_at    tid[] NOT NULL,                -- where this table's rows of the change are in change_rows, in order
-    rows_file  oid NOT NULL,                  -- change_rows' file then (pg_relation_filenode): the addresses hold while it is the same
-    PRIMARY KEY (change_id, relid)
-);
 -- A large change's addresses are stored out of line, uncompressed (compressing them cost more per
 -- row than storing them).
-ALTER TABLE interdict.change_tables ALTER COLUMN rows_at SET STORAGE EXTERNAL;
-COMMENT ON TABLE interdict.change_tables IS 'Rows per table and operation of each change.';
+ALTER TABLE interdict.changes ALTER COLUMN rows_at SET STORAGE EXTERNAL;
+COMMENT ON TABLE interdict.changes IS 'One row per statement a guarded session wrote with; see interdict.revert().';
 
+-- Rows per table and operation of each change, one row per table.
+CREATE VIEW interdict.change_tables AS
+    SELECT c.id AS change_id, t.relid, t.table_name, t.shape, t.inserted, t.updated, t.deleted, c.rows_file
+      FROM interdict.changes c,
+           ROWS FROM (pg_catalog.unnest(c.table_relids), pg_catalog.unnest(c.table_names), pg_catalog.unnest(c.table_shapes),
+                      pg_catalog.unnest(c.inserted), pg_catalog.unnest(c.updated), pg_catalog.unnest(c.deleted))
+           AS t(relid, table_name, shape, inserted, updated, deleted);
+COMMENT ON VIEW interdict.change_tables IS 'Rows per table and operation of each change.';
+
+-- change_rows belongs to a change, but carries no foreign key: only the guard writes it, always
+-- together with its change, and a per-row foreign-key check would double the cost of recording a
+-- large change. interdict.purge() deletes a change's rows with it.
 CREATE TABLE interdict.change_rows (
     change_id bigint NOT NULL,
     seq       bigint NOT NULL,                -- the order the rows were written in
@@ -48,7 +54,7 @@ CREATE TABLE interdict.change_rows (
     old_row   text,                           -- before-image (UPDATE, DELETE), the row's text form
     new_row   text                            -- after-image (INSERT, UPDATE)
 );
--- No index: the guard finds a change's rows by the addresses change_tables keeps (rows_at), and an
+-- No index: the guard finds a change's rows by the addresses its change keeps (rows_at), and an
 -- index entry per row cost about as much as the row (benches/RESULTS.md). After VACUUM FULL or
 -- CLUSTER of this table (a new file) the guard finds them by change id instead, scanning; operators
 -- looking rows up by change_id scan too, or add an index of their own (the guard maintains it).
@@ -58,8 +64,6 @@ COMMENT ON TABLE interdict.change_rows IS 'Row images of each change: real data,
 -- this schema before it starts; this covers DBAs and operators in mode off).
 CREATE TRIGGER interdict_protect BEFORE UPDATE OR DELETE OR TRUNCATE ON interdict.changes
     FOR EACH STATEMENT EXECUTE FUNCTION interdict.protect_records();
-CREATE TRIGGER interdict_protect BEFORE UPDATE OR DELETE OR TRUNCATE ON interdict.change_tables
-    FOR EACH STATEMENT EXECUTE FUNCTION interdict.protect_records();
 CREATE TRIGGER interdict_protect BEFORE UPDATE OR DELETE OR TRUNCATE ON interdict.change_rows
     FOR EACH STATEMENT EXECUTE FUNCTION interdict.protect_records();
 CREATE TRIGGER interdict_protect BEFORE UPDATE OR DELETE OR TRUNCATE ON interdict.approvals
@@ -68,7 +72,6 @@ CREATE TRIGGER interdict_protect BEFORE UPDATE OR DELETE OR TRUNCATE ON interdic
 REVOKE ALL ON interdict.changes, interdict.change_tables, interdict.change_rows FROM PUBLIC;
 GRANT SELECT ON interdict.changes, interdict.change_tables, interdict.change_rows TO interdict_operator;
 SELECT pg_catalog.pg_extension_config_dump('interdict.changes', '');
-SELECT pg_catalog.pg_extension_config_dump('interdict.change_tables', '');
 SELECT pg_catalog.pg_extension_config_dump('interdict.change_rows', '');
 
 -- Every function here runs with search_path = pg_catalog, pg_temp: what a session created in a schema
@@ -149,7 +152,6 @@ CREATE VIEW interdict.undo_storage AS
     SELECT (SELECT count(*) FROM interdict.changes) AS changes,
            (SELECT count(*) FROM interdict.change_rows) AS row_images,
            pg_catalog.pg_size_pretty(pg_catalog.pg_total_relation_size('interdict.changes')
-               + pg_catalog.pg_total_relation_size('interdict.change_tables')
                + pg_catalog.pg_total_relation_size('interdict.change_rows')) AS size,
            (SELECT made_at FROM interdict.changes ORDER BY id LIMIT 1) AS oldest;
 REVOKE ALL ON interdict.undo_storage FROM PUBLIC;

@@ -522,17 +522,16 @@ fn delete_older(secs: f64, limit: Option<i64>) -> i64 {
             "WITH d AS (DELETE FROM interdict.changes WHERE id IN (
                             SELECT id FROM interdict.changes WHERE made_at < pg_catalog.clock_timestamp() - pg_catalog.make_interval(secs => $1)
                                AND id <= (SELECT max(o.id) FROM (SELECT id FROM interdict.changes ORDER BY id LIMIT $2) o)
-                             ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING id),
-                  t AS (DELETE FROM interdict.change_tables WHERE change_id IN (SELECT id FROM d)
-                        RETURNING change_id, rows_at, inserted + updated + deleted AS recorded,
+                             ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
+                        RETURNING id, rows_at, pg_catalog.cardinality(rows_at) AS recorded,
                                   rows_file OPERATOR(pg_catalog.=) pg_catalog.pg_relation_filenode('interdict.change_rows'::pg_catalog.regclass) AS addressed),
                   r AS (DELETE FROM interdict.change_rows
-                         WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT pg_catalog.unnest(rows_at) FROM t WHERE addressed))
-                           AND change_id IN (SELECT change_id FROM t WHERE addressed) RETURNING 1)
+                         WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT pg_catalog.unnest(rows_at) FROM d WHERE addressed))
+                           AND change_id IN (SELECT id FROM d WHERE addressed) RETURNING 1)
              SELECT (SELECT count(*) FROM d),
-                    CASE WHEN (SELECT count(*) FROM r) = (SELECT coalesce(sum(recorded), 0) FROM t WHERE addressed)
-                         THEN ARRAY(SELECT change_id FROM t WHERE NOT addressed)
-                         ELSE ARRAY(SELECT change_id FROM t) END",
+                    CASE WHEN (SELECT count(*) FROM r) = (SELECT coalesce(sum(recorded), 0) FROM d WHERE addressed)
+                         THEN ARRAY(SELECT id FROM d WHERE NOT addressed)
+                         ELSE ARRAY(SELECT id FROM d) END",
             None,
             &[DatumWithOid::from(secs), DatumWithOid::from(limit)],
         )?;

@@ -203,10 +203,10 @@ fn table_now(id: i64, relid: pg_sys::Oid, name: &str, recorded_shape: &str) -> T
     Table { relid, name: name.to_string(), only: format!("ONLY {qualified}"), qualified, shape, key, key_ops, insert, update, stored }
 }
 
-/// A change's rows of one table, in order, by their addresses (a TID scan; the change id and
-/// table are checked as well).
+/// A change's rows of one table, in order, by their addresses (a TID scan of the change's rows; the
+/// change id and table are checked as well).
 const ROWS_BY_ADDRESS: &str = "SELECT op::pg_catalog.text, old_row, new_row FROM interdict.change_rows
-     WHERE ctid OPERATOR(pg_catalog.=) ANY ((SELECT rows_at FROM interdict.change_tables WHERE change_id = $1 AND relid = $2)::pg_catalog.tid[])
+     WHERE ctid OPERATOR(pg_catalog.=) ANY ((SELECT rows_at FROM interdict.changes WHERE id = $1)::pg_catalog.tid[])
        AND change_id = $1 AND relid = $2 ORDER BY seq";
 /// The same after `change_rows` was rewritten (its rows moved): a scan.
 const ROWS_BY_SCAN: &str = "SELECT op::pg_catalog.text, old_row, new_row FROM interdict.change_rows WHERE change_id = $1 AND relid = $2 ORDER BY seq";

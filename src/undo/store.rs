@@ -2,10 +2,10 @@
 //! Postgres inserts catalog rows (`catalog/indexing.c`): heap tuples formed here, stored with
 //! `simple_heap_insert`, and an entry made in each index with `index_insert` — no SQL, executor,
 //! trigger or tuple slot in between. Measured by `benches/profile.sh` (benches/RESULTS.md): the
-//! prepared statement this replaces (unnesting arrays into the three tables) cost about 300,000
+//! prepared statement this replaces (unnesting arrays into the record tables) cost about 300,000
 //! instructions for a one-row change and 21,000 per row. The rare addition to a change a statement
-//! made already (a rule's later plans) keeps one prepared statement, for its upsert of the
-//! per-table counts, run [`crate::guard_sql::as_guard`] (as the extension's owner, search path
+//! made already (a rule's later plans) keeps one prepared statement, for its merge of the
+//! per-table counts into the change's row, run [`crate::guard_sql::as_guard`] (as the extension's owner, search path
 //! pinned, our hooks standing aside). The direct inserts need neither: no SQL, name resolution or
 //! permission check is involved ([`crate::guard_sql::direct`]); the record tables' OIDs are kept
 //! until a relcache invalidation names one of them.
@@ -89,15 +89,23 @@ WITH r AS (
            pg_catalog.convert_from(u.b, pg_catalog.getdatabaseencoding())
       FROM ROWS FROM (pg_catalog.unnest($2::bigint[]), pg_catalog.unnest($3::oid[]), pg_catalog.unnest($4::text[]),
                       pg_catalog.unnest($5::bytea[]), pg_catalog.unnest($6::bytea[])) AS u(s, r, o, a, b)
-    RETURNING relid, seq, ctid)
-INSERT INTO interdict.change_tables AS t (change_id, relid, table_name, shape, inserted, updated, deleted, rows_at, rows_file)
-SELECT $1, x.r, x.n, x.h, x.i, x.u, x.d, ARRAY(SELECT r.ctid FROM r WHERE r.relid = x.r ORDER BY r.seq),
-       pg_catalog.pg_relation_filenode('interdict.change_rows'::pg_catalog.regclass)
-  FROM ROWS FROM (pg_catalog.unnest($7::oid[]), pg_catalog.unnest($8::text[]), pg_catalog.unnest($9::text[]),
-                  pg_catalog.unnest($10::bigint[]), pg_catalog.unnest($11::bigint[]), pg_catalog.unnest($12::bigint[])) AS x(r, n, h, i, u, d)
-ON CONFLICT (change_id, relid) DO UPDATE SET inserted = t.inserted + EXCLUDED.inserted,
-       updated = t.updated + EXCLUDED.updated, deleted = t.deleted + EXCLUDED.deleted,
-       rows_at = t.rows_at OPERATOR(pg_catalog.||) EXCLUDED.rows_at"#;
+    RETURNING seq, ctid),
+x AS (SELECT * FROM ROWS FROM (pg_catalog.unnest($7::oid[]), pg_catalog.unnest($8::text[]), pg_catalog.unnest($9::text[]),
+                               pg_catalog.unnest($10::bigint[]), pg_catalog.unnest($11::bigint[]), pg_catalog.unnest($12::bigint[])) AS x(r, n, h, i, u, d)),
+o AS (SELECT t.* FROM interdict.changes c,
+             ROWS FROM (pg_catalog.unnest(c.table_relids), pg_catalog.unnest(c.table_names), pg_catalog.unnest(c.table_shapes),
+                        pg_catalog.unnest(c.inserted), pg_catalog.unnest(c.updated), pg_catalog.unnest(c.deleted)) WITH ORDINALITY AS t(r, n, h, i, u, d, k)
+       WHERE c.id OPERATOR(pg_catalog.=) $1),
+m AS (SELECT o.k, x.r AS new_r, coalesce(o.r, x.r) AS r, coalesce(o.n, x.n) AS n, coalesce(o.h, x.h) AS h,
+             coalesce(o.i, 0) OPERATOR(pg_catalog.+) coalesce(x.i, 0) AS i, coalesce(o.u, 0) OPERATOR(pg_catalog.+) coalesce(x.u, 0) AS u,
+             coalesce(o.d, 0) OPERATOR(pg_catalog.+) coalesce(x.d, 0) AS d
+        FROM o FULL JOIN x ON o.r OPERATOR(pg_catalog.=) x.r)
+UPDATE interdict.changes c
+   SET table_relids = ARRAY(SELECT r FROM m ORDER BY k NULLS LAST, new_r), table_names = ARRAY(SELECT n FROM m ORDER BY k NULLS LAST, new_r),
+       table_shapes = ARRAY(SELECT h FROM m ORDER BY k NULLS LAST, new_r), inserted = ARRAY(SELECT i FROM m ORDER BY k NULLS LAST, new_r),
+       updated = ARRAY(SELECT u FROM m ORDER BY k NULLS LAST, new_r), deleted = ARRAY(SELECT d FROM m ORDER BY k NULLS LAST, new_r),
+       rows_at = c.rows_at OPERATOR(pg_catalog.||) ARRAY(SELECT ctid FROM r ORDER BY seq)
+ WHERE c.id OPERATOR(pg_catalog.=) $1"#;
 
 /// The addition's plan, prepared on first use and kept for the backend's life.
 static ADD_PLAN: BackendCell<Option<OwnedPreparedStatement>> = BackendCell::new(None);
@@ -115,44 +123,31 @@ pub fn write_change(target: Target, rows: ChangeRows) -> i64 {
 
 /// The columns each record table's rows are written in (statics: their addresses key the
 /// positions [`RecordTable::columns`] keeps).
-static CHANGES_COLUMNS: [&str; 9] = ["id", "role_id", "role_name", "application_name", "agent", "xid", "made_at", "statement", "reverts"];
-static TABLES_COLUMNS: [&str; 9] = ["change_id", "relid", "table_name", "shape", "inserted", "updated", "deleted", "rows_at", "rows_file"];
+static CHANGES_COLUMNS: [&str; 17] = [
+    "id", "role_id", "role_name", "application_name", "agent", "xid", "made_at", "statement", "reverts",
+    "table_relids", "table_names", "table_shapes", "inserted", "updated", "deleted", "rows_at", "rows_file",
+];
 static ROWS_COLUMNS: [&str; 6] = ["change_id", "seq", "relid", "op", "old_row", "new_row"];
 
-/// A new change: its `changes` row, its `change_rows` rows, then its `change_tables` rows with
-/// where each table's rows went.
+/// A new change: its `change_rows` rows, then its `changes` row, which lists its tables and where
+/// its rows went.
 ///
 /// `change_rows` has no index: a change's rows are found by their addresses (`rows_at`, with the
-/// file they are addresses in, `rows_file`), which `change_tables` keeps per table. An index entry
-/// per row cost about as much as the row's heap tuple (`benches/RESULTS.md`); a row address is six
-/// bytes in an array. Addresses hold while `change_rows` keeps its file: heap rows that are never
-/// updated do not move, and what moves them (`VACUUM FULL`, `CLUSTER`, a restore) writes a new
-/// file, which `rows_file` tells apart (then rows are found by change id, scanning).
+/// file they are addresses in, `rows_file`), which the change's row keeps. An index entry per row
+/// cost about as much as the row's heap tuple (`benches/RESULTS.md`); a row address is six bytes in
+/// an array. Addresses hold while `change_rows` keeps its file: heap rows that are never updated do
+/// not move, and what moves them (`VACUUM FULL`, `CLUSTER`, a restore) writes a new file, which
+/// `rows_file` tells apart (then rows are found by change id, scanning). The tables are arrays in
+/// the change's row rather than rows of their own for the same reason: a one-row change writes two
+/// heap tuples and one index entry.
 unsafe fn insert_change(statement: &str, reverts: Option<i64>, rows: &ChangeRows) -> Result<i64, String> {
     let role = pg_sys::GetSessionUserId();
     let relids = relids()?;
     let id = nextval_internal(relids.sequence, false);
-    let agent = crate::settings::agent();
-    let changes = RecordTable::open(relids.changes)?;
-    changes.insert(
-        &CHANGES_COLUMNS,
-        &[
-            Some(pg_sys::Datum::from(id)),
-            Some(pg_sys::Datum::from(role)),
-            Some(name_datum(pg_sys::GetUserNameFromId(role, true))),
-            Some(text_datum(&crate::nodes::cstr(pg_sys::application_name).unwrap_or_default())),
-            (!agent.is_empty()).then(|| text_datum(&agent)),
-            Some(pg_sys::Datum::from(pg_sys::GetTopFullTransactionId().value)),
-            Some(pg_sys::Datum::from(pg_sys::GetCurrentTimestamp())),
-            Some(text_datum(statement)),
-            reverts.map(pg_sys::Datum::from),
-        ],
-    )?;
-    drop(changes);
     let images = RecordTable::open(relids.rows)?;
     let columns = images.columns(&ROWS_COLUMNS)?;
     let rows_file = (*(*images.rel).rd_rel).relfilenode;
-    let mut addresses: Vec<Vec<pg_sys::ItemPointerData>> = vec![Vec::new(); rows.table_relids.len()];
+    let mut addresses: Vec<pg_sys::ItemPointerData> = Vec::with_capacity(rows.seqs.len());
     // Each row's datums are made in a memory context reset every few hundred rows: a large change
     // never holds a second copy of all its images in Postgres memory.
     let mut row_memory = pgrx::PgMemoryContexts::new("interdict change rows");
@@ -170,43 +165,57 @@ unsafe fn insert_change(statement: &str, reverts: Option<i64>, rows: &ChangeRows
                 ],
             )
         })?;
-        match rows.table_relids.iter().position(|&r| r == rows.relids[i]) {
-            Some(table) => addresses[table].push(at),
-            None => return Err(format!("a row of relation {} with no table entry", u32::from(rows.relids[i]))),
+        if !rows.table_relids.contains(&rows.relids[i]) {
+            return Err(format!("a row of relation {} with no table entry", u32::from(rows.relids[i])));
         }
+        addresses.push(at);
         if i % 256 == 255 {
             row_memory.reset();
         }
     }
     drop(images);
-    let tables = RecordTable::open(relids.tables)?;
-    for i in 0..rows.table_relids.len() {
-        tables.insert(
-            &TABLES_COLUMNS,
-            &[
-                Some(pg_sys::Datum::from(id)),
-                Some(pg_sys::Datum::from(rows.table_relids[i])),
-                Some(text_datum(&rows.table_names[i])),
-                Some(text_datum(&rows.table_shapes[i])),
-                Some(pg_sys::Datum::from(rows.inserted[i])),
-                Some(pg_sys::Datum::from(rows.updated[i])),
-                Some(pg_sys::Datum::from(rows.deleted[i])),
-                Some(tid_array(&mut addresses[i])),
-                Some(pg_sys::Datum::from(rows_file)),
-            ],
-        )?;
-    }
-    drop(tables);
+    let agent = crate::settings::agent();
+    let texts = |v: &[String]| v.iter().map(|t| text_datum(t)).collect::<Vec<_>>();
+    let by_value = |v: &[i64]| v.iter().map(|&n| pg_sys::Datum::from(n)).collect::<Vec<_>>();
+    let changes = RecordTable::open(relids.changes)?;
+    changes.insert(
+        &CHANGES_COLUMNS,
+        &[
+            Some(pg_sys::Datum::from(id)),
+            Some(pg_sys::Datum::from(role)),
+            Some(name_datum(pg_sys::GetUserNameFromId(role, true))),
+            Some(text_datum(&crate::nodes::cstr(pg_sys::application_name).unwrap_or_default())),
+            (!agent.is_empty()).then(|| text_datum(&agent)),
+            Some(pg_sys::Datum::from(pg_sys::GetTopFullTransactionId().value)),
+            Some(pg_sys::Datum::from(pg_sys::GetCurrentTimestamp())),
+            Some(text_datum(statement)),
+            reverts.map(pg_sys::Datum::from),
+            Some(array(rows.table_relids.iter().map(|&r| pg_sys::Datum::from(r)).collect(), OID_ELEMENT)),
+            Some(array(texts(&rows.table_names), TEXT_ELEMENT)),
+            Some(array(texts(&rows.table_shapes), TEXT_ELEMENT)),
+            Some(array(by_value(&rows.inserted), INT8_ELEMENT)),
+            Some(array(by_value(&rows.updated), INT8_ELEMENT)),
+            Some(array(by_value(&rows.deleted), INT8_ELEMENT)),
+            Some(array(addresses.iter_mut().map(|t| pg_sys::Datum::from(t as *mut pg_sys::ItemPointerData)).collect(), TID_ELEMENT)),
+            Some(pg_sys::Datum::from(rows_file)),
+        ],
+    )?;
+    drop(changes);
     // Later commands of this transaction (a revert, `history()`) see the change.
     pg_sys::CommandCounterIncrement();
     Ok(id)
 }
 
-/// A `tid[]` datum of `tids`, in the current memory context.
-unsafe fn tid_array(tids: &mut [pg_sys::ItemPointerData]) -> pg_sys::Datum {
-    let mut elems: Vec<pg_sys::Datum> = tids.iter_mut().map(|t| pg_sys::Datum::from(t as *mut pg_sys::ItemPointerData)).collect();
-    let size = std::mem::size_of::<pg_sys::ItemPointerData>() as i32;
-    let array = pg_sys::construct_array(elems.as_mut_ptr(), elems.len() as i32, pg_sys::TIDOID, size, false, pg_sys::TYPALIGN_SHORT as std::ffi::c_char);
+/// An array element type as `construct_array` takes it: type, length, by value, alignment.
+type Element = (pg_sys::Oid, i32, bool, u8);
+const OID_ELEMENT: Element = (pg_sys::OIDOID, 4, true, pg_sys::TYPALIGN_INT);
+const TEXT_ELEMENT: Element = (pg_sys::TEXTOID, -1, false, pg_sys::TYPALIGN_INT);
+const INT8_ELEMENT: Element = (pg_sys::INT8OID, 8, true, pg_sys::TYPALIGN_DOUBLE);
+const TID_ELEMENT: Element = (pg_sys::TIDOID, std::mem::size_of::<pg_sys::ItemPointerData>() as i32, false, pg_sys::TYPALIGN_SHORT);
+
+/// An array datum of `elems`, in the current memory context (the elements are copied into it).
+unsafe fn array(mut elems: Vec<pg_sys::Datum>, (typ, len, by_value, align): Element) -> pg_sys::Datum {
+    let array = pg_sys::construct_array(elems.as_mut_ptr(), elems.len() as i32, typ, len, by_value, align as std::ffi::c_char);
     pg_sys::Datum::from(array)
 }
 
@@ -221,12 +230,11 @@ unsafe fn nextval_internal(relid: pg_sys::Oid, check_permissions: bool) -> i64 {
     pg_sys::ffi::pg_guard_ffi_boundary(|| nextval_internal_raw(relid, check_permissions))
 }
 
-/// The OIDs of the id sequence and the three record tables.
+/// The OIDs of the id sequence and the two record tables.
 #[derive(Clone, Copy)]
 struct Relids {
     sequence: pg_sys::Oid,
     changes: pg_sys::Oid,
-    tables: pg_sys::Oid,
     rows: pg_sys::Oid,
 }
 
@@ -245,7 +253,6 @@ unsafe fn relids() -> Result<Relids, String> {
     let r = Relids {
         sequence: record_relid(c"changes_id_seq")?,
         changes: record_relid(c"changes")?,
-        tables: record_relid(c"change_tables")?,
         rows: record_relid(c"change_rows")?,
     };
     RELIDS.set(Some(r));
@@ -255,7 +262,7 @@ unsafe fn relids() -> Result<Relids, String> {
 /// A relcache invalidation (from [`super::watch_relcache`]) named `relid` (`InvalidOid`: every relation).
 pub(super) fn forget_relids(relid: pg_sys::Oid) {
     if let Some(r) = RELIDS.get() {
-        if relid == pg_sys::InvalidOid || [r.sequence, r.changes, r.tables, r.rows].contains(&relid) {
+        if relid == pg_sys::InvalidOid || [r.sequence, r.changes, r.rows].contains(&relid) {
             RELIDS.set(None);
             COLUMNS.with(Vec::clear);
         }
