@@ -78,6 +78,39 @@ def a_rules_later_plans_add_to_the_statements_change():
     run(dba, f"DROP TABLE {main}, {log}")
 
 @test
+def a_conflicting_revert_lists_exactly_the_rows_and_changes_nothing():
+    """The writes' own WHERE is the conflict check: the images not written are listed (updated,
+    inserted and deleted rows alike), and what was written before the conflict is undone."""
+    dba, agent = connect("postgres"), connect("r_guard")
+    table = f"conflicts_{ARGS.label}"
+    run(agent, f"CREATE TABLE {table} (id int PRIMARY KEY, v text)")
+    run(agent, f"INSERT INTO {table} SELECT g, 'v' || g FROM generate_series(1, 6) g")
+    def state():
+        return run(dba, f"SELECT id, v FROM {table} ORDER BY id")
+    run(agent, f"UPDATE {table} SET v = v || '+' WHERE id <= 3")
+    updated = last_change(agent)
+    run(dba, f"UPDATE {table} SET v = 'later' WHERE id = 2")
+    before = state()
+    d = refusal(agent, f"SELECT interdict.revert({updated})")
+    eq((d["reason"], d["rows"]), ("undo.conflict", "(2,v2+)"), "the one updated row changed since")
+    eq(state(), before, "rows 1 and 3 not restored either")
+    run(agent, f"INSERT INTO {table} VALUES (7, 'new'), (8, 'new')")
+    inserted = last_change(agent)
+    run(dba, f"UPDATE {table} SET v = 'edited' WHERE id = 8")
+    before = state()
+    d = refusal(agent, f"SELECT interdict.revert({inserted})")
+    eq((d["reason"], d["rows"]), ("undo.conflict", "(8,new)"), "the one inserted row changed since")
+    eq(state(), before, "row 7 not deleted either")
+    run(agent, f"DELETE FROM {table} WHERE id IN (5, 6)")
+    deleted = last_change(agent)
+    run(dba, f"INSERT INTO {table} VALUES (6, 'reused')")
+    before = state()
+    d = refusal(agent, f"SELECT interdict.revert({deleted})")
+    eq((d["reason"], d["rows"]), ("undo.conflict", "(6,v6)"), "the deleted key in use again")
+    eq(state(), before, "row 5 not put back either")
+    run(dba, f"DROP TABLE {table}")
+
+@test
 def purge_and_retention():
     op, dba, agent = connect("p_op"), connect("postgres"), connect("r_guard")
     eq(refusal(agent, "SELECT interdict.purge('1 day')")["reason"], "undo.not_allowed", "agents do not purge")

@@ -6,8 +6,9 @@
 //! the change left must still be exactly its recorded after-image (`*=`, `record_image_eq`: byte
 //! equality, so no type needs an equality operator) and every key it freed must still be free —
 //! otherwise nothing is reverted and the error lists the rows (`undo.conflict`). The steps run as
-//! set-based statements whose WHERE repeats the check, so a row changed concurrently between check
-//! and write is caught by the row count.
+//! set-based statements whose WHERE is the check: each returns the images it wrote, the others are
+//! the conflicts, and the error undoes what was written (no gap between a check and a write for a
+//! concurrent change to slip through, and each image is read once).
 //!
 //! The statements run with `session_replication_role = replica`, as logical replication applies
 //! rows: user triggers and foreign-key actions do not fire, because what they did the first time
@@ -145,8 +146,13 @@ impl Table {
     }
 
     /// `$1`'s images, each read once as a row of the table: `interdict_s(interdict_img, interdict_row)`.
+    /// With each image's position in `$1`, `interdict_n`.
     fn images_as_rows(&self) -> String {
-        format!("(SELECT {IMG}, {IMG}::{} AS interdict_row FROM pg_catalog.unnest($1::pg_catalog.text[]) AS interdict_img OFFSET 0) AS interdict_s", self.qualified)
+        format!(
+            "(SELECT {IMG}, {IMG}::{} AS interdict_row, interdict_img.interdict_n
+                FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY AS interdict_img(interdict_img, interdict_n) OFFSET 0) AS interdict_s",
+            self.qualified
+        )
     }
 }
 
@@ -284,6 +290,22 @@ fn count(sql: String, args: &[Arg]) -> i64 {
     returned.rows.first().and_then(|r| r.first().cloned().flatten()).and_then(|c| c.parse().ok()).unwrap_or(0)
 }
 
+/// Runs an own statement on the table that returns the positions (1-based) of the images it wrote.
+fn written(sql: String, args: &[Arg]) -> Vec<usize> {
+    own_statement(&cstring(sql), args).rows.into_iter().filter_map(|r| r.into_iter().next().flatten()).filter_map(|n| n.parse().ok()).collect()
+}
+
+/// Up to 10 of `images` whose positions are not in `written`.
+fn not_written(images: &[String], written: &[usize]) -> Vec<String> {
+    let mut done = vec![false; images.len()];
+    for &n in written {
+        if let Some(d) = n.checked_sub(1).and_then(|i| done.get_mut(i)) {
+            *d = true;
+        }
+    }
+    images.iter().zip(done).filter(|(_, d)| !d).map(|(i, _)| i.clone()).take(10).collect()
+}
+
 /// Up to 10 images from `images` for which `condition` (over the image's row, [`ROW_S`]) holds.
 fn offenders(t: &Table, images: &[String], condition: &str) -> Vec<String> {
     if images.is_empty() {
@@ -325,35 +347,36 @@ fn revert_table(id: i64, t: &Table, force: bool) -> (Counts, Vec<(Op, Option<Str
             let befores: Vec<String> = restore_before.iter().chain(&back).cloned().collect();
             insert(t, &befores);
         } else {
-            let mut conflicts = offenders(t, &[gone.clone(), restore_after.clone()].concat(), &format!("NOT {still_there}"));
-            conflicts.extend(offenders(t, &back, &key_taken));
-            if !conflicts.is_empty() {
-                conflict(id, t, "rows changed since (or keys in use again)", conflicts);
-            }
-            let deleted = if gone.is_empty() {
-                0
-            } else {
-                count(
+            // The conflict check is the writes' own WHERE: a row is deleted or restored only if it
+            // is still exactly its after-image, and the images not written are the conflicts (the
+            // error then undoes the writes). A check before the writes read every image once more.
+            let mut conflicts = offenders(t, &back, &key_taken);
+            if !gone.is_empty() {
+                let deleted = written(
                     format!(
-                        "WITH d AS (DELETE FROM {} interdict_cur USING {} WHERE {} AND {} RETURNING 1) SELECT pg_catalog.count(*) FROM d",
+                        "WITH d AS (DELETE FROM {} interdict_cur USING {} WHERE {} AND {} RETURNING interdict_s.interdict_n) SELECT interdict_n FROM d",
                         t.only,
                         t.images_as_rows(),
                         t.key_match(ROW_S),
                         t.same_image(ROW_S)
                     ),
                     &[Arg::text_array(&gone)],
-                )
-            };
-            let restored = if restore_after.is_empty() || t.update.is_empty() {
-                restore_after.len() as i64
-            } else {
-                count(
+                );
+                conflicts.extend(not_written(&gone, &deleted));
+            }
+            if !restore_after.is_empty() && t.update.is_empty() {
+                // Nothing to write back (every column is generated or the key): still, the rows
+                // must be as the change left them.
+                conflicts.extend(offenders(t, &restore_after, &format!("NOT {still_there}")));
+            } else if !restore_after.is_empty() {
+                let restored = written(
                     format!(
                         "WITH u AS (UPDATE {} interdict_cur SET ({}) = ROW({})
-                           FROM (SELECT interdict_pair.after_img::{t} AS after_row, interdict_pair.before_img::{t} AS before_row
-                                   FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog.text[])) AS interdict_pair(after_img, before_img)
+                           FROM (SELECT interdict_pair.after_img::{t} AS after_row, interdict_pair.before_img::{t} AS before_row, interdict_pair.interdict_n
+                                   FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog.text[]))
+                                        WITH ORDINALITY AS interdict_pair(after_img, before_img, interdict_n)
                                  OFFSET 0) AS interdict_s
-                          WHERE {} AND {} RETURNING 1) SELECT pg_catalog.count(*) FROM u",
+                          WHERE {} AND {} RETURNING interdict_s.interdict_n) SELECT interdict_n FROM u",
                         t.only,
                         t.update.join(", "),
                         fields("interdict_s.before_row", &t.update),
@@ -362,10 +385,12 @@ fn revert_table(id: i64, t: &Table, force: bool) -> (Counts, Vec<(Op, Option<Str
                         t = t.qualified
                     ),
                     &[Arg::text_array(&restore_after), Arg::text_array(&restore_before)],
-                )
-            };
-            if deleted != gone.len() as i64 || restored != restore_after.len() as i64 {
-                conflict(id, t, "rows changed while the revert ran", Vec::new());
+                );
+                conflicts.extend(not_written(&restore_after, &restored));
+            }
+            if !conflicts.is_empty() {
+                conflicts.truncate(10);
+                conflict(id, t, "rows changed since (or keys in use again)", conflicts);
             }
             insert(t, &back);
         }
