@@ -111,6 +111,32 @@ def a_conflicting_revert_lists_exactly_the_rows_and_changes_nothing():
     run(dba, f"DROP TABLE {table}")
 
 @test
+def keys_follow_rows_whatever_their_text():
+    """A row is followed through a change by its key, taken from the images' text: a composite key
+    of text needing quotes and a number with a dropped column between, deleted and taken again in one
+    statement, and moved to another key."""
+    dba, agent = connect("postgres"), connect("r_guard")
+    table = f"keys_{ARGS.label}"
+    run(agent, f"CREATE TABLE {table} (k text, gone int, n int, v text, PRIMARY KEY (k, n))")
+    run(dba, f"ALTER TABLE {table} DROP COLUMN gone")
+    keys = ['a, "b"', "(x)", "back\\slash", " ", ""]
+    for i, k in enumerate(keys):
+        run(agent, f"INSERT INTO {table} VALUES ({psycopg2.extensions.adapt(k).getquoted().decode()}, {i}, 'v{i}')")
+    before = run(dba, f"SELECT k, n, v FROM {table} ORDER BY k, n")
+    # One statement: each row deleted and its key taken again by a new row (a function writes twice).
+    run(dba, f"""CREATE FUNCTION {table}_churn() RETURNS void LANGUAGE sql AS $$
+                   DELETE FROM {table} WHERE n >= 0; INSERT INTO {table} SELECT k, n, 'again' FROM unnest(ARRAY[{", ".join(psycopg2.extensions.adapt(k).getquoted().decode() for k in keys)}]) WITH ORDINALITY AS u(k, n1), LATERAL (SELECT n1 - 1 AS n) m;
+                   UPDATE {table} SET k = k || '!', v = 'moved' WHERE n = 1 $$""")
+    run(dba, f"GRANT EXECUTE ON FUNCTION {table}_churn() TO r_guard")
+    run(agent, f"SELECT {table}_churn()")
+    churn = last_change(agent)
+    eq(run(dba, f"SELECT inserted, updated, deleted FROM interdict.change_tables WHERE change_id = {churn}"), [(5, 1, 5)], "every event recorded")
+    run(agent, f"SELECT interdict.revert({churn})")
+    eq(run(dba, f"SELECT k, n, v FROM {table} ORDER BY k, n"), before, "every row as it was")
+    run(dba, f"DROP TABLE {table} CASCADE")
+    run(dba, f"DROP FUNCTION {table}_churn()")
+
+@test
 def purge_and_retention():
     op, dba, agent = connect("p_op"), connect("postgres"), connect("r_guard")
     eq(refusal(agent, "SELECT interdict.purge('1 day')")["reason"], "undo.not_allowed", "agents do not purge")

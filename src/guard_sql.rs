@@ -277,11 +277,6 @@ impl Arg {
         use pgrx::IntoDatum;
         Arg { typid: pg_sys::TEXTARRAYOID, value: values.to_vec().into_datum() }
     }
-
-    pub fn nullable_text_array(values: &[Option<String>]) -> Arg {
-        use pgrx::IntoDatum;
-        Arg { typid: pg_sys::TEXTARRAYOID, value: values.to_vec().into_datum() }
-    }
 }
 
 /// Rows an own statement returned, each column as text (`None`: NULL).

@@ -153,6 +153,65 @@ pub fn not_recordable(r: &RelationFacts) -> Option<&'static str> {
     }
 }
 
+/// The fields of a row's text form as `record_out` writes it — `(f1,f2,…)`, a null as nothing, a
+/// field quoted when it is empty or holds `"`, `\`, `(`, `)`, `,` or white space, with `"` and
+/// `\` doubled inside quotes — each exactly as written (quotes included), `None` for a null.
+/// `None` if `text` is not in that form.
+pub fn record_fields(text: &str) -> Option<Vec<Option<&str>>> {
+    let bytes = text.as_bytes();
+    if bytes.first() != Some(&b'(') || bytes.last() != Some(&b')') || bytes.len() < 2 {
+        return None;
+    }
+    let end = bytes.len() - 1;
+    let mut fields = Vec::new();
+    let mut at = 1;
+    loop {
+        let start = at;
+        if bytes.get(at) == Some(&b'"') {
+            at += 1;
+            loop {
+                match bytes.get(at)? {
+                    b'\\' => at += 2,
+                    b'"' if bytes.get(at + 1) == Some(&b'"') => at += 2,
+                    b'"' => break,
+                    _ => at += 1,
+                }
+            }
+            at += 1;
+        } else {
+            while at < end && bytes[at] != b',' {
+                if matches!(bytes[at], b'"' | b'\\' | b'(' | b')') {
+                    return None;
+                }
+                at += 1;
+            }
+        }
+        // ASCII delimiters: the slice is on character boundaries in any server encoding.
+        fields.push((at > start).then(|| &text[start..at]));
+        match bytes.get(at) {
+            Some(b',') if at < end => at += 1,
+            _ if at == end => return Some(fields),
+            _ => return None,
+        }
+    }
+}
+
+/// A row's key, from its text form, as `ROW(k1, …)::text` writes it: the fields at `positions`
+/// (0-based, among the row's columns) as written, in a record of their own. `None` if `image` is
+/// not a row's text form or has no field at a position.
+pub fn key_text(image: &str, positions: &[usize]) -> Option<String> {
+    let fields = record_fields(image)?;
+    let mut key = String::from("(");
+    for (i, &p) in positions.iter().enumerate() {
+        if i > 0 {
+            key.push(',');
+        }
+        key.push_str(fields.get(p)?.unwrap_or_default());
+    }
+    key.push(')');
+    Some(key)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,5 +284,32 @@ mod tests {
         assert!(not_recordable(&RelationFacts { kind: RelationKind::Foreign, ..table }).unwrap().starts_with("a foreign table"));
         assert_eq!(not_recordable(&RelationFacts { session_temp: true, recorded: false, ..table }), None, "scratch");
         assert_eq!(not_recordable(&RelationFacts { kind: RelationKind::Other, recorded: false, has_key: false, ..table }), None);
+    }
+
+    #[test]
+    fn record_fields_are_taken_as_record_out_writes_them() {
+        assert_eq!(record_fields("(1,abc,,\"a b\")"), Some(vec![Some("1"), Some("abc"), None, Some("\"a b\"")]));
+        assert_eq!(record_fields("()"), Some(vec![None]), "one null column");
+        assert_eq!(record_fields("(,)"), Some(vec![None, None]));
+        assert_eq!(record_fields("(\"\")"), Some(vec![Some("\"\"")]), "an empty string");
+        assert_eq!(
+            record_fields("(\"x,\"\"y\"\")\\\\z\",2)"),
+            Some(vec![Some("\"x,\"\"y\"\")\\\\z\""), Some("2")]),
+            "quotes, commas, parentheses and backslashes inside quotes"
+        );
+        assert_eq!(record_fields("(\"(1,2)\",\"{a,b}\")"), Some(vec![Some("\"(1,2)\""), Some("\"{a,b}\"")]), "nested rows and arrays");
+        assert_eq!(record_fields("(é,ü)"), Some(vec![Some("é"), Some("ü")]), "multibyte text");
+        for bad in ["", "(", "1,2", "(1,2", "(\"1)", "(a\"b)", "(1)(2)", "(1,2))"] {
+            assert_eq!(record_fields(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn key_text_is_the_key_fields_in_a_record() {
+        assert_eq!(key_text("(1,abc,\"a b\")", &[0]).as_deref(), Some("(1)"));
+        assert_eq!(key_text("(1,abc,\"a b\")", &[2, 0]).as_deref(), Some("(\"a b\",1)"));
+        assert_eq!(key_text("(1,,x)", &[1]).as_deref(), Some("()"), "a null key field writes nothing");
+        assert_eq!(key_text("(1,abc)", &[2]), None, "no such field");
+        assert_eq!(key_text("not a row", &[0]), None);
     }
 }

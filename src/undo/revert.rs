@@ -108,6 +108,8 @@ struct Table {
     key: Vec<String>,
     /// Each key column's equality operator, from the key index's operator class: `OPERATOR(s.=)`.
     key_ops: Vec<String>,
+    /// Each key column's position among the row's fields (its text form has no dropped columns).
+    key_fields: Vec<usize>,
     insert: Vec<String>,
     update: Vec<String>,
     /// Every stored column (all but 18's virtual generated ones): what "the row is still exactly its
@@ -138,11 +140,6 @@ impl Table {
     /// `cur.k1 OPERATOR(pg_catalog.=) (r).k1 AND …`: the key index's own equality.
     fn key_match(&self, row: &str) -> String {
         self.key.iter().zip(&self.key_ops).map(|(k, op)| format!("interdict_cur.{k} {op} ({row}).{k}")).collect::<Vec<_>>().join(" AND ")
-    }
-
-    /// The key of row `row` as text (null where the image `image` is).
-    fn key_text(&self, image: &str, row: &str) -> String {
-        format!("CASE WHEN {image} IS NULL THEN NULL ELSE ROW({})::text END", fields(row, &self.key))
     }
 
     /// `$1`'s images, each read once as a row of the table: `interdict_s(interdict_img, interdict_row)`.
@@ -177,9 +174,11 @@ fn table_now(id: i64, relid: pg_sys::Oid, name: &str, recorded_shape: &str) -> T
         changed("it no longer has a primary key or replica identity index");
     }
     let (key, cols) = as_guard("reading a change's key", || {
-        let key = Spi::get_two_with_args::<Vec<String>, Vec<String>>(
+        let key = Spi::get_three_with_args::<Vec<String>, Vec<String>, Vec<i64>>(
             "SELECT pg_catalog.array_agg(pg_catalog.quote_ident(a.attname) ORDER BY u.n),
-                    pg_catalog.array_agg(pg_catalog.format('OPERATOR(%I.%s)', opn.nspname, op.oprname) ORDER BY u.n)
+                    pg_catalog.array_agg(pg_catalog.format('OPERATOR(%I.%s)', opn.nspname, op.oprname) ORDER BY u.n),
+                    pg_catalog.array_agg((SELECT pg_catalog.count(*) FROM pg_catalog.pg_attribute b
+                                           WHERE b.attrelid = i.indrelid AND b.attnum > 0 AND b.attnum < a.attnum AND NOT b.attisdropped) ORDER BY u.n)
                FROM pg_catalog.pg_index i,
                     ROWS FROM (pg_catalog.unnest(i.indkey::pg_catalog.int2[]), pg_catalog.unnest(i.indclass::pg_catalog.oid[])) WITH ORDINALITY AS u(attnum, opclass, n),
                     pg_catalog.pg_attribute a, pg_catalog.pg_opclass oc, pg_catalog.pg_amop ao, pg_catalog.pg_operator op, pg_catalog.pg_namespace opn
@@ -200,13 +199,15 @@ fn table_now(id: i64, relid: pg_sys::Oid, name: &str, recorded_shape: &str) -> T
         );
         (key, cols)
     });
-    let (key, key_ops) = key.ok().map(|(k, o)| (k.unwrap_or_default(), o.unwrap_or_default())).unwrap_or_default();
-    if key.is_empty() || key.len() != key_ops.len() {
+    let (key, key_ops, key_fields) =
+        key.ok().map(|(k, o, f)| (k.unwrap_or_default(), o.unwrap_or_default(), f.unwrap_or_default())).unwrap_or_default();
+    let key_fields: Vec<usize> = key_fields.into_iter().map(|f| f as usize).collect();
+    if key.is_empty() || key.len() != key_ops.len() || key.len() != key_fields.len() {
         changed("its key's columns or their equality operators could not be read");
     }
     let (insert, update, stored) = cols.map(|(i, u, s)| (i.unwrap_or_default(), u.unwrap_or_default(), s.unwrap_or_default())).unwrap_or_default();
     let qualified = format!("{}.{}", quote_identifier(&schema), quote_identifier(&relname));
-    Table { relid, name: name.to_string(), only: format!("ONLY {qualified}"), qualified, shape, key, key_ops, insert, update, stored }
+    Table { relid, name: name.to_string(), only: format!("ONLY {qualified}"), qualified, shape, key, key_ops, key_fields, insert, update, stored }
 }
 
 /// A change's rows of one table, in order, by their addresses (a TID scan of the change's rows; the
@@ -218,7 +219,7 @@ const ROWS_BY_ADDRESS: &str = "SELECT op::pg_catalog.text, old_row, new_row FROM
 const ROWS_BY_SCAN: &str = "SELECT op::pg_catalog.text, old_row, new_row FROM interdict.change_rows WHERE change_id = $1 AND relid = $2 ORDER BY seq";
 
 /// The recorded events of one table, in order, with their keys: the images read as the guard, their
-/// keys computed as the table's owner (the cast to the row type may run the owner's domain checks).
+/// keys taken from the images' text.
 fn events(id: i64, t: &Table) -> Vec<Event> {
     let raw = as_guard("reading a change's rows", || {
         crate::guard_sql::prefer_addresses();
@@ -257,25 +258,21 @@ fn events(id: i64, t: &Table) -> Vec<Event> {
     if recorded != raw.len() as i64 {
         crate::reasons::internal_failure(&format!("reading change {id}"), &format!("{} of its {recorded} row images of {} were found", raw.len(), t.name));
     }
-    let olds: Vec<Option<String>> = raw.iter().map(|(_, o, _)| o.clone()).collect();
-    let news: Vec<Option<String>> = raw.iter().map(|(_, _, n)| n.clone()).collect();
-    let sql = cstring(format!(
-        "SELECT {}, {} FROM (SELECT interdict_x.n, interdict_x.old_row, interdict_x.new_row, interdict_x.old_row::{t} AS old_rec, interdict_x.new_row::{t} AS new_rec
-                               FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog.text[])) WITH ORDINALITY AS interdict_x(old_row, new_row, n)
-                             OFFSET 0) AS interdict_x ORDER BY interdict_x.n",
-        t.key_text("interdict_x.old_row", "interdict_x.old_rec"),
-        t.key_text("interdict_x.new_row", "interdict_x.new_rec"),
-        t = t.qualified
-    ));
-    let keys = as_table_owner(t.relid, || own_statement(&sql, &[Arg::nullable_text_array(&olds), Arg::nullable_text_array(&news)]));
+    // Keys are taken from the images' text as written (`interdict_core::undo::key_text`: what
+    // `ROW(k1, …)::text` of the image read as a row writes), without reading the images as rows.
+    let key = |image: &Option<String>| {
+        image.as_deref().map(|i| {
+            interdict_core::undo::key_text(i, &t.key_fields)
+                .unwrap_or_else(|| crate::reasons::internal_failure(&format!("reading change {id}"), &format!("an image of {} is not a row's text form", t.name)))
+        })
+    };
     raw.into_iter()
-        .zip(keys.rows)
-        .map(|((op, old_row, new_row), key)| Event {
+        .map(|(op, old_row, new_row)| Event {
             op: op.chars().next().and_then(Op::from_letter).unwrap_or(Op::Update),
+            old_key: key(&old_row),
+            new_key: key(&new_row),
             old_row,
             new_row,
-            old_key: key.first().cloned().flatten(),
-            new_key: key.get(1).cloned().flatten(),
         })
         .collect()
 }
