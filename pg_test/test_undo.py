@@ -137,6 +137,41 @@ def keys_follow_rows_whatever_their_text():
     run(dba, f"DROP FUNCTION {table}_churn()")
 
 @test
+def a_transactions_changes_share_its_open_records():
+    """The record tables stay open for the transaction that first wrote a change: its later changes,
+    across savepoints rolled back and kept and after an aborted transaction, are each
+    recorded (or not) exactly as if each had opened them, and nothing is left open (no leak warning)."""
+    dba, agent = connect("postgres"), connect("r_guard")
+    table = f"xact_{ARGS.label}"
+    run(agent, f"CREATE TABLE {table} (id int PRIMARY KEY, v text)")
+    run(agent, f"INSERT INTO {table} SELECT g, 'v' || g FROM generate_series(1, 4) g")
+    before = run(dba, f"SELECT id, v FROM {table} ORDER BY id")
+    first = last_change(agent)
+    agent.autocommit = False
+    run(agent, f"UPDATE {table} SET v = 'a' WHERE id = 1")
+    run(agent, "SAVEPOINT s")
+    run(agent, f"UPDATE {table} SET v = 'b' WHERE id = 2")
+    run(agent, "ROLLBACK TO SAVEPOINT s")
+    run(agent, "SAVEPOINT s2")
+    run(agent, f"UPDATE {table} SET v = 'c' WHERE id = 3")
+    run(agent, "RELEASE SAVEPOINT s2")
+    agent.commit()
+    run(agent, f"UPDATE {table} SET v = 'lost' WHERE id = 4")
+    agent.rollback()
+    run(agent, f"UPDATE {table} SET v = 'd' WHERE id = 4")
+    agent.commit()
+    agent.autocommit = True
+    eq(run(dba, f"""SELECT t.inserted + t.updated + t.deleted, c.statement FROM interdict.changes c JOIN interdict.change_tables t ON t.change_id = c.id
+                    WHERE c.id > {first} AND c.role_name = 'r_guard' AND t.relid = '{table}'::regclass ORDER BY c.id"""),
+       [(1, f"UPDATE {table} SET v = 'a' WHERE id = 1"), (1, f"UPDATE {table} SET v = 'c' WHERE id = 3"), (1, f"UPDATE {table} SET v = 'd' WHERE id = 4")],
+       "the kept statements' changes, the rolled-back ones' not")
+    ids = [r[0] for r in run(dba, f"SELECT id FROM interdict.changes WHERE id > {first} AND role_name = 'r_guard' ORDER BY id")]
+    run(agent, f"SELECT interdict.revert(ARRAY{ids}::bigint[])")
+    eq(run(dba, f"SELECT id, v FROM {table} ORDER BY id"), before, "all reverted")
+    eq([n for n in agent.notices if "leak" in n], [], "no reference left open")
+    run(dba, f"DROP TABLE {table}")
+
+@test
 def purge_and_retention():
     op, dba, agent = connect("p_op"), connect("postgres"), connect("r_guard")
     eq(refusal(agent, "SELECT interdict.purge('1 day')")["reason"], "undo.not_allowed", "agents do not purge")

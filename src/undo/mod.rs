@@ -329,11 +329,17 @@ pub unsafe fn plan_writes(pstmt: *mut pg_sys::PlannedStmt) -> impl Iterator<Item
 pub fn xact_event(event: pg_sys::XactEvent::Type) {
     use pg_sys::XactEvent::*;
     match event {
-        XACT_EVENT_PRE_COMMIT | XACT_EVENT_PRE_PREPARE => flush(true),
-        XACT_EVENT_COMMIT | XACT_EVENT_PREPARE | XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT => with(|b| {
-            b.rows.clear();
-            b.change = None;
-        }),
+        XACT_EVENT_PRE_COMMIT | XACT_EVENT_PRE_PREPARE => {
+            flush(true);
+            store::close_tables();
+        }
+        XACT_EVENT_COMMIT | XACT_EVENT_PREPARE | XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT => {
+            store::forget_tables();
+            with(|b| {
+                b.rows.clear();
+                b.change = None;
+            })
+        }
         _ => {}
     }
 }
