@@ -68,14 +68,20 @@ for i in range(3):
     orig.append(timed(cur, BIG, (1,)))
     assert cur.rowcount == 100000
     cid = last()
-    dbacur.execute("SELECT pg_catalog.sum(pg_catalog.pg_column_size(r.*)) FROM interdict.change_rows r WHERE change_id = %s", (cid,))
+    dbacur.execute("""SELECT (SELECT pg_catalog.sum(pg_catalog.pg_column_size(r.*)) FROM interdict.change_rows r WHERE change_id = %s)
+                            + (SELECT pg_catalog.pg_column_size(c.*) FROM interdict.changes c WHERE id = %s)""", (cid, cid))
     storage.append(dbacur.fetchone()[0] / 100000)
     rev.append(timed(cur, "SELECT interdict.revert(%s)", (cid,)))
 m = statistics.median
-print(f"{m(rt):.2f} {m(server):.2f} {m(plain):.0f} {m(orig):.0f} {m(orig) / m(plain):.2f} {m(rev):.0f} {m(rev) / m(orig):.2f} {m(storage):.0f}")
+cur.execute("UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid = 1")
+one = last()
+dbacur.execute("""SELECT (SELECT pg_catalog.sum(pg_catalog.pg_column_size(r.*)) FROM interdict.change_rows r WHERE change_id = %s)
+                        + (SELECT pg_catalog.pg_column_size(c.*) FROM interdict.changes c WHERE id = %s)""", (one, one))
+one_bytes = dbacur.fetchone()[0]
+print(f"{m(rt):.2f} {m(server):.2f} {m(plain):.0f} {m(orig):.0f} {m(orig) / m(plain):.2f} {m(rev):.0f} {m(rev) / m(orig):.2f} {m(storage):.0f} {one_bytes}")
 PY
 )
-read -r one_rt one_server big_plain big_orig big_cost big_rev big_ratio row_bytes <<<"$out"
+read -r one_rt one_server big_plain big_orig big_cost big_rev big_ratio row_bytes one_change_bytes <<<"$out"
 
 # Concurrency: 4 guarded clients of TPC-B on different rows of the same tables (then 4 in mode
 # off, for the ratio); then every change they recorded is reverted, newest first, and the tables
@@ -131,8 +137,10 @@ A 100,000-row UPDATE of pgbench_accounts, medians of 3, the two modes alternatin
 | the statement recorded (\`guarded\`) | $big_orig | $big_cost to \`off\` | ≤ 1.25 |
 | its revert | $big_rev | $big_ratio to the recorded statement | ≤ 2 |
 
-Storage per recorded row (\`pg_column_size\` of its \`interdict.change_rows\` row, before- and
-after-image as text): $row_bytes bytes.
+Storage (\`pg_column_size\` of the rows, before indexes and page overhead): per row of the
+100,000-row change (its \`interdict.change_rows\` row, before- and after-image as text, and its
+share of the change's \`interdict.changes\` row with the row addresses): $row_bytes bytes; a one-row
+change (its \`changes\` row and its one \`change_rows\` row): $one_change_bytes bytes.
 
 Concurrency: TPC-B with 4 clients (\`-c 4 -j 4 -T $SECONDS_PER_RUN\`; $(nproc) cores cap it): \`guarded\` $c4_guarded TPS,
 \`off\` $c4_off TPS, ratio $(ratio "$c4_guarded" "$c4_off"); $xacts transactions, $recorded changes recorded,

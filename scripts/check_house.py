@@ -7,7 +7,7 @@
    change here (and in README's "How it works").
 2. Every error comes from the reason table: no code raises through pgrx's `error!`/`ereport!`,
    `ErrorReport`, `panic!`, `.expect(` or `.unwrap()` outside `src/reasons.rs` (which turns a
-   `Refusal` into the error) and the audit trail's LOG lines. A failure of the guard's own is
+   `Refusal` into the error; the LOG lines and notices of `src/messages.rs` are not errors). A failure of the guard's own is
    `reasons::internal_failure(what, why)`: `internal.failure` with what failed.
 3. Every reason code of `core/src/reasons.rs` has an end-to-end case: a corpus case or a pg_test
    test that expects it (BACKSTOPS lists the codes no statement can reach, each with why).
@@ -18,8 +18,8 @@ import sys
 
 FLOORS = [
     # 1. Plumbing: backend cells, error-safe chaining to other hooks, reading Postgres nodes,
-    #    shared memory.
-    ["cell", "chain", "nodes", "shmem", "facts/names"],
+    #    shared memory, the guard's LOG lines and notices.
+    ["cell", "chain", "nodes", "shmem", "facts/names", "messages"],
     # 2. The settings in force (values only; their GUC hooks sit on floor 11).
     ["settings/mod", "settings/values"],
     # 3. Facts: Postgres trees and catalogs -> the core's plain facts.
@@ -89,8 +89,8 @@ def references(name, text):
     return found
 
 
-# Where raising is the point: the table's own file; the audit trail writes LOG lines.
-RAISES = {"reasons": None, "audit": re.compile(r"ErrorReport::new\(PgSqlErrorCode::ERRCODE_SUCCESSFUL_COMPLETION")}
+# Where raising is the point: the table's own file (LOG lines and notices go through messages.rs, not errors).
+RAISES = {"reasons": None}
 BARE = re.compile(r"\b(?:pgrx::)?(?:error|ereport|panic|unimplemented|todo)!\(|ErrorReport::new\(|\.expect\(|\.unwrap\(\)")
 
 
