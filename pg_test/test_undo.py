@@ -169,10 +169,12 @@ def purge_and_retention():
                 "TRUNCATE interdict.changes", "DELETE FROM interdict.approvals WHERE false"]:
         refused(dba, sql, "records.protected")  # a DBA in mode off too: only the guard changes its records
     def old_change(v):
+        # Ids and times rise together (expiry reads the oldest ids): a change two days old comes
+        # after changes at least as old.
         run(agent, f"UPDATE t SET v = '{v}' WHERE id = 2")
         cid = last_change(agent)
         run(dba, "SET session_replication_role = replica")  # the records refuse direct changes otherwise
-        run(dba, f"UPDATE interdict.changes SET made_at = made_at - interval '2 days' WHERE id = {cid}")
+        run(dba, f"UPDATE interdict.changes SET made_at = least(made_at, now() - interval '2 days') WHERE id <= {cid}")
         run(dba, "RESET session_replication_role")
         return cid
     old = old_change("purged")
