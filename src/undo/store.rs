@@ -317,6 +317,7 @@ unsafe fn open_tables(relids: Relids) -> Result<OpenTables, String> {
         if (*open.changes.rel).rd_id == relids.changes && (*open.rows.rel).rd_id == relids.rows {
             return Ok(open);
         }
+        close_tables(); // other tables than the record tables now (never left open: a reference leak)
     }
     let open = in_transaction_scope(|| Ok::<_, String>(OpenTables { changes: RecordTable::open(relids.changes)?, rows: RecordTable::open(relids.rows)? }))?;
     OPEN.set(Some(open));
