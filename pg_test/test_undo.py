@@ -156,8 +156,30 @@ def a_transactions_changes_share_its_open_records():
     ids = [r[0] for r in run(dba, f"SELECT id FROM interdict.changes WHERE id > {first} AND role_name = 'r_guard' ORDER BY id")]
     run(agent, f"SELECT interdict.revert(ARRAY{ids}::bigint[])")
     eq(run(dba, f"SELECT id, v FROM {table} ORDER BY id"), before, "all reverted")
+    # A procedure that commits between its writes, and a deferred trigger writing at commit: each
+    # commit closes the open records, the next write opens them again.
+    run(dba, f"""CREATE PROCEDURE {table}_twice() LANGUAGE plpgsql AS $$
+                   BEGIN UPDATE {table} SET v = 'p1' WHERE id = 1; COMMIT; UPDATE {table} SET v = 'p2' WHERE id = 2; END $$""")
+    run(agent, f"CREATE TABLE {table}_log (id int PRIMARY KEY, what text)")
+    run(dba, f"""CREATE FUNCTION {table}_logged() RETURNS trigger LANGUAGE plpgsql AS $$
+                   BEGIN INSERT INTO {table}_log VALUES (new.id, new.v); RETURN NULL; END $$""")
+    run(dba, f"""CREATE CONSTRAINT TRIGGER logged AFTER UPDATE ON {table} DEFERRABLE INITIALLY DEFERRED
+                   FOR EACH ROW WHEN (new.id = 3) EXECUTE FUNCTION {table}_logged()""")
+    last = last_change(agent)
+    run(agent, f"CALL {table}_twice()")
+    run(agent, f"BEGIN; UPDATE {table} SET v = 'deferred' WHERE id = 3; COMMIT")
+    eq(run(dba, f"""SELECT t.table_name, t.updated + t.inserted FROM interdict.changes c JOIN interdict.change_tables t ON t.change_id = c.id
+                    WHERE c.id > {last} AND c.role_name = 'r_guard' ORDER BY c.id, t.relid"""),
+       [(f"public.{table}", 1), (f"public.{table}", 1), (f"public.{table}", 1), (f"public.{table}_log", 1)],
+       "the procedure's two transactions and the deferred write each recorded")
+    ids = [r[0] for r in run(dba, f"SELECT id FROM interdict.changes WHERE id > {last} AND role_name = 'r_guard' ORDER BY id")]
+    run(agent, f"SELECT interdict.revert(ARRAY{ids}::bigint[])")
+    eq(run(dba, f"SELECT id, v FROM {table} ORDER BY id"), before, "all reverted")
+    eq(one(dba, f"SELECT count(*) FROM {table}_log"), 0, "the deferred write reverted")
     eq([n for n in agent.notices if "leak" in n], [], "no reference left open")
-    run(dba, f"DROP TABLE {table}")
+    run(dba, f"DROP TABLE {table}, {table}_log")
+    run(dba, f"DROP PROCEDURE {table}_twice()")
+    run(dba, f"DROP FUNCTION {table}_logged()")
 
 @test
 def purge_and_retention():
