@@ -4,6 +4,8 @@ CREATE DATABASE pgtest_other;
 CREATE DATABASE pgtest_dbmode;
 CREATE DATABASE pgtest_noext;
 CREATE DATABASE pgtest_policy;
+-- A database not in UTF-8: row images are bytes, whatever the encoding.
+CREATE DATABASE pgtest_latin1 TEMPLATE template0 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C';
 CREATE ROLE r_sess LOGIN;            ALTER ROLE r_sess SET interdict.mode = 'readonly';
 CREATE ROLE r_guard LOGIN;           ALTER ROLE r_guard SET interdict.mode = 'guarded';
 CREATE ROLE r_indb LOGIN;            ALTER ROLE r_indb IN DATABASE pgtest SET interdict.mode = 'readonly';

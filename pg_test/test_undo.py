@@ -48,7 +48,7 @@ def a_change_names_its_table_as_it_is_now():
     run(dba, f"ALTER TABLE {schema}_2.{table}_2 ADD COLUMN w int")
     cid_shape = one(dba, f"SELECT shape FROM interdict.change_tables WHERE change_id = {last_change(agent)}")
     name_of_next_change(f"INSERT INTO {schema}_2.{table}_2 VALUES (4, 'd', 4)")
-    eq(one(dba, f"SELECT shape FROM interdict.change_tables WHERE change_id = {last_change(agent)}"), cid_shape + ",w:23:-1", "a column added")
+    eq(one(dba, f"SELECT shape FROM interdict.change_tables WHERE change_id = {last_change(agent)}"), cid_shape + ",w@3:23:-1", "a column added")
     run(agent, f"SELECT interdict.revert({last_change(agent)})")
     eq(one(dba, f"SELECT count(*) FROM {schema}_2.{table}_2"), 3, "reverted onto the shape it recorded")
     run(dba, f"DROP SCHEMA {schema}_2 CASCADE")
@@ -284,3 +284,50 @@ def a_failure_of_the_guards_own_is_internal_failure():
     assert "error" in e and e["error"], "it says why"
     eq(one(dba, "SELECT count(*) FROM t"), before, "the write went with its statement")
     restore_t()
+
+@test
+def images_are_the_rows_bytes_read_back_exactly():
+    """Row images are the rows' bytes (values stored out of line fetched into them): a revert restores
+    them exactly; operators read them as text; they are served only to a revert's own statements; a
+    column dropped and added again under its name is another column."""
+    dba, agent = connect("postgres"), connect("r_guard")
+    table = f"images_{ARGS.label}"
+    run(agent, f"""CREATE TABLE {table} (id int PRIMARY KEY, gone int, v text, big text, squeezed text, n numeric,
+                   f float8, ts timestamptz, arr int[], j jsonb)""")
+    run(dba, f"ALTER TABLE {table} DROP COLUMN gone")
+    # big: incompressible, stored out of line; squeezed: compressed inline.
+    run(agent, f"""INSERT INTO {table} SELECT 1, 'é ü', (SELECT string_agg(md5(i::text), '') FROM generate_series(1, 2000) i),
+                   repeat('x', 50000), 1.50, 0.1, '2024-02-29 12:34:56.789+00', '{{1,NULL,3}}', '{{"a": [1, 2]}}'""")
+    fingerprint = f"SELECT md5(string_agg(t::text, '|' ORDER BY id)) FROM {table} t"
+    before = one(agent, fingerprint)
+    run(agent, f"UPDATE {table} SET v = 'changed', big = big || 'y', squeezed = squeezed || 'z', n = 2, arr = '{{}}' WHERE id = 1")
+    updated = last_change(agent)
+    eq(one(dba, f"SELECT pg_typeof(old_row)::text FROM interdict.change_rows WHERE change_id = {updated}"), "bytea", "stored as bytes")
+    got = run(dba, f"SELECT seq, table_name, op, old_row IS NOT NULL, new_row = (SELECT t::text FROM {table} t) FROM interdict.change_images({updated})")
+    eq(got, [(1, f"public.{table}", "U", True, True)], "an operator reads the images as the rows' text")
+    eq(refusal(agent, f"SELECT * FROM interdict.change_images({updated})")["reason"], "undo.not_allowed", "agents do not read images")
+    eq(refusal(agent, f"SELECT interdict.revert_image(0, 1, NULL::{table})")["reason"], "internal.failure", "images are served to a revert only")
+    run(agent, f"DELETE FROM {table} WHERE id = 1")
+    deleted = last_change(agent)
+    run(agent, f"SELECT interdict.revert({deleted})")
+    run(agent, f"SELECT interdict.revert({updated})")
+    eq(one(agent, fingerprint), before, "every value back exactly, the out-of-line and compressed ones too")
+    run(agent, f"UPDATE {table} SET v = 'again' WHERE id = 1")
+    again = last_change(agent)
+    # The last column, dropped and added again: the same names and types in the same order.
+    run(dba, f"ALTER TABLE {table} DROP COLUMN j")
+    run(dba, f"ALTER TABLE {table} ADD COLUMN j jsonb")
+    eq(refusal(agent, f"SELECT interdict.revert({again})")["reason"], "undo.table_changed", "a column of the same name is another column")
+    eq(run(dba, f"SELECT old_row, new_row FROM interdict.change_images({again})"), [(None, None)], "its images no longer read as text")
+
+@test
+def a_database_not_in_utf8_reverts_its_text_exactly():
+    agent = connect("r_guard", db="pgtest_latin1")
+    eq(one(agent, "SHOW server_encoding"), "LATIN1", "the database's encoding")
+    run(agent, f"UPDATE t SET v = 'é ü ß {ARGS.label}' WHERE id = 1")
+    first = one(agent, 'SELECT interdict.last_change_id()')
+    run(agent, "UPDATE t SET v = 'ÿ' WHERE id = 1")
+    run(agent, f"SELECT interdict.revert({one(agent, 'SELECT interdict.last_change_id()')})")
+    eq(one(agent, "SELECT v FROM t WHERE id = 1"), f"é ü ß {ARGS.label}", "non-ASCII text restored")
+    run(agent, f"SELECT interdict.revert({first})")
+    eq(one(agent, "SELECT v FROM t WHERE id = 1"), "v1", "and the first change too")

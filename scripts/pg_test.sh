@@ -7,7 +7,7 @@ cluster_start pgtest "$PORT"
 SOCK=$CLUSTERS/pgtest/sock
 psql_admin() { as_postgres psql -X -q -v ON_ERROR_STOP=1 -h "$SOCK" -p "$PORT" -U postgres "$@"; }
 psql_admin -d postgres -f "$ROOT/pg_test/setup.sql" >/dev/null
-for db in pgtest pgtest_other pgtest_dbmode pgtest_noext pgtest_policy; do
+for db in pgtest pgtest_other pgtest_dbmode pgtest_noext pgtest_policy pgtest_latin1; do
     psql_admin -d "$db" -f "$ROOT/pg_test/db.sql" >/dev/null
     [ "$db" = pgtest_noext ] || psql_admin -d "$db" -c "CREATE EXTENSION interdict" -c "SELECT interdict.record_schema('public')" >/dev/null
 done

@@ -19,7 +19,7 @@ CREATE TABLE interdict.changes (
     -- index entry besides its row images (a table of its own cost one more of each per change).
     table_relids     oid[] NOT NULL,
     table_names      text[] NOT NULL,         -- schema.name when recorded
-    table_shapes     text[] NOT NULL,         -- columns and types when recorded: a revert needs the same
+    table_shapes     text[] NOT NULL,         -- columns, positions and types when recorded: a revert needs the same
     inserted         bigint[] NOT NULL,
     updated          bigint[] NOT NULL,
     deleted          bigint[] NOT NULL,
@@ -51,8 +51,8 @@ CREATE TABLE interdict.change_rows (
     seq       bigint NOT NULL,                -- the order the rows were written in
     relid     oid NOT NULL,
     op        "char" NOT NULL CHECK (op IN ('I', 'U', 'D')),
-    old_row   text,                           -- before-image (UPDATE, DELETE), the row's text form
-    new_row   text                            -- after-image (INSERT, UPDATE)
+    old_row   bytea,                          -- before-image (UPDATE, DELETE): the row's bytes, read by interdict.change_images()
+    new_row   bytea                           -- after-image (INSERT, UPDATE)
 );
 -- No index: the guard finds a change's rows by the addresses its change keeps (rows_at), and an
 -- index entry per row cost about as much as the row (benches/RESULTS.md). After VACUUM FULL or
@@ -146,6 +146,11 @@ BEGIN
 END $$;
 CREATE EVENT TRIGGER interdict_record_new_tables ON ddl_command_end WHEN TAG IN ('CREATE TABLE')
     EXECUTE FUNCTION interdict.record_new_tables();
+
+-- A revert's own statements read the row images it serves by position (never bytes a caller
+-- passes in); outside a revert it refuses.
+CREATE FUNCTION interdict.revert_image(list integer, n bigint, row_type anyelement) RETURNS anyelement
+    LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'interdict_revert_image';
 
 -- Storage undo uses, for DBAs watching it grow.
 CREATE VIEW interdict.undo_storage AS

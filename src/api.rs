@@ -91,7 +91,7 @@ pgrx::extension_sql!(
     bootstrap
 );
 
-pgrx::extension_sql_file!("../sql/undo.sql", name = "undo", requires = ["approvals", capture, capturing, protect_records]);
+pgrx::extension_sql_file!("../sql/undo.sql", name = "undo", requires = ["approvals", capture, capturing, protect_records, change_images]);
 
 /// The statement trigger on interdict's record tables: outside the guard's own SQL, updates,
 /// deletes and truncates are refused in every mode (inserts stay possible, for restores).
@@ -115,6 +115,23 @@ fn capture<'a>(trigger: &'a pgrx::PgTrigger<'a>) -> Result<Option<PgHeapTuple<'a
     // SAFETY: Postgres called us as a row-level AFTER trigger (the trigger's definition says so).
     unsafe { crate::undo::capture(trigger.trigger_data()) };
     Ok(None)
+}
+
+/// `interdict.revert_image(list, n, NULL::table)` (created in sql/undo.sql): a revert's own
+/// statements read the images it serves through it (`undo/image.rs`); it refuses outside a revert.
+#[unsafe(no_mangle)]
+#[doc(hidden)]
+pub extern "C" fn pg_finfo_interdict_revert_image() -> &'static pg_sys::Pg_finfo_record {
+    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+    &V1
+}
+
+/// # Safety
+/// Called by fmgr, as `interdict.revert_image(integer, bigint, anyelement)`.
+#[unsafe(no_mangle)]
+#[pgrx::pg_guard]
+pub unsafe extern "C-unwind" fn interdict_revert_image(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    crate::undo::revert_image(fcinfo)
 }
 
 /// Reverts a recorded change: its deleted rows come back, updated rows get their old values, inserted
@@ -147,6 +164,19 @@ fn history(limit: default!(i32, 20), change_id: default!(Option<i64>, "NULL")) -
     name!(reverted_by, Option<i64>),
 )> {
     TableIterator::new(crate::undo::history(change_id, limit))
+}
+
+/// A change's row images as text, in the order they were written (operators only): a row's text
+/// is NULL where its table's columns changed since (the images are bytes of the columns then).
+#[pg_extern(volatile)]
+fn change_images(change_id: i64) -> TableIterator<'static, (
+    name!(seq, i64),
+    name!(table_name, String),
+    name!(op, String),
+    name!(old_row, Option<String>),
+    name!(new_row, Option<String>),
+)> {
+    TableIterator::new(crate::undo::change_images(change_id))
 }
 
 /// The id of this session's most recent change (a revert it ran included), or NULL.

@@ -273,9 +273,8 @@ pub struct Arg {
 }
 
 impl Arg {
-    pub fn text_array(values: &[String]) -> Arg {
-        use pgrx::IntoDatum;
-        Arg { typid: pg_sys::TEXTARRAYOID, value: values.to_vec().into_datum() }
+    pub fn int8(value: i64) -> Arg {
+        Arg { typid: pg_sys::INT8OID, value: Some(pg_sys::Datum::from(value)) }
     }
 }
 

@@ -16,6 +16,7 @@
 //! - [`limits`]: the numeric settings (`max_rows`, `simulate_timeout`).
 //! - [`approval`]: approval ids, bound to a statement, its parameters, role and database.
 //! - [`undo`]: a recorded change's net effect per row, and the steps that revert it.
+//! - [`image`]: where a stored row image's values lie, checked before Postgres reads it.
 //! - [`pending`]: refused requests waiting for an operator (kept in shared memory).
 //! - [`fixed`]: fixed-size text for shared-memory records.
 //! - [`stats`]: the counters of `interdict.stats()`.
@@ -34,6 +35,7 @@ pub mod facts;
 pub mod fixed;
 pub mod functions;
 pub mod guarded;
+pub mod image;
 pub mod limits;
 pub mod lock;
 pub mod mode;

@@ -34,33 +34,34 @@ impl Op {
     }
 }
 
-/// One recorded row event: images are the row's text form, keys the text form of its key columns.
+/// One recorded row event: images are the row's stored bytes (`image`), keys its key columns'
+/// values as bytes (equal keys, equal bytes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
     pub op: Op,
-    pub old_key: Option<String>,
-    pub new_key: Option<String>,
-    pub old_row: Option<String>,
-    pub new_row: Option<String>,
+    pub old_key: Option<Vec<u8>>,
+    pub new_key: Option<Vec<u8>>,
+    pub old_row: Option<Vec<u8>>,
+    pub new_row: Option<Vec<u8>>,
 }
 
 /// One row's net effect: its image before the change (`None`: the change inserted it) and after
 /// (`None`: the change deleted it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Net {
-    pub before: Option<String>,
-    pub after: Option<String>,
+    pub before: Option<Vec<u8>>,
+    pub after: Option<Vec<u8>>,
 }
 
 /// What reverting does to one row, and what must hold first (the conflict check).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
     /// The change inserted it: delete it, if it still is exactly `after`.
-    Delete { after: String },
+    Delete { after: Vec<u8> },
     /// The change updated it: set it back to `before`, if it still is exactly `after`.
-    Restore { after: String, before: String },
+    Restore { after: Vec<u8>, before: Vec<u8> },
     /// The change deleted it: insert `before` again, if its key is free.
-    Reinsert { before: String },
+    Reinsert { before: Vec<u8> },
 }
 
 impl Net {
@@ -80,7 +81,7 @@ impl Net {
 pub fn net_effect(events: &[Event]) -> Vec<Net> {
     let mut rows: Vec<Net> = Vec::new();
     // key now -> the row holding it (a deleted row keeps its key until something else takes it)
-    let mut by_key: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut by_key: std::collections::HashMap<Vec<u8>, usize> = std::collections::HashMap::new();
     for e in events {
         let existing = e.old_key.as_ref().and_then(|k| by_key.remove(k));
         let index = match (e.op, existing) {
@@ -153,71 +154,12 @@ pub fn not_recordable(r: &RelationFacts) -> Option<&'static str> {
     }
 }
 
-/// The fields of a row's text form as `record_out` writes it — `(f1,f2,…)`, a null as nothing, a
-/// field quoted when it is empty or holds `"`, `\`, `(`, `)`, `,` or white space, with `"` and
-/// `\` doubled inside quotes — each exactly as written (quotes included), `None` for a null.
-/// `None` if `text` is not in that form.
-pub fn record_fields(text: &str) -> Option<Vec<Option<&str>>> {
-    let bytes = text.as_bytes();
-    if bytes.first() != Some(&b'(') || bytes.last() != Some(&b')') || bytes.len() < 2 {
-        return None;
-    }
-    let end = bytes.len() - 1;
-    let mut fields = Vec::new();
-    let mut at = 1;
-    loop {
-        let start = at;
-        if bytes.get(at) == Some(&b'"') {
-            at += 1;
-            loop {
-                match bytes.get(at)? {
-                    b'\\' => at += 2,
-                    b'"' if bytes.get(at + 1) == Some(&b'"') => at += 2,
-                    b'"' => break,
-                    _ => at += 1,
-                }
-            }
-            at += 1;
-        } else {
-            while at < end && bytes[at] != b',' {
-                if matches!(bytes[at], b'"' | b'\\' | b'(' | b')') {
-                    return None;
-                }
-                at += 1;
-            }
-        }
-        // ASCII delimiters: the slice is on character boundaries in any server encoding.
-        fields.push((at > start).then(|| &text[start..at]));
-        match bytes.get(at) {
-            Some(b',') if at < end => at += 1,
-            _ if at == end => return Some(fields),
-            _ => return None,
-        }
-    }
-}
-
-/// A row's key, from its text form, as `ROW(k1, …)::text` writes it: the fields at `positions`
-/// (0-based, among the row's columns) as written, in a record of their own. `None` if `image` is
-/// not a row's text form or has no field at a position.
-pub fn key_text(image: &str, positions: &[usize]) -> Option<String> {
-    let fields = record_fields(image)?;
-    let mut key = String::from("(");
-    for (i, &p) in positions.iter().enumerate() {
-        if i > 0 {
-            key.push(',');
-        }
-        key.push_str(fields.get(p)?.unwrap_or_default());
-    }
-    key.push(')');
-    Some(key)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn s(x: &str) -> Option<String> {
-        Some(x.to_string())
+    fn s(x: &str) -> Option<Vec<u8>> {
+        Some(x.as_bytes().to_vec())
     }
     fn ins(key: &str, row: &str) -> Event {
         Event { op: Op::Insert, old_key: None, new_key: s(key), old_row: None, new_row: s(row) }
@@ -231,24 +173,24 @@ mod tests {
 
     #[test]
     fn single_events_revert_to_their_inverse() {
-        assert_eq!(steps(&[ins("1", "(1,a)")]), vec![Step::Delete { after: "(1,a)".into() }]);
-        assert_eq!(steps(&[del("1", "(1,a)")]), vec![Step::Reinsert { before: "(1,a)".into() }]);
+        assert_eq!(steps(&[ins("1", "(1,a)")]), vec![Step::Delete { after: b"(1,a)".to_vec() }]);
+        assert_eq!(steps(&[del("1", "(1,a)")]), vec![Step::Reinsert { before: b"(1,a)".to_vec() }]);
         assert_eq!(
             steps(&[upd("1", "(1,a)", "1", "(1,b)")]),
-            vec![Step::Restore { after: "(1,b)".into(), before: "(1,a)".into() }]
+            vec![Step::Restore { after: b"(1,b)".to_vec(), before: b"(1,a)".to_vec() }]
         );
     }
 
     #[test]
     fn a_row_written_twice_keeps_its_first_before_and_last_after() {
         let e = [upd("1", "(1,a)", "1", "(1,b)"), upd("1", "(1,b)", "1", "(1,c)")];
-        assert_eq!(steps(&e), vec![Step::Restore { after: "(1,c)".into(), before: "(1,a)".into() }]);
+        assert_eq!(steps(&e), vec![Step::Restore { after: b"(1,c)".to_vec(), before: b"(1,a)".to_vec() }]);
     }
 
     #[test]
     fn a_key_change_is_followed() {
         let e = [upd("1", "(1,a)", "2", "(2,a)"), upd("2", "(2,a)", "3", "(3,b)")];
-        assert_eq!(steps(&e), vec![Step::Restore { after: "(3,b)".into(), before: "(1,a)".into() }]);
+        assert_eq!(steps(&e), vec![Step::Restore { after: b"(3,b)".to_vec(), before: b"(1,a)".to_vec() }]);
     }
 
     #[test]
@@ -256,7 +198,7 @@ mod tests {
         assert_eq!(steps(&[ins("1", "(1,a)"), del("1", "(1,a)")]), vec![]);
         assert_eq!(
             steps(&[del("1", "(1,a)"), ins("1", "(1,z)")]),
-            vec![Step::Restore { after: "(1,z)".into(), before: "(1,a)".into() }]
+            vec![Step::Restore { after: b"(1,z)".to_vec(), before: b"(1,a)".to_vec() }]
         );
         assert_eq!(steps(&[upd("1", "(1,a)", "1", "(1,b)"), upd("1", "(1,b)", "1", "(1,a)")]), vec![]);
     }
@@ -268,9 +210,9 @@ mod tests {
         assert_eq!(
             steps(&e),
             vec![
-                Step::Delete { after: "(1,n)".into() },
-                Step::Restore { after: "(2,a)".into(), before: "(1,a)".into() },
-                Step::Reinsert { before: "(5,x)".into() },
+                Step::Delete { after: b"(1,n)".to_vec() },
+                Step::Restore { after: b"(2,a)".to_vec(), before: b"(1,a)".to_vec() },
+                Step::Reinsert { before: b"(5,x)".to_vec() },
             ]
         );
     }
@@ -284,32 +226,5 @@ mod tests {
         assert!(not_recordable(&RelationFacts { kind: RelationKind::Foreign, ..table }).unwrap().starts_with("a foreign table"));
         assert_eq!(not_recordable(&RelationFacts { session_temp: true, recorded: false, ..table }), None, "scratch");
         assert_eq!(not_recordable(&RelationFacts { kind: RelationKind::Other, recorded: false, has_key: false, ..table }), None);
-    }
-
-    #[test]
-    fn record_fields_are_taken_as_record_out_writes_them() {
-        assert_eq!(record_fields("(1,abc,,\"a b\")"), Some(vec![Some("1"), Some("abc"), None, Some("\"a b\"")]));
-        assert_eq!(record_fields("()"), Some(vec![None]), "one null column");
-        assert_eq!(record_fields("(,)"), Some(vec![None, None]));
-        assert_eq!(record_fields("(\"\")"), Some(vec![Some("\"\"")]), "an empty string");
-        assert_eq!(
-            record_fields("(\"x,\"\"y\"\")\\\\z\",2)"),
-            Some(vec![Some("\"x,\"\"y\"\")\\\\z\""), Some("2")]),
-            "quotes, commas, parentheses and backslashes inside quotes"
-        );
-        assert_eq!(record_fields("(\"(1,2)\",\"{a,b}\")"), Some(vec![Some("\"(1,2)\""), Some("\"{a,b}\"")]), "nested rows and arrays");
-        assert_eq!(record_fields("(é,ü)"), Some(vec![Some("é"), Some("ü")]), "multibyte text");
-        for bad in ["", "(", "1,2", "(1,2", "(\"1)", "(a\"b)", "(1)(2)", "(1,2))"] {
-            assert_eq!(record_fields(bad), None, "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn key_text_is_the_key_fields_in_a_record() {
-        assert_eq!(key_text("(1,abc,\"a b\")", &[0]).as_deref(), Some("(1)"));
-        assert_eq!(key_text("(1,abc,\"a b\")", &[2, 0]).as_deref(), Some("(\"a b\",1)"));
-        assert_eq!(key_text("(1,,x)", &[1]).as_deref(), Some("()"), "a null key field writes nothing");
-        assert_eq!(key_text("(1,abc)", &[2]), None, "no such field");
-        assert_eq!(key_text("not a row", &[0]), None);
     }
 }

@@ -12,16 +12,17 @@
 //! also see what the executor alone would miss: foreign-key cascades, trigger-made writes, partition
 //! routing, `COPY FROM`, and the final after-image (generated columns included).
 //!
-//! In a guarded session the trigger turns each row into its text form (`record_out`, with output
-//! settings fixed so that every type reads back exactly) and keeps it in this backend's memory,
-//! tagged with the subtransaction level; an aborted (sub)transaction drops its rows. When the
+//! In a guarded session the trigger takes each row's image (its bytes as a composite datum, see
+//! `image.rs`) and keeps it in this backend's memory, tagged with the subtransaction level; an aborted (sub)transaction drops its rows. When the
 //! top-level statement ends, the rows are written to `interdict.change_rows` in the same
 //! transaction: if the write commits, its change commits; if it aborts, neither exists. Rows that
 //! deferred triggers write at commit are written by the pre-commit callback.
 
+mod image;
 mod revert;
 mod store;
 
+pub use image::revert_image;
 pub use revert::revert;
 use store::{write_change, ChangeRows, Counts, Target};
 
@@ -74,68 +75,6 @@ pub fn last_change() -> Option<i64> {
     with(|b| b.last_change)
 }
 
-/// Output settings under which every built-in type's text form reads back to the same value:
-/// shortest-exact floats, ISO dates, Postgres-style intervals. Set directly for the duration of one
-/// conversion (no GUC machinery per row) and restored on the way out, errors included.
-struct StableOutput {
-    float_digits: i32,
-    date_style: i32,
-    interval_style: i32,
-}
-
-impl StableOutput {
-    fn enter() -> StableOutput {
-        // SAFETY: plain globals of this backend.
-        unsafe {
-            let saved = StableOutput {
-                float_digits: pg_sys::extra_float_digits,
-                date_style: pg_sys::DateStyle,
-                interval_style: pg_sys::IntervalStyle,
-            };
-            pg_sys::extra_float_digits = 3;
-            pg_sys::DateStyle = pg_sys::USE_ISO_DATES as i32;
-            pg_sys::IntervalStyle = pg_sys::INTSTYLE_POSTGRES as i32;
-            saved
-        }
-    }
-}
-
-impl Drop for StableOutput {
-    fn drop(&mut self) {
-        // SAFETY: restores what `enter` saved.
-        unsafe {
-            pg_sys::extra_float_digits = self.float_digits;
-            pg_sys::DateStyle = self.date_style;
-            pg_sys::IntervalStyle = self.interval_style;
-        }
-    }
-}
-
-/// The text form of a heap tuple of `rel` (`record_out`), as the bytes Postgres wrote (in the
-/// database's encoding, copied once, not checked or converted: the image goes back to Postgres).
-unsafe fn image(tuple: pg_sys::HeapTuple, desc: pg_sys::TupleDesc) -> Option<Vec<u8>> {
-    if tuple.is_null() {
-        return None;
-    }
-    let datum = pg_sys::heap_copy_tuple_as_datum(tuple, desc);
-    let text = pg_sys::OutputFunctionCall(record_out(), datum);
-    (!text.is_null()).then(|| std::ffi::CStr::from_ptr(text).to_bytes().to_vec())
-}
-
-/// `record_out`'s call info, kept for the backend's life: `record_out` keeps each column's output
-/// function in it for the row type it last wrote, so rows of one table after the first look
-/// nothing up (a call with fresh call info looked up every column's type and function per row).
-static RECORD_OUT: BackendCell<*mut pg_sys::FmgrInfo> = BackendCell::new(std::ptr::null_mut());
-
-unsafe fn record_out() -> *mut pg_sys::FmgrInfo {
-    if RECORD_OUT.get().is_null() {
-        let info = pg_sys::MemoryContextAllocZero(pg_sys::TopMemoryContext, std::mem::size_of::<pg_sys::FmgrInfo>()) as *mut pg_sys::FmgrInfo;
-        pg_sys::fmgr_info_cxt(pg_sys::Oid::from(pg_sys::F_RECORD_OUT), info, pg_sys::TopMemoryContext);
-        RECORD_OUT.set(info);
-    }
-    RECORD_OUT.get()
-}
-
 /// The recording trigger's body: keeps one row event.
 ///
 /// # Safety
@@ -149,21 +88,19 @@ pub unsafe fn capture(data: &pg_sys::TriggerData) {
         _ => return,
     };
     let desc = (*data.tg_relation).rd_att;
-    let (old, new) = {
-        let _stable = StableOutput::enter();
-        match op {
-            Op::Insert => (None, image(data.tg_trigtuple, desc)),
-            Op::Update => (image(data.tg_trigtuple, desc), image(data.tg_newtuple, desc)),
-            Op::Delete => (image(data.tg_trigtuple, desc), None),
-        }
+    let (old, new) = match op {
+        Op::Insert => (None, image::take(data.tg_trigtuple, desc)),
+        Op::Update => (image::take(data.tg_trigtuple, desc), image::take(data.tg_newtuple, desc)),
+        Op::Delete => (image::take(data.tg_trigtuple, desc), None),
     };
     let level = pg_sys::GetCurrentTransactionNestLevel();
     let relid = (*data.tg_relation).rd_id;
     with(|b| b.rows.push(Captured { level, relid, op, old, new }));
 }
 
-/// A table's shape: its columns' names and types, in order. A change is revertible only onto the
-/// shape it was recorded from.
+/// A table's shape: its columns' names, positions and types, in order. A change is revertible only
+/// onto the shape it was recorded from (the positions keep an image's bytes meaning the same columns:
+/// a column dropped and added again under its name has a new one).
 ///
 /// # Safety
 /// `desc` is a valid tuple descriptor.
@@ -174,6 +111,8 @@ pub unsafe fn shape(desc: pg_sys::TupleDesc) -> String {
             out.push(',');
         }
         out.push_str(pg_sys::name_data_to_str(&a.attname));
+        out.push('@');
+        out.push_str(&a.attnum.to_string());
         out.push(':');
         out.push_str(&u32::from(a.atttypid).to_string());
         out.push(':');
@@ -492,6 +431,69 @@ pub fn history(id: Option<i64>, limit: i32) -> Vec<ChangeRow> {
         })
     })
     .unwrap_or_else(|e| crate::reasons::internal_failure("reading the history of changes", &e.to_string()))
+}
+
+/// One row of `interdict.change_images()`.
+pub type ImageRow = (i64, String, String, Option<String>, Option<String>);
+
+/// `interdict.change_images(id)`: the change's images as text, operators only.
+pub fn change_images(id: i64) -> Vec<ImageRow> {
+    if !crate::facts::roles::is_operator() {
+        crate::reasons::raise(&Refusal::new(ReasonCode::UndoNotAllowed, crate::settings::mode(), "reading a change's row images, outside interdict_operator"));
+    }
+    let read = as_guard("reading a change's row images", || {
+        crate::guard_sql::prefer_addresses();
+        Spi::connect(|client| {
+            let args = [DatumWithOid::from(id)];
+            let tables = client
+                .select("SELECT relid, table_name, shape, rows_file OPERATOR(pg_catalog.=) pg_catalog.pg_relation_filenode('interdict.change_rows'::pg_catalog.regclass)
+                           FROM interdict.change_tables WHERE change_id = $1", None, &args)?
+                .map(|r| Ok((r.get::<pg_sys::Oid>(1)?.unwrap_or(pg_sys::InvalidOid), r.get::<String>(2)?.unwrap_or_default(), r.get::<String>(3)?.unwrap_or_default(), r.get::<bool>(4)?.unwrap_or(false))))
+                .collect::<Result<Vec<_>, pgrx::spi::Error>>()?;
+            let sql = if tables.first().is_some_and(|t| t.3) {
+                "SELECT seq, relid, op::pg_catalog.text, old_row, new_row FROM interdict.change_rows
+                  WHERE ctid OPERATOR(pg_catalog.=) ANY ((SELECT rows_at FROM interdict.changes WHERE id = $1)::pg_catalog.tid[]) AND change_id = $1 ORDER BY seq"
+            } else {
+                "SELECT seq, relid, op::pg_catalog.text, old_row, new_row FROM interdict.change_rows WHERE change_id = $1 ORDER BY seq"
+            };
+            let rows = client
+                .select(sql, None, &args)?
+                .map(|r| Ok((r.get::<i64>(1)?.unwrap_or(0), r.get::<pg_sys::Oid>(2)?.unwrap_or(pg_sys::InvalidOid), r.get::<String>(3)?.unwrap_or_default(), r.get::<Vec<u8>>(4)?, r.get::<Vec<u8>>(5)?)))
+                .collect::<Result<Vec<_>, pgrx::spi::Error>>()?;
+            Ok::<_, pgrx::spi::Error>((tables, rows))
+        })
+    });
+    let (tables, rows) = read.unwrap_or_else(|e| crate::reasons::internal_failure(&format!("reading change {id}"), &e.to_string()));
+    // Each table as it is now, if its columns are the ones recorded: its row type and columns.
+    let now: Vec<(pg_sys::Oid, String, Option<(pg_sys::Oid, Vec<interdict_core::image::Column>)>)> = tables
+        .into_iter()
+        .map(|(relid, name, shape, _)| {
+            let same = (relation_shape(relid).as_deref() == Some(shape.as_str())).then(|| {
+                // SAFETY: relcache access inside a transaction; the relation exists (it has a shape).
+                unsafe {
+                    let rel = pg_sys::RelationIdGetRelation(relid);
+                    let found = ((*(*rel).rd_rel).reltype, image::columns((*rel).rd_att));
+                    pg_sys::RelationClose(rel);
+                    found
+                }
+            });
+            (relid, name, same)
+        })
+        .collect();
+    let text = |relid: pg_sys::Oid, bytes: Option<Vec<u8>>| -> Option<String> {
+        let (_, _, same) = now.iter().find(|(r, _, _)| *r == relid)?;
+        let (rowtype, columns) = same.as_ref()?;
+        let bytes = bytes?;
+        image::check(&bytes, columns).ok()?;
+        // SAFETY: checked against the table's columns just now.
+        Some(unsafe { image::text(&bytes, *rowtype) })
+    };
+    rows.into_iter()
+        .map(|(seq, relid, op, old, new)| {
+            let name = now.iter().find(|(r, _, _)| *r == relid).map(|(_, n, _)| n.clone()).unwrap_or_default();
+            (seq, name, op, text(relid, old), text(relid, new))
+        })
+        .collect()
 }
 
 /// The record tables' statement trigger: only the guard's own SQL (and `pg_upgrade`) changes them.

@@ -17,17 +17,23 @@
 //! leave a dangling reference (someone since pointed a row at one the change inserted) is a
 //! conflict too. Everything runs in the caller's transaction: an error leaves nothing reverted.
 //!
+//! The images are checked against the table's columns before anything reads them as rows (see
+//! `image.rs`), and the statements read them by position through `interdict.revert_image`, which
+//! serves only the running revert's checked images.
+//!
 //! Who runs what (see `guard_sql`): the change's records and the catalog are read as the guard;
-//! everything that touches a user table — casting images to its row type (domains may check them),
-//! the conflict checks, the writes, the foreign-key checks — runs as the table's owner, as a
+//! everything that touches a user table — the conflict checks, the writes, the foreign-key checks,
+//! the text of conflicting rows (type output functions) — runs as the table's owner, as a
 //! security-restricted operation, through the guard's own statements, with the search path pinned
 //! and every operator named by schema (the key index's own equality operators, the constraint's own
 //! comparison operators). Code a table's definition runs (index expressions, CHECK constraints,
 //! domains, ALWAYS triggers) runs as its owner and is judged by the hooks like any other statement.
 
+use super::image::{self, serve};
 use super::store::{write_change, ChangeRows, Counts, Target};
 use super::{describe_rows, relation_shape};
 use crate::guard_sql::{as_guard, as_table_owner, own_statement, setting_by_guard, Arg};
+use interdict_core::image::Column;
 use interdict_core::undo::{steps, Event, Op, Step};
 use interdict_core::{Mode, ReasonCode, Refusal};
 use pgrx::datum::DatumWithOid;
@@ -56,8 +62,8 @@ pub fn revert(ids: &[i64], force: bool) -> Vec<i64> {
     ids.into_iter().map(|id| revert_one(id, force)).collect()
 }
 
-/// Settings for the revert's statements, restored when it ends: replica role (no user triggers, no
-/// foreign-key actions) and the input settings the images were written under.
+/// The setting for the revert's statements, restored when it ends: replica role (no user triggers,
+/// no foreign-key actions).
 struct RevertSettings(i32);
 
 impl RevertSettings {
@@ -67,12 +73,7 @@ impl RevertSettings {
             let level = pg_sys::NewGUCNestLevel();
             // The settings' locks let the guard's own settings through (`session_replication_role`
             // is locked at origin for agent sessions).
-            setting_by_guard(|| for (name, value) in [
-                (c"session_replication_role", c"replica"),
-                (c"datestyle", c"ISO, MDY"),
-                (c"intervalstyle", c"postgres"),
-                (c"extra_float_digits", c"3"),
-            ] {
+            setting_by_guard(|| for (name, value) in [(c"session_replication_role", c"replica")] {
                 pg_sys::set_config_option(
                     name.as_ptr(),
                     value.as_ptr(),
@@ -108,8 +109,12 @@ struct Table {
     key: Vec<String>,
     /// Each key column's equality operator, from the key index's operator class: `OPERATOR(s.=)`.
     key_ops: Vec<String>,
-    /// Each key column's position among the row's fields (its text form has no dropped columns).
-    key_fields: Vec<usize>,
+    /// Each key column's number (`attnum`).
+    key_attnums: Vec<i16>,
+    /// The table's row type, and how its columns are stored (dropped ones included): what its
+    /// images are checked against.
+    rowtype: pg_sys::Oid,
+    columns: Vec<Column>,
     insert: Vec<String>,
     update: Vec<String>,
     /// Every stored column (all but 18's virtual generated ones): what "the row is still exactly its
@@ -117,12 +122,10 @@ struct Table {
     stored: Vec<String>,
 }
 
-/// An image in the revert's statements, qualified so that no column of the reverted table (whose
-/// name could be anything) can capture the reference.
-const IMG: &str = "interdict_img.interdict_img";
-/// An image read as a row of the table, once per image: every field is taken from this column.
-/// (`(img::T).c1, (img::T).c2` would parse the image once per field: `OFFSET 0` keeps the cast in
-/// its subquery instead of copying it into each reference.)
+/// An image read as a row of the table, once per image: every field is taken from this column,
+/// qualified so that no column of the reverted table (whose name could be anything) can capture the
+/// reference. (`OFFSET 0` keeps the image's reading in its subquery instead of copying it into
+/// each field's reference.)
 const ROW_S: &str = "interdict_s.interdict_row";
 
 fn fields(expr: &str, cols: &[String]) -> String {
@@ -142,16 +145,24 @@ impl Table {
         self.key.iter().zip(&self.key_ops).map(|(k, op)| format!("interdict_cur.{k} {op} ({row}).{k}")).collect::<Vec<_>>().join(" AND ")
     }
 
-    /// `$1`'s images, each read once as a row of the table: `interdict_s(interdict_img, interdict_row)`.
-    /// With each image's position in `$1`, `interdict_n`.
+    /// The served images (`$1` of them), each read once as a row of the table:
+    /// `interdict_s(interdict_n, interdict_row)`, `interdict_n` its position.
     fn images_as_rows(&self) -> String {
         format!(
-            "(SELECT {IMG}, {IMG}::{} AS interdict_row, interdict_img.interdict_n
-                FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY AS interdict_img(interdict_img, interdict_n) OFFSET 0) AS interdict_s",
-            self.qualified
+            "(SELECT interdict_n, {} AS interdict_row FROM {} OFFSET 0) AS interdict_s",
+            self.image(0),
+            POSITIONS
         )
     }
+
+    /// The image at `interdict_n` of served list `list`, as a row of the table.
+    fn image(&self, list: i32) -> String {
+        format!("interdict.revert_image({list}, interdict_n, NULL::{})", self.qualified)
+    }
 }
+
+/// Positions 1 to `$1`.
+const POSITIONS: &str = "pg_catalog.generate_series(1::pg_catalog.int8, $1::pg_catalog.int8) AS interdict_n";
 
 /// The table now, checked against the shape the change recorded.
 fn table_now(id: i64, relid: pg_sys::Oid, name: &str, recorded_shape: &str) -> Table {
@@ -163,12 +174,13 @@ fn table_now(id: i64, relid: pg_sys::Oid, name: &str, recorded_shape: &str) -> T
         changed("its columns changed since the change was recorded");
     }
     // SAFETY: relcache access inside a transaction.
-    let (key_index, schema, relname) = unsafe {
+    let (key_index, schema, relname, rowtype, columns) = unsafe {
         let rel = pg_sys::RelationIdGetRelation(relid);
         let index = pg_sys::RelationGetReplicaIndex(rel);
+        let (rowtype, columns) = ((*(*rel).rd_rel).reltype, image::columns((*rel).rd_att));
         pg_sys::RelationClose(rel);
         let schema = crate::nodes::cstr(pg_sys::get_namespace_name(pg_sys::get_rel_namespace(relid))).unwrap_or_default();
-        (index, schema, crate::nodes::cstr(pg_sys::get_rel_name(relid)).unwrap_or_default())
+        (index, schema, crate::nodes::cstr(pg_sys::get_rel_name(relid)).unwrap_or_default(), rowtype, columns)
     };
     if key_index == pg_sys::InvalidOid {
         changed("it no longer has a primary key or replica identity index");
@@ -177,8 +189,7 @@ fn table_now(id: i64, relid: pg_sys::Oid, name: &str, recorded_shape: &str) -> T
         let key = Spi::get_three_with_args::<Vec<String>, Vec<String>, Vec<i64>>(
             "SELECT pg_catalog.array_agg(pg_catalog.quote_ident(a.attname) ORDER BY u.n),
                     pg_catalog.array_agg(pg_catalog.format('OPERATOR(%I.%s)', opn.nspname, op.oprname) ORDER BY u.n),
-                    pg_catalog.array_agg((SELECT pg_catalog.count(*) FROM pg_catalog.pg_attribute b
-                                           WHERE b.attrelid = i.indrelid AND b.attnum > 0 AND b.attnum < a.attnum AND NOT b.attisdropped) ORDER BY u.n)
+                    pg_catalog.array_agg(a.attnum::pg_catalog.int8 ORDER BY u.n)
                FROM pg_catalog.pg_index i,
                     ROWS FROM (pg_catalog.unnest(i.indkey::pg_catalog.int2[]), pg_catalog.unnest(i.indclass::pg_catalog.oid[])) WITH ORDINALITY AS u(attnum, opclass, n),
                     pg_catalog.pg_attribute a, pg_catalog.pg_opclass oc, pg_catalog.pg_amop ao, pg_catalog.pg_operator op, pg_catalog.pg_namespace opn
@@ -199,15 +210,15 @@ fn table_now(id: i64, relid: pg_sys::Oid, name: &str, recorded_shape: &str) -> T
         );
         (key, cols)
     });
-    let (key, key_ops, key_fields) =
+    let (key, key_ops, key_attnums) =
         key.ok().map(|(k, o, f)| (k.unwrap_or_default(), o.unwrap_or_default(), f.unwrap_or_default())).unwrap_or_default();
-    let key_fields: Vec<usize> = key_fields.into_iter().map(|f| f as usize).collect();
-    if key.is_empty() || key.len() != key_ops.len() || key.len() != key_fields.len() {
+    let key_attnums: Vec<i16> = key_attnums.into_iter().map(|f| f as i16).collect();
+    if key.is_empty() || key.len() != key_ops.len() || key.len() != key_attnums.len() {
         changed("its key's columns or their equality operators could not be read");
     }
     let (insert, update, stored) = cols.map(|(i, u, s)| (i.unwrap_or_default(), u.unwrap_or_default(), s.unwrap_or_default())).unwrap_or_default();
     let qualified = format!("{}.{}", quote_identifier(&schema), quote_identifier(&relname));
-    Table { relid, name: name.to_string(), only: format!("ONLY {qualified}"), qualified, shape, key, key_ops, key_fields, insert, update, stored }
+    Table { relid, name: name.to_string(), only: format!("ONLY {qualified}"), qualified, shape, key, key_ops, key_attnums, rowtype, columns, insert, update, stored }
 }
 
 /// A change's rows of one table, in order, by their addresses (a TID scan of the change's rows; the
@@ -218,8 +229,8 @@ const ROWS_BY_ADDRESS: &str = "SELECT op::pg_catalog.text, old_row, new_row FROM
 /// The same after `change_rows` was rewritten (its rows moved): a scan.
 const ROWS_BY_SCAN: &str = "SELECT op::pg_catalog.text, old_row, new_row FROM interdict.change_rows WHERE change_id = $1 AND relid = $2 ORDER BY seq";
 
-/// The recorded events of one table, in order, with their keys: the images read as the guard, their
-/// keys taken from the images' text.
+/// The recorded events of one table, in order, with their keys: the images read as the guard,
+/// checked against the table's columns, their keys taken from their bytes.
 fn events(id: i64, t: &Table) -> Vec<Event> {
     let raw = as_guard("reading a change's rows", || {
         crate::guard_sql::prefer_addresses();
@@ -237,10 +248,10 @@ fn events(id: i64, t: &Table) -> Vec<Event> {
                 .first()
                 .get_two::<i64, bool>()?;
             let recorded = recorded.unwrap_or(0);
-            let read = |sql: &str| -> Result<Vec<(String, Option<String>, Option<String>)>, pgrx::spi::Error> {
+            let read = |sql: &str| -> Result<Vec<(String, Option<Vec<u8>>, Option<Vec<u8>>)>, pgrx::spi::Error> {
                 let mut out = Vec::new();
                 for r in client.select(sql, None, &args)? {
-                    out.push((r.get::<String>(1)?.unwrap_or_default(), r.get::<String>(2)?, r.get::<String>(3)?));
+                    out.push((r.get::<String>(1)?.unwrap_or_default(), r.get::<Vec<u8>>(2)?, r.get::<Vec<u8>>(3)?));
                 }
                 Ok(out)
             };
@@ -258,12 +269,13 @@ fn events(id: i64, t: &Table) -> Vec<Event> {
     if recorded != raw.len() as i64 {
         crate::reasons::internal_failure(&format!("reading change {id}"), &format!("{} of its {recorded} row images of {} were found", raw.len(), t.name));
     }
-    // Keys are taken from the images' text as written (`interdict_core::undo::key_text`: what
-    // `ROW(k1, …)::text` of the image read as a row writes), without reading the images as rows.
-    let key = |image: &Option<String>| {
-        image.as_deref().map(|i| {
-            interdict_core::undo::key_text(i, &t.key_fields)
-                .unwrap_or_else(|| crate::reasons::internal_failure(&format!("reading change {id}"), &format!("an image of {} is not a row's text form", t.name)))
+    let key = |i: &Option<Vec<u8>>| {
+        i.as_deref().map(|i| {
+            let at = image::check(i, &t.columns).unwrap_or_else(|e| {
+                crate::reasons::internal_failure(&format!("reading change {id}"), &format!("an image of {} is not a row of its columns: {e}", t.name))
+            });
+            // SAFETY: `at` is the check's result for this image.
+            unsafe { image::key(i, &at, &t.columns, &t.key_attnums) }
         })
     };
     raw.into_iter()
@@ -287,43 +299,52 @@ fn count(sql: String, args: &[Arg]) -> i64 {
     returned.rows.first().and_then(|r| r.first().cloned().flatten()).and_then(|c| c.parse().ok()).unwrap_or(0)
 }
 
-/// Runs an own statement on the table that returns the positions (1-based) of the images it wrote.
-fn written(sql: String, args: &[Arg]) -> Vec<usize> {
+/// Runs an own statement on the table that returns positions (1-based) of served images.
+fn positions(sql: String, args: &[Arg]) -> Vec<usize> {
     own_statement(&cstring(sql), args).rows.into_iter().filter_map(|r| r.into_iter().next().flatten()).filter_map(|n| n.parse().ok()).collect()
 }
 
-/// Up to 10 of `images` whose positions are not in `written`.
-fn not_written(images: &[String], written: &[usize]) -> Vec<String> {
-    let mut done = vec![false; images.len()];
+/// Up to 10 positions (1-based) of `count` images that are not in `written`.
+fn not_written(count: usize, written: &[usize]) -> Vec<usize> {
+    let mut done = vec![false; count];
     for &n in written {
         if let Some(d) = n.checked_sub(1).and_then(|i| done.get_mut(i)) {
             *d = true;
         }
     }
-    images.iter().zip(done).filter(|(_, d)| !d).map(|(i, _)| i.clone()).take(10).collect()
+    (1..=count).filter(|n| !done[n - 1]).take(10).collect()
 }
 
-/// Up to 10 images from `images` for which `condition` (over the image's row, [`ROW_S`]) holds.
-fn offenders(t: &Table, images: &[String], condition: &str) -> Vec<String> {
+/// Positions of up to 10 images of `images` for which `condition` (over the image's row, [`ROW_S`]) holds.
+fn offenders(t: &Table, images: &[Vec<u8>], condition: &str) -> Vec<usize> {
     if images.is_empty() {
         return Vec::new();
     }
-    let sql = format!("SELECT interdict_s.interdict_img FROM {} WHERE {condition} LIMIT 10", t.images_as_rows());
-    own_statement(&cstring(sql), &[Arg::text_array(images)]).rows.into_iter().filter_map(|r| r.into_iter().next().flatten()).collect()
+    let sql = format!("SELECT interdict_s.interdict_n FROM {} WHERE {condition} LIMIT 10", t.images_as_rows());
+    serve(t.rowtype, images, &[], || positions(sql, &[Arg::int8(images.len() as i64)]))
 }
 
+/// The text of the images at `at` (1-based positions in `images`), for the conflict's message.
+fn texts(t: &Table, images: &[Vec<u8>], at: Vec<usize>) -> Vec<String> {
+    // SAFETY: every image of a revert was checked against the table's columns (`events`).
+    at.into_iter().filter_map(|n| images.get(n.wrapping_sub(1))).map(|i| unsafe { image::text(i, t.rowtype) }).collect()
+}
+
+/// One inverse row event, recorded as the revert's own change.
+type Inverse = (Op, Option<Vec<u8>>, Option<Vec<u8>>);
+
 /// One table's revert, as its owner: conflict check, then the steps. Returns the inverse events to record.
-fn revert_table(id: i64, t: &Table, force: bool) -> (Counts, Vec<(Op, Option<String>, Option<String>)>) {
+fn revert_table(id: i64, t: &Table, force: bool) -> (Counts, Vec<Inverse>) {
     let steps = steps(&events(id, t));
     let (mut gone, mut restore_after, mut restore_before, mut back) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for s in &steps {
+    for s in steps {
         match s {
-            Step::Delete { after } => gone.push(after.clone()),
+            Step::Delete { after } => gone.push(after),
             Step::Restore { after, before } => {
-                restore_after.push(after.clone());
-                restore_before.push(before.clone());
+                restore_after.push(after);
+                restore_before.push(before);
             }
-            Step::Reinsert { before } => back.push(before.clone()),
+            Step::Reinsert { before } => back.push(before),
         }
     }
     let still_there = format!("EXISTS (SELECT 1 FROM {} interdict_cur WHERE {} AND {})", t.only, t.key_match(ROW_S), t.same_image(ROW_S));
@@ -331,59 +352,46 @@ fn revert_table(id: i64, t: &Table, force: bool) -> (Counts, Vec<(Op, Option<Str
     as_table_owner(t.relid, || {
         if force {
             // An operator's force: whatever holds the keys now gives way to the before-images.
-            let all: Vec<String> = gone.iter().chain(&restore_after).chain(&restore_before).chain(&back).cloned().collect();
-            count(
-                format!(
-                    "WITH d AS (DELETE FROM {} interdict_cur USING {} WHERE {} RETURNING 1) SELECT pg_catalog.count(*) FROM d",
-                    t.only,
-                    t.images_as_rows(),
-                    t.key_match(ROW_S)
-                ),
-                &[Arg::text_array(&all)],
-            );
-            let befores: Vec<String> = restore_before.iter().chain(&back).cloned().collect();
+            let all: Vec<Vec<u8>> = gone.iter().chain(&restore_after).chain(&restore_before).chain(&back).cloned().collect();
+            let sql = format!("WITH d AS (DELETE FROM {} interdict_cur USING {} WHERE {} RETURNING 1) SELECT pg_catalog.count(*) FROM d", t.only, t.images_as_rows(), t.key_match(ROW_S));
+            serve(t.rowtype, &all, &[], || count(sql, &[Arg::int8(all.len() as i64)]));
+            let befores: Vec<Vec<u8>> = restore_before.iter().chain(&back).cloned().collect();
             insert(t, &befores);
         } else {
             // The conflict check is the writes' own WHERE: a row is deleted or restored only if it
             // is still exactly its after-image, and the images not written are the conflicts (the
             // error then undoes the writes). A check before the writes read every image once more.
-            let mut conflicts = offenders(t, &back, &key_taken);
+            let mut conflicts = texts(t, &back, offenders(t, &back, &key_taken));
             if !gone.is_empty() {
-                let deleted = written(
-                    format!(
-                        "WITH d AS (DELETE FROM {} interdict_cur USING {} WHERE {} AND {} RETURNING interdict_s.interdict_n) SELECT interdict_n FROM d",
-                        t.only,
-                        t.images_as_rows(),
-                        t.key_match(ROW_S),
-                        t.same_image(ROW_S)
-                    ),
-                    &[Arg::text_array(&gone)],
+                let sql = format!(
+                    "WITH d AS (DELETE FROM {} interdict_cur USING {} WHERE {} AND {} RETURNING interdict_s.interdict_n) SELECT interdict_n FROM d",
+                    t.only,
+                    t.images_as_rows(),
+                    t.key_match(ROW_S),
+                    t.same_image(ROW_S)
                 );
-                conflicts.extend(not_written(&gone, &deleted));
+                let deleted = serve(t.rowtype, &gone, &[], || positions(sql, &[Arg::int8(gone.len() as i64)]));
+                conflicts.extend(texts(t, &gone, not_written(gone.len(), &deleted)));
             }
             if !restore_after.is_empty() && t.update.is_empty() {
                 // Nothing to write back (every column is generated or the key): still, the rows
                 // must be as the change left them.
-                conflicts.extend(offenders(t, &restore_after, &format!("NOT {still_there}")));
+                conflicts.extend(texts(t, &restore_after, offenders(t, &restore_after, &format!("NOT {still_there}"))));
             } else if !restore_after.is_empty() {
-                let restored = written(
-                    format!(
-                        "WITH u AS (UPDATE {} interdict_cur SET ({}) = ROW({})
-                           FROM (SELECT interdict_pair.after_img::{t} AS after_row, interdict_pair.before_img::{t} AS before_row, interdict_pair.interdict_n
-                                   FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog.text[]))
-                                        WITH ORDINALITY AS interdict_pair(after_img, before_img, interdict_n)
-                                 OFFSET 0) AS interdict_s
-                          WHERE {} AND {} RETURNING interdict_s.interdict_n) SELECT interdict_n FROM u",
-                        t.only,
-                        t.update.join(", "),
-                        fields("interdict_s.before_row", &t.update),
-                        t.key_match("interdict_s.after_row"),
-                        t.same_image("interdict_s.after_row"),
-                        t = t.qualified
-                    ),
-                    &[Arg::text_array(&restore_after), Arg::text_array(&restore_before)],
+                let sql = format!(
+                    "WITH u AS (UPDATE {} interdict_cur SET ({}) = ROW({})
+                       FROM (SELECT {} AS after_row, {} AS before_row, interdict_n FROM {POSITIONS} OFFSET 0) AS interdict_s
+                      WHERE {} AND {} RETURNING interdict_s.interdict_n) SELECT interdict_n FROM u",
+                    t.only,
+                    t.update.join(", "),
+                    fields("interdict_s.before_row", &t.update),
+                    t.image(0),
+                    t.image(1),
+                    t.key_match("interdict_s.after_row"),
+                    t.same_image("interdict_s.after_row"),
                 );
-                conflicts.extend(not_written(&restore_after, &restored));
+                let restored = serve(t.rowtype, &restore_after, &restore_before, || positions(sql, &[Arg::int8(restore_after.len() as i64)]));
+                conflicts.extend(texts(t, &restore_after, not_written(restore_after.len(), &restored)));
             }
             if !conflicts.is_empty() {
                 conflicts.truncate(10);
@@ -402,18 +410,18 @@ fn revert_table(id: i64, t: &Table, force: bool) -> (Counts, Vec<(Op, Option<Str
     (counts, inverse)
 }
 
-fn insert(t: &Table, images: &[String]) {
+fn insert(t: &Table, images: &[Vec<u8>]) {
     if images.is_empty() {
         return;
     }
     let sql = format!(
-        "INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM (SELECT interdict_img.interdict_img::{} AS interdict_row FROM pg_catalog.unnest($1::pg_catalog.text[]) AS interdict_img OFFSET 0) interdict_s",
+        "INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM {}",
         t.qualified,
         t.insert.join(", "),
-        fields("interdict_s.interdict_row", &t.insert),
-        t.qualified
+        fields(ROW_S, &t.insert),
+        t.images_as_rows()
     );
-    own_statement(&cstring(sql), &[Arg::text_array(images)]);
+    serve(t.rowtype, images, &[], || own_statement(&cstring(sql), &[Arg::int8(images.len() as i64)]));
 }
 
 fn conflict(id: i64, t: &Table, why: &str, rows: Vec<String>) -> ! {
@@ -539,7 +547,7 @@ fn revert_one(id: i64, force: bool) -> i64 {
     for (t, (counts, inverse)) in tables.iter().zip(done) {
         for (op, old, new) in inverse {
             seq += 1;
-            change.row(seq, t.relid, op, old.map(String::into_bytes), new.map(String::into_bytes));
+            change.row(seq, t.relid, op, old, new);
         }
         if counts.total() > 0 {
             change.table(t.relid, &t.name, &t.shape, counts);

@@ -56,7 +56,7 @@ pub struct ChangeRows {
 }
 
 impl ChangeRows {
-    /// A row's images: their text forms' bytes, in the database's encoding.
+    /// A row's images (`image.rs`).
     pub fn row(&mut self, seq: i64, relid: pg_sys::Oid, op: Op, old: Option<Vec<u8>>, new: Option<Vec<u8>>) {
         self.seqs.push(seq);
         self.relids.push(relid);
@@ -85,8 +85,7 @@ pub enum Target<'a> {
 const ADD_TO_CHANGE: &str = r#"
 WITH r AS (
     INSERT INTO interdict.change_rows (change_id, seq, relid, op, old_row, new_row)
-    SELECT $1, u.s, u.r, u.o::"char", pg_catalog.convert_from(u.a, pg_catalog.getdatabaseencoding()),
-           pg_catalog.convert_from(u.b, pg_catalog.getdatabaseencoding())
+    SELECT $1, u.s, u.r, u.o::"char", u.a, u.b
       FROM ROWS FROM (pg_catalog.unnest($2::bigint[]), pg_catalog.unnest($3::oid[]), pg_catalog.unnest($4::text[]),
                       pg_catalog.unnest($5::bytea[]), pg_catalog.unnest($6::bytea[])) AS u(s, r, o, a, b)
     RETURNING seq, ctid),
@@ -161,8 +160,8 @@ unsafe fn insert_change(statement: &str, reverts: Option<i64>, rows: &ChangeRows
                     Some(pg_sys::Datum::from(seq)),
                     Some(pg_sys::Datum::from(rows.relids[i])),
                     Some(pg_sys::Datum::from(rows.ops[i] as i8)),
-                    rows.olds[i].as_deref().map(|t| bytes_text_datum(t)),
-                    rows.news[i].as_deref().map(|t| bytes_text_datum(t)),
+                    rows.olds[i].as_deref().map(|t| varlena_datum(t)),
+                    rows.news[i].as_deref().map(|t| varlena_datum(t)),
                 ],
             )
         })?;
@@ -279,11 +278,11 @@ unsafe fn record_relid(name: &std::ffi::CStr) -> Result<pg_sys::Oid, String> {
 
 /// A `text` datum in the current memory context.
 unsafe fn text_datum(s: &str) -> pg_sys::Datum {
-    bytes_text_datum(s.as_bytes())
+    varlena_datum(s.as_bytes())
 }
 
-/// A `text` datum of bytes already in the database's encoding, in the current memory context.
-unsafe fn bytes_text_datum(s: &[u8]) -> pg_sys::Datum {
+/// A `text` (bytes already in the database's encoding) or `bytea` datum, in the current memory context.
+unsafe fn varlena_datum(s: &[u8]) -> pg_sys::Datum {
     pg_sys::Datum::from(pg_sys::cstring_to_text_with_len(s.as_ptr() as *const std::ffi::c_char, s.len() as i32))
 }
 
