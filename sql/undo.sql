@@ -23,7 +23,7 @@ CREATE TABLE interdict.changes (
     inserted         bigint[] NOT NULL,
     updated          bigint[] NOT NULL,
     deleted          bigint[] NOT NULL,
-    rows_at          tid[] NOT NULL,          -- where the change's rows are in change_rows, in the order written
+    rows_at          tid[] NOT NULL,          -- where the change's batches of rows are in change_rows, in order
     rows_file        oid NOT NULL             -- change_rows' file then (pg_relation_filenode): the addresses hold while it is the same
 );
 -- Only the primary key: each index entry cost a one-row change about as much as its heap tuple
@@ -48,14 +48,15 @@ COMMENT ON VIEW interdict.change_tables IS 'Rows per table and operation of each
 -- large change. interdict.purge() deletes a change's rows with it.
 CREATE TABLE interdict.change_rows (
     change_id bigint NOT NULL,
-    seq       bigint NOT NULL,                -- the order the rows were written in
-    relid     oid NOT NULL,
-    op        "char" NOT NULL CHECK (op IN ('I', 'U', 'D')),
-    old_row   bytea,                          -- before-image (UPDATE, DELETE): the row's bytes, read by interdict.change_images()
-    new_row   bytea                           -- after-image (INSERT, UPDATE)
+    seq       bigint NOT NULL,                -- the position in the change of its first row event
+    row_count integer NOT NULL,               -- how many row events it holds
+    images    bytea NOT NULL                  -- the events: operation, table, before- and after-image (the rows'
+                                              -- bytes), packed (core/src/undo.rs); interdict.change_images() reads them
 );
--- No index: the guard finds a change's rows by the addresses its change keeps (rows_at), and an
--- index entry per row cost about as much as the row (benches/RESULTS.md). After VACUUM FULL or
+-- Row events are packed into batches of about 1,800 bytes (one heap tuple per event cost about as much
+-- as capturing the event), small enough that Postgres keeps each batch in line.
+-- No index: the guard finds a change's batches by the addresses its change keeps (rows_at), and an
+-- index entry per batch cost about as much as the batch (benches/RESULTS.md). After VACUUM FULL or
 -- CLUSTER of this table (a new file) the guard finds them by change id instead, scanning; operators
 -- looking rows up by change_id scan too, or add an index of their own (the guard maintains it).
 COMMENT ON TABLE interdict.change_rows IS 'Row images of each change: real data, readable by operators only.';

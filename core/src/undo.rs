@@ -228,3 +228,180 @@ mod tests {
         assert_eq!(not_recordable(&RelationFacts { kind: RelationKind::Other, recorded: false, has_key: false, ..table }), None);
     }
 }
+
+/// A change's row events as `interdict.change_rows` stores them: packed into batches of about
+/// [`BATCH_BYTES`], one table row per batch rather than per event (a heap tuple per event cost about
+/// as much as capturing the event itself: `benches/RESULTS.md`), each batch under the size at
+/// which Postgres would move it out of line (`TOAST_TUPLE_THRESHOLD`, about 2 kB).
+///
+/// A batch: a format byte, a byte-order byte (the images are tuples in the server's own byte order),
+/// then per event: the operation's letter, the table's OID (4 bytes, little-endian), and each image
+/// as a 4-byte little-endian length (`u32::MAX`: none) and its bytes.
+pub const BATCH_BYTES: usize = 1800;
+const BATCH_FORMAT: u8 = 1;
+#[cfg(target_endian = "little")]
+const BYTE_ORDER: u8 = b'l';
+#[cfg(target_endian = "big")]
+const BYTE_ORDER: u8 = b'b';
+const NO_IMAGE: u32 = u32::MAX;
+
+/// One stored batch: its first event's position in the change, how many events, their bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch {
+    pub first_seq: i64,
+    pub count: i32,
+    pub bytes: Vec<u8>,
+}
+
+/// Packs events into batches in the order they come.
+#[derive(Debug, Default)]
+pub struct Batcher {
+    pub batches: Vec<Batch>,
+}
+
+impl Batcher {
+    /// Adds event `seq` (positions rise by one within a batch): a new batch when this one would
+    /// pass [`BATCH_BYTES`] (an event larger than that is a batch of its own).
+    pub fn push(&mut self, seq: i64, op: Op, relid: u32, old: Option<&[u8]>, new: Option<&[u8]>) {
+        let size = 1 + 4 + 8 + old.map_or(0, <[u8]>::len) + new.map_or(0, <[u8]>::len);
+        let start_new = match self.batches.last() {
+            None => true,
+            Some(b) => b.bytes.len() + size > BATCH_BYTES || b.first_seq + b.count as i64 != seq,
+        };
+        if start_new {
+            self.batches.push(Batch { first_seq: seq, count: 0, bytes: vec![BATCH_FORMAT, BYTE_ORDER] });
+        }
+        let Some(b) = self.batches.last_mut() else { return };
+        b.bytes.reserve(size);
+        b.bytes.push(op.letter() as u8);
+        b.bytes.extend_from_slice(&relid.to_le_bytes());
+        for image in [old, new] {
+            match image {
+                Some(i) => {
+                    b.bytes.extend_from_slice(&(i.len() as u32).to_le_bytes());
+                    b.bytes.extend_from_slice(i);
+                }
+                None => b.bytes.extend_from_slice(&NO_IMAGE.to_le_bytes()),
+            }
+        }
+        b.count += 1;
+    }
+}
+
+/// One event read back from a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored<'a> {
+    pub op: Op,
+    pub relid: u32,
+    pub old: Option<&'a [u8]>,
+    pub new: Option<&'a [u8]>,
+}
+
+/// A batch's events, each length checked against the batch's end; `count` is how many it must hold.
+pub fn unpack(bytes: &[u8], count: i32) -> Result<Vec<Stored<'_>>, String> {
+    match bytes {
+        [BATCH_FORMAT, BYTE_ORDER, ..] => {}
+        [BATCH_FORMAT, _, ..] => return Err("written by a server of the other byte order".into()),
+        _ => return Err("not a batch of row events".into()),
+    }
+    let mut at = 2;
+    let take = |at: &mut usize, n: usize| -> Result<&[u8], String> {
+        let s = bytes.get(*at..at.checked_add(n).ok_or("too long")?).ok_or_else(|| format!("cut short at byte {at}"))?;
+        *at += n;
+        Ok(s)
+    };
+    let u32_at = |at: &mut usize| -> Result<u32, String> { Ok(u32::from_le_bytes(take(at, 4)?.try_into().map_err(|_| "cut short")?)) };
+    let mut out = Vec::new();
+    while at < bytes.len() {
+        let op = Op::from_letter(take(&mut at, 1)?[0] as char).ok_or("an unknown operation")?;
+        let relid = u32_at(&mut at)?;
+        let image = |at: &mut usize| -> Result<Option<&[u8]>, String> {
+            match u32_at(at)? {
+                NO_IMAGE => Ok(None),
+                n => take(at, n as usize).map(Some),
+            }
+        };
+        let old = image(&mut at)?;
+        let new = image(&mut at)?;
+        out.push(Stored { op, relid, old, new });
+    }
+    if out.len() != count.max(0) as usize {
+        return Err(format!("{} events where {count} were recorded", out.len()));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod batch_tests {
+    use super::*;
+
+    #[test]
+    fn events_pack_into_batches_and_read_back() {
+        let mut b = Batcher::default();
+        b.push(1, Op::Insert, 7, None, Some(b"new"));
+        b.push(2, Op::Update, 8, Some(b"a"), Some(b""));
+        b.push(3, Op::Delete, 7, Some(&[9; 10]), None);
+        eq_one_batch(&b, 3);
+        let got = unpack(&b.batches[0].bytes, 3).unwrap();
+        assert_eq!(
+            got,
+            vec![
+                Stored { op: Op::Insert, relid: 7, old: None, new: Some(b"new") },
+                Stored { op: Op::Update, relid: 8, old: Some(b"a"), new: Some(b"") },
+                Stored { op: Op::Delete, relid: 7, old: Some(&[9; 10]), new: None },
+            ]
+        );
+    }
+
+    fn eq_one_batch(b: &Batcher, count: i32) {
+        assert_eq!(b.batches.len(), 1);
+        assert_eq!((b.batches[0].first_seq, b.batches[0].count), (1, count));
+    }
+
+    #[test]
+    fn a_batch_stays_under_its_size_and_a_large_event_is_alone() {
+        let mut b = Batcher::default();
+        let image = vec![1u8; 500];
+        for seq in 1..=10 {
+            b.push(seq, Op::Update, 1, Some(&image), Some(&image));
+        }
+        b.push(11, Op::Insert, 1, None, Some(&vec![2u8; 5000]));
+        b.push(12, Op::Insert, 1, None, Some(b"x"));
+        assert!(b.batches.iter().all(|x| x.bytes.len() <= BATCH_BYTES || x.count == 1), "under the size, or alone");
+        assert_eq!(b.batches.iter().map(|x| x.count).sum::<i32>(), 12);
+        // 1,013 bytes per event: one per batch under 1,800 bytes (a second would pass it).
+        assert_eq!(b.batches.iter().map(|x| (x.first_seq, x.count)).take(2).collect::<Vec<_>>(), vec![(1, 1), (2, 1)]);
+        assert_eq!(b.batches.last().unwrap().first_seq, 12, "after a large event, a new batch");
+        for x in &b.batches {
+            assert_eq!(unpack(&x.bytes, x.count).unwrap().len(), x.count as usize);
+        }
+    }
+
+    #[test]
+    fn a_gap_in_positions_starts_a_batch() {
+        let mut b = Batcher::default();
+        b.push(1, Op::Insert, 1, None, Some(b"a"));
+        b.push(5, Op::Insert, 1, None, Some(b"b"));
+        assert_eq!(b.batches.iter().map(|x| (x.first_seq, x.count)).collect::<Vec<_>>(), vec![(1, 1), (5, 1)]);
+    }
+
+    #[test]
+    fn malformed_batches_are_errors() {
+        let mut b = Batcher::default();
+        b.push(1, Op::Update, 3, Some(b"old"), Some(b"new"));
+        let good = b.batches[0].bytes.clone();
+        assert!(unpack(&good, 1).is_ok());
+        assert!(unpack(&good, 2).unwrap_err().contains("1 events where 2"), "a count that does not match");
+        assert!(unpack(&good[..good.len() - 1], 1).is_err(), "cut short");
+        assert!(unpack(&[], 0).is_err(), "no header");
+        let mut other_order = good.clone();
+        other_order[1] = if BYTE_ORDER == b'l' { b'b' } else { b'l' };
+        assert!(unpack(&other_order, 1).unwrap_err().contains("byte order"));
+        let mut bad_op = good.clone();
+        bad_op[2] = b'X';
+        assert!(unpack(&bad_op, 1).is_err(), "unknown operation");
+        let mut huge = good.clone();
+        huge[7..11].copy_from_slice(&(1_000_000u32).to_le_bytes());
+        assert!(unpack(&huge, 1).is_err(), "a length past the end");
+    }
+}

@@ -318,7 +318,7 @@ pub fn flush(at_commit: bool) {
     let mut tables: BTreeMap<u32, Counts> = BTreeMap::new();
     for r in rows {
         tables.entry(u32::from(r.relid)).or_default().add(r.op);
-        change.row(next_seq, r.relid, r.op, r.old, r.new);
+        change.row(next_seq, r.relid, r.op, r.old.as_deref(), r.new.as_deref());
         next_seq += 1;
     }
     let mut summary = Vec::new();
@@ -441,33 +441,20 @@ pub fn change_images(id: i64) -> Vec<ImageRow> {
     if !crate::facts::roles::is_operator() {
         crate::reasons::raise(&Refusal::new(ReasonCode::UndoNotAllowed, crate::settings::mode(), "reading a change's row images, outside interdict_operator"));
     }
-    let read = as_guard("reading a change's row images", || {
-        crate::guard_sql::prefer_addresses();
+    let tables = as_guard("reading a change's tables", || {
         Spi::connect(|client| {
-            let args = [DatumWithOid::from(id)];
-            let tables = client
-                .select("SELECT relid, table_name, shape, rows_file OPERATOR(pg_catalog.=) pg_catalog.pg_relation_filenode('interdict.change_rows'::pg_catalog.regclass)
-                           FROM interdict.change_tables WHERE change_id = $1", None, &args)?
-                .map(|r| Ok((r.get::<pg_sys::Oid>(1)?.unwrap_or(pg_sys::InvalidOid), r.get::<String>(2)?.unwrap_or_default(), r.get::<String>(3)?.unwrap_or_default(), r.get::<bool>(4)?.unwrap_or(false))))
-                .collect::<Result<Vec<_>, pgrx::spi::Error>>()?;
-            let sql = if tables.first().is_some_and(|t| t.3) {
-                "SELECT seq, relid, op::pg_catalog.text, old_row, new_row FROM interdict.change_rows
-                  WHERE ctid OPERATOR(pg_catalog.=) ANY ((SELECT rows_at FROM interdict.changes WHERE id = $1)::pg_catalog.tid[]) AND change_id = $1 ORDER BY seq"
-            } else {
-                "SELECT seq, relid, op::pg_catalog.text, old_row, new_row FROM interdict.change_rows WHERE change_id = $1 ORDER BY seq"
-            };
-            let rows = client
-                .select(sql, None, &args)?
-                .map(|r| Ok((r.get::<i64>(1)?.unwrap_or(0), r.get::<pg_sys::Oid>(2)?.unwrap_or(pg_sys::InvalidOid), r.get::<String>(3)?.unwrap_or_default(), r.get::<Vec<u8>>(4)?, r.get::<Vec<u8>>(5)?)))
-                .collect::<Result<Vec<_>, pgrx::spi::Error>>()?;
-            Ok::<_, pgrx::spi::Error>((tables, rows))
+            client
+                .select("SELECT relid, table_name, shape FROM interdict.change_tables WHERE change_id = $1", None, &[DatumWithOid::from(id)])?
+                .map(|r| Ok((r.get::<pg_sys::Oid>(1)?.unwrap_or(pg_sys::InvalidOid), r.get::<String>(2)?.unwrap_or_default(), r.get::<String>(3)?.unwrap_or_default())))
+                .collect::<Result<Vec<_>, pgrx::spi::Error>>()
         })
-    });
-    let (tables, rows) = read.unwrap_or_else(|e| crate::reasons::internal_failure(&format!("reading change {id}"), &e.to_string()));
+    })
+    .unwrap_or_else(|e| crate::reasons::internal_failure(&format!("reading change {id}"), &e.to_string()));
+    let rows = store::read_rows(id).unwrap_or_else(|e| crate::reasons::internal_failure(&format!("reading change {id}"), &e));
     // Each table as it is now, if its columns are the ones recorded: its row type and columns.
     let now: Vec<(pg_sys::Oid, String, Option<(pg_sys::Oid, Vec<interdict_core::image::Column>)>)> = tables
         .into_iter()
-        .map(|(relid, name, shape, _)| {
+        .map(|(relid, name, shape)| {
             let same = (relation_shape(relid).as_deref() == Some(shape.as_str())).then(|| {
                 // SAFETY: relcache access inside a transaction; the relation exists (it has a shape).
                 unsafe {
@@ -489,9 +476,10 @@ pub fn change_images(id: i64) -> Vec<ImageRow> {
         Some(unsafe { image::text(&bytes, *rowtype) })
     };
     rows.into_iter()
-        .map(|(seq, relid, op, old, new)| {
-            let name = now.iter().find(|(r, _, _)| *r == relid).map(|(_, n, _)| n.clone()).unwrap_or_default();
-            (seq, name, op, text(relid, old), text(relid, new))
+        .zip(1..)
+        .map(|(r, seq)| {
+            let name = now.iter().find(|(t, _, _)| *t == r.relid).map(|(_, n, _)| n.clone()).unwrap_or_default();
+            (seq, name, r.op.letter().to_string(), text(r.relid, r.old), text(r.relid, r.new))
         })
         .collect()
 }

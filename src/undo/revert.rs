@@ -30,7 +30,7 @@
 //! domains, ALWAYS triggers) runs as its owner and is judged by the hooks like any other statement.
 
 use super::image::{self, serve};
-use super::store::{write_change, ChangeRows, Counts, Target};
+use super::store::{read_rows, write_change, ChangeRows, Counts, StoredRow, Target};
 use super::{describe_rows, relation_shape};
 use crate::guard_sql::{as_guard, as_table_owner, own_statement, setting_by_guard, Arg};
 use interdict_core::image::Column;
@@ -221,54 +221,9 @@ fn table_now(id: i64, relid: pg_sys::Oid, name: &str, recorded_shape: &str) -> T
     Table { relid, name: name.to_string(), only: format!("ONLY {qualified}"), qualified, shape, key, key_ops, key_attnums, rowtype, columns, insert, update, stored }
 }
 
-/// A change's rows of one table, in order, by their addresses (a TID scan of the change's rows; the
-/// change id and table are checked as well).
-const ROWS_BY_ADDRESS: &str = "SELECT op::pg_catalog.text, old_row, new_row FROM interdict.change_rows
-     WHERE ctid OPERATOR(pg_catalog.=) ANY ((SELECT rows_at FROM interdict.changes WHERE id = $1)::pg_catalog.tid[])
-       AND change_id = $1 AND relid = $2 ORDER BY seq";
-/// The same after `change_rows` was rewritten (its rows moved): a scan.
-const ROWS_BY_SCAN: &str = "SELECT op::pg_catalog.text, old_row, new_row FROM interdict.change_rows WHERE change_id = $1 AND relid = $2 ORDER BY seq";
-
-/// The recorded events of one table, in order, with their keys: the images read as the guard,
-/// checked against the table's columns, their keys taken from their bytes.
-fn events(id: i64, t: &Table) -> Vec<Event> {
-    let raw = as_guard("reading a change's rows", || {
-        crate::guard_sql::prefer_addresses();
-        Spi::connect(|client| {
-            let args = [DatumWithOid::from(id), DatumWithOid::from(t.relid)];
-            // How many rows, and whether their addresses still hold (see store.rs).
-            let (recorded, addressed) = client
-                .select(
-                    "SELECT inserted + updated + deleted,
-                            rows_file OPERATOR(pg_catalog.=) pg_catalog.pg_relation_filenode('interdict.change_rows'::pg_catalog.regclass)
-                       FROM interdict.change_tables WHERE change_id = $1 AND relid = $2",
-                    None,
-                    &args,
-                )?
-                .first()
-                .get_two::<i64, bool>()?;
-            let recorded = recorded.unwrap_or(0);
-            let read = |sql: &str| -> Result<Vec<(String, Option<Vec<u8>>, Option<Vec<u8>>)>, pgrx::spi::Error> {
-                let mut out = Vec::new();
-                for r in client.select(sql, None, &args)? {
-                    out.push((r.get::<String>(1)?.unwrap_or_default(), r.get::<Vec<u8>>(2)?, r.get::<Vec<u8>>(3)?));
-                }
-                Ok(out)
-            };
-            let mut out = read(if addressed == Some(true) { ROWS_BY_ADDRESS } else { ROWS_BY_SCAN })?;
-            if addressed == Some(true) && out.len() as i64 != recorded {
-                // Addresses that no longer hold in a file of the same number (a restore into a
-                // cluster that gave change_rows the same one): found by change id instead.
-                out = read(ROWS_BY_SCAN)?;
-            }
-            Ok::<_, pgrx::spi::Error>((recorded, out))
-        })
-    })
-    .unwrap_or_else(|e| crate::reasons::internal_failure(&format!("reading change {id}"), &e.to_string()));
-    let (recorded, raw) = raw;
-    if recorded != raw.len() as i64 {
-        crate::reasons::internal_failure(&format!("reading change {id}"), &format!("{} of its {recorded} row images of {} were found", raw.len(), t.name));
-    }
+/// The recorded events of one table, in order, with their keys: the images checked against the
+/// table's columns, their keys taken from their bytes.
+fn events(id: i64, t: &Table, rows: &[StoredRow]) -> Vec<Event> {
     let key = |i: &Option<Vec<u8>>| {
         i.as_deref().map(|i| {
             let at = image::check(i, &t.columns).unwrap_or_else(|e| {
@@ -278,14 +233,9 @@ fn events(id: i64, t: &Table) -> Vec<Event> {
             unsafe { image::key(i, &at, &t.columns, &t.key_attnums) }
         })
     };
-    raw.into_iter()
-        .map(|(op, old_row, new_row)| Event {
-            op: op.chars().next().and_then(Op::from_letter).unwrap_or(Op::Update),
-            old_key: key(&old_row),
-            new_key: key(&new_row),
-            old_row,
-            new_row,
-        })
+    rows.iter()
+        .filter(|r| r.relid == t.relid)
+        .map(|r| Event { op: r.op, old_key: key(&r.old), new_key: key(&r.new), old_row: r.old.clone(), new_row: r.new.clone() })
         .collect()
 }
 
@@ -334,8 +284,8 @@ fn texts(t: &Table, images: &[Vec<u8>], at: Vec<usize>) -> Vec<String> {
 type Inverse = (Op, Option<Vec<u8>>, Option<Vec<u8>>);
 
 /// One table's revert, as its owner: conflict check, then the steps. Returns the inverse events to record.
-fn revert_table(id: i64, t: &Table, force: bool) -> (Counts, Vec<Inverse>) {
-    let steps = steps(&events(id, t));
+fn revert_table(id: i64, t: &Table, rows: &[StoredRow], force: bool) -> (Counts, Vec<Inverse>) {
+    let steps = steps(&events(id, t, rows));
     let (mut gone, mut restore_after, mut restore_before, mut back) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for s in steps {
         match s {
@@ -541,13 +491,14 @@ fn revert_one(id: i64, force: bool) -> i64 {
     })
     .unwrap_or_else(|e| crate::reasons::internal_failure(&format!("reading change {id}"), &e.to_string()));
     let tables: Vec<Table> = recorded.iter().map(|(relid, name, shape)| table_now(id, *relid, name, shape)).collect();
-    let done: Vec<_> = tables.iter().map(|t| revert_table(id, t, force)).collect();
+    let rows = read_rows(id).unwrap_or_else(|e| crate::reasons::internal_failure(&format!("reading change {id}"), &e));
+    let done: Vec<_> = tables.iter().map(|t| revert_table(id, t, &rows, force)).collect();
     verify_foreign_keys(id, &tables);
     let (mut change, mut summary, mut seq) = (ChangeRows::default(), Vec::new(), 0);
     for (t, (counts, inverse)) in tables.iter().zip(done) {
         for (op, old, new) in inverse {
             seq += 1;
-            change.row(seq, t.relid, op, old, new);
+            change.row(seq, t.relid, op, old.as_deref(), new.as_deref());
         }
         if counts.total() > 0 {
             change.table(t.relid, &t.name, &t.shape, counts);

@@ -12,7 +12,7 @@
 
 use crate::cell::BackendCell;
 use crate::guard_sql::{as_guard, direct};
-use interdict_core::undo::Op;
+use interdict_core::undo::{unpack, Batcher, Op};
 use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys::{self, PgOid};
 use pgrx::spi::{OwnedPreparedStatement, Spi};
@@ -39,14 +39,11 @@ impl Counts {
     }
 }
 
-/// What one write adds to a change: row images (in order) and rows per table.
+/// What one write adds to a change: its row events (in order, packed into batches:
+/// `interdict_core::undo::Batcher`) and rows per table.
 #[derive(Default)]
 pub struct ChangeRows {
-    seqs: Vec<i64>,
-    relids: Vec<pg_sys::Oid>,
-    ops: Vec<u8>,
-    olds: Vec<Option<Vec<u8>>>,
-    news: Vec<Option<Vec<u8>>>,
+    events: Batcher,
     table_relids: Vec<pg_sys::Oid>,
     table_names: Vec<String>,
     table_shapes: Vec<String>,
@@ -56,13 +53,9 @@ pub struct ChangeRows {
 }
 
 impl ChangeRows {
-    /// A row's images (`image.rs`).
-    pub fn row(&mut self, seq: i64, relid: pg_sys::Oid, op: Op, old: Option<Vec<u8>>, new: Option<Vec<u8>>) {
-        self.seqs.push(seq);
-        self.relids.push(relid);
-        self.ops.push(op.letter() as u8);
-        self.olds.push(old);
-        self.news.push(new);
+    /// A row event with its images (`image.rs`).
+    pub fn row(&mut self, seq: i64, relid: pg_sys::Oid, op: Op, old: Option<&[u8]>, new: Option<&[u8]>) {
+        self.events.push(seq, op, u32::from(relid), old, new);
     }
 
     pub fn table(&mut self, relid: pg_sys::Oid, name: &str, shape: &str, counts: Counts) {
@@ -84,13 +77,12 @@ pub enum Target<'a> {
 
 const ADD_TO_CHANGE: &str = r#"
 WITH r AS (
-    INSERT INTO interdict.change_rows (change_id, seq, relid, op, old_row, new_row)
-    SELECT $1, u.s, u.r, u.o::"char", u.a, u.b
-      FROM ROWS FROM (pg_catalog.unnest($2::bigint[]), pg_catalog.unnest($3::oid[]), pg_catalog.unnest($4::text[]),
-                      pg_catalog.unnest($5::bytea[]), pg_catalog.unnest($6::bytea[])) AS u(s, r, o, a, b)
+    INSERT INTO interdict.change_rows (change_id, seq, row_count, images)
+    SELECT $1, u.s, u.c, u.b
+      FROM ROWS FROM (pg_catalog.unnest($2::bigint[]), pg_catalog.unnest($3::integer[]), pg_catalog.unnest($4::bytea[])) AS u(s, c, b)
     RETURNING seq, ctid),
-x AS (SELECT * FROM ROWS FROM (pg_catalog.unnest($7::oid[]), pg_catalog.unnest($8::text[]), pg_catalog.unnest($9::text[]),
-                               pg_catalog.unnest($10::bigint[]), pg_catalog.unnest($11::bigint[]), pg_catalog.unnest($12::bigint[])) AS x(r, n, h, i, u, d)),
+x AS (SELECT * FROM ROWS FROM (pg_catalog.unnest($5::oid[]), pg_catalog.unnest($6::text[]), pg_catalog.unnest($7::text[]),
+                               pg_catalog.unnest($8::bigint[]), pg_catalog.unnest($9::bigint[]), pg_catalog.unnest($10::bigint[])) AS x(r, n, h, i, u, d)),
 o AS (SELECT t.* FROM interdict.changes c,
              ROWS FROM (pg_catalog.unnest(c.table_relids), pg_catalog.unnest(c.table_names), pg_catalog.unnest(c.table_shapes),
                         pg_catalog.unnest(c.inserted), pg_catalog.unnest(c.updated), pg_catalog.unnest(c.deleted)) WITH ORDINALITY AS t(r, n, h, i, u, d, k)
@@ -126,10 +118,10 @@ static CHANGES_COLUMNS: [&str; 17] = [
     "id", "role_id", "role_name", "application_name", "agent", "xid", "made_at", "statement", "reverts",
     "table_relids", "table_names", "table_shapes", "inserted", "updated", "deleted", "rows_at", "rows_file",
 ];
-static ROWS_COLUMNS: [&str; 6] = ["change_id", "seq", "relid", "op", "old_row", "new_row"];
+static ROWS_COLUMNS: [&str; 4] = ["change_id", "seq", "row_count", "images"];
 
-/// A new change: its `change_rows` rows, then its `changes` row, which lists its tables and where
-/// its rows went.
+/// A new change: its `change_rows` rows (batches of row events), then its `changes` row, which
+/// lists its tables and where its rows went.
 ///
 /// `change_rows` has no index: a change's rows are found by their addresses (`rows_at`, with the
 /// file they are addresses in, `rows_file`), which the change's row keeps. An index entry per row
@@ -147,27 +139,22 @@ unsafe fn insert_change(statement: &str, reverts: Option<i64>, rows: &ChangeRows
     let images = open.rows;
     let columns = images.columns(&ROWS_COLUMNS)?;
     let rows_file = (*(*images.rel).rd_rel).relfilenode;
-    let mut addresses: Vec<pg_sys::ItemPointerData> = Vec::with_capacity(rows.seqs.len());
-    // Each row's datums are made in a memory context reset every few hundred rows: a large change
-    // never holds a second copy of all its images in Postgres memory.
+    let mut addresses: Vec<pg_sys::ItemPointerData> = Vec::with_capacity(rows.events.batches.len());
+    // Each batch's datums are made in a memory context reset every few hundred batches: a large
+    // change never holds a second copy of all its images in Postgres memory.
     let mut row_memory = pgrx::PgMemoryContexts::new("interdict change rows");
-    for (i, &seq) in rows.seqs.iter().enumerate() {
+    for (i, batch) in rows.events.batches.iter().enumerate() {
         let at = row_memory.switch_to(|_| {
             images.insert_at(
                 &columns,
                 &[
                     Some(pg_sys::Datum::from(id)),
-                    Some(pg_sys::Datum::from(seq)),
-                    Some(pg_sys::Datum::from(rows.relids[i])),
-                    Some(pg_sys::Datum::from(rows.ops[i] as i8)),
-                    rows.olds[i].as_deref().map(|t| varlena_datum(t)),
-                    rows.news[i].as_deref().map(|t| varlena_datum(t)),
+                    Some(pg_sys::Datum::from(batch.first_seq)),
+                    Some(pg_sys::Datum::from(batch.count)),
+                    Some(varlena_datum(&batch.bytes)),
                 ],
             )
         })?;
-        if !rows.table_relids.contains(&rows.relids[i]) {
-            return Err(format!("a row of relation {} with no table entry", u32::from(rows.relids[i])));
-        }
         addresses.push(at);
         if i % 256 == 255 {
             row_memory.reset();
@@ -504,14 +491,12 @@ fn add_to_change(id: i64, rows: ChangeRows) -> i64 {
         Some(p) => p,
         None => prepare_add().unwrap_or_else(|e| crate::reasons::internal_failure("preparing undo's statement", &e.to_string())),
     };
-    let ChangeRows { seqs, relids, ops, olds, news, table_relids, table_names, table_shapes, inserted, updated, deleted } = rows;
+    let ChangeRows { events, table_relids, table_names, table_shapes, inserted, updated, deleted } = rows;
     let args = vec![
         DatumWithOid::from(id),
-        DatumWithOid::from(seqs),
-        DatumWithOid::from(relids),
-        DatumWithOid::from(ops.iter().map(|&op| char::from(op).to_string()).collect::<Vec<String>>()),
-        DatumWithOid::from(olds),
-        DatumWithOid::from(news),
+        DatumWithOid::from(events.batches.iter().map(|b| b.first_seq).collect::<Vec<i64>>()),
+        DatumWithOid::from(events.batches.iter().map(|b| b.count).collect::<Vec<i32>>()),
+        DatumWithOid::from(events.batches.into_iter().map(|b| b.bytes).collect::<Vec<Vec<u8>>>()),
         DatumWithOid::from(table_relids),
         DatumWithOid::from(table_names),
         DatumWithOid::from(table_shapes),
@@ -531,9 +516,7 @@ fn prepare_add() -> Result<OwnedPreparedStatement, pgrx::spi::Error> {
     let args: Vec<PgOid> = [
         pg_sys::INT8OID,
         pg_sys::INT8ARRAYOID,
-        pg_sys::OIDARRAYOID,
-        pg_sys::TEXTARRAYOID,
-        pg_sys::BYTEAARRAYOID,
+        pg_sys::INT4ARRAYOID,
         pg_sys::BYTEAARRAYOID,
         pg_sys::OIDARRAYOID,
         pg_sys::TEXTARRAYOID,
@@ -546,4 +529,67 @@ fn prepare_add() -> Result<OwnedPreparedStatement, pgrx::spi::Error> {
     .map(PgOid::from)
     .collect();
     Spi::connect(|client| Ok(client.prepare_mut(ADD_TO_CHANGE, &args)?.keep()))
+}
+
+/// One row event of a stored change.
+pub struct StoredRow {
+    pub relid: pg_sys::Oid,
+    pub op: Op,
+    pub old: Option<Vec<u8>>,
+    pub new: Option<Vec<u8>>,
+}
+
+/// A change's batches by their addresses (a TID scan; the change id is checked as well).
+const BATCHES_BY_ADDRESS: &str = "SELECT row_count, images FROM interdict.change_rows
+     WHERE ctid OPERATOR(pg_catalog.=) ANY ((SELECT rows_at FROM interdict.changes WHERE id = $1)::pg_catalog.tid[])
+       AND change_id = $1 ORDER BY seq";
+/// The same after `change_rows` was rewritten (its rows moved): a scan.
+const BATCHES_BY_SCAN: &str = "SELECT row_count, images FROM interdict.change_rows WHERE change_id = $1 ORDER BY seq";
+
+/// A change's row events, in the order they were recorded (read as the guard). An error if fewer
+/// or other than recorded are found.
+pub fn read_rows(id: i64) -> Result<Vec<StoredRow>, String> {
+    let (recorded, batches) = as_guard("reading a change's rows", || {
+        crate::guard_sql::prefer_addresses();
+        Spi::connect(|client| {
+            let args = [DatumWithOid::from(id)];
+            // How many events and batches, and whether their addresses still hold.
+            let (recorded, addresses, addressed) = client
+                .select(
+                    "SELECT (SELECT pg_catalog.sum(n) FROM pg_catalog.unnest(inserted OPERATOR(pg_catalog.||) updated OPERATOR(pg_catalog.||) deleted) n)::pg_catalog.int8,
+                            pg_catalog.cardinality(rows_at),
+                            rows_file OPERATOR(pg_catalog.=) pg_catalog.pg_relation_filenode('interdict.change_rows'::pg_catalog.regclass)
+                       FROM interdict.changes WHERE id = $1",
+                    None,
+                    &args,
+                )?
+                .first()
+                .get_three::<i64, i32, bool>()?;
+            let read = |sql: &str| -> Result<Vec<(i32, Vec<u8>)>, pgrx::spi::Error> {
+                let mut out = Vec::new();
+                for r in client.select(sql, None, &args)? {
+                    out.push((r.get::<i32>(1)?.unwrap_or(0), r.get::<Vec<u8>>(2)?.unwrap_or_default()));
+                }
+                Ok(out)
+            };
+            let mut out = if addressed == Some(true) { read(BATCHES_BY_ADDRESS)? } else { read(BATCHES_BY_SCAN)? };
+            if addressed == Some(true) && Some(out.len() as i32) != addresses {
+                // Addresses that no longer hold in a file of the same number (a restore into a
+                // cluster that gave change_rows the same one): found by change id instead.
+                out = read(BATCHES_BY_SCAN)?;
+            }
+            Ok::<_, pgrx::spi::Error>((recorded.unwrap_or(0), out))
+        })
+    })
+    .map_err(|e| e.to_string())?;
+    let mut rows = Vec::new();
+    for (count, bytes) in &batches {
+        for e in unpack(bytes, *count).map_err(|e| format!("a batch of its row events is damaged: {e}"))? {
+            rows.push(StoredRow { relid: pg_sys::Oid::from(e.relid), op: e.op, old: e.old.map(<[u8]>::to_vec), new: e.new.map(<[u8]>::to_vec) });
+        }
+    }
+    if rows.len() as i64 != recorded {
+        return Err(format!("{} of its {recorded} row images were found", rows.len()));
+    }
+    Ok(rows)
 }
