@@ -337,3 +337,41 @@ def a_database_not_in_utf8_reverts_its_text_exactly():
     eq(one(agent, "SELECT v FROM t WHERE id = 1"), f"é ü ß {ARGS.label}", "non-ASCII text restored")
     run(agent, f"SELECT interdict.revert({first})")
     eq(one(agent, "SELECT v FROM t WHERE id = 1"), "v1", "and the first change too")
+
+@test
+def a_revert_that_would_leave_a_dangling_reference_is_a_conflict():
+    """Foreign keys are checked for the rows a revert wrote and the keys it removed: a reference made
+    since to a row the change inserted, or a reinserted row whose referenced row is gone, is
+    undo.conflict naming the constraint, with nothing reverted; a key that moves back with its
+    cascaded references is no conflict."""
+    dba, agent = connect("postgres"), connect("r_guard")
+    parent, child = f"fk_parent_{ARGS.label}", f"fk_child_{ARGS.label}"
+    run(agent, f"CREATE TABLE {parent} (id int PRIMARY KEY, v text)")
+    run(agent, f"""CREATE TABLE {child} (id int PRIMARY KEY, parent_id int
+                   CONSTRAINT {child}_ref REFERENCES {parent} ON UPDATE CASCADE, v text)""")
+    run(agent, f"INSERT INTO {parent} VALUES (1, 'a'), (2, 'b'), (3, 'c')")
+    run(agent, f"INSERT INTO {child} VALUES (10, 2, 'x'), (11, NULL, 'no reference')")
+    run(agent, f"INSERT INTO {parent} VALUES (4, 'd')")
+    inserted = last_change(agent)
+    run(dba, f"INSERT INTO {child} VALUES (12, 4, 'refers to the inserted row')")
+    d = refusal(agent, f"SELECT interdict.revert({inserted})")
+    eq((d["reason"], d["constraint"]), ("undo.conflict", f"{child}_ref"), "a reference made since to an inserted row")
+    eq(one(dba, f"SELECT count(*) FROM {parent} WHERE id = 4"), 1, "nothing reverted")
+    run(dba, f"DELETE FROM {child} WHERE id = 12")
+    run(agent, f"SELECT interdict.revert({inserted})")
+    eq(one(dba, f"SELECT count(*) FROM {parent} WHERE id = 4"), 0, "reverted once the reference is gone")
+    run(agent, f"DELETE FROM {child} WHERE id = 10")
+    deleted = last_change(agent)
+    run(dba, f"DELETE FROM {parent} WHERE id = 2")
+    d = refusal(agent, f"SELECT interdict.revert({deleted})")
+    eq((d["reason"], d["constraint"]), ("undo.conflict", f"{child}_ref"), "a reinserted row whose referenced row is gone")
+    eq(one(dba, f"SELECT count(*) FROM {child} WHERE id = 10"), 0, "nothing reinserted")
+    run(dba, f"INSERT INTO {parent} VALUES (2, 'b again')")
+    run(agent, f"SELECT interdict.revert({deleted})")
+    eq(one(dba, f"SELECT parent_id FROM {child} WHERE id = 10"), 2, "reinserted once its row is back")
+    run(agent, f"UPDATE {parent} SET id = 20 WHERE id = 2")
+    moved = last_change(agent)
+    eq(one(dba, f"SELECT parent_id FROM {child} WHERE id = 10"), 20, "the reference cascaded")
+    run(agent, f"SELECT interdict.revert({moved})")
+    eq(run(dba, f"SELECT (SELECT parent_id FROM {child} WHERE id = 10), (SELECT count(*) FROM {parent} WHERE id = 2)"), [(2, 1)],
+       "the key and its reference moved back together")

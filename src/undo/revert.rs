@@ -13,9 +13,9 @@
 //! The statements run with `session_replication_role = replica`, as logical replication applies
 //! rows: user triggers and foreign-key actions do not fire, because what they did the first time
 //! is part of the change and is restored from its own images. Foreign keys are then verified
-//! explicitly for every constraint on or referencing a reverted table, so a revert that would
-//! leave a dangling reference (someone since pointed a row at one the change inserted) is a
-//! conflict too. Everything runs in the caller's transaction: an error leaves nothing reverted.
+//! explicitly for every constraint on or referencing a reverted table, for the rows the revert
+//! touched, so a revert that would leave a dangling reference (someone since pointed a row at one
+//! the change inserted) is a conflict too. Everything runs in the caller's transaction: an error leaves nothing reverted.
 //!
 //! The images are checked against the table's columns before anything reads them as rows (see
 //! `image.rs`), and the statements read them by position through `interdict.revert_image`, which
@@ -389,15 +389,42 @@ struct ForeignKey {
     child_relid: pg_sys::Oid,
     child: String,
     parent: String,
-    /// `child.f OPERATOR(s.=) parent.p` for each column pair, with the constraint's own operators.
+    /// The referencing and referenced tables' OIDs (partitioned ones for a partitioned table's key).
+    conrelid: pg_sys::Oid,
+    confrelid: pg_sys::Oid,
+    /// `{parent}.p OPERATOR(s.=) interdict_child.f` for each column pair, with the constraint's own
+    /// operators; `{parent}` stands for the referenced row.
     matches: Vec<String>,
     fk: Vec<String>,
 }
 
+impl ForeignKey {
+    fn matches(&self, parent: &str) -> String {
+        self.matches.iter().map(|m| m.replace("{parent}", parent)).collect::<Vec<_>>().join(" AND ")
+    }
+
+    /// `{row}.f1 IS NOT NULL AND …`: the referencing columns all set (MATCH SIMPLE checks only those).
+    fn set(&self, row: &str) -> String {
+        self.fk.iter().map(|f| format!("{row}.{f} IS NOT NULL")).collect::<Vec<_>>().join(" AND ")
+    }
+}
+
+/// The images a revert wrote into a table (its rows now) and removed from it (rows that are gone,
+/// or were there under a key they no longer have), from its inverse events.
+fn written_and_removed(inverse: &[Inverse]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let written = inverse.iter().filter_map(|(_, _, new)| new.clone()).collect();
+    let removed = inverse.iter().filter_map(|(_, old, _)| old.clone()).collect();
+    (written, removed)
+}
+
 /// Foreign keys on or referencing the reverted tables (partitioned ancestors included) still hold.
-fn verify_foreign_keys(id: i64, tables: &[Table]) {
+/// Only the rows the revert touched can break one (the keys held before it): the rows it wrote must
+/// find their referenced rows, and no row may still refer to a key it removed. Each check reads the
+/// revert's own images and, through the constraint's columns, the other table (an index on the
+/// referencing columns serves the second): reverting a few rows does not read a whole table.
+fn verify_foreign_keys(id: i64, tables: &[Table], done: &[(Counts, Vec<Inverse>)]) {
     let relids: Vec<pg_sys::Oid> = tables.iter().map(|t| t.relid).collect();
-    let constraints: Vec<ForeignKey> = as_guard("reading foreign keys", || {
+    let (constraints, lineage) = as_guard("reading foreign keys", || {
         Spi::connect(|client| {
             let rows = client.select(
                 "WITH touched AS (SELECT r FROM pg_catalog.unnest($1::pg_catalog.oid[]) AS r
@@ -405,49 +432,87 @@ fn verify_foreign_keys(id: i64, tables: &[Table]) {
                  SELECT c.conname::pg_catalog.text, c.conrelid,
                         CASE WHEN cr.relkind = 'r' THEN 'ONLY ' ELSE '' END OPERATOR(pg_catalog.||) pg_catalog.format('%I.%I', cn.nspname, cr.relname),
                         CASE WHEN pr.relkind = 'r' THEN 'ONLY ' ELSE '' END OPERATOR(pg_catalog.||) pg_catalog.format('%I.%I', pn.nspname, pr.relname),
-                        ARRAY(SELECT pg_catalog.format('interdict_parent.%I OPERATOR(%I.%s) interdict_child.%I', pa.attname, opn.nspname, op.oprname, ca.attname)
+                        ARRAY(SELECT pg_catalog.format('{parent}.%I OPERATOR(%I.%s) interdict_child.%I', pa.attname, opn.nspname, op.oprname, ca.attname)
                                 FROM ROWS FROM (pg_catalog.unnest(c.conkey), pg_catalog.unnest(c.confkey), pg_catalog.unnest(c.conpfeqop)) WITH ORDINALITY AS k(fk, pk, eq, n)
                                 JOIN pg_catalog.pg_attribute ca ON ca.attrelid = c.conrelid AND ca.attnum = k.fk
                                 JOIN pg_catalog.pg_attribute pa ON pa.attrelid = c.confrelid AND pa.attnum = k.pk
                                 JOIN pg_catalog.pg_operator op ON op.oid = k.eq
                                 JOIN pg_catalog.pg_namespace opn ON opn.oid = op.oprnamespace ORDER BY k.n),
                         ARRAY(SELECT pg_catalog.quote_ident(a.attname) FROM pg_catalog.unnest(c.conkey) WITH ORDINALITY AS k(att, n)
-                              JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.att ORDER BY k.n)
+                              JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.att ORDER BY k.n),
+                        c.confrelid
                    FROM pg_catalog.pg_constraint c
                    JOIN pg_catalog.pg_class cr ON cr.oid = c.conrelid JOIN pg_catalog.pg_namespace cn ON cn.oid = cr.relnamespace
                    JOIN pg_catalog.pg_class pr ON pr.oid = c.confrelid JOIN pg_catalog.pg_namespace pn ON pn.oid = pr.relnamespace
                   WHERE c.contype = 'f' AND c.conparentid = 0
                     AND (c.conrelid IN (SELECT r FROM touched) OR c.confrelid IN (SELECT r FROM touched))",
                 None,
-                &[DatumWithOid::from(relids)],
+                &[DatumWithOid::from(relids.clone())],
             )?;
             let mut out = Vec::new();
             for r in rows {
+                let child_relid = r.get::<pg_sys::Oid>(2)?.unwrap_or(pg_sys::InvalidOid);
                 out.push(ForeignKey {
                     name: r.get::<String>(1)?.unwrap_or_default(),
-                    child_relid: r.get::<pg_sys::Oid>(2)?.unwrap_or(pg_sys::InvalidOid),
+                    child_relid,
                     child: r.get::<String>(3)?.unwrap_or_default(),
                     parent: r.get::<String>(4)?.unwrap_or_default(),
+                    conrelid: child_relid,
+                    confrelid: r.get::<pg_sys::Oid>(7)?.unwrap_or(pg_sys::InvalidOid),
                     matches: r.get::<Vec<String>>(5)?.unwrap_or_default(),
                     fk: r.get::<Vec<String>>(6)?.unwrap_or_default(),
                 });
             }
-            Ok::<_, pgrx::spi::Error>(out)
+            // Each reverted table with its partitioned ancestors (itself included).
+            let mut lineage = Vec::new();
+            for r in client.select(
+                "SELECT r, ARRAY(SELECT a::pg_catalog.oid FROM pg_catalog.pg_partition_ancestors(r) AS a) FROM pg_catalog.unnest($1::pg_catalog.oid[]) AS r",
+                None,
+                &[DatumWithOid::from(relids)],
+            )? {
+                lineage.push((r.get::<pg_sys::Oid>(1)?.unwrap_or(pg_sys::InvalidOid), r.get::<Vec<pg_sys::Oid>>(2)?.unwrap_or_default()));
+            }
+            Ok::<_, pgrx::spi::Error>((out, lineage))
         })
     })
     .unwrap_or_else(|e| crate::reasons::internal_failure(&format!("listing foreign keys for change {id}"), &e.to_string()));
-    for c in constraints {
-        let not_null = c.fk.iter().map(|f| format!("interdict_child.{f} IS NOT NULL")).collect::<Vec<_>>().join(" AND ");
-        let sql = format!(
-            "SELECT pg_catalog.count(*) FROM {} interdict_child WHERE {not_null} AND NOT EXISTS (SELECT 1 FROM {} interdict_parent WHERE {})",
-            c.child,
-            c.parent,
-            c.matches.join(" AND ")
-        );
-        let dangling = as_table_owner(c.child_relid, || count(sql, &[]));
+    let is = |t: &Table, relid: pg_sys::Oid| t.relid == relid || lineage.iter().any(|(r, up)| *r == t.relid && up.contains(&relid));
+    let image_row = format!("({ROW_S})");
+    for c in &constraints {
+        let mut dangling = 0;
+        for (t, (_, inverse)) in tables.iter().zip(done) {
+            let (written, removed) = written_and_removed(inverse);
+            if is(t, c.conrelid) && !written.is_empty() {
+                // Rows the revert wrote into the referencing table find their referenced rows.
+                let sql = format!(
+                    "SELECT pg_catalog.count(*) FROM {} WHERE {} AND NOT EXISTS (SELECT 1 FROM {} interdict_parent WHERE {})",
+                    t.images_as_rows(),
+                    c.set(&image_row),
+                    c.parent,
+                    c.matches("interdict_parent").replace("interdict_child.", &format!("{image_row}."))
+                );
+                dangling += as_table_owner(t.relid, || serve(t.rowtype, &written, &[], || count(sql, &[Arg::int8(written.len() as i64)])));
+            }
+            if is(t, c.confrelid) && !removed.is_empty() {
+                // No row refers to a key the revert removed from the referenced table, unless a row
+                // holds that key again.
+                let sql = format!(
+                    "SELECT pg_catalog.count(*) FROM {} interdict_child WHERE {}
+                        AND EXISTS (SELECT 1 FROM {} WHERE {})
+                        AND NOT EXISTS (SELECT 1 FROM {} interdict_parent WHERE {})",
+                    c.child,
+                    c.set("interdict_child"),
+                    t.images_as_rows(),
+                    c.matches(&image_row),
+                    c.parent,
+                    c.matches("interdict_parent")
+                );
+                dangling += as_table_owner(c.child_relid, || serve(t.rowtype, &removed, &[], || count(sql, &[Arg::int8(removed.len() as i64)])));
+            }
+        }
         if dangling > 0 {
             let refusal = refuse(ReasonCode::UndoConflict, id, format!("reverting change {id}"))
-                .fact("constraint", c.name)
+                .fact("constraint", c.name.clone())
                 .fact("why", format!("{dangling} row(s) would violate the foreign key (rows written since refer to rows the change made)"));
             crate::reasons::raise(&refusal);
         }
@@ -493,7 +558,7 @@ fn revert_one(id: i64, force: bool) -> i64 {
     let tables: Vec<Table> = recorded.iter().map(|(relid, name, shape)| table_now(id, *relid, name, shape)).collect();
     let rows = read_rows(id).unwrap_or_else(|e| crate::reasons::internal_failure(&format!("reading change {id}"), &e));
     let done: Vec<_> = tables.iter().map(|t| revert_table(id, t, &rows, force)).collect();
-    verify_foreign_keys(id, &tables);
+    verify_foreign_keys(id, &tables, &done);
     let (mut change, mut summary, mut seq) = (ChangeRows::default(), Vec::new(), 0);
     for (t, (counts, inverse)) in tables.iter().zip(done) {
         for (op, old, new) in inverse {
