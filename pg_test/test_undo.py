@@ -318,13 +318,14 @@ def images_are_the_rows_bytes_read_back_exactly():
     run(agent, f"SELECT interdict.revert({deleted})")
     run(agent, f"SELECT interdict.revert({updated})")
     eq(one(agent, fingerprint), before, "every value back exactly, the out-of-line and compressed ones too")
+    as_it_was = one(agent, f"SELECT t::text FROM {table} t")
     run(agent, f"UPDATE {table} SET v = 'again' WHERE id = 1")
     again = last_change(agent)
     # The last column, dropped and added again: the same names and types in the same order.
     run(dba, f"ALTER TABLE {table} DROP COLUMN j")
     run(dba, f"ALTER TABLE {table} ADD COLUMN j jsonb")
     eq(refusal(agent, f"SELECT interdict.revert({again})")["reason"], "undo.table_changed", "a column of the same name is another column")
-    eq(run(dba, f"SELECT old_row, new_row FROM interdict.change_images({again})"), [(None, None)], "its images no longer read as text")
+    eq(one(dba, f"SELECT old_row FROM interdict.change_images({again})"), as_it_was, "its images read as the table was then")
 
 @test
 def a_database_not_in_utf8_reverts_its_text_exactly():

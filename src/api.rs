@@ -166,8 +166,8 @@ fn history(limit: default!(i32, 20), change_id: default!(Option<i64>, "NULL")) -
     TableIterator::new(crate::undo::history(change_id, limit))
 }
 
-/// A change's row images as text, in the order they were written (operators only): a row's text
-/// is NULL where its table's columns changed since (the images are bytes of the columns then).
+/// A change's row images as text, in the order they were written (operators only), each as its
+/// table was when the change was recorded (NULL if that cannot be read: a column's type dropped).
 #[pg_extern(volatile)]
 fn change_images(change_id: i64) -> TableIterator<'static, (
     name!(seq, i64),

@@ -99,6 +99,86 @@ pub fn fields(image: &[u8], columns: &[Column]) -> Result<Vec<Option<Range<usize
     Ok(out)
 }
 
+/// One column of a table's recorded shape: `name@attnum:type:typmod`, the name with `\\`, `,`, `@`
+/// and `:` escaped by a backslash, so that any name reads back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShapeColumn {
+    pub name: String,
+    pub attnum: i16,
+    pub typid: u32,
+    pub typmod: i32,
+}
+
+/// A shape: its columns, comma-separated, in order.
+pub fn write_shape(columns: &[ShapeColumn]) -> String {
+    let mut out = String::new();
+    for (i, c) in columns.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        for ch in c.name.chars() {
+            if matches!(ch, '\\' | ',' | '@' | ':') {
+                out.push('\\');
+            }
+            out.push(ch);
+        }
+        out.push_str(&format!("@{}:{}:{}", c.attnum, c.typid, c.typmod));
+    }
+    out
+}
+
+/// A shape [`write_shape`] wrote, or `None`.
+pub fn read_shape(shape: &str) -> Option<Vec<ShapeColumn>> {
+    let mut out = Vec::new();
+    let mut chars = shape.chars().peekable();
+    while chars.peek().is_some() {
+        let mut name = String::new();
+        loop {
+            match chars.next()? {
+                '\\' => name.push(chars.next()?),
+                '@' => break,
+                ch => name.push(ch),
+            }
+        }
+        let rest: String = chars.by_ref().take_while(|&c| c != ',').collect();
+        let mut parts = rest.split(':');
+        let (attnum, typid, typmod) = (parts.next()?.parse().ok()?, parts.next()?.parse().ok()?, parts.next()?.parse().ok()?);
+        if parts.next().is_some() {
+            return None;
+        }
+        out.push(ShapeColumn { name, attnum, typid, typmod });
+    }
+    Some(out)
+}
+
+/// A row's text form from its fields' text forms, as `record_out` writes it: a null is nothing; a
+/// field is quoted if empty or holding `"`, `\\`, `(`, `)`, `,` or white space, with `"` and `\\`
+/// doubled inside.
+pub fn record_text(fields: &[Option<String>]) -> String {
+    let mut out = String::from("(");
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let Some(f) = f else { continue };
+        let quote = f.is_empty() || f.chars().any(|c| matches!(c, '"' | '\\' | '(' | ')' | ',' | '\x0B') || c.is_ascii_whitespace());
+        if quote {
+            out.push('"');
+        }
+        for ch in f.chars() {
+            if quote && matches!(ch, '"' | '\\') {
+                out.push(ch);
+            }
+            out.push(ch);
+        }
+        if quote {
+            out.push('"');
+        }
+    }
+    out.push(')');
+    out
+}
+
 /// A varlena value's data without its header (from [`fields`]), or `None` if it is compressed.
 pub fn varlena_data(value: &[u8]) -> Option<&[u8]> {
     let first = *value.first()?;
@@ -231,6 +311,29 @@ mod tests {
         assert_eq!(varlena_data(&img[28..34]), Some(&b"xy"[..]));
         assert_eq!(varlena_data(&img[36..46]), None, "compressed");
         assert_eq!(varlena_data(&[0x07, b'a', b'b']), Some(&b"ab"[..]), "short header");
+    }
+
+    #[test]
+    fn shapes_read_back_whatever_the_names() {
+        let cols = vec![
+            ShapeColumn { name: "id".into(), attnum: 1, typid: 23, typmod: -1 },
+            ShapeColumn { name: "a,b@c:d\\e".into(), attnum: 3, typid: 1043, typmod: 14 },
+        ];
+        let text = write_shape(&cols);
+        assert_eq!(text, "id@1:23:-1,a\\,b\\@c\\:d\\\\e@3:1043:14");
+        assert_eq!(read_shape(&text), Some(cols));
+        assert_eq!(read_shape(""), Some(vec![]));
+        for bad in ["id", "id@1:23", "id@x:23:-1", "id@1:23:-1:5", "id\\"] {
+            assert_eq!(read_shape(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn record_text_quotes_as_record_out_does() {
+        let f = |v: &[Option<&str>]| record_text(&v.iter().map(|x| x.map(String::from)).collect::<Vec<_>>());
+        assert_eq!(f(&[Some("1"), None, Some("abc")]), "(1,,abc)");
+        assert_eq!(f(&[Some(""), Some("a b"), Some("x\"y\\z"), Some("(1,2)")]), "(\"\",\"a b\",\"x\"\"y\\\\z\",\"(1,2)\")");
+        assert_eq!(f(&[Some("é")]), "(é)");
     }
 
     #[test]

@@ -252,7 +252,7 @@ reasons! {
         "Ask an operator (a member of interdict_operator) to revert it from their own session.";
     UndoTableChanged => "undo.table_changed", "55000", [],
         "a table this change touched was dropped, or its columns or key changed, since the change was recorded",
-        "Restore the rows by hand from the images in interdict.change_rows (operators can read them), or ask an operator.";
+        "Restore the rows by hand from the change's images (operators read them with interdict.change_images(id)), or ask an operator.";
     UndoConflict => "undo.conflict", "55000", [],
         "rows this change touched have changed since (or a deleted key is in use again), so reverting it would overwrite later work",
         "Revert the later changes first (newest first), or ask an operator to revert with force => true after checking the rows in the detail.";

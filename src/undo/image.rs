@@ -12,7 +12,7 @@
 //! type, and refuses outside one. Nothing a session passes in is ever read as a tuple.
 
 use crate::cell::BackendCell;
-use interdict_core::image::{fields, varlena_data, Column};
+use interdict_core::image::{fields, read_shape, record_text, varlena_data, Column};
 use pgrx::pg_sys;
 use std::ops::Range;
 
@@ -48,15 +48,7 @@ pub unsafe fn take(tuple: pg_sys::HeapTuple, desc: pg_sys::TupleDesc) -> Option<
 pub unsafe fn columns(desc: pg_sys::TupleDesc) -> Vec<Column> {
     crate::nodes::tuple_desc_attrs(desc)
         .iter()
-        .map(|a| Column {
-            len: a.attlen,
-            align: match a.attalign as u8 {
-                pg_sys::TYPALIGN_SHORT => pg_sys::ALIGNOF_SHORT as u8,
-                pg_sys::TYPALIGN_INT => pg_sys::ALIGNOF_INT as u8,
-                pg_sys::TYPALIGN_DOUBLE => pg_sys::ALIGNOF_DOUBLE as u8,
-                _ => 1,
-            },
-        })
+        .map(|a| Column { len: a.attlen, align: align_bytes(a.attalign as u8) })
         .collect()
 }
 
@@ -132,6 +124,94 @@ pub unsafe fn text(image: &[u8], rowtype: pg_sys::Oid) -> String {
     let _stable = StableOutput::enter();
     let out = pg_sys::OutputFunctionCall(record_out(), datum(image, rowtype));
     crate::nodes::cstr(out).unwrap_or_default()
+}
+
+/// An image's text form as the table was when the change was recorded (`shape`, from the change's
+/// record), whatever the table is now: the recorded columns are laid out and written by their
+/// recorded types, a column dropped before the change by the layout Postgres keeps for it.
+/// `None` if that layout cannot be known (a type or the table gone) or the image does not fit it.
+/// For operators reading a change (`interdict.change_images`), the images of a table changed
+/// since included.
+///
+/// # Safety
+/// Inside a transaction.
+pub unsafe fn text_as_recorded(image: &[u8], relid: pg_sys::Oid, shape: &str) -> Option<String> {
+    let recorded = read_shape(shape)?;
+    let now: Vec<(Column, bool)> = {
+        let rel = pg_sys::RelationIdGetRelation(relid);
+        if rel.is_null() {
+            Vec::new()
+        } else {
+            let desc = (*rel).rd_att;
+            let dropped: Vec<bool> = crate::nodes::tuple_desc_attrs(desc).iter().map(|a| a.attisdropped).collect();
+            let layout = columns(desc).into_iter().zip(dropped).collect();
+            pg_sys::RelationClose(rel);
+            layout
+        }
+    };
+    let count = recorded.iter().map(|c| c.attnum.max(0) as usize).max().unwrap_or(0).max(now.len());
+    let mut layout = Vec::with_capacity(count);
+    let mut types: Vec<Option<(pg_sys::Oid, bool)>> = vec![None; count];
+    for k in 1..=count {
+        if let Some(c) = recorded.iter().find(|c| c.attnum as usize == k) {
+            let typid = pg_sys::Oid::from(c.typid);
+            if !pg_sys::SearchSysCacheExists(pg_sys::SysCacheIdentifier::TYPEOID as i32, pg_sys::Datum::from(typid), 0.into(), 0.into(), 0.into()) {
+                return None;
+            }
+            let (mut len, mut byval, mut align) = (0i16, false, 0 as std::ffi::c_char);
+            pg_sys::get_typlenbyvalalign(typid, &mut len, &mut byval, &mut align);
+            layout.push(Column { len, align: align_bytes(align as u8) });
+            types[k - 1] = Some((typid, byval));
+        } else {
+            match now.get(k - 1) {
+                Some((column, true)) => layout.push(*column),
+                // A column added since: no image of the change holds it, nor any after it.
+                Some((_, false)) if k > recorded.iter().map(|c| c.attnum as usize).max().unwrap_or(0) => break,
+                _ => return None,
+            }
+        }
+    }
+    let at = check(image, &layout).ok()?;
+    let copy = pg_sys::palloc(image.len().max(1)) as *mut u8;
+    std::ptr::copy_nonoverlapping(image.as_ptr(), copy, image.len());
+    let _stable = StableOutput::enter();
+    let mut texts = Vec::with_capacity(recorded.len());
+    for c in &recorded {
+        let k = (c.attnum.max(0) as usize).wrapping_sub(1);
+        let (Some(range), Some((typid, byval))) = (at.get(k).cloned().flatten(), types.get(k).copied().flatten()) else {
+            texts.push(None);
+            continue;
+        };
+        let value = copy.add(range.start);
+        let bytes = &image[range];
+        let datum = if byval {
+            match bytes.len() {
+                1 => pg_sys::Datum::from(bytes[0] as i8),
+                2 => pg_sys::Datum::from(i16::from_ne_bytes(bytes.try_into().ok()?)),
+                4 => pg_sys::Datum::from(i32::from_ne_bytes(bytes.try_into().ok()?)),
+                8 => pg_sys::Datum::from(i64::from_ne_bytes(bytes.try_into().ok()?)),
+                _ => return None,
+            }
+        } else {
+            pg_sys::Datum::from(value)
+        };
+        let (mut output, mut is_varlena) = (pg_sys::InvalidOid, false);
+        pg_sys::getTypeOutputInfo(typid, &mut output, &mut is_varlena);
+        let text = pg_sys::OidOutputFunctionCall(output, datum);
+        texts.push(Some(String::from_utf8_lossy(std::ffi::CStr::from_ptr(text).to_bytes()).into_owned()));
+    }
+    pg_sys::pfree(copy.cast());
+    Some(record_text(&texts))
+}
+
+/// `attalign` as bytes.
+fn align_bytes(attalign: u8) -> u8 {
+    match attalign {
+        pg_sys::TYPALIGN_SHORT => pg_sys::ALIGNOF_SHORT as u8,
+        pg_sys::TYPALIGN_INT => pg_sys::ALIGNOF_INT as u8,
+        pg_sys::TYPALIGN_DOUBLE => pg_sys::ALIGNOF_DOUBLE as u8,
+        _ => 1,
+    }
 }
 
 /// Output settings under which every built-in type's text form reads back to the same value:

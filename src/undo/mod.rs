@@ -105,20 +105,17 @@ pub unsafe fn capture(data: &pg_sys::TriggerData) {
 /// # Safety
 /// `desc` is a valid tuple descriptor.
 pub unsafe fn shape(desc: pg_sys::TupleDesc) -> String {
-    let mut out = String::new();
-    for a in crate::nodes::tuple_desc_attrs(desc).iter().filter(|a| !a.attisdropped) {
-        if !out.is_empty() {
-            out.push(',');
-        }
-        out.push_str(pg_sys::name_data_to_str(&a.attname));
-        out.push('@');
-        out.push_str(&a.attnum.to_string());
-        out.push(':');
-        out.push_str(&u32::from(a.atttypid).to_string());
-        out.push(':');
-        out.push_str(&a.atttypmod.to_string());
-    }
-    out
+    let columns: Vec<interdict_core::image::ShapeColumn> = crate::nodes::tuple_desc_attrs(desc)
+        .iter()
+        .filter(|a| !a.attisdropped)
+        .map(|a| interdict_core::image::ShapeColumn {
+            name: pg_sys::name_data_to_str(&a.attname).to_string(),
+            attnum: a.attnum,
+            typid: u32::from(a.atttypid),
+            typmod: a.atttypmod,
+        })
+        .collect();
+    interdict_core::image::write_shape(&columns)
 }
 
 /// The shape of a relation now, or `None` if it no longer exists.
@@ -451,34 +448,16 @@ pub fn change_images(id: i64) -> Vec<ImageRow> {
     })
     .unwrap_or_else(|e| crate::reasons::internal_failure(&format!("reading change {id}"), &e.to_string()));
     let rows = store::read_rows(id).unwrap_or_else(|e| crate::reasons::internal_failure(&format!("reading change {id}"), &e));
-    // Each table as it is now, if its columns are the ones recorded: its row type and columns.
-    let now: Vec<(pg_sys::Oid, String, Option<(pg_sys::Oid, Vec<interdict_core::image::Column>)>)> = tables
-        .into_iter()
-        .map(|(relid, name, shape)| {
-            let same = (relation_shape(relid).as_deref() == Some(shape.as_str())).then(|| {
-                // SAFETY: relcache access inside a transaction; the relation exists (it has a shape).
-                unsafe {
-                    let rel = pg_sys::RelationIdGetRelation(relid);
-                    let found = ((*(*rel).rd_rel).reltype, image::columns((*rel).rd_att));
-                    pg_sys::RelationClose(rel);
-                    found
-                }
-            });
-            (relid, name, same)
-        })
-        .collect();
+    // Each image read as its table was when the change was recorded (`image::text_as_recorded`).
     let text = |relid: pg_sys::Oid, bytes: Option<Vec<u8>>| -> Option<String> {
-        let (_, _, same) = now.iter().find(|(r, _, _)| *r == relid)?;
-        let (rowtype, columns) = same.as_ref()?;
-        let bytes = bytes?;
-        image::check(&bytes, columns).ok()?;
-        // SAFETY: checked against the table's columns just now.
-        Some(unsafe { image::text(&bytes, *rowtype) })
+        let (_, _, shape) = tables.iter().find(|(r, _, _)| *r == relid)?;
+        // SAFETY: inside a transaction.
+        unsafe { image::text_as_recorded(&bytes?, relid, shape) }
     };
     rows.into_iter()
         .zip(1..)
         .map(|(r, seq)| {
-            let name = now.iter().find(|(t, _, _)| *t == r.relid).map(|(_, n, _)| n.clone()).unwrap_or_default();
+            let name = tables.iter().find(|(t, _, _)| *t == r.relid).map(|(_, n, _)| n.clone()).unwrap_or_default();
             (seq, name, r.op.letter().to_string(), text(r.relid, r.old), text(r.relid, r.new))
         })
         .collect()
