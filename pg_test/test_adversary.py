@@ -399,3 +399,35 @@ def transaction_timeout_is_a_fourth_ceiling():
     refused(c, "SET transaction_timeout = '1h'", "setting.ceiling")
     run(c, "SET transaction_timeout = '10s'")
     eq(one(c, "SHOW transaction_timeout"), "10s", "lowered")
+
+@test
+def a_recording_trigger_that_records_nothing_does_not_make_a_table_recorded():
+    """An agent that owns a table with a key but no recording trigger cannot make its writes look
+    recorded with a trigger of interdict.capture() of its own that never records: a WHEN that is
+    never true, a column list, or only some of the operations. Writes stay refused; interdict.record()
+    makes the table recorded, and only its trigger records (no row twice)."""
+    dba, agent = connect("postgres"), connect("r_guard")
+    table = f"fake_rec_{h.ARGS.label}"
+    run(agent, f"CREATE TABLE {table} (id int, v text)")  # no key: not recorded as it is created
+    run(agent, f"ALTER TABLE {table} ADD PRIMARY KEY (id)")
+    eq(refusal(agent, f"INSERT INTO {table} VALUES (1, 'a')")["reason"], "guarded.not_reversible", "not recorded")
+    fakes = [
+        f"CREATE TRIGGER f1 AFTER INSERT OR UPDATE OR DELETE ON {table} FOR EACH ROW WHEN (false) EXECUTE FUNCTION interdict.capture()",
+        f"CREATE TRIGGER f2 AFTER INSERT OR UPDATE OF v OR DELETE ON {table} FOR EACH ROW WHEN (interdict.capturing() AND false) EXECUTE FUNCTION interdict.capture()",
+        f"CREATE TRIGGER f3 AFTER INSERT OR UPDATE ON {table} FOR EACH ROW EXECUTE FUNCTION interdict.capture()",
+        f"CREATE TRIGGER f4 AFTER DELETE ON {table} FOR EACH STATEMENT EXECUTE FUNCTION interdict.capture()",
+        f"CREATE TRIGGER interdict_capture AFTER INSERT OR UPDATE OR DELETE ON {table} FOR EACH ROW WHEN (NOT interdict.capturing()) EXECUTE FUNCTION interdict.capture()",
+    ]
+    for sql in fakes:
+        run(agent, sql)
+        eq(refusal(agent, f"INSERT INTO {table} VALUES (1, 'a')")["reason"], "guarded.not_reversible", sql)
+    run(agent, f"CREATE TRIGGER f5 AFTER UPDATE OF v ON {table} FOR EACH ROW WHEN (interdict.capturing()) EXECUTE FUNCTION interdict.capture()")
+    eq(refusal(agent, f"DELETE FROM {table} WHERE id = 1")["reason"], "guarded.not_reversible", "a column list covers no DELETE")
+    eq(one(dba, f"SELECT count(*) FROM {table}"), 0, "nothing written")
+    eq(one(dba, f"SELECT interdict.is_recorded('{table}')"), False, "not recorded, its interdict_capture trigger made by hand")
+    eq(one(dba, f"SELECT interdict.record('{table}')"), True, "a DBA records it, replacing that trigger")
+    eq(one(dba, f"SELECT interdict.is_recorded('{table}')"), True, "recorded")
+    run(agent, f"INSERT INTO {table} VALUES (1, 'a')")
+    eq(one(dba, f"SELECT sum(row_count) FROM interdict.change_rows WHERE change_id = {last_change(agent)}"), 1, "one row, recorded once")
+    run(agent, f"SELECT interdict.revert({last_change(agent)})")
+    eq(one(dba, f"SELECT count(*) FROM {table}"), 0, "reverted")

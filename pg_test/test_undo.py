@@ -332,12 +332,14 @@ def a_database_not_in_utf8_reverts_its_text_exactly():
     agent = connect("r_guard", db="pgtest_latin1")
     eq(one(agent, "SHOW server_encoding"), "LATIN1", "the database's encoding")
     run(agent, f"UPDATE t SET v = 'é ü ß {ARGS.label}' WHERE id = 1")
-    first = one(agent, 'SELECT interdict.last_change_id()')
+    first = last_change(agent)
     run(agent, "UPDATE t SET v = 'ÿ' WHERE id = 1")
-    run(agent, f"SELECT interdict.revert({one(agent, 'SELECT interdict.last_change_id()')})")
+    run(agent, f"SELECT interdict.revert({last_change(agent)})")
     eq(one(agent, "SELECT v FROM t WHERE id = 1"), f"é ü ß {ARGS.label}", "non-ASCII text restored")
     run(agent, f"SELECT interdict.revert({first})")
     eq(one(agent, "SELECT v FROM t WHERE id = 1"), "v1", "and the first change too")
+    eq(one(agent, f"SELECT statement FROM interdict.history(1, {first})"), f"UPDATE t SET v = 'é ü ß {ARGS.label}' WHERE id = 1",
+       "its history shows the statement's text as written")
 
 @test
 def a_revert_that_would_leave_a_dangling_reference_is_a_conflict():

@@ -86,8 +86,13 @@ CREATE FUNCTION interdict.has_key(rel regclass) RETURNS boolean STABLE LANGUAGE 
                       AND ((c.relreplident = 'd' AND i.indisprimary) OR (c.relreplident = 'i' AND i.indisreplident)))
 $$;
 
+-- Whether a table's writes are recorded: its interdict_capture trigger is exactly the one record() makes.
+CREATE FUNCTION interdict.is_recorded(rel regclass) RETURNS boolean STABLE LANGUAGE sql
+    SET search_path = pg_catalog, pg_temp AS $$ SELECT interdict.relation_is_recorded(rel::pg_catalog.oid) $$;
+
 -- A DBA (the table's owner) records a table: guarded sessions may then write it, and each write can
--- be reverted. Partitions of a recorded partitioned table are recorded with it; inheritance children
+-- be reverted. interdict.is_recorded(table) says whether a table is (its interdict_capture trigger is
+-- exactly the one made here: any other definition records nothing and guarded writes are refused). Partitions of a recorded partitioned table are recorded with it; inheritance children
 -- are tables of their own. Returns false if the table was recorded already.
 CREATE FUNCTION interdict.record(rel regclass) RETURNS boolean LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp AS $$
@@ -100,7 +105,11 @@ BEGIN
             USING ERRCODE = '55000', HINT = 'Add a primary key (ALTER TABLE … ADD PRIMARY KEY), then record it.';
     END IF;
     IF EXISTS (SELECT FROM pg_catalog.pg_trigger WHERE tgrelid = rel AND tgname = 'interdict_capture') THEN
-        RETURN false;
+        IF interdict.is_recorded(rel) THEN
+            RETURN false;
+        END IF;
+        -- A trigger of that name that does not record every row (made by hand, or altered): replaced.
+        EXECUTE pg_catalog.format('DROP TRIGGER interdict_capture ON %s', rel);
     END IF;
     EXECUTE pg_catalog.format('CREATE TRIGGER interdict_capture AFTER INSERT OR UPDATE OR DELETE ON %s
         FOR EACH ROW WHEN (interdict.capturing()) EXECUTE FUNCTION interdict.capture()', rel);

@@ -91,7 +91,7 @@ pgrx::extension_sql!(
     bootstrap
 );
 
-pgrx::extension_sql_file!("../sql/undo.sql", name = "undo", requires = ["approvals", capture, capturing, protect_records, change_images]);
+pgrx::extension_sql_file!("../sql/undo.sql", name = "undo", requires = ["approvals", capture, capturing, protect_records, change_images, relation_is_recorded]);
 
 /// The statement trigger on interdict's record tables: outside the guard's own SQL, updates,
 /// deletes and truncates are refused in every mode (inserts stay possible, for restores).
@@ -99,6 +99,14 @@ pgrx::extension_sql_file!("../sql/undo.sql", name = "undo", requires = ["approva
 fn protect_records<'a>(trigger: &'a pgrx::PgTrigger<'a>) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, PgHeapTupleError> {
     crate::undo::protect_records(trigger.table_name().unwrap_or_default());
     Ok(None)
+}
+
+/// Whether a table's writes are recorded for undo: its `interdict_capture` trigger is the one
+/// `interdict.record()` makes (every row of every insert, update and delete). By OID;
+/// `interdict.is_recorded(regclass)` (sql/undo.sql) is what DBAs call.
+#[pg_extern(stable)]
+fn relation_is_recorded(rel: pg_sys::Oid) -> bool {
+    crate::undo::is_recorded(rel)
 }
 
 /// The WHEN clause of every recording trigger: true only in a guarded session, so that other
@@ -156,9 +164,9 @@ fn revert_many(ids: Vec<i64>, force: default!(bool, false)) -> Vec<i64> {
 fn history(limit: default!(i32, 20), change_id: default!(Option<i64>, "NULL")) -> TableIterator<'static, (
     name!(id, i64),
     name!(made_at, pgrx::datum::TimestampWithTimeZone),
-    name!(role_name, String),
-    name!(statement, String),
-    name!(tables, String),
+    name!(role_name, crate::nodes::DbText),
+    name!(statement, crate::nodes::DbText),
+    name!(tables, crate::nodes::DbText),
     name!(rows, i64),
     name!(reverts, Option<i64>),
     name!(reverted_by, Option<i64>),

@@ -190,3 +190,32 @@ pub fn is_session_temp(relid: pg_sys::Oid) -> bool {
     // SAFETY: a syscache lookup inside a transaction.
     relid != pg_sys::InvalidOid && unsafe { pg_sys::get_rel_persistence(relid) } as u8 == pg_sys::RELPERSISTENCE_TEMP
 }
+
+/// Text in the database's encoding, handed back to Postgres as it was read: a Rust `String` must be
+/// UTF-8, which the text of a database in another encoding (LATIN1, say) need not be.
+pub struct DbText(pub Vec<u8>);
+
+impl pgrx::IntoDatum for DbText {
+    fn into_datum(self) -> Option<pg_sys::Datum> {
+        // SAFETY: copies the bytes into a text datum in the current memory context.
+        Some(unsafe { pg_sys::Datum::from(pg_sys::cstring_to_text_with_len(self.0.as_ptr() as *const c_char, self.0.len() as i32)) })
+    }
+
+    fn type_oid() -> pg_sys::Oid {
+        pg_sys::TEXTOID
+    }
+}
+
+// SAFETY: returns the datum `into_datum` makes, as `&[u8]`'s impl does.
+unsafe impl pgrx::callconv::BoxRet for DbText {
+    unsafe fn box_into<'fcx>(self, fcinfo: &mut pgrx::callconv::FcInfo<'fcx>) -> pgrx::datum::Datum<'fcx> {
+        use pgrx::IntoDatum;
+        match self.into_datum() {
+            // SAFETY: a datum of the function's declared result type.
+            Some(datum) => unsafe { fcinfo.return_raw_datum(datum) },
+            None => fcinfo.return_null(),
+        }
+    }
+}
+
+pgrx::impl_sql_translatable!(DbText, "text");

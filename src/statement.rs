@@ -237,17 +237,28 @@ unsafe fn later_in_portal(pstmt: *mut pg_sys::PlannedStmt) -> bool {
 /// The top-level statement's own text: its slice of the query string (one of several statements
 /// sent in one string gets its own text, so its own approval id), and its parameter values.
 pub fn statement_text() -> (String, Vec<Option<String>>) {
+    let text = String::from_utf8_lossy(&statement_bytes()).into_owned();
+    // SAFETY: the params belong to the statement running now (`live`).
+    let params = with(|s| match &s.text {
+        Text::Client { params, live: true, .. } => unsafe { param_values(*params) },
+        _ => Vec::new(),
+    });
+    (text, params)
+}
+
+/// [`statement_text`]'s text as the bytes the client sent, in the database's encoding (what a
+/// change records: a database not in UTF-8 keeps its text as it is).
+pub fn statement_bytes() -> Vec<u8> {
     with(|s| match &s.text {
-        // SAFETY: source and params belong to the statement running now (`live`).
-        Text::Client { source, location, length, params, live: true, .. } => unsafe {
-            let whole = crate::nodes::cstr(*source).unwrap_or_default();
+        // SAFETY: the source belongs to the statement running now (`live`).
+        Text::Client { source, location, length, live: true, .. } if !source.is_null() => unsafe {
+            let whole = std::ffi::CStr::from_ptr(*source).to_bytes();
             let start = ((*location).max(0) as usize).min(whole.len());
             let end = if *length > 0 { (start + *length as usize).min(whole.len()) } else { whole.len() };
-            let text = whole.get(start..end).unwrap_or(&whole).to_string();
-            (text, param_values(*params))
+            whole[start..end].to_vec()
         },
-        Text::Owned(text) => (text.clone(), Vec::new()),
-        _ => ("(no statement)".to_string(), Vec::new()),
+        Text::Owned(text) => text.clone().into_bytes(),
+        _ => b"(no statement)".to_vec(),
     })
 }
 

@@ -125,7 +125,7 @@ pub struct RelationFacts {
     pub kind: RelationKind,
     /// One of this session's temporary tables: its own scratch, gone with the session.
     pub session_temp: bool,
-    /// It carries an enabled recording trigger (`interdict.record()` was run on it).
+    /// Its recording triggers record every row written (as `interdict.record()` makes them).
     pub recorded: bool,
     /// It has a primary key or replica identity index, to find its rows again.
     pub has_key: bool,
@@ -147,7 +147,7 @@ pub fn not_recordable(r: &RelationFacts) -> Option<&'static str> {
         _ if r.session_temp => None,
         RelationKind::Foreign => Some("a foreign table (its rows live on another server)"),
         RelationKind::Table | RelationKind::PartitionedTable if !r.recorded => {
-            Some("not recorded (no interdict_capture trigger: a DBA runs interdict.record() on it)")
+            Some("not recorded (no interdict_capture trigger recording every row: a DBA runs interdict.record() on it)")
         }
         RelationKind::Table | RelationKind::PartitionedTable if !r.has_key => Some("no primary key or replica identity index to find its rows again"),
         _ => None,

@@ -28,7 +28,7 @@ use store::{write_change, ChangeRows, Counts, Target};
 
 use crate::cell::BackendCell;
 use crate::guard_sql::as_guard;
-use crate::nodes::{cstr, list_ints};
+use crate::nodes::{cstr, list_ints, DbText};
 use interdict_core::undo::Op;
 use interdict_core::{Mode, ReasonCode, Refusal};
 use pgrx::datum::DatumWithOid;
@@ -80,6 +80,13 @@ pub fn last_change() -> Option<i64> {
 /// # Safety
 /// `data` is the TriggerData of a row-level AFTER trigger call.
 pub unsafe fn capture(data: &pg_sys::TriggerData) {
+    // The trigger's WHEN says the same; a recording trigger made without it must not record the rows
+    // of other sessions or of the guard's own statements.
+    let row_after = data.tg_event & pg_sys::TRIGGER_EVENT_ROW != 0 && data.tg_event & pg_sys::TRIGGER_EVENT_TIMINGMASK == pg_sys::TRIGGER_EVENT_AFTER;
+    let the_trigger = !data.tg_trigger.is_null() && !(*data.tg_trigger).tgname.is_null() && std::ffi::CStr::from_ptr((*data.tg_trigger).tgname) == CAPTURE_TRIGGER;
+    if !row_after || !the_trigger || !capturing() {
+        return;
+    }
     let event = data.tg_event & pg_sys::TRIGGER_EVENT_OPMASK;
     let op = match event {
         pg_sys::TRIGGER_EVENT_INSERT => Op::Insert,
@@ -166,6 +173,7 @@ fn watch_relcache() {
 unsafe extern "C-unwind" fn relcache_changed(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
     store::forget_relids(relid);
     NAMES.with(|n| n.retain(|(r, _, _)| relid != pg_sys::InvalidOid && *r != relid));
+    RECORDED.with(|r| r.retain(|(id, _)| relid != pg_sys::InvalidOid && *id != relid));
 }
 
 #[pgrx::pg_guard]
@@ -190,28 +198,105 @@ fn read_name_and_shape(relid: pg_sys::Oid) -> Option<(String, String)> {
     }
 }
 
-/// The recording trigger function's oid, looked up once per backend (and again after `pg_proc`
-/// changes: see [`forget_capture_function`]).
-static CAPTURE_FUNCTION: BackendCell<Option<pg_sys::Oid>> = BackendCell::new(None);
+/// The oids of the recording trigger function and of its WHEN clause's function, looked up once per
+/// backend (and again after `pg_proc` changes: see [`forget_capture_function`]).
+static CAPTURE_FUNCTIONS: BackendCell<Option<(pg_sys::Oid, pg_sys::Oid)>> = BackendCell::new(None);
 
-/// `pg_proc` changed (the extension may have been dropped or created): look the oid up again.
+/// `pg_proc` changed (the extension may have been dropped or created): look the oids up again, and
+/// judge every table's triggers again.
 pub fn forget_capture_function() {
-    CAPTURE_FUNCTION.set(None);
+    CAPTURE_FUNCTIONS.set(None);
+    RECORDED.with(Vec::clear);
 }
 
-/// The recording trigger function's oid (`InvalidOid` if the extension is not created here).
-unsafe fn capture_function() -> pg_sys::Oid {
-    if let Some(oid) = CAPTURE_FUNCTION.get() {
-        return oid;
+/// `interdict.capture()` and `interdict.capturing()` (`InvalidOid` if the extension is not created here).
+unsafe fn capture_functions() -> (pg_sys::Oid, pg_sys::Oid) {
+    if let Some(oids) = CAPTURE_FUNCTIONS.get() {
+        return oids;
     }
-    let oid = lookup_capture_function();
-    CAPTURE_FUNCTION.set(Some(oid));
-    oid
+    let oids = (lookup_function(c"capture"), lookup_function(c"capturing"));
+    CAPTURE_FUNCTIONS.set(Some(oids));
+    oids
 }
 
-unsafe fn lookup_capture_function() -> pg_sys::Oid {
+/// Whether a table records every row written, by table, until a relcache invalidation names it.
+static RECORDED: BackendCell<Vec<(pg_sys::Oid, bool)>> = BackendCell::new(Vec::new());
+const RECORDED_KEPT: usize = 64;
+
+/// The one trigger that records a table's rows (a table has at most one trigger of a name, and a
+/// partition's clone keeps it): other triggers of `interdict.capture()` record nothing, so that no
+/// row is recorded twice.
+pub const CAPTURE_TRIGGER: &std::ffi::CStr = c"interdict_capture";
+
+/// Whether `rel`'s recording trigger records every row written to it: [`CAPTURE_TRIGGER`], of
+/// `interdict.capture()`, `AFTER INSERT OR UPDATE OR DELETE … FOR EACH ROW`, enabled for ordinary
+/// sessions, on every column, not a (deferrable) constraint trigger, with no WHEN or exactly
+/// `WHEN (interdict.capturing())` (what `interdict.record()` creates). Defined any other way — a
+/// WHEN that is never true, a column list, some operations only, `ENABLE REPLICA` — the table is not
+/// recorded: its writes are refused rather than let through unrecorded.
+unsafe fn records_every_row(rel: pg_sys::Relation) -> bool {
+    let relid = (*rel).rd_id;
+    if let Some(known) = RECORDED.with(|r| r.iter().find(|(id, _)| *id == relid).map(|(_, k)| *k)) {
+        return known;
+    }
+    let (capture, capturing) = capture_functions();
+    let trigdesc = (*rel).trigdesc;
+    let triggers: &[pg_sys::Trigger] =
+        if trigdesc.is_null() || (*trigdesc).numtriggers <= 0 { &[] } else { std::slice::from_raw_parts((*trigdesc).triggers, (*trigdesc).numtriggers as usize) };
+    let events = pg_sys::TRIGGER_TYPE_INSERT | pg_sys::TRIGGER_TYPE_UPDATE | pg_sys::TRIGGER_TYPE_DELETE;
+    let recorded = triggers.iter().any(|t| {
+        let kind = t.tgtype as u32;
+        capture != pg_sys::InvalidOid
+            && !t.tgname.is_null()
+            && std::ffi::CStr::from_ptr(t.tgname) == CAPTURE_TRIGGER
+            && t.tgfoid == capture
+            && kind & pg_sys::TRIGGER_TYPE_ROW != 0
+            && kind & (pg_sys::TRIGGER_TYPE_BEFORE | pg_sys::TRIGGER_TYPE_INSTEAD) == 0
+            && kind & events == events
+            && matches!(t.tgenabled as u8, pg_sys::TRIGGER_FIRES_ON_ORIGIN | pg_sys::TRIGGER_FIRES_ALWAYS)
+            && t.tgnattr == 0
+            && t.tgconstraint == pg_sys::InvalidOid
+            && when_is_capturing(t.tgqual, capturing)
+    });
+    RECORDED.with(|r| {
+        if r.len() == RECORDED_KEPT {
+            r.remove(0);
+        }
+        r.push((relid, recorded));
+    });
+    recorded
+}
+
+/// `interdict.is_recorded(table)`: whether its writes are recorded (its recording trigger is as
+/// `interdict.record()` makes it). False for a relation that does not exist.
+pub fn is_recorded(relid: pg_sys::Oid) -> bool {
+    // SAFETY: relcache access inside a transaction; the relation is closed before returning.
+    unsafe {
+        let rel = pg_sys::RelationIdGetRelation(relid);
+        if rel.is_null() {
+            return false;
+        }
+        watch_relcache();
+        let recorded = records_every_row(rel);
+        pg_sys::RelationClose(rel);
+        recorded
+    }
+}
+
+/// A trigger's WHEN (`nodeToString` form): none, or exactly a call of `interdict.capturing()`.
+unsafe fn when_is_capturing(qual: *mut std::ffi::c_char, capturing: pg_sys::Oid) -> bool {
+    if qual.is_null() {
+        return true;
+    }
+    let node = pg_sys::stringToNode(qual) as *mut pg_sys::Node;
+    crate::nodes::is_a(node, pg_sys::NodeTag::T_FuncExpr)
+        && (*(node as *mut pg_sys::FuncExpr)).funcid == capturing
+        && (*(node as *mut pg_sys::FuncExpr)).args.is_null()
+}
+
+unsafe fn lookup_function(function: &std::ffi::CStr) -> pg_sys::Oid {
     let mut name = std::ptr::null_mut::<pg_sys::List>();
-    for part in [c"interdict", c"capture"] {
+    for part in [c"interdict", function] {
         name = pg_sys::lappend(name, pg_sys::makeString(pg_sys::pstrdup(part.as_ptr())) as *mut _);
     }
     pg_sys::LookupFuncName(name, 0, std::ptr::null(), true)
@@ -222,18 +307,13 @@ pub fn not_recordable(relid: pg_sys::Oid) -> Option<&'static str> {
     use interdict_core::undo::{RelationFacts, RelationKind};
     // SAFETY: catalog and relcache lookups inside a transaction; the relation is closed before returning.
     let facts = unsafe {
-        let capture_fn = capture_function();
         let rel = pg_sys::RelationIdGetRelation(relid);
         if rel.is_null() {
             return None;
         }
+        watch_relcache();
         let form = &*(*rel).rd_rel;
-        let trigdesc = (*rel).trigdesc;
-        let recorded = !trigdesc.is_null()
-            && (*trigdesc).numtriggers > 0
-            && std::slice::from_raw_parts((*trigdesc).triggers, (*trigdesc).numtriggers as usize)
-                .iter()
-                .any(|t| t.tgfoid == capture_fn && t.tgenabled as u8 != pg_sys::TRIGGER_DISABLED as u8);
+        let recorded = records_every_row(rel);
         let kind = match form.relkind as u8 {
             pg_sys::RELKIND_RELATION => RelationKind::Table,
             pg_sys::RELKIND_PARTITIONED_TABLE => RelationKind::PartitionedTable,
@@ -325,8 +405,8 @@ pub fn flush(at_commit: bool) {
         change.table(relid, &name, &shape, counts);
         summary.push((name, counts.total()));
     }
-    let (text, _) = crate::statement::statement_text();
-    let statement = if at_commit { format!("(deferred triggers at commit) {text}") } else { text };
+    let text = crate::statement::statement_bytes();
+    let statement = if at_commit { [&b"(deferred triggers at commit) "[..], &text].concat() } else { text };
     let target = match existing {
         Some((id, _, _)) => Target::Existing(id),
         None => Target::New { statement: &statement, reverts: None },
@@ -386,7 +466,7 @@ pub fn describe_rows(tables: &[(String, i64)]) -> String {
 }
 
 /// One row of `interdict.history()`.
-pub type ChangeRow = (i64, pgrx::datum::TimestampWithTimeZone, String, String, String, i64, Option<i64>, Option<i64>);
+pub type ChangeRow = (i64, pgrx::datum::TimestampWithTimeZone, DbText, DbText, DbText, i64, Option<i64>, Option<i64>);
 
 /// Changes newest first: one by id, or the caller's role's (every role's, for operators).
 pub fn history(id: Option<i64>, limit: i32) -> Vec<ChangeRow> {
@@ -396,12 +476,14 @@ pub fn history(id: Option<i64>, limit: i32) -> Vec<ChangeRow> {
     as_guard("reading the history of changes", || {
         Spi::connect_mut(|client| {
             let rows = client.update(
-                "SELECT c.id, c.made_at, c.role_name::text, c.statement,
-                        coalesce((SELECT pg_catalog.string_agg(pg_catalog.concat_ws(' ', t.table_name,
+                // Text read as bytes in the database's encoding and handed back as they are (`DbText`).
+                "SELECT c.id, c.made_at, pg_catalog.convert_to(c.role_name::text, pg_catalog.getdatabaseencoding()),
+                        pg_catalog.convert_to(c.statement, pg_catalog.getdatabaseencoding()),
+                        pg_catalog.convert_to(coalesce((SELECT pg_catalog.string_agg(pg_catalog.concat_ws(' ', t.table_name,
                                     CASE WHEN t.inserted > 0 THEN '+' || t.inserted END,
                                     CASE WHEN t.updated > 0 THEN '~' || t.updated END,
                                     CASE WHEN t.deleted > 0 THEN '-' || t.deleted END), ', ' ORDER BY t.table_name)
-                                    FROM interdict.change_tables t WHERE t.change_id = c.id), ''),
+                                    FROM interdict.change_tables t WHERE t.change_id = c.id), ''), pg_catalog.getdatabaseencoding()),
                         coalesce((SELECT sum(t.inserted + t.updated + t.deleted) FROM interdict.change_tables t WHERE t.change_id = c.id), 0)::bigint,
                         c.reverts, c.reverted_by
                    FROM interdict.changes c
@@ -415,9 +497,9 @@ pub fn history(id: Option<i64>, limit: i32) -> Vec<ChangeRow> {
                     Some((
                         r.get::<i64>(1).ok()??,
                         r.get::<pgrx::datum::TimestampWithTimeZone>(2).ok()??,
-                        r.get::<String>(3).ok()??,
-                        r.get::<String>(4).ok()??,
-                        r.get::<String>(5).ok()??,
+                        DbText(r.get::<Vec<u8>>(3).ok()??),
+                        DbText(r.get::<Vec<u8>>(4).ok()??),
+                        DbText(r.get::<Vec<u8>>(5).ok()??),
                         r.get::<i64>(6).ok()??,
                         r.get::<i64>(7).ok().flatten(),
                         r.get::<i64>(8).ok().flatten(),

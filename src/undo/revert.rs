@@ -571,7 +571,7 @@ fn revert_one(id: i64, force: bool) -> i64 {
         summary.push((t.name.clone(), counts.total()));
     }
     let statement = format!("SELECT interdict.revert({id})");
-    let new_id = as_guard("recording the revert", || write_change(Target::New { statement: &statement, reverts: Some(id) }, change));
+    let new_id = as_guard("recording the revert", || write_change(Target::New { statement: statement.as_bytes(), reverts: Some(id) }, change));
     as_guard("marking the change reverted", || {
         Spi::run_with_args("UPDATE interdict.changes SET reverted_by = $2 WHERE id = $1", &[DatumWithOid::from(id), DatumWithOid::from(new_id)])?;
         // Reverting a revert redoes the original, which can then be reverted again.

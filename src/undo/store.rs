@@ -71,7 +71,7 @@ impl ChangeRows {
 /// Where a write goes: a new change (for a statement, or the revert of `reverts`), or one the
 /// running statement created already (a rule's later plans add to it).
 pub enum Target<'a> {
-    New { statement: &'a str, reverts: Option<i64> },
+    New { statement: &'a [u8], reverts: Option<i64> },
     Existing(i64),
 }
 
@@ -131,7 +131,7 @@ static ROWS_COLUMNS: [&str; 4] = ["change_id", "seq", "row_count", "images"];
 /// `rows_file` tells apart (then rows are found by change id, scanning). The tables are arrays in
 /// the change's row rather than rows of their own for the same reason: a one-row change writes two
 /// heap tuples and one index entry.
-unsafe fn insert_change(statement: &str, reverts: Option<i64>, rows: &ChangeRows) -> Result<i64, String> {
+unsafe fn insert_change(statement: &[u8], reverts: Option<i64>, rows: &ChangeRows) -> Result<i64, String> {
     let role = pg_sys::GetSessionUserId();
     let relids = relids()?;
     let id = nextval_internal(relids.sequence, false);
@@ -173,7 +173,7 @@ unsafe fn insert_change(statement: &str, reverts: Option<i64>, rows: &ChangeRows
             (!agent.is_empty()).then(|| text_datum(&agent)),
             Some(pg_sys::Datum::from(pg_sys::GetTopFullTransactionId().value)),
             Some(pg_sys::Datum::from(pg_sys::GetCurrentTimestamp())),
-            Some(text_datum(statement)),
+            Some(varlena_datum(statement)),
             reverts.map(pg_sys::Datum::from),
             Some(array(rows.table_relids.iter().map(|&r| pg_sys::Datum::from(r)).collect(), OID_ELEMENT)),
             Some(array(texts(&rows.table_names), TEXT_ELEMENT)),
