@@ -230,7 +230,8 @@ pub const CAPTURE_TRIGGER: &std::ffi::CStr = c"interdict_capture";
 
 /// Whether `rel`'s recording trigger records every row written to it: [`CAPTURE_TRIGGER`], of
 /// `interdict.capture()`, `AFTER INSERT OR UPDATE OR DELETE … FOR EACH ROW`, enabled for ordinary
-/// sessions, on every column, not a (deferrable) constraint trigger, with no WHEN or exactly
+/// sessions only (`ENABLE ALWAYS` would fire inside a revert's own statements too), on every
+/// column, not a (deferrable) constraint trigger, with no WHEN or exactly
 /// `WHEN (interdict.capturing())` (what `interdict.record()` creates). Defined any other way — a
 /// WHEN that is never true, a column list, some operations only, `ENABLE REPLICA` — the table is not
 /// recorded: its writes are refused rather than let through unrecorded.
@@ -253,7 +254,7 @@ unsafe fn records_every_row(rel: pg_sys::Relation) -> bool {
             && kind & pg_sys::TRIGGER_TYPE_ROW != 0
             && kind & (pg_sys::TRIGGER_TYPE_BEFORE | pg_sys::TRIGGER_TYPE_INSTEAD) == 0
             && kind & events == events
-            && matches!(t.tgenabled as u8, pg_sys::TRIGGER_FIRES_ON_ORIGIN | pg_sys::TRIGGER_FIRES_ALWAYS)
+            && t.tgenabled as u8 == pg_sys::TRIGGER_FIRES_ON_ORIGIN
             && t.tgnattr == 0
             && t.tgconstraint == pg_sys::InvalidOid
             && when_is_capturing(t.tgqual, capturing)
