@@ -138,9 +138,9 @@ A 100,000-row UPDATE of pgbench_accounts, medians of 3, the two modes alternatin
 | its revert | $big_rev | $big_ratio to the recorded statement | ≤ 2 |
 
 Storage (\`pg_column_size\` of the rows, before indexes and page overhead): per row of the
-100,000-row change (its \`interdict.change_rows\` row, before- and after-image as text, and its
+100,000-row change (its share of the \`interdict.change_rows\` batches, before- and after-image as the rows' bytes, and its
 share of the change's \`interdict.changes\` row with the row addresses): $row_bytes bytes; a one-row
-change (its \`changes\` row and its one \`change_rows\` row): $one_change_bytes bytes.
+change (its \`changes\` row and its one \`change_rows\` batch): $one_change_bytes bytes.
 
 Concurrency: TPC-B with 4 clients (\`-c 4 -j 4 -T $SECONDS_PER_RUN\`; $(nproc) cores cap it): \`guarded\` $c4_guarded TPS,
 \`off\` $c4_off TPS, ratio $(ratio "$c4_guarded" "$c4_off"); $xacts transactions, $recorded changes recorded,
