@@ -115,23 +115,13 @@ unsafe fn datum(image: &[u8], rowtype: pg_sys::Oid) -> pg_sys::Datum {
     datum
 }
 
-/// A checked image's text form (`record_out`, under output settings that read back exactly), for
-/// messages and for operators reading a change.
-///
-/// # Safety
-/// `image` passed [`check`] for `rowtype`'s columns.
-pub unsafe fn text(image: &[u8], rowtype: pg_sys::Oid) -> String {
-    let _stable = StableOutput::enter();
-    let out = pg_sys::OutputFunctionCall(record_out(), datum(image, rowtype));
-    crate::nodes::cstr(out).unwrap_or_default()
-}
-
 /// An image's text form as the table was when the change was recorded (`shape`, from the change's
 /// record), whatever the table is now: the recorded columns are laid out and written by their
 /// recorded types, a column dropped before the change by the layout Postgres keeps for it.
 /// `None` if that layout cannot be known (a type or the table gone) or the image does not fit it.
 /// For operators reading a change (`interdict.change_images`), the images of a table changed
-/// since included.
+/// since included, and for the rows a revert's conflict names. Written under output settings that
+/// read back exactly.
 ///
 /// # Safety
 /// Inside a transaction.
@@ -149,7 +139,8 @@ pub unsafe fn text_as_recorded(image: &[u8], relid: pg_sys::Oid, shape: &str) ->
             layout
         }
     };
-    let count = recorded.iter().map(|c| c.attnum.max(0) as usize).max().unwrap_or(0).max(now.len());
+    let last_recorded = recorded.iter().map(|c| c.attnum.max(0) as usize).max().unwrap_or(0);
+    let count = last_recorded.max(now.len());
     let mut layout = Vec::with_capacity(count);
     let mut types: Vec<Option<(pg_sys::Oid, bool)>> = vec![None; count];
     for k in 1..=count {
@@ -166,7 +157,7 @@ pub unsafe fn text_as_recorded(image: &[u8], relid: pg_sys::Oid, shape: &str) ->
             match now.get(k - 1) {
                 Some((column, true)) => layout.push(*column),
                 // A column added since: no image of the change holds it, nor any after it.
-                Some((_, false)) if k > recorded.iter().map(|c| c.attnum as usize).max().unwrap_or(0) => break,
+                Some((_, false)) if k > last_recorded => break,
                 _ => return None,
             }
         }
@@ -249,19 +240,6 @@ impl Drop for StableOutput {
             pg_sys::IntervalStyle = self.interval_style;
         }
     }
-}
-
-/// `record_out`'s call info, kept for the backend's life: `record_out` keeps each column's output
-/// function in it for the row type it last wrote.
-static RECORD_OUT: BackendCell<*mut pg_sys::FmgrInfo> = BackendCell::new(std::ptr::null_mut());
-
-unsafe fn record_out() -> *mut pg_sys::FmgrInfo {
-    if RECORD_OUT.get().is_null() {
-        let info = pg_sys::MemoryContextAllocZero(pg_sys::TopMemoryContext, std::mem::size_of::<pg_sys::FmgrInfo>()) as *mut pg_sys::FmgrInfo;
-        pg_sys::fmgr_info_cxt(pg_sys::Oid::from(pg_sys::F_RECORD_OUT), info, pg_sys::TopMemoryContext);
-        RECORD_OUT.set(info);
-    }
-    RECORD_OUT.get()
 }
 
 /// The images a revert's running statement may read: checked images of one table, in lists.

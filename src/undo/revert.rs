@@ -223,7 +223,7 @@ fn table_now(id: i64, relid: pg_sys::Oid, name: &str, recorded_shape: &str) -> T
 
 /// The recorded events of one table, in order, with their keys: the images checked against the
 /// table's columns, their keys taken from their bytes.
-fn events(id: i64, t: &Table, rows: &[StoredRow]) -> Vec<Event> {
+fn events(id: i64, t: &Table, rows: Vec<StoredRow>) -> Vec<Event> {
     let key = |i: &Option<Vec<u8>>| {
         i.as_deref().map(|i| {
             let at = image::check(i, &t.columns).unwrap_or_else(|e| {
@@ -233,9 +233,7 @@ fn events(id: i64, t: &Table, rows: &[StoredRow]) -> Vec<Event> {
             unsafe { image::key(i, &at, &t.columns, &t.key_attnums) }
         })
     };
-    rows.iter()
-        .filter(|r| r.relid == t.relid)
-        .map(|r| Event { op: r.op, old_key: key(&r.old), new_key: key(&r.new), old_row: r.old.clone(), new_row: r.new.clone() })
+    rows.into_iter().map(|r| Event { op: r.op, old_key: key(&r.old), new_key: key(&r.new), old_row: r.old, new_row: r.new })
         .collect()
 }
 
@@ -276,15 +274,18 @@ fn offenders(t: &Table, images: &[Vec<u8>], condition: &str) -> Vec<usize> {
 
 /// The text of the images at `at` (1-based positions in `images`), for the conflict's message.
 fn texts(t: &Table, images: &[Vec<u8>], at: Vec<usize>) -> Vec<String> {
-    // SAFETY: every image of a revert was checked against the table's columns (`events`).
-    at.into_iter().filter_map(|n| images.get(n.wrapping_sub(1))).map(|i| unsafe { image::text(i, t.rowtype) }).collect()
+    // SAFETY: inside the revert's transaction.
+    at.into_iter()
+        .filter_map(|n| images.get(n.wrapping_sub(1)))
+        .map(|i| unsafe { image::text_as_recorded(i, t.relid, &t.shape) }.unwrap_or_default())
+        .collect()
 }
 
 /// One inverse row event, recorded as the revert's own change.
 type Inverse = (Op, Option<Vec<u8>>, Option<Vec<u8>>);
 
 /// One table's revert, as its owner: conflict check, then the steps. Returns the inverse events to record.
-fn revert_table(id: i64, t: &Table, rows: &[StoredRow], force: bool) -> (Counts, Vec<Inverse>) {
+fn revert_table(id: i64, t: &Table, rows: Vec<StoredRow>, force: bool) -> (Counts, Vec<Inverse>) {
     let steps = steps(&events(id, t, rows));
     let (mut gone, mut restore_after, mut restore_before, mut back) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for s in steps {
@@ -389,8 +390,7 @@ struct ForeignKey {
     child_relid: pg_sys::Oid,
     child: String,
     parent: String,
-    /// The referencing and referenced tables' OIDs (partitioned ones for a partitioned table's key).
-    conrelid: pg_sys::Oid,
+    /// The referenced table (a partitioned one for a partitioned table's key).
     confrelid: pg_sys::Oid,
     /// `{parent}.p OPERATOR(s.=) interdict_child.f` for each column pair, with the constraint's own
     /// operators; `{parent}` stands for the referenced row.
@@ -457,7 +457,6 @@ fn verify_foreign_keys(id: i64, tables: &[Table], done: &[(Counts, Vec<Inverse>)
                     child_relid,
                     child: r.get::<String>(3)?.unwrap_or_default(),
                     parent: r.get::<String>(4)?.unwrap_or_default(),
-                    conrelid: child_relid,
                     confrelid: r.get::<pg_sys::Oid>(7)?.unwrap_or(pg_sys::InvalidOid),
                     matches: r.get::<Vec<String>>(5)?.unwrap_or_default(),
                     fk: r.get::<Vec<String>>(6)?.unwrap_or_default(),
@@ -478,11 +477,11 @@ fn verify_foreign_keys(id: i64, tables: &[Table], done: &[(Counts, Vec<Inverse>)
     .unwrap_or_else(|e| crate::reasons::internal_failure(&format!("listing foreign keys for change {id}"), &e.to_string()));
     let is = |t: &Table, relid: pg_sys::Oid| t.relid == relid || lineage.iter().any(|(r, up)| *r == t.relid && up.contains(&relid));
     let image_row = format!("({ROW_S})");
+    let touched: Vec<(Vec<Vec<u8>>, Vec<Vec<u8>>)> = done.iter().map(|(_, inverse)| written_and_removed(inverse)).collect();
     for c in &constraints {
         let mut dangling = 0;
-        for (t, (_, inverse)) in tables.iter().zip(done) {
-            let (written, removed) = written_and_removed(inverse);
-            if is(t, c.conrelid) && !written.is_empty() {
+        for (t, (written, removed)) in tables.iter().zip(&touched) {
+            if is(t, c.child_relid) && !written.is_empty() {
                 // Rows the revert wrote into the referencing table find their referenced rows.
                 let sql = format!(
                     "SELECT pg_catalog.count(*) FROM {} WHERE {} AND NOT EXISTS (SELECT 1 FROM {} interdict_parent WHERE {})",
@@ -491,7 +490,7 @@ fn verify_foreign_keys(id: i64, tables: &[Table], done: &[(Counts, Vec<Inverse>)
                     c.parent,
                     c.matches("interdict_parent").replace("interdict_child.", &format!("{image_row}."))
                 );
-                dangling += as_table_owner(t.relid, || serve(t.rowtype, &written, &[], || count(sql, &[Arg::int8(written.len() as i64)])));
+                dangling += as_table_owner(t.relid, || serve(t.rowtype, written, &[], || count(sql, &[Arg::int8(written.len() as i64)])));
             }
             if is(t, c.confrelid) && !removed.is_empty() {
                 // No row refers to a key the revert removed from the referenced table, unless a row
@@ -507,7 +506,7 @@ fn verify_foreign_keys(id: i64, tables: &[Table], done: &[(Counts, Vec<Inverse>)
                     c.parent,
                     c.matches("interdict_parent")
                 );
-                dangling += as_table_owner(c.child_relid, || serve(t.rowtype, &removed, &[], || count(sql, &[Arg::int8(removed.len() as i64)])));
+                dangling += as_table_owner(c.child_relid, || serve(t.rowtype, removed, &[], || count(sql, &[Arg::int8(removed.len() as i64)])));
             }
         }
         if dangling > 0 {
@@ -556,8 +555,8 @@ fn revert_one(id: i64, force: bool) -> i64 {
     })
     .unwrap_or_else(|e| crate::reasons::internal_failure(&format!("reading change {id}"), &e.to_string()));
     let tables: Vec<Table> = recorded.iter().map(|(relid, name, shape)| table_now(id, *relid, name, shape)).collect();
-    let rows = read_rows(id).unwrap_or_else(|e| crate::reasons::internal_failure(&format!("reading change {id}"), &e));
-    let done: Vec<_> = tables.iter().map(|t| revert_table(id, t, &rows, force)).collect();
+    let mut rows = read_rows(id).unwrap_or_else(|e| crate::reasons::internal_failure(&format!("reading change {id}"), &e));
+    let done: Vec<_> = tables.iter().map(|t| revert_table(id, t, rows.extract_if(.., |r| r.relid == t.relid).collect(), force)).collect();
     verify_foreign_keys(id, &tables, &done);
     let (mut change, mut summary, mut seq) = (ChangeRows::default(), Vec::new(), 0);
     for (t, (counts, inverse)) in tables.iter().zip(done) {
