@@ -68,14 +68,14 @@ for i in range(3):
     orig.append(timed(cur, BIG, (1,)))
     assert cur.rowcount == 100000
     cid = last()
-    dbacur.execute("""SELECT (SELECT pg_catalog.sum(pg_catalog.pg_column_size(r.*)) FROM interdict.change_rows r WHERE change_id = %s)
+    dbacur.execute("""SELECT (SELECT coalesce(pg_catalog.sum(pg_catalog.pg_column_size(r.*)), 0) FROM interdict.change_rows r WHERE change_id = %s)
                             + (SELECT pg_catalog.pg_column_size(c.*) FROM interdict.changes c WHERE id = %s)""", (cid, cid))
     storage.append(dbacur.fetchone()[0] / 100000)
     rev.append(timed(cur, "SELECT interdict.revert(%s)", (cid,)))
 m = statistics.median
 cur.execute("UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid = 1")
 one = last()
-dbacur.execute("""SELECT (SELECT pg_catalog.sum(pg_catalog.pg_column_size(r.*)) FROM interdict.change_rows r WHERE change_id = %s)
+dbacur.execute("""SELECT (SELECT coalesce(pg_catalog.sum(pg_catalog.pg_column_size(r.*)), 0) FROM interdict.change_rows r WHERE change_id = %s)
                         + (SELECT pg_catalog.pg_column_size(c.*) FROM interdict.changes c WHERE id = %s)""", (one, one))
 one_bytes = dbacur.fetchone()[0]
 print(f"{m(rt):.2f} {m(server):.2f} {m(plain):.0f} {m(orig):.0f} {m(orig) / m(plain):.2f} {m(rev):.0f} {m(rev) / m(orig):.2f} {m(storage):.0f} {one_bytes}")
@@ -140,7 +140,7 @@ A 100,000-row UPDATE of pgbench_accounts, medians of 3, the two modes alternatin
 Storage (\`pg_column_size\` of the rows, before indexes and page overhead): per row of the
 100,000-row change (its share of the \`interdict.change_rows\` batches, before- and after-image as the rows' bytes, and its
 share of the change's \`interdict.changes\` row with the row addresses): $row_bytes bytes; a one-row
-change (its \`changes\` row and its one \`change_rows\` batch): $one_change_bytes bytes.
+change (its \`changes\` row, which holds its one batch of images): $one_change_bytes bytes.
 
 Concurrency: TPC-B with 4 clients (\`-c 4 -j 4 -T $SECONDS_PER_RUN\`; $(nproc) cores cap it): \`guarded\` $c4_guarded TPS,
 \`off\` $c4_off TPS, ratio $(ratio "$c4_guarded" "$c4_off"); $xacts transactions, $recorded changes recorded,

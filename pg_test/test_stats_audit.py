@@ -128,10 +128,34 @@ def audit_lines_are_json_with_redaction():
     cid = last_change(agent)
     eq(agent.notices, [f"NOTICE:  interdict: change {cid} recorded (1 row in public.t); undo with SELECT interdict.revert({cid})\n"],
        "the change's notice, sent with the statement's reply")
-    ch = audit_lines(pid, "change")[-1]
-    eq((ch["change_id"], ch["rows"], ch["tables"]), (cid, 1, {"public.t": 1}), "a change line")
+    ch = audit_lines(pid, "changes")[-1]
+    eq([(c["change_id"], c["rows"], c["tables"], c["statement"]) for c in ch["changes"]], [(cid, 1, {"public.t": 1}, "UPDATE t SET v = ? WHERE id = ?")],
+       "a changes line as the change commits, with its statement")
+    assert "statement" not in ch and ch["agent"] == "audit-run", ch
     run(agent, f"SELECT interdict.revert({cid})")
-    eq(audit_lines(pid, "revert")[-1]["reverts"], cid, "a revert line")
+    eq([(c["reverts"], c["statement"]) for c in audit_lines(pid, "changes")[-1]["changes"]], [(cid, "SELECT interdict.revert(?)")], "a revert's entry")
+    # One line per transaction, as it commits; nothing for what was rolled back.
+    written = len(audit_lines(pid, "changes"))
+    run(agent, "BEGIN")
+    run(agent, "UPDATE t SET v = 'one' WHERE id = 6")
+    kept_first = last_change(agent)
+    run(agent, "SAVEPOINT s")
+    run(agent, "UPDATE t SET v = 'gone' WHERE id = 7")
+    run(agent, "ROLLBACK TO SAVEPOINT s")
+    run(agent, "INSERT INTO t VALUES (11, 'two')")
+    kept_second = last_change(agent)
+    eq(len(audit_lines(pid, "changes")), written, "no line before the commit")
+    run(agent, "COMMIT")
+    lines = audit_lines(pid, "changes")
+    eq(len(lines), written + 1, "one line for the transaction")
+    eq([(c["change_id"], c["statement"]) for c in lines[-1]["changes"]],
+       [(kept_first, "UPDATE t SET v = ? WHERE id = ?"), (kept_second, "INSERT INTO t VALUES (?, ?)")],
+       "its changes, each with its statement, without the one rolled back to the savepoint")
+    run(agent, "BEGIN")
+    run(agent, "UPDATE t SET v = 'rolled back' WHERE id = 8")
+    run(agent, "ROLLBACK")
+    eq(len(audit_lines(pid, "changes")), written + 1, "no line for a transaction rolled back")
+    restore_t()
     # A line stands alone in the server log: Postgres adds no STATEMENT or CONTEXT of its own (LOG
     # counts as above log_min_error_statement), not even for a function's statement.
     run(agent, "PREPARE audited_write(text) AS UPDATE t SET v = $1 WHERE id = 5")

@@ -23,7 +23,12 @@ CREATE TABLE interdict.changes (
     inserted         bigint[] NOT NULL,
     updated          bigint[] NOT NULL,
     deleted          bigint[] NOT NULL,
-    rows_at          tid[] NOT NULL,          -- where the change's batches of rows are in change_rows, in order
+    -- The change's first batch of row events (packed like change_rows.images; a one-row change's
+    -- only one) is kept in its own row: recording it writes no change_rows row (one heap tuple
+    -- cost about as much as the audit line: benches/RESULTS.md). Later batches are in change_rows.
+    first_batch      bytea NOT NULL,
+    first_batch_rows integer NOT NULL,        -- how many row events first_batch holds
+    rows_at          tid[] NOT NULL,          -- where the change's later batches are in change_rows, in order
     rows_file        oid NOT NULL             -- change_rows' file then (pg_relation_filenode): the addresses hold while it is the same
 );
 -- Only the primary key: each index entry cost a one-row change about as much as its heap tuple
@@ -59,7 +64,7 @@ CREATE TABLE interdict.change_rows (
 -- index entry per batch cost about as much as the batch (benches/RESULTS.md). After VACUUM FULL or
 -- CLUSTER of this table (a new file) the guard finds them by change id instead, scanning; operators
 -- looking rows up by change_id scan too, or add an index of their own (the guard maintains it).
-COMMENT ON TABLE interdict.change_rows IS 'Row images of each change: real data, readable by operators only.';
+COMMENT ON TABLE interdict.change_rows IS 'Row images of each change after its first batch (kept in interdict.changes.first_batch): real data, readable by operators only; interdict.change_images(id) shows them all.';
 
 -- Only the guard changes its records, whatever the session's mode (agent modes refuse any write to
 -- this schema before it starts; this covers DBAs and operators in mode off).
@@ -165,7 +170,8 @@ CREATE FUNCTION interdict.revert_image(list integer, n bigint, row_type anyeleme
 -- Storage undo uses, for DBAs watching it grow.
 CREATE VIEW interdict.undo_storage AS
     SELECT (SELECT count(*) FROM interdict.changes) AS changes,
-           (SELECT count(*) FROM interdict.change_rows) AS row_images,
+           (SELECT coalesce(pg_catalog.sum(n), 0) FROM interdict.changes,
+                   pg_catalog.unnest(inserted OPERATOR(pg_catalog.||) updated OPERATOR(pg_catalog.||) deleted) n)::bigint AS row_images,
            pg_catalog.pg_size_pretty(pg_catalog.pg_total_relation_size('interdict.changes')
                + pg_catalog.pg_total_relation_size('interdict.change_rows')) AS size,
            (SELECT made_at FROM interdict.changes ORDER BY id LIMIT 1) AS oldest;

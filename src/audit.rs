@@ -85,26 +85,76 @@ pub fn decision(event: &str, approval_id: &str, requester: &str, max_rows: Optio
     map_line(event, m);
 }
 
-/// A change was recorded (`reverts`: it records the revert of that change). Written without a map
-/// of values: one line per recorded statement is on guarded mode's write path.
-pub fn change(id: i64, rows: i64, tables: &[(String, i64)], reverts: Option<i64>) {
-    line(if reverts.is_some() { "revert" } else { "change" }, |out| {
-        push_number(out, "change_id", id);
-        if let Some(original) = reverts {
+/// A recorded change as its transaction's line carries it. Rendered while the statement that
+/// recorded it is the one running (its text is the entry's), written when the transaction commits:
+/// one line per transaction, not per statement (a line cost about as much as the change's own
+/// row: `benches/RESULTS.md`), and never a line for a change that was rolled back.
+pub struct ChangeEntry {
+    pub id: i64,
+    /// The change it reverts, if it records a revert.
+    pub reverts: Option<i64>,
+    pub rows: i64,
+    pub tables: Vec<(String, i64)>,
+    /// `,"statement_hash":…,"statement":…` as `interdict.log_statement` says.
+    statement: String,
+}
+
+impl ChangeEntry {
+    pub fn new(id: i64, tables: Vec<(String, i64)>, reverts: Option<i64>) -> ChangeEntry {
+        let mut statement = String::new();
+        statement_fields(&mut statement);
+        ChangeEntry { id, reverts, rows: tables.iter().map(|(_, n)| n).sum(), tables, statement }
+    }
+
+    /// More rows of the same change (a later plan of the same statement).
+    pub fn add(&mut self, more: ChangeEntry) {
+        self.rows += more.rows;
+        for (table, n) in more.tables {
+            match self.tables.iter_mut().find(|(t, _)| *t == table) {
+                Some((_, m)) => *m += n,
+                None => self.tables.push((table, n)),
+            }
+        }
+    }
+
+    fn write(&self, out: &mut String) {
+        out.push('{');
+        push_number(out, "change_id", self.id);
+        if let Some(original) = self.reverts {
             push_number(out, "reverts", original);
         }
-        push_number(out, "rows", rows);
+        push_number(out, "rows", self.rows);
         key(out, "tables");
         out.push('{');
-        for (i, (table, n)) in tables.iter().enumerate() {
+        for (i, (table, n)) in self.tables.iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
             interdict_core::audit::json_string(out, table);
             out.push(':');
-            out.push_str(&n.to_string());
+            interdict_core::audit::push_int(out, *n);
         }
         out.push('}');
+        out.push_str(&self.statement);
+        out.push('}');
+    }
+}
+
+/// The changes a transaction recorded, as it commits (or prepares): one `changes` line.
+pub fn changes(entries: &[ChangeEntry]) {
+    if entries.is_empty() {
+        return;
+    }
+    write_line("changes", false, |out| {
+        key(out, "changes");
+        out.push('[');
+        for (i, entry) in entries.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            entry.write(out);
+        }
+        out.push(']');
     });
 }
 
@@ -115,12 +165,16 @@ pub fn policy_load(version: i64) {
     map_line("policy_load", m);
 }
 
-/// Writes one line: the common fields, then the event's (`fields` writes them with the `push*`
-/// functions below).
+/// Writes one line: the common fields and the running statement, then the event's (`fields`
+/// writes them with the `push*` functions below).
 fn line(event: &str, fields: impl Fn(&mut String) + std::panic::RefUnwindSafe) {
+    write_line(event, true, fields);
+}
+
+fn write_line(event: &str, with_statement: bool, fields: impl Fn(&mut String) + std::panic::RefUnwindSafe) {
     // A failure to compose or write the line never fails the statement: the error is dropped.
     PgTryBuilder::new(|| {
-        crate::messages::log_line(&compose(event, &fields));
+        crate::messages::log_line(&compose(event, with_statement, &fields));
     })
     .catch_others(|_| ())
     .execute();
@@ -135,48 +189,62 @@ fn map_line(event: &str, fields: Map<String, Value>) {
     });
 }
 
-fn compose(event: &str, fields: &impl Fn(&mut String)) -> String {
+fn compose(event: &str, with_statement: bool, fields: &impl Fn(&mut String)) -> String {
     // SAFETY: plain reads of process globals.
-    let (now, app, query) = unsafe {
-        (pg_sys::GetCurrentTimestamp(), crate::nodes::cstr(pg_sys::application_name), crate::nodes::cstr(pg_sys::debug_query_string))
-    };
-    // Postgres timestamps count from 2000-01-01; the Unix epoch is 946684800 s before.
-    let ts = interdict_core::audit::iso8601(now + 946_684_800_000_000);
+    let (now, app) = unsafe { (pg_sys::GetCurrentTimestamp(), crate::nodes::cstr(pg_sys::application_name)) };
     // Written field by field, strings escaped straight into the line (serializing a map of values
     // cost more than the rest of recording a one-row change); the session's fixed part is rendered
-    // once.
+    // once, a statement's escaped text and hash once per text.
     let mut out = String::with_capacity(512);
     out.push('{');
     push_str(&mut out, "interdict", event);
-    push_str(&mut out, "ts", &ts);
+    key(&mut out, "ts");
+    out.push('"');
+    // Postgres timestamps count from 2000-01-01; the Unix epoch is 946684800 s before.
+    interdict_core::audit::push_iso8601(&mut out, now + 946_684_800_000_000);
+    out.push('"');
     if !SESSION_PART.with(|p| p.as_ref().map(|part| out.push_str(part)).is_some()) {
         out.push_str(&session_part());
     }
     push_str(&mut out, "application_name", app.as_deref().unwrap_or_default());
     push_str(&mut out, "agent", &settings::agent());
     push_str(&mut out, "mode", settings::mode().as_str());
-    if let Some(q) = query.filter(|q| !q.trim().is_empty()) {
-        with_redacted(&q, |redacted, hash| {
-            push_str(&mut out, "statement_hash", hash);
-            match settings::log_statement() {
-                LogStatement::None => {}
-                LogStatement::Redacted => push_str(&mut out, "statement", cut(redacted)),
-                LogStatement::Full => push_str(&mut out, "statement", cut(&q)),
-            }
-        });
+    if with_statement {
+        statement_fields(&mut out);
     }
     fields(&mut out);
     out.push('}');
     out
 }
 
-/// `"key":` after a comma (none after the opening brace).
+/// `,"statement_hash":…,"statement":…` of the running statement, as `interdict.log_statement` says
+/// (nothing outside a statement).
+fn statement_fields(out: &mut String) {
+    // SAFETY: a plain read of a process global.
+    let Some(q) = (unsafe { crate::nodes::cstr(pg_sys::debug_query_string) }) else { return };
+    if q.trim().is_empty() {
+        return;
+    }
+    with_statement(&q, settings::log_statement(), |hash, statement| {
+        key(out, "statement_hash");
+        out.push_str(hash);
+        if let Some(statement) = statement {
+            key(out, "statement");
+            out.push_str(statement);
+        }
+    });
+}
+
+/// `"key":` after a comma (none after an opening brace). Keys are this file's own literals, which
+/// need no escaping.
 fn key(out: &mut String, key: &str) {
+    debug_assert!(!key.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\'));
     if !out.ends_with('{') {
         out.push(',');
     }
-    interdict_core::audit::json_string(out, key);
-    out.push(':');
+    out.push('"');
+    out.push_str(key);
+    out.push_str("\":");
 }
 
 fn push(out: &mut String, k: &str, value: &Value) {
@@ -191,7 +259,7 @@ fn push_str(out: &mut String, k: &str, value: &str) {
 
 fn push_number(out: &mut String, k: &str, value: i64) {
     key(out, k);
-    out.push_str(&value.to_string());
+    interdict_core::audit::push_int(out, value);
 }
 
 /// `"role":…,"database":…,"client_addr":…,"pid":…`, rendered once the names can be read (kept
@@ -216,31 +284,53 @@ fn session_part() -> String {
 
 static SESSION_PART: BackendCell<Option<String>> = BackendCell::new(None);
 
-/// Calls `f` with a statement's redacted text and hash. The last few statements' are kept: a
-/// prepared statement's executions (pgbench's, an application's) write the same text again and
-/// again, and a transaction's statements take turns.
-fn with_redacted<R>(text: &str, f: impl FnOnce(&str, &str) -> R) -> R {
-    REDACTED.with(|cache| {
-        let at = match cache.iter().position(|(t, _, _)| t == text) {
+/// Calls `f` with a statement's hash and its text as `interdict.log_statement` says (`None`: not
+/// logged), both already JSON strings. The last few statements' are kept: a prepared statement's
+/// executions (pgbench's, an application's) write the same text again and again, and a
+/// transaction's statements take turns; redacting, hashing and escaping a text cost more than the
+/// rest of its line.
+fn with_statement<R>(text: &str, logged: LogStatement, f: impl FnOnce(&str, Option<&str>) -> R) -> R {
+    STATEMENTS.with(|cache| {
+        let at = match cache.iter().position(|s| s.text == text) {
             Some(at) => at,
             None => {
                 let redacted = redact(text);
-                let hash = hash_redacted(&redacted);
-                if cache.len() == REDACTED_KEPT {
+                if cache.len() == STATEMENTS_KEPT {
                     cache.remove(0);
                 }
-                cache.push((text.to_string(), redacted, hash));
+                cache.push(KeptStatement { hash: json(&hash_redacted(&redacted)), redacted: json(cut(&redacted)), full: None, text: text.to_string() });
                 cache.len() - 1
             }
         };
-        let (_, redacted, hash) = &cache[at];
-        f(redacted, hash)
+        let kept = &mut cache[at];
+        let statement = match logged {
+            LogStatement::None => None,
+            LogStatement::Redacted => Some(&kept.redacted),
+            LogStatement::Full => Some(&*kept.full.get_or_insert_with(|| json(cut(&kept.text)))),
+        };
+        f(&kept.hash, statement.map(String::as_str))
     })
 }
 
-const REDACTED_KEPT: usize = 8;
+/// A statement's text with what its lines carry of it, as JSON strings (the whole text's only
+/// once a line logs it).
+struct KeptStatement {
+    text: String,
+    hash: String,
+    redacted: String,
+    full: Option<String>,
+}
 
-static REDACTED: BackendCell<Vec<(String, String, String)>> = BackendCell::new(Vec::new());
+/// `s` as a JSON string.
+fn json(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    interdict_core::audit::json_string(&mut out, s);
+    out
+}
+
+const STATEMENTS_KEPT: usize = 8;
+
+static STATEMENTS: BackendCell<Vec<KeptStatement>> = BackendCell::new(Vec::new());
 
 /// At most `STATEMENT_CHARS` characters of the trimmed text.
 fn cut(text: &str) -> &str {

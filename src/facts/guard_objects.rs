@@ -61,6 +61,20 @@ pub unsafe fn is_guard_object(class_id: pg_sys::Oid, object_id: pg_sys::Oid) -> 
     schema != pg_sys::InvalidOid && namespace_of(&address) == Some(schema)
 }
 
+/// Whether a relation is one of the guard's, asked for every sequence an agent's `nextval()` names:
+/// the common answer ("not in the guard's schema") comes from two syscache lookups (the relation's
+/// namespace, the schema by name), without `is_guard_object`'s scans of `pg_extension` and
+/// `pg_depend` (about 15,000 instructions each, per transaction: `benches/RESULTS.md`). The guard's
+/// relations are all created in its schema, and an agent session cannot move one out of it
+/// (`OAT_POST_ALTER` on a guard object is refused).
+///
+/// # Safety
+/// Inside a transaction (catalog lookups).
+pub unsafe fn is_guard_relation(relid: pg_sys::Oid) -> bool {
+    let schema = pg_sys::get_namespace_oid(c"interdict".as_ptr(), true);
+    schema != pg_sys::InvalidOid && pg_sys::get_rel_namespace(relid) == schema && is_guard_object(pg_sys::RelationRelationId, relid)
+}
+
 /// The schema an object lives in (`objectaddress.c: get_object_namespace`), for the catalogs that
 /// have one.
 unsafe fn namespace_of(address: &pg_sys::ObjectAddress) -> Option<pg_sys::Oid> {

@@ -102,7 +102,7 @@ unsafe fn simulated_call(funcid: pg_sys::Oid) {
 unsafe fn refuse_guard_sequences(mode: Mode) {
     let Some(pstmt) = super::executor::starting() else { return };
     for seq in crate::facts::calls::sequences_named(pstmt) {
-        if crate::facts::guard_objects::is_guard_object(pg_sys::RelationRelationId, seq) {
+        if crate::facts::guard_objects::is_guard_relation(seq) {
             let name = crate::nodes::relation_name(seq).unwrap_or_default();
             let refusal = interdict_core::Refusal::new(interdict_core::ReasonCode::ExtensionProtected, mode, format!("moving the guard's sequence {name}"))
                 .fact("relation", name);

@@ -14,8 +14,8 @@
 //!
 //! In a guarded session the trigger takes each row's image (its bytes as a composite datum, see
 //! `image.rs`) and keeps it in this backend's memory, tagged with the subtransaction level; an aborted (sub)transaction drops its rows. When the
-//! top-level statement ends, the rows are written to `interdict.change_rows` in the same
-//! transaction: if the write commits, its change commits; if it aborts, neither exists. Rows that
+//! top-level statement ends, the rows are written to the change's row in `interdict.changes` (its
+//! first batch) and `interdict.change_rows` (the rest) in the same transaction: if the write commits, its change commits; if it aborts, neither exists. Rows that
 //! deferred triggers write at commit are written by the pre-commit callback.
 
 mod image;
@@ -52,6 +52,38 @@ struct Buffer {
     /// the subtransaction level that wrote it and the next row number.
     change: Option<(i64, i32, i64)>,
     last_change: Option<i64>,
+    /// The transaction's changes for its audit line, with the subtransaction level that recorded each.
+    audit: Vec<(i32, crate::audit::ChangeEntry)>,
+}
+
+/// Changes one audit line carries at most: a transaction that records more writes a line every
+/// this many, before it commits (their memory is bounded; a later rollback does not take those
+/// lines back).
+const CHANGES_PER_LINE: usize = 1000;
+
+/// A change the running transaction recorded (or added rows to), for its audit line.
+pub(crate) fn note_change(entry: crate::audit::ChangeEntry) {
+    // SAFETY: a plain read of transaction state.
+    let level = unsafe { pg_sys::GetCurrentTransactionNestLevel() };
+    let full = with(|b| {
+        b.audit.push((level, entry));
+        (b.audit.len() >= CHANGES_PER_LINE).then(|| std::mem::take(&mut b.audit))
+    });
+    if let Some(entries) = full {
+        write_audit(entries);
+    }
+}
+
+/// One line for `entries`, a change's entries (rows a later plan added) merged into its first.
+fn write_audit(entries: Vec<(i32, crate::audit::ChangeEntry)>) {
+    let mut merged: Vec<crate::audit::ChangeEntry> = Vec::with_capacity(entries.len());
+    for (_, entry) in entries {
+        match merged.iter_mut().find(|e| e.id == entry.id) {
+            Some(first) => first.add(entry),
+            None => merged.push(entry),
+        }
+    }
+    crate::audit::changes(&merged);
 }
 
 static BUFFER: BackendCell<Option<Buffer>> = BackendCell::new(None);
@@ -349,12 +381,14 @@ pub fn xact_event(event: pg_sys::XactEvent::Type) {
         XACT_EVENT_PRE_COMMIT | XACT_EVENT_PRE_PREPARE => {
             flush(true);
             store::close_tables();
+            write_audit(with(|b| std::mem::take(&mut b.audit)));
         }
         XACT_EVENT_COMMIT | XACT_EVENT_PREPARE | XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT => {
             store::forget_tables();
             with(|b| {
                 b.rows.clear();
                 b.change = None;
+                b.audit.clear();
             })
         }
         _ => {}
@@ -367,12 +401,14 @@ pub fn subxact_event(event: pg_sys::SubXactEvent::Type, level: i32) {
     with(|b| match event {
         pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB => {
             b.rows.retain(|r| r.level < level);
+            b.audit.retain(|(l, _)| *l < level);
             if b.change.is_some_and(|(_, l, _)| l >= level) {
                 b.change = None;
             }
         }
         pg_sys::SubXactEvent::SUBXACT_EVENT_COMMIT_SUB => {
             b.rows.iter_mut().filter(|r| r.level >= level).for_each(|r| r.level = level - 1);
+            b.audit.iter_mut().filter(|(l, _)| *l >= level).for_each(|(l, _)| *l = level - 1);
             if let Some((_, l, _)) = b.change.as_mut().filter(|(_, l, _)| *l >= level) {
                 *l = level - 1;
             }
@@ -423,8 +459,8 @@ pub fn flush(at_commit: bool) {
     if existing.is_none() {
         crate::stats::bump(interdict_core::stats::Counter::ChangesRecorded, 1);
     }
-    crate::audit::change(id, summary.iter().map(|(_, n)| n).sum(), &summary, None);
     crate::messages::notice(&format!("interdict: change {id} recorded ({}); undo with SELECT interdict.revert({id})", describe_rows(&summary)));
+    note_change(crate::audit::ChangeEntry::new(id, summary, None));
 }
 
 /// An active snapshot for the guard's SQL, pushed only if none is set, popped on the way out.

@@ -579,10 +579,10 @@ fn revert_one(id: i64, force: bool) -> i64 {
     .unwrap_or_else(|e| crate::reasons::internal_failure(&format!("marking change {id} reverted"), &e.to_string()));
     super::with(|b| b.last_change = Some(new_id));
     crate::stats::bump(interdict_core::stats::Counter::Reverts, 1);
-    crate::audit::change(new_id, summary.iter().map(|(_, n)| n).sum(), &summary, Some(id));
     crate::messages::notice(&format!(
         "interdict: change {id} reverted ({}); recorded as change {new_id}, undo with SELECT interdict.revert({new_id})",
         describe_rows(&summary)
     ));
+    super::note_change(crate::audit::ChangeEntry::new(new_id, summary, Some(id)));
     new_id
 }

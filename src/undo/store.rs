@@ -12,7 +12,7 @@
 
 use crate::cell::BackendCell;
 use crate::guard_sql::{as_guard, direct};
-use interdict_core::undo::{unpack, Batcher, Op};
+use interdict_core::undo::{unpack, Batch, Batcher, Op};
 use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys::{self, PgOid};
 use pgrx::spi::{OwnedPreparedStatement, Spi};
@@ -114,14 +114,15 @@ pub fn write_change(target: Target, rows: ChangeRows) -> i64 {
 
 /// The columns each record table's rows are written in (statics: their addresses key the
 /// positions [`RecordTable::columns`] keeps).
-static CHANGES_COLUMNS: [&str; 17] = [
+static CHANGES_COLUMNS: [&str; 19] = [
     "id", "role_id", "role_name", "application_name", "agent", "xid", "made_at", "statement", "reverts",
-    "table_relids", "table_names", "table_shapes", "inserted", "updated", "deleted", "rows_at", "rows_file",
+    "table_relids", "table_names", "table_shapes", "inserted", "updated", "deleted", "first_batch", "first_batch_rows", "rows_at",
+    "rows_file",
 ];
 static ROWS_COLUMNS: [&str; 4] = ["change_id", "seq", "row_count", "images"];
 
-/// A new change: its `change_rows` rows (batches of row events), then its `changes` row, which
-/// lists its tables and where its rows went.
+/// A new change: its batches of row events after the first as `change_rows` rows, then its
+/// `changes` row, which lists its tables, holds its first batch and says where the others went.
 ///
 /// `change_rows` has no index: a change's rows are found by their addresses (`rows_at`, with the
 /// file they are addresses in, `rows_file`), which the change's row keeps. An index entry per row
@@ -129,8 +130,9 @@ static ROWS_COLUMNS: [&str; 4] = ["change_id", "seq", "row_count", "images"];
 /// an array. Addresses hold while `change_rows` keeps its file: heap rows that are never updated do
 /// not move, and what moves them (`VACUUM FULL`, `CLUSTER`, a restore) writes a new file, which
 /// `rows_file` tells apart (then rows are found by change id, scanning). The tables are arrays in
-/// the change's row rather than rows of their own for the same reason: a one-row change writes two
-/// heap tuples and one index entry.
+/// the change's row rather than rows of their own for the same reason, and its first batch too: a
+/// change of up to a batch of rows (about 1,800 bytes of images) writes one heap tuple and one
+/// index entry.
 unsafe fn insert_change(statement: &[u8], reverts: Option<i64>, rows: &ChangeRows) -> Result<i64, String> {
     let role = pg_sys::GetSessionUserId();
     let relids = relids()?;
@@ -139,27 +141,8 @@ unsafe fn insert_change(statement: &[u8], reverts: Option<i64>, rows: &ChangeRow
     let images = open.rows;
     let columns = images.columns(&ROWS_COLUMNS)?;
     let rows_file = (*(*images.rel).rd_rel).relfilenode;
-    let mut addresses: Vec<pg_sys::ItemPointerData> = Vec::with_capacity(rows.events.batches.len());
-    // Each batch's datums are made in a memory context reset every few hundred batches: a large
-    // change never holds a second copy of all its images in Postgres memory.
-    let mut row_memory = pgrx::PgMemoryContexts::new("interdict change rows");
-    for (i, batch) in rows.events.batches.iter().enumerate() {
-        let at = row_memory.switch_to(|_| {
-            images.insert_at(
-                &columns,
-                &[
-                    Some(pg_sys::Datum::from(id)),
-                    Some(pg_sys::Datum::from(batch.first_seq)),
-                    Some(pg_sys::Datum::from(batch.count)),
-                    Some(varlena_datum(&batch.bytes)),
-                ],
-            )
-        })?;
-        addresses.push(at);
-        if i % 256 == 255 {
-            row_memory.reset();
-        }
-    }
+    let Some((first, later)) = rows.events.batches.split_first() else { return Err("a change with no rows".into()) };
+    let mut addresses = insert_batches(&images, &columns, id, later)?;
     let agent = crate::settings::agent();
     let texts = |v: &[String]| v.iter().map(|t| text_datum(t)).collect::<Vec<_>>();
     let by_value = |v: &[i64]| v.iter().map(|&n| pg_sys::Datum::from(n)).collect::<Vec<_>>();
@@ -181,6 +164,8 @@ unsafe fn insert_change(statement: &[u8], reverts: Option<i64>, rows: &ChangeRow
             Some(array(by_value(&rows.inserted), INT8_ELEMENT)),
             Some(array(by_value(&rows.updated), INT8_ELEMENT)),
             Some(array(by_value(&rows.deleted), INT8_ELEMENT)),
+            Some(varlena_datum(&first.bytes)),
+            Some(pg_sys::Datum::from(first.count)),
             Some(array(addresses.iter_mut().map(|t| pg_sys::Datum::from(t as *mut pg_sys::ItemPointerData)).collect(), TID_ELEMENT)),
             Some(pg_sys::Datum::from(rows_file)),
         ],
@@ -188,6 +173,35 @@ unsafe fn insert_change(statement: &[u8], reverts: Option<i64>, rows: &ChangeRow
     // Later commands of this transaction (a revert, `history()`) see the change.
     pg_sys::CommandCounterIncrement();
     Ok(id)
+}
+
+/// A change's batches after its first, one `change_rows` row each; their addresses, in order.
+unsafe fn insert_batches(images: &RecordTable, columns: &[usize], id: i64, batches: &[Batch]) -> Result<Vec<pg_sys::ItemPointerData>, String> {
+    let mut addresses = Vec::with_capacity(batches.len());
+    if batches.is_empty() {
+        return Ok(addresses);
+    }
+    // Each batch's datums are made in a memory context reset every few hundred batches: a large
+    // change never holds a second copy of all its images in Postgres memory.
+    let mut row_memory = pgrx::PgMemoryContexts::new("interdict change rows");
+    for (i, batch) in batches.iter().enumerate() {
+        let at = row_memory.switch_to(|_| {
+            images.insert_at(
+                columns,
+                &[
+                    Some(pg_sys::Datum::from(id)),
+                    Some(pg_sys::Datum::from(batch.first_seq)),
+                    Some(pg_sys::Datum::from(batch.count)),
+                    Some(varlena_datum(&batch.bytes)),
+                ],
+            )
+        })?;
+        addresses.push(at);
+        if i % 256 == 255 {
+            row_memory.reset();
+        }
+    }
+    Ok(addresses)
 }
 
 /// An array element type as `construct_array` takes it: type, length, by value, alignment.
@@ -553,18 +567,20 @@ pub fn read_rows(id: i64) -> Result<Vec<StoredRow>, String> {
         crate::guard_sql::prefer_addresses();
         Spi::connect(|client| {
             let args = [DatumWithOid::from(id)];
-            // How many events and batches, and whether their addresses still hold.
-            let (recorded, addresses, addressed) = client
+            // How many events, the first batch, how many later batches, whether their addresses still hold.
+            let change = client
                 .select(
                     "SELECT (SELECT pg_catalog.sum(n) FROM pg_catalog.unnest(inserted OPERATOR(pg_catalog.||) updated OPERATOR(pg_catalog.||) deleted) n)::pg_catalog.int8,
-                            pg_catalog.cardinality(rows_at),
+                            first_batch_rows, first_batch, pg_catalog.cardinality(rows_at),
                             rows_file OPERATOR(pg_catalog.=) pg_catalog.pg_relation_filenode('interdict.change_rows'::pg_catalog.regclass)
                        FROM interdict.changes WHERE id = $1",
                     None,
                     &args,
                 )?
-                .first()
-                .get_three::<i64, i32, bool>()?;
+                .first();
+            let recorded = change.get::<i64>(1)?;
+            let first = (change.get::<i32>(2)?.unwrap_or(0), change.get::<Vec<u8>>(3)?.unwrap_or_default());
+            let (addresses, addressed) = (change.get::<i32>(4)?, change.get::<bool>(5)?);
             let read = |sql: &str| -> Result<Vec<(i32, Vec<u8>)>, pgrx::spi::Error> {
                 let mut out = Vec::new();
                 for r in client.select(sql, None, &args)? {
@@ -572,13 +588,17 @@ pub fn read_rows(id: i64) -> Result<Vec<StoredRow>, String> {
                 }
                 Ok(out)
             };
-            let mut out = if addressed == Some(true) { read(BATCHES_BY_ADDRESS)? } else { read(BATCHES_BY_SCAN)? };
-            if addressed == Some(true) && Some(out.len() as i32) != addresses {
+            let mut later = match addresses {
+                Some(0) => Vec::new(), // all in the first batch
+                _ if addressed == Some(true) => read(BATCHES_BY_ADDRESS)?,
+                _ => read(BATCHES_BY_SCAN)?,
+            };
+            if addressed == Some(true) && Some(later.len() as i32) != addresses {
                 // Addresses that no longer hold in a file of the same number (a restore into a
                 // cluster that gave change_rows the same one): found by change id instead.
-                out = read(BATCHES_BY_SCAN)?;
+                later = read(BATCHES_BY_SCAN)?;
             }
-            Ok::<_, pgrx::spi::Error>((recorded.unwrap_or(0), out))
+            Ok::<_, pgrx::spi::Error>((recorded.unwrap_or(0), std::iter::once(first).chain(later).collect::<Vec<_>>()))
         })
     })
     .map_err(|e| e.to_string())?;
