@@ -30,6 +30,13 @@ workload() { # kind n: n statements, one per line (single-user mode reads a stat
         case $kind in
             select) echo "SELECT abalance FROM pgbench_accounts WHERE aid = $(( (i * 7919) % 100000 + 1 ));" ;;
             update) echo "UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid = $(( (i * 7919) % 100000 + 1 ));" ;;
+            # pgbench -N's transaction, the same text each time (as a prepared statement's executions
+            # carry it: the audit trail keeps a repeated statement's redacted text).
+            ntxn) echo "BEGIN;"
+                  echo "UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid = 17;"
+                  echo "SELECT abalance FROM pgbench_accounts WHERE aid = 17;"
+                  echo "INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (1, 1, 17, 1, CURRENT_TIMESTAMP);"
+                  echo "END;" ;;
             update1000) echo "UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid BETWEEN $(( i % 90 * 1000 + 1 )) AND $(( i % 90 * 1000 + 1000 ));" ;;
             revert1000) echo "UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid BETWEEN $(( i % 90 * 1000 + 1 )) AND $(( i % 90 * 1000 + 1000 ));"
                         echo "SELECT interdict.revert(interdict.last_change_id());" ;;
@@ -47,7 +54,7 @@ ir() { # config kind n -> total instructions of one single-user backend
 }
 declare -A per
 configs=(none off readonly guarded)
-kinds=(select update update1000 revert1000)
+kinds=(select update ntxn update1000 revert1000)
 for kind in "${kinds[@]}"; do
     for config in "${configs[@]}"; do
         [ "$config" = readonly ] && [ "$kind" != select ] && continue
@@ -84,6 +91,7 @@ protocol in single-user mode), which the baseline pays too. $(date -u +%Y-%m-%d)
 |---|---|---|---|---|
 $(row "point SELECT (N=$N)" select)
 $(row "one-row UPDATE (N=$N)" update)
+$(row "pgbench -N transaction, 2 of its statements recorded (N=$N)" ntxn)
 $(row "1,000-row UPDATE (N=$(( N / 20 )))" update1000)
 
 Reverting a 1,000-row UPDATE (guarded; each statement an UPDATE then \`interdict.revert()\` of its
@@ -112,6 +120,12 @@ One-row UPDATE, \`guarded\`:
 | function | self | inclusive |
 |---|---|---|
 $(breakdown guarded update "$N")
+
+pgbench -N transaction (BEGIN, UPDATE, SELECT, INSERT, END), \`guarded\`:
+
+| function | self | inclusive |
+|---|---|---|
+$(breakdown guarded ntxn "$N")
 
 1,000-row UPDATE, \`guarded\`:
 
