@@ -13,10 +13,12 @@
 //! routing, `COPY FROM`, and the final after-image (generated columns included).
 //!
 //! In a guarded session the trigger takes each row's image (its bytes as a composite datum, see
-//! `image.rs`) and keeps it in this backend's memory, tagged with the subtransaction level; an aborted (sub)transaction drops its rows. When the
-//! top-level statement ends, the rows are written to the change's row in `interdict.changes` (its
-//! first batch) and `interdict.change_rows` (the rest) in the same transaction: if the write commits, its change commits; if it aborts, neither exists. Rows that
-//! deferred triggers write at commit are written by the pre-commit callback.
+//! `image.rs`) and keeps it in this backend's memory, tagged with the subtransaction level; an
+//! aborted (sub)transaction drops its rows. When the top-level statement ends, the rows are written
+//! to the change's row in `interdict.changes` (its first batch) and `interdict.change_rows` (the
+//! rest) in the same transaction: if the write commits, its change commits; if it aborts, neither
+//! exists. Rows that deferred triggers write at commit are written by the pre-commit callback, which
+//! then writes the transaction's audit line (`audit::changes`).
 
 mod image;
 mod revert;
