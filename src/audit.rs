@@ -1,8 +1,9 @@
-//! The audit trail: every refusal, dry-run refusal, approval, denial, recorded change, revert and
-//! policy load writes one JSON object as a `LOG` line through Postgres' own logging (so `stderr`,
-//! `csvlog`, `jsonlog` and log shippers see it). Each line carries the time, event, session facts
-//! (role, database, `application_name`, client address, backend pid, `interdict.agent`, mode), a
-//! stable hash of the statement, the statement as `interdict.log_statement` says (`redacted` by
+//! The audit trail: every refusal, dry-run refusal, approval, denial and policy load writes one JSON
+//! object as a `LOG` line through Postgres' own logging (so `stderr`, `csvlog`, `jsonlog` and log
+//! shippers see it); recorded changes and reverts, one `changes` line per transaction as it commits
+//! (an entry per change, each with its own statement). Each line carries the time, event, session
+//! facts (role, database, `application_name`, client address, backend pid, `interdict.agent`, mode),
+//! a stable hash of the statement, the statement as `interdict.log_statement` says (`redacted` by
 //! default: literals replaced by `?`), and the event's own facts. A line goes to the server log only,
 //! alone: Postgres adds no statement or context of its own (`messages::log_line`). Writing a line
 //! never fails the statement: an error while writing it is swallowed.
