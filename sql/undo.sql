@@ -56,7 +56,8 @@ CREATE TABLE interdict.change_rows (
     seq       bigint NOT NULL,                -- the position in the change of its first row event
     row_count integer NOT NULL,               -- how many row events it holds
     images    bytea NOT NULL                  -- the events: operation, table, before- and after-image (the rows'
-                                              -- bytes), packed (core/src/undo.rs); interdict.change_images() reads them
+                                              -- bytes; an update's after-image as its difference from the before-image
+                                              -- when smaller), packed (core/src/undo.rs); interdict.change_images() reads them
 );
 -- Row events are packed into batches of about 1,800 bytes (one heap tuple per event cost about as much
 -- as capturing the event), small enough that Postgres keeps each batch in line.

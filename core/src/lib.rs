@@ -17,6 +17,7 @@
 //! - [`approval`]: approval ids, bound to a statement, its parameters, role and database.
 //! - [`undo`]: a recorded change's net effect per row, and the steps that revert it.
 //! - [`image`]: where a stored row image's values lie, checked before Postgres reads it.
+//! - [`delta`]: an update's after-image as its difference from the before-image.
 //! - [`pending`]: refused requests waiting for an operator (kept in shared memory).
 //! - [`fixed`]: fixed-size text for shared-memory records.
 //! - [`stats`]: the counters of `interdict.stats()`.
@@ -31,6 +32,7 @@ pub mod approval;
 pub mod audit;
 pub mod commands;
 pub mod decide;
+pub mod delta;
 pub mod facts;
 pub mod fixed;
 pub mod functions;

@@ -6,6 +6,10 @@
 //! and a later insert may take it again, and triggers may write the same row more than once. Only
 //! the first before-image and the last after-image matter.
 
+use std::borrow::Cow;
+
+use crate::delta::{apply as apply_delta, encode as delta};
+
 /// What the recording trigger saw happen to one row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -236,9 +240,15 @@ mod tests {
 ///
 /// A batch: a format byte, a byte-order byte (the images are tuples in the server's own byte order),
 /// then per event: the operation's letter, the table's OID (4 bytes, little-endian), and each image
-/// as a 4-byte little-endian length (`u32::MAX`: none) and its bytes.
+/// as a 4-byte little-endian length (`u32::MAX`: none) and its bytes. In format 2 an update's
+/// after-image whose length word has [`DELTA`] set is stored as a delta (`crate::delta`) against its
+/// before-image (format 1, written before, has none; both are read).
 pub const BATCH_BYTES: usize = 1800;
-const BATCH_FORMAT: u8 = 1;
+const BATCH_FORMAT: u8 = 2;
+const FORMATS_READ: [u8; 2] = [1, 2];
+/// A length word's flag: the bytes that follow are a delta against the event's before-image.
+/// A row image is at most 1 GB, so the flag is never part of a length.
+const DELTA: u32 = 1 << 31;
 #[cfg(target_endian = "little")]
 const BYTE_ORDER: u8 = b'l';
 #[cfg(target_endian = "big")]
@@ -257,28 +267,72 @@ pub struct Batch {
 #[derive(Debug, Default)]
 pub struct Batcher {
     pub batches: Vec<Batch>,
+    /// Where each event starts: its batch and its offset there (for [`Batcher::truncate`]).
+    starts: Vec<(u32, u32)>,
 }
 
 impl Batcher {
+    /// How many events it holds.
+    pub fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.starts.is_empty()
+    }
+
+    /// Keeps the first `events` events, forgets the rest.
+    pub fn truncate(&mut self, events: usize) {
+        let Some(&(batch, offset)) = self.starts.get(events) else { return };
+        let (batch, offset) = (batch as usize, offset as usize);
+        let kept_before = self.starts.iter().take(events).filter(|(b, _)| *b as usize == batch).count();
+        self.batches.truncate(batch + 1);
+        if kept_before == 0 {
+            self.batches.pop();
+        } else if let Some(b) = self.batches.last_mut() {
+            b.bytes.truncate(offset);
+            b.count = kept_before as i32;
+        }
+        self.starts.truncate(events);
+    }
+
+    /// Moves every event's position by `by` (events captured before their change's first position
+    /// is known).
+    pub fn shift(&mut self, by: i64) {
+        self.batches.iter_mut().for_each(|b| b.first_seq += by);
+    }
+
     /// Adds event `seq` (positions rise by one within a batch): a new batch when this one would
     /// pass [`BATCH_BYTES`] (an event larger than that is a batch of its own).
     pub fn push(&mut self, seq: i64, op: Op, relid: u32, old: Option<&[u8]>, new: Option<&[u8]>) {
-        let size = 1 + 4 + 8 + old.map_or(0, <[u8]>::len) + new.map_or(0, <[u8]>::len);
+        // An update's after-image mostly repeats its before-image: kept as the difference when
+        // that is smaller (one more pass over bytes already in cache, against writing them twice).
+        let after_delta = match (old, new) {
+            (Some(o), Some(n)) => delta(o, n),
+            _ => None,
+        };
+        let new_len = after_delta.as_ref().map_or(new.map_or(0, <[u8]>::len), Vec::len);
+        let size = 1 + 4 + 8 + old.map_or(0, <[u8]>::len) + new_len;
         let start_new = match self.batches.last() {
             None => true,
             Some(b) => b.bytes.len() + size > BATCH_BYTES || b.first_seq + b.count as i64 != seq,
         };
         if start_new {
-            self.batches.push(Batch { first_seq: seq, count: 0, bytes: vec![BATCH_FORMAT, BYTE_ORDER] });
+            let mut bytes = Vec::with_capacity(BATCH_BYTES.max(2 + size));
+            bytes.extend_from_slice(&[BATCH_FORMAT, BYTE_ORDER]);
+            self.batches.push(Batch { first_seq: seq, count: 0, bytes });
         }
+        let index = self.batches.len() as u32 - 1;
         let Some(b) = self.batches.last_mut() else { return };
+        self.starts.push((index, b.bytes.len() as u32));
         b.bytes.reserve(size);
         b.bytes.push(op.letter() as u8);
         b.bytes.extend_from_slice(&relid.to_le_bytes());
-        for image in [old, new] {
+        let images = [(old, 0), (after_delta.as_deref().or(new), if after_delta.is_some() { DELTA } else { 0 })];
+        for (image, flag) in images {
             match image {
                 Some(i) => {
-                    b.bytes.extend_from_slice(&(i.len() as u32).to_le_bytes());
+                    b.bytes.extend_from_slice(&(i.len() as u32 | flag).to_le_bytes());
                     b.bytes.extend_from_slice(i);
                 }
                 None => b.bytes.extend_from_slice(&NO_IMAGE.to_le_bytes()),
@@ -288,22 +342,23 @@ impl Batcher {
     }
 }
 
-/// One event read back from a batch.
+/// One event read back from a batch (an after-image stored as a delta rebuilt).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stored<'a> {
     pub op: Op,
     pub relid: u32,
     pub old: Option<&'a [u8]>,
-    pub new: Option<&'a [u8]>,
+    pub new: Option<Cow<'a, [u8]>>,
 }
 
 /// A batch's events, each length checked against the batch's end; `count` is how many it must hold.
 pub fn unpack(bytes: &[u8], count: i32) -> Result<Vec<Stored<'_>>, String> {
     match bytes {
-        [BATCH_FORMAT, BYTE_ORDER, ..] => {}
-        [BATCH_FORMAT, _, ..] => return Err("written by a server of the other byte order".into()),
+        [format, BYTE_ORDER, ..] if FORMATS_READ.contains(format) => {}
+        [format, _, ..] if FORMATS_READ.contains(format) => return Err("written by a server of the other byte order".into()),
         _ => return Err("not a batch of row events".into()),
     }
+    let deltas = bytes[0] >= 2;
     let mut at = 2;
     let take = |at: &mut usize, n: usize| -> Result<&[u8], String> {
         let s = bytes.get(*at..at.checked_add(n).ok_or("too long")?).ok_or_else(|| format!("cut short at byte {at}"))?;
@@ -315,14 +370,19 @@ pub fn unpack(bytes: &[u8], count: i32) -> Result<Vec<Stored<'_>>, String> {
     while at < bytes.len() {
         let op = Op::from_letter(take(&mut at, 1)?[0] as char).ok_or("an unknown operation")?;
         let relid = u32_at(&mut at)?;
-        let image = |at: &mut usize| -> Result<Option<&[u8]>, String> {
+        let image = |at: &mut usize| -> Result<Option<(&[u8], bool)>, String> {
             match u32_at(at)? {
                 NO_IMAGE => Ok(None),
-                n => take(at, n as usize).map(Some),
+                n if deltas && n & DELTA != 0 => take(at, (n & !DELTA) as usize).map(|d| Some((d, true))),
+                n => take(at, n as usize).map(|i| Some((i, false))),
             }
         };
-        let old = image(&mut at)?;
-        let new = image(&mut at)?;
+        let old = image(&mut at)?.map(|(i, _)| i);
+        let new = match image(&mut at)? {
+            None => None,
+            Some((i, false)) => Some(Cow::Borrowed(i)),
+            Some((d, true)) => Some(Cow::Owned(apply_delta(old.ok_or("a delta with no before-image")?, d)?)),
+        };
         out.push(Stored { op, relid, old, new });
     }
     if out.len() != count.max(0) as usize {
@@ -346,11 +406,45 @@ mod batch_tests {
         assert_eq!(
             got,
             vec![
-                Stored { op: Op::Insert, relid: 7, old: None, new: Some(b"new") },
-                Stored { op: Op::Update, relid: 8, old: Some(b"a"), new: Some(b"") },
+                Stored { op: Op::Insert, relid: 7, old: None, new: Some(Cow::Borrowed(b"new")) },
+                Stored { op: Op::Update, relid: 8, old: Some(b"a"), new: Some(Cow::Borrowed(b"")) },
                 Stored { op: Op::Delete, relid: 7, old: Some(&[9; 10]), new: None },
             ]
         );
+    }
+
+    #[test]
+    fn an_update_that_repeats_its_row_stores_the_difference() {
+        let old: Vec<u8> = (0..120u8).collect();
+        let mut new = old.clone();
+        new[50..54].copy_from_slice(&[1, 2, 3, 4]);
+        let mut b = Batcher::default();
+        b.push(1, Op::Update, 8, Some(&old), Some(&new));
+        eq_one_batch(&b, 1);
+        assert!(b.batches[0].bytes.len() < 2 + 13 + old.len() + 20, "{} bytes", b.batches[0].bytes.len());
+        let got = unpack(&b.batches[0].bytes, 1).unwrap();
+        assert_eq!(got[0].old, Some(&old[..]));
+        assert_eq!(got[0].new.as_deref(), Some(&new[..]));
+        assert!(matches!(got[0].new, Some(Cow::Owned(_))), "rebuilt from the delta");
+        // A delta's length word on an insert (no before-image) is damage.
+        let mut bad = Batcher::default();
+        bad.push(1, Op::Insert, 8, None, Some(&new));
+        let mut bytes = bad.batches[0].bytes.clone();
+        bytes[14] |= 0x80; // the after-image's length word: bytes 11 to 14, little-endian
+        assert!(unpack(&bytes, 1).unwrap_err().contains("no before-image"));
+    }
+
+    #[test]
+    fn format_one_batches_are_read_and_have_no_deltas() {
+        // Written before deltas: the same layout, format byte 1, a length word's high bit never set.
+        let mut b = Batcher::default();
+        b.push(1, Op::Update, 8, Some(b"old image"), Some(b"new image"));
+        let mut bytes = b.batches[0].bytes.clone();
+        bytes[0] = 1;
+        let got = unpack(&bytes, 1).unwrap();
+        assert_eq!((got[0].old, got[0].new.as_deref()), (Some(&b"old image"[..]), Some(&b"new image"[..])));
+        bytes[0] = 3;
+        assert!(unpack(&bytes, 1).unwrap_err().contains("not a batch"));
     }
 
     fn eq_one_batch(b: &Batcher, count: i32) {
@@ -361,9 +455,9 @@ mod batch_tests {
     #[test]
     fn a_batch_stays_under_its_size_and_a_large_event_is_alone() {
         let mut b = Batcher::default();
-        let image = vec![1u8; 500];
+        let (image, other) = (vec![1u8; 500], vec![2u8; 500]);
         for seq in 1..=10 {
-            b.push(seq, Op::Update, 1, Some(&image), Some(&image));
+            b.push(seq, Op::Update, 1, Some(&image), Some(&other));
         }
         b.push(11, Op::Insert, 1, None, Some(&vec![2u8; 5000]));
         b.push(12, Op::Insert, 1, None, Some(b"x"));
@@ -375,6 +469,32 @@ mod batch_tests {
         for x in &b.batches {
             assert_eq!(unpack(&x.bytes, x.count).unwrap().len(), x.count as usize);
         }
+    }
+
+    #[test]
+    fn truncating_forgets_the_last_events_and_shifting_moves_positions() {
+        let image = vec![7u8; 700];
+        let mut b = Batcher::default();
+        for seq in 1..=5 {
+            b.push(seq, Op::Insert, 1, None, Some(&image));
+        }
+        let shape = |b: &Batcher| b.batches.iter().map(|x| (x.first_seq, x.count)).collect::<Vec<_>>();
+        assert_eq!(shape(&b), vec![(1, 2), (3, 2), (5, 1)]);
+        let whole = b.batches[1].bytes.clone();
+        b.truncate(4); // the fifth event: its batch goes
+        assert_eq!((shape(&b), b.len()), (vec![(1, 2), (3, 2)], 4));
+        assert_eq!(b.batches[1].bytes, whole);
+        b.truncate(3); // the fourth: cut out of its batch
+        assert_eq!((shape(&b), b.len()), (vec![(1, 2), (3, 1)], 3));
+        assert_eq!(unpack(&b.batches[1].bytes, 1).unwrap()[0].new.as_deref(), Some(&image[..]));
+        b.truncate(9);
+        assert_eq!(b.len(), 3, "more than it holds: nothing forgotten");
+        b.push(4, Op::Delete, 2, Some(b"x"), None);
+        assert_eq!(shape(&b), vec![(1, 2), (3, 2)], "appends after a cut as before");
+        b.shift(10);
+        assert_eq!(shape(&b), vec![(11, 2), (13, 2)]);
+        b.truncate(0);
+        assert!(b.is_empty() && b.batches.is_empty());
     }
 
     #[test]

@@ -26,19 +26,39 @@ const _: () = {
 };
 
 /// A heap tuple of a table with descriptor `desc`, as image bytes (values stored out of line are
-/// fetched into it: the image outlives the row's toast).
+/// fetched into it: the image outlives the row's toast), in the current memory context until
+/// dropped: the recording trigger copies it straight into its batch of row events.
 ///
 /// # Safety
 /// `tuple` is null or a valid heap tuple of `desc`.
-pub unsafe fn take(tuple: pg_sys::HeapTuple, desc: pg_sys::TupleDesc) -> Option<Vec<u8>> {
+pub unsafe fn take(tuple: pg_sys::HeapTuple, desc: pg_sys::TupleDesc) -> Option<Taken> {
     if tuple.is_null() {
         return None;
     }
     let datum = pg_sys::heap_copy_tuple_as_datum(tuple, desc).cast_mut_ptr::<u8>();
     let len = pgrx::varlena::varsize_4b(datum as *const pg_sys::varlena);
-    let bytes = std::slice::from_raw_parts(datum, len).to_vec();
-    pg_sys::pfree(datum.cast());
-    Some(bytes)
+    Some(Taken { datum, len })
+}
+
+/// A row image [`take`] made: a composite datum `palloc`ed in the memory context current then.
+pub struct Taken {
+    datum: *mut u8,
+    len: usize,
+}
+
+impl Taken {
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: `datum` is a live allocation of `len` bytes until `drop`.
+        unsafe { std::slice::from_raw_parts(self.datum, self.len) }
+    }
+}
+
+impl Drop for Taken {
+    fn drop(&mut self) {
+        // SAFETY: allocated by heap_copy_tuple_as_datum and freed once; its context is the trigger
+        // call's, which outlives this value.
+        unsafe { pg_sys::pfree(self.datum.cast()) }
+    }
 }
 
 /// How a table's columns are stored, dropped ones included, for [`check`].

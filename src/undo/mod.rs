@@ -31,24 +31,26 @@ use store::{write_change, ChangeRows, Counts, Target};
 use crate::cell::BackendCell;
 use crate::guard_sql::as_guard;
 use crate::nodes::{cstr, list_ints, DbText};
-use interdict_core::undo::Op;
+use interdict_core::undo::{Batcher, Op};
 use interdict_core::{Mode, ReasonCode, Refusal};
 use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys;
 use pgrx::spi::Spi;
 use std::collections::BTreeMap;
 
-/// One row event, as the trigger saw it.
+/// What the trigger saw of one row event besides its images (those are packed in `Buffer::events`
+/// as it comes: no allocation per row, an update's after-image kept as its difference).
 struct Captured {
     level: i32,
     relid: pg_sys::Oid,
     op: Op,
-    old: Option<Vec<u8>>,
-    new: Option<Vec<u8>>,
 }
 
 #[derive(Default)]
 struct Buffer {
+    /// The row events captured and not yet written, numbered from 1 (their change's positions are
+    /// known when they are written), and what each was.
+    events: Batcher,
     rows: Vec<Captured>,
     /// The change the statement running now has written (a rule's later plans add to it), with
     /// the subtransaction level that wrote it and the next row number.
@@ -136,7 +138,11 @@ pub unsafe fn capture(data: &pg_sys::TriggerData) {
     };
     let level = pg_sys::GetCurrentTransactionNestLevel();
     let relid = (*data.tg_relation).rd_id;
-    with(|b| b.rows.push(Captured { level, relid, op, old, new }));
+    with(|b| {
+        b.rows.push(Captured { level, relid, op });
+        let seq = b.rows.len() as i64;
+        b.events.push(seq, op, u32::from(relid), old.as_ref().map(image::Taken::bytes), new.as_ref().map(image::Taken::bytes));
+    });
 }
 
 /// A table's shape: its columns' names, positions and types, in order. A change is revertible only
@@ -389,6 +395,7 @@ pub fn xact_event(event: pg_sys::XactEvent::Type) {
             store::forget_tables();
             with(|b| {
                 b.rows.clear();
+                b.events = Batcher::default();
                 b.change = None;
                 b.audit.clear();
             })
@@ -402,7 +409,11 @@ pub fn xact_event(event: pg_sys::XactEvent::Type) {
 pub fn subxact_event(event: pg_sys::SubXactEvent::Type, level: i32) {
     with(|b| match event {
         pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB => {
-            b.rows.retain(|r| r.level < level);
+            // The rows captured since the subtransaction began, a suffix: before it began the level
+            // was lower, and a committed inner one's rows were handed to it.
+            let kept = b.rows.iter().position(|r| r.level >= level).unwrap_or(b.rows.len());
+            b.rows.truncate(kept);
+            b.events.truncate(kept);
             b.audit.retain(|(l, _)| *l < level);
             if b.change.is_some_and(|(_, l, _)| l >= level) {
                 b.change = None;
@@ -422,20 +433,20 @@ pub fn subxact_event(event: pg_sys::SubXactEvent::Type, level: i32) {
 /// Writes the rows captured so far to the statement's change (created on first use) and tells the
 /// session. `at_commit`: rows deferred triggers wrote while the transaction commits.
 pub fn flush(at_commit: bool) {
-    let rows = with(|b| std::mem::take(&mut b.rows));
+    let (rows, mut events) = with(|b| (std::mem::take(&mut b.rows), std::mem::take(&mut b.events)));
     if rows.is_empty() {
         return;
     }
     // SAFETY: a plain read of transaction state.
     let level = unsafe { pg_sys::GetCurrentTransactionNestLevel() };
     let existing = if at_commit { None } else { with(|b| b.change) };
-    let mut next_seq = existing.map_or(1, |(_, _, seq)| seq);
-    let mut change = ChangeRows::default();
+    let first_seq = existing.map_or(1, |(_, _, seq)| seq);
+    let next_seq = first_seq + rows.len() as i64;
+    events.shift(first_seq - 1);
+    let mut change = ChangeRows::with_events(events);
     let mut tables: BTreeMap<u32, Counts> = BTreeMap::new();
     for r in rows {
         tables.entry(u32::from(r.relid)).or_default().add(r.op);
-        change.row(next_seq, r.relid, r.op, r.old.as_deref(), r.new.as_deref());
-        next_seq += 1;
     }
     let mut summary = Vec::new();
     for (relid, counts) in tables {

@@ -53,6 +53,11 @@ pub struct ChangeRows {
 }
 
 impl ChangeRows {
+    /// A write's row events, packed already.
+    pub fn with_events(events: Batcher) -> Self {
+        ChangeRows { events, ..Default::default() }
+    }
+
     /// A row event with its images (`image.rs`).
     pub fn row(&mut self, seq: i64, relid: pg_sys::Oid, op: Op, old: Option<&[u8]>, new: Option<&[u8]>) {
         self.events.push(seq, op, u32::from(relid), old, new);
@@ -605,7 +610,7 @@ pub fn read_rows(id: i64) -> Result<Vec<StoredRow>, String> {
     let mut rows = Vec::new();
     for (count, bytes) in &batches {
         for e in unpack(bytes, *count).map_err(|e| format!("a batch of its row events is damaged: {e}"))? {
-            rows.push(StoredRow { relid: pg_sys::Oid::from(e.relid), op: e.op, old: e.old.map(<[u8]>::to_vec), new: e.new.map(<[u8]>::to_vec) });
+            rows.push(StoredRow { relid: pg_sys::Oid::from(e.relid), op: e.op, old: e.old.map(<[u8]>::to_vec), new: e.new.map(std::borrow::Cow::into_owned) });
         }
     }
     if rows.len() as i64 != recorded {
