@@ -378,3 +378,66 @@ def a_revert_that_would_leave_a_dangling_reference_is_a_conflict():
     run(agent, f"SELECT interdict.revert({moved})")
     eq(run(dba, f"SELECT (SELECT parent_id FROM {child} WHERE id = 10), (SELECT count(*) FROM {parent} WHERE id = 2)"), [(2, 1)],
        "the key and its reference moved back together")
+
+@test
+def a_large_statement_writes_its_images_as_it_goes():
+    """A statement's full batches of row images are written to change_rows while it runs (64 batches
+    held at most, so its memory stays bounded), under the id its change then takes: reverted exactly.
+    Rolled back — the transaction, a savepoint, a PL/pgSQL block that fails — they go with it, and
+    what the statement captured outside the block stays recorded; a block that succeeds keeps them."""
+    dba, agent = connect("postgres"), connect("r_guard")
+    table = f"ahead_{ARGS.label}"
+    run(agent, f"CREATE TABLE {table} (id int PRIMARY KEY, n int, pad text)")
+    run(agent, f"INSERT INTO {table} SELECT g, g, repeat(md5(g::text), 10) FROM generate_series(1, 600) g")
+    fingerprint = f"SELECT md5(string_agg(t::text, ',' ORDER BY id)) FROM {table} t"
+    orphans = "SELECT count(*) FROM interdict.change_rows r WHERE NOT EXISTS (SELECT FROM interdict.changes c WHERE c.id = r.change_id)"
+    before = one(dba, fingerprint)
+
+    run(agent, f"UPDATE {table} SET n = n + 1 WHERE id > 0")
+    big = last_change(agent)
+    eq(one(dba, f"""SELECT (c.first_batch_rows + (SELECT sum(row_count) FROM interdict.change_rows WHERE change_id = c.id),
+                            cardinality(c.rows_at) > 64,
+                            c.rows_at = (SELECT array_agg(ctid ORDER BY seq) FROM interdict.change_rows WHERE change_id = c.id))::text
+                    FROM interdict.changes c WHERE id = {big}"""), "(600,t,t)", "every row, its batches' addresses in order")
+    run(agent, f"SELECT interdict.revert({big})")
+    eq(one(dba, fingerprint), before, "reverted exactly")
+
+    # Written ahead under an id taken then: rolled back, the id is gone with nothing left behind.
+    run(agent, f"BEGIN; UPDATE {table} SET n = n + 1 WHERE id > 0; ROLLBACK")
+    run(agent, f"UPDATE {table} SET n = n + 1 WHERE id = 1")
+    eq(last_change(agent) - big, 3, "the revert's change, then an id taken while the rolled-back UPDATE ran")
+    run(agent, f"SELECT interdict.revert({last_change(agent)})")
+    run(agent, "BEGIN")
+    run(agent, f"UPDATE {table} SET n = n + 2 WHERE id <= 5")
+    kept = last_change(agent)
+    run(agent, "SAVEPOINT s")
+    run(agent, f"UPDATE {table} SET n = n + 3 WHERE id > 0")
+    run(agent, "ROLLBACK TO SAVEPOINT s")
+    run(agent, "COMMIT")
+    eq(one(dba, f"SELECT max(id) FROM interdict.changes"), kept, "no change for the statement rolled back to the savepoint")
+    eq(one(dba, orphans), 0, "and none of its images")
+
+    fn = f"ahead_fn_{ARGS.label}"
+    run(dba, f"""CREATE FUNCTION {fn}(fail boolean) RETURNS int LANGUAGE plpgsql AS $$
+                 BEGIN
+                     BEGIN
+                         UPDATE {table} SET n = n + 100 WHERE id > 0;
+                         IF fail THEN RAISE EXCEPTION 'undo the block'; END IF;
+                     EXCEPTION WHEN raise_exception THEN NULL;
+                     END;
+                     UPDATE {table} SET n = n + 10 WHERE id <= 3;
+                     RETURN 1;
+                 END $$""")
+    run(agent, f"SELECT {fn}(true)")
+    failed = last_change(agent)
+    eq(one(dba, f"SELECT (inserted, updated, deleted, first_batch_rows, cardinality(rows_at))::text FROM interdict.changes WHERE id = {failed}"),
+       "({0},{3},{0},3,0)", "the failed block's rows are not in the change, the rows after it are")
+    eq(one(dba, orphans), 0, "the failed block's images went with it")
+    run(agent, f"SELECT {fn}(false)")
+    whole = last_change(agent)
+    eq(one(dba, f"SELECT updated::text FROM interdict.changes WHERE id = {whole}"), "{603}", "a block that succeeds: its rows and the later ones")
+    for change in (whole, failed, kept):
+        run(agent, f"SELECT interdict.revert({change})")
+    eq(one(dba, fingerprint), before, "every change reverted: the table as it was")
+    run(dba, f"DROP FUNCTION {fn}(boolean)")
+    run(dba, f"DROP TABLE {table}")

@@ -267,33 +267,40 @@ pub struct Batch {
 #[derive(Debug, Default)]
 pub struct Batcher {
     pub batches: Vec<Batch>,
-    /// Where each event starts: its batch and its offset there (for [`Batcher::truncate`]).
-    starts: Vec<(u32, u32)>,
+}
+
+/// Where the next event will go, for [`Batcher::cut`] to go back to.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    batches: usize,
+    bytes: usize,
+    count: i32,
 }
 
 impl Batcher {
-    /// How many events it holds.
-    pub fn len(&self) -> usize {
-        self.starts.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.starts.is_empty()
-    }
-
-    /// Keeps the first `events` events, forgets the rest.
-    pub fn truncate(&mut self, events: usize) {
-        let Some(&(batch, offset)) = self.starts.get(events) else { return };
-        let (batch, offset) = (batch as usize, offset as usize);
-        let kept_before = self.starts.iter().take(events).filter(|(b, _)| *b as usize == batch).count();
-        self.batches.truncate(batch + 1);
-        if kept_before == 0 {
-            self.batches.pop();
-        } else if let Some(b) = self.batches.last_mut() {
-            b.bytes.truncate(offset);
-            b.count = kept_before as i32;
+    pub fn position(&self) -> Position {
+        match self.batches.last() {
+            None => Position::default(),
+            Some(b) => Position { batches: self.batches.len(), bytes: b.bytes.len(), count: b.count },
         }
-        self.starts.truncate(events);
+    }
+
+    /// Forgets the events pushed since `at` (taken since the last [`Batcher::take_sealed`], or in
+    /// the first batch, which that keeps).
+    pub fn cut(&mut self, at: Position) {
+        self.batches.truncate(at.batches);
+        if let Some(b) = self.batches.last_mut() {
+            b.bytes.truncate(at.bytes);
+            b.count = at.count;
+        }
+    }
+
+    /// Takes the batches that are full, but the first: the first and the one being filled stay.
+    pub fn take_sealed(&mut self) -> Vec<Batch> {
+        match self.batches.len() {
+            0..=2 => Vec::new(),
+            n => self.batches.drain(1..n - 1).collect(),
+        }
     }
 
     /// Moves every event's position by `by` (events captured before their change's first position
@@ -322,9 +329,7 @@ impl Batcher {
             bytes.extend_from_slice(&[BATCH_FORMAT, BYTE_ORDER]);
             self.batches.push(Batch { first_seq: seq, count: 0, bytes });
         }
-        let index = self.batches.len() as u32 - 1;
         let Some(b) = self.batches.last_mut() else { return };
-        self.starts.push((index, b.bytes.len() as u32));
         b.bytes.reserve(size);
         b.bytes.push(op.letter() as u8);
         b.bytes.extend_from_slice(&relid.to_le_bytes());
@@ -472,29 +477,40 @@ mod batch_tests {
     }
 
     #[test]
-    fn truncating_forgets_the_last_events_and_shifting_moves_positions() {
+    fn cutting_forgets_the_last_events_and_sealed_batches_are_taken() {
         let image = vec![7u8; 700];
         let mut b = Batcher::default();
+        let shape = |b: &Batcher| b.batches.iter().map(|x| (x.first_seq, x.count)).collect::<Vec<_>>();
+        let empty = b.position();
+        let mut at = Vec::new();
         for seq in 1..=5 {
+            at.push(b.position());
             b.push(seq, Op::Insert, 1, None, Some(&image));
         }
-        let shape = |b: &Batcher| b.batches.iter().map(|x| (x.first_seq, x.count)).collect::<Vec<_>>();
         assert_eq!(shape(&b), vec![(1, 2), (3, 2), (5, 1)]);
         let whole = b.batches[1].bytes.clone();
-        b.truncate(4); // the fifth event: its batch goes
-        assert_eq!((shape(&b), b.len()), (vec![(1, 2), (3, 2)], 4));
+        b.cut(at[4]); // before the fifth event: its batch goes
+        assert_eq!(shape(&b), vec![(1, 2), (3, 2)]);
         assert_eq!(b.batches[1].bytes, whole);
-        b.truncate(3); // the fourth: cut out of its batch
-        assert_eq!((shape(&b), b.len()), (vec![(1, 2), (3, 1)], 3));
+        b.cut(at[3]); // before the fourth: cut out of its batch
+        assert_eq!(shape(&b), vec![(1, 2), (3, 1)]);
         assert_eq!(unpack(&b.batches[1].bytes, 1).unwrap()[0].new.as_deref(), Some(&image[..]));
-        b.truncate(9);
-        assert_eq!(b.len(), 3, "more than it holds: nothing forgotten");
         b.push(4, Op::Delete, 2, Some(b"x"), None);
         assert_eq!(shape(&b), vec![(1, 2), (3, 2)], "appends after a cut as before");
+        b.push(5, Op::Insert, 1, None, Some(&image));
+        b.push(6, Op::Insert, 1, None, Some(&image));
+        assert_eq!(shape(&b), vec![(1, 2), (3, 3), (6, 1)]);
+        let sealed = b.take_sealed();
+        assert_eq!((sealed.len(), sealed[0].first_seq, shape(&b)), (1, 3, vec![(1, 2), (6, 1)]), "the first and the last stay");
+        assert!(b.take_sealed().is_empty(), "nothing sealed but the first");
+        b.push(7, Op::Insert, 1, None, Some(&image));
+        assert_eq!(shape(&b), vec![(1, 2), (6, 2)], "positions go on after the ones taken");
         b.shift(10);
-        assert_eq!(shape(&b), vec![(11, 2), (13, 2)]);
-        b.truncate(0);
-        assert!(b.is_empty() && b.batches.is_empty());
+        assert_eq!(shape(&b), vec![(11, 2), (16, 2)]);
+        b.cut(at[1]); // inside the first batch, which taking keeps
+        assert_eq!(shape(&b), vec![(11, 1)]);
+        b.cut(empty);
+        assert!(b.batches.is_empty() && b.take_sealed().is_empty());
     }
 
     #[test]

@@ -13,11 +13,12 @@
 //! routing, `COPY FROM`, and the final after-image (generated columns included).
 //!
 //! In a guarded session the trigger takes each row's image (its bytes as a composite datum, see
-//! `image.rs`) and keeps it in this backend's memory, tagged with the subtransaction level; an
-//! aborted (sub)transaction drops its rows. When the top-level statement ends, the rows are written
-//! to the change's row in `interdict.changes` (its first batch) and `interdict.change_rows` (the
-//! rest) in the same transaction: if the write commits, its change commits; if it aborts, neither
-//! exists. Rows that deferred triggers write at commit are written by the pre-commit callback, which
+//! `image.rs`) and packs it into batches in this backend's memory, marking where each
+//! subtransaction level began; an aborted (sub)transaction drops its rows. When the top-level
+//! statement ends, the rows are written to the change's row in `interdict.changes` (its first
+//! batch) and `interdict.change_rows` (the rest) in the same transaction: if the write commits, its
+//! change commits; if it aborts, neither exists. A large statement writes its full batches to
+//! `change_rows` as it goes, so that its memory stays bounded ([`WRITE_AHEAD_BATCHES`]). Rows that deferred triggers write at commit are written by the pre-commit callback, which
 //! then writes the transaction's audit line (`audit::changes`).
 
 mod image;
@@ -31,27 +32,25 @@ use store::{write_change, ChangeRows, Counts, Target};
 use crate::cell::BackendCell;
 use crate::guard_sql::as_guard;
 use crate::nodes::{cstr, list_ints, DbText};
-use interdict_core::undo::{Batcher, Op};
+use interdict_core::undo::{Batcher, Op, Position};
 use interdict_core::{Mode, ReasonCode, Refusal};
 use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys;
 use pgrx::spi::Spi;
-use std::collections::BTreeMap;
-
-/// What the trigger saw of one row event besides its images (those are packed in `Buffer::events`
-/// as it comes: no allocation per row, an update's after-image kept as its difference).
-struct Captured {
-    level: i32,
-    relid: pg_sys::Oid,
-    op: Op,
-}
 
 #[derive(Default)]
 struct Buffer {
-    /// The row events captured and not yet written, numbered from 1 (their change's positions are
-    /// known when they are written), and what each was.
+    /// The statement's row events not yet written, numbered from 1 (their change's positions are
+    /// known when they are written), packed as the trigger takes them: no allocation per row, an
+    /// update's after-image kept as its difference from the before-image.
     events: Batcher,
-    rows: Vec<Captured>,
+    /// How many were captured (written ahead included), and rows per table.
+    captured: i64,
+    tables: Vec<(pg_sys::Oid, Counts)>,
+    /// Where each subtransaction level that captured rows began, lowest level first.
+    marks: Vec<Mark>,
+    /// The statement's batches already written (a large statement's: [`WRITE_AHEAD_BATCHES`]).
+    ahead: Option<store::Ahead>,
     /// The change the statement running now has written (a rule's later plans add to it), with
     /// the subtransaction level that wrote it and the next row number.
     change: Option<(i64, i32, i64)>,
@@ -59,6 +58,31 @@ struct Buffer {
     /// The transaction's changes for its audit line, with the subtransaction level that recorded each.
     audit: Vec<(i32, crate::audit::ChangeEntry)>,
 }
+
+/// The state of the capture when a subtransaction level first captured a row: an abort of that
+/// level goes back to it.
+struct Mark {
+    level: i32,
+    at: Position,
+    captured: i64,
+    tables: Vec<(pg_sys::Oid, Counts)>,
+}
+
+impl Buffer {
+    fn forget_rows(&mut self) {
+        self.events = Batcher::default();
+        self.captured = 0;
+        self.tables.clear();
+        self.marks.clear();
+        self.ahead = None;
+    }
+}
+
+/// Full batches a statement's capture holds before writing them (about 115 kB of images): a large
+/// statement's memory stays bounded. They are written only while every row it captured belongs to
+/// the subtransaction level running (an abort of that level takes them back with everything else)
+/// and for a new change (a rule's later plans, adding rows to one, keep theirs until they end).
+const WRITE_AHEAD_BATCHES: usize = 64;
 
 /// Changes one audit line carries at most: a transaction that records more writes a line every
 /// this many, before it commits (their memory is bounded; a later rollback does not take those
@@ -138,11 +162,23 @@ pub unsafe fn capture(data: &pg_sys::TriggerData) {
     };
     let level = pg_sys::GetCurrentTransactionNestLevel();
     let relid = (*data.tg_relation).rd_id;
-    with(|b| {
-        b.rows.push(Captured { level, relid, op });
-        let seq = b.rows.len() as i64;
-        b.events.push(seq, op, u32::from(relid), old.as_ref().map(image::Taken::bytes), new.as_ref().map(image::Taken::bytes));
+    let sealed = with(|b| {
+        if b.marks.last().is_none_or(|m| m.level < level) {
+            b.marks.push(Mark { level, at: b.events.position(), captured: b.captured, tables: b.tables.clone() });
+        }
+        b.captured += 1;
+        match b.tables.iter_mut().find(|(r, _)| *r == relid) {
+            Some((_, counts)) => counts.add(op),
+            None => b.tables.push((relid, Counts::default().with(op))),
+        }
+        b.events.push(b.captured, op, u32::from(relid), old.as_ref().map(image::Taken::bytes), new.as_ref().map(image::Taken::bytes));
+        let one_level = matches!(&b.marks[..], [m] if m.level == level);
+        (b.events.batches.len() >= WRITE_AHEAD_BATCHES && one_level && b.change.is_none()).then(|| (b.events.take_sealed(), b.ahead.take()))
     });
+    if let Some((batches, mut ahead)) = sealed {
+        store::write_ahead(&mut ahead, &batches);
+        with(|b| b.ahead = ahead);
+    }
 }
 
 /// A table's shape: its columns' names, positions and types, in order. A change is revertible only
@@ -394,8 +430,7 @@ pub fn xact_event(event: pg_sys::XactEvent::Type) {
         XACT_EVENT_COMMIT | XACT_EVENT_PREPARE | XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT => {
             store::forget_tables();
             with(|b| {
-                b.rows.clear();
-                b.events = Batcher::default();
+                b.forget_rows();
                 b.change = None;
                 b.audit.clear();
             })
@@ -409,18 +444,30 @@ pub fn xact_event(event: pg_sys::XactEvent::Type) {
 pub fn subxact_event(event: pg_sys::SubXactEvent::Type, level: i32) {
     with(|b| match event {
         pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB => {
-            // The rows captured since the subtransaction began, a suffix: before it began the level
-            // was lower, and a committed inner one's rows were handed to it.
-            let kept = b.rows.iter().position(|r| r.level >= level).unwrap_or(b.rows.len());
-            b.rows.truncate(kept);
-            b.events.truncate(kept);
+            // Back to where the level began capturing: what it captured is the end of the buffer
+            // (a committed inner level's rows were handed to it).
+            if let Some(first) = b.marks.iter().position(|m| m.level >= level) {
+                let Some(mark) = b.marks.drain(first..).next() else { return };
+                b.events.cut(mark.at);
+                (b.captured, b.tables) = (mark.captured, mark.tables);
+                if first == 0 {
+                    b.ahead = None; // written at this level: rolled back with it
+                }
+            }
             b.audit.retain(|(l, _)| *l < level);
             if b.change.is_some_and(|(_, l, _)| l >= level) {
                 b.change = None;
             }
         }
         pg_sys::SubXactEvent::SUBXACT_EVENT_COMMIT_SUB => {
-            b.rows.iter_mut().filter(|r| r.level >= level).for_each(|r| r.level = level - 1);
+            if let Some(mark) = b.marks.last_mut().filter(|m| m.level >= level) {
+                mark.level = level - 1;
+            }
+            if let [.., below, top] = &b.marks[..] {
+                if below.level == top.level {
+                    b.marks.pop(); // the parent had captured before: its mark covers these rows too
+                }
+            }
             b.audit.iter_mut().filter(|(l, _)| *l >= level).for_each(|(l, _)| *l = level - 1);
             if let Some((_, l, _)) = b.change.as_mut().filter(|(_, l, _)| *l >= level) {
                 *l = level - 1;
@@ -433,24 +480,25 @@ pub fn subxact_event(event: pg_sys::SubXactEvent::Type, level: i32) {
 /// Writes the rows captured so far to the statement's change (created on first use) and tells the
 /// session. `at_commit`: rows deferred triggers wrote while the transaction commits.
 pub fn flush(at_commit: bool) {
-    let (rows, mut events) = with(|b| (std::mem::take(&mut b.rows), std::mem::take(&mut b.events)));
-    if rows.is_empty() {
+    let (mut events, captured, mut tables, ahead) = with(|b| {
+        let taken = (std::mem::take(&mut b.events), b.captured, std::mem::take(&mut b.tables), b.ahead.take());
+        b.forget_rows();
+        taken
+    });
+    if captured == 0 {
         return;
     }
     // SAFETY: a plain read of transaction state.
     let level = unsafe { pg_sys::GetCurrentTransactionNestLevel() };
-    let existing = if at_commit { None } else { with(|b| b.change) };
+    // Rows written ahead belong to a new change (never written ahead while adding to one).
+    let existing = if at_commit || ahead.is_some() { None } else { with(|b| b.change) };
     let first_seq = existing.map_or(1, |(_, _, seq)| seq);
-    let next_seq = first_seq + rows.len() as i64;
+    let next_seq = first_seq + captured;
     events.shift(first_seq - 1);
-    let mut change = ChangeRows::with_events(events);
-    let mut tables: BTreeMap<u32, Counts> = BTreeMap::new();
-    for r in rows {
-        tables.entry(u32::from(r.relid)).or_default().add(r.op);
-    }
+    let mut change = ChangeRows::with_events(events, ahead);
+    tables.sort_by_key(|(relid, _)| u32::from(*relid));
     let mut summary = Vec::new();
     for (relid, counts) in tables {
-        let relid = pg_sys::Oid::from(relid);
         let (name, shape) = name_and_shape(relid).unwrap_or_default();
         change.table(relid, &name, &shape, counts);
         summary.push((name, counts.total()));

@@ -34,6 +34,11 @@ impl Counts {
         }
     }
 
+    pub fn with(mut self, op: Op) -> Self {
+        self.add(op);
+        self
+    }
+
     pub fn total(&self) -> i64 {
         self.inserted + self.updated + self.deleted
     }
@@ -50,12 +55,22 @@ pub struct ChangeRows {
     inserted: Vec<i64>,
     updated: Vec<i64>,
     deleted: Vec<i64>,
+    /// Batches written ahead while the statement ran ([`write_ahead`]): they come after the first
+    /// batch of `events` and before the rest.
+    ahead: Option<Ahead>,
+}
+
+/// A new change's batches written before its row: the id they were written under (taken from the
+/// sequence on first use, the change's id), and their addresses in order.
+pub struct Ahead {
+    pub id: i64,
+    addresses: Vec<pg_sys::ItemPointerData>,
 }
 
 impl ChangeRows {
-    /// A write's row events, packed already.
-    pub fn with_events(events: Batcher) -> Self {
-        ChangeRows { events, ..Default::default() }
+    /// A write's row events, packed already, and those written ahead.
+    pub fn with_events(events: Batcher, ahead: Option<Ahead>) -> Self {
+        ChangeRows { events, ahead, ..Default::default() }
     }
 
     /// A row event with its images (`image.rs`).
@@ -141,13 +156,16 @@ static ROWS_COLUMNS: [&str; 4] = ["change_id", "seq", "row_count", "images"];
 unsafe fn insert_change(statement: &[u8], reverts: Option<i64>, rows: &ChangeRows) -> Result<i64, String> {
     let role = pg_sys::GetSessionUserId();
     let relids = relids()?;
-    let id = nextval_internal(relids.sequence, false);
+    let (id, mut addresses) = match &rows.ahead {
+        Some(ahead) => (ahead.id, ahead.addresses.clone()),
+        None => (nextval_internal(relids.sequence, false), Vec::new()),
+    };
     let open = open_tables(relids)?;
     let images = open.rows;
     let columns = images.columns(&ROWS_COLUMNS)?;
     let rows_file = (*(*images.rel).rd_rel).relfilenode;
     let Some((first, later)) = rows.events.batches.split_first() else { return Err("a change with no rows".into()) };
-    let mut addresses = insert_batches(&images, &columns, id, later)?;
+    addresses.extend(insert_batches(&images, &columns, id, later)?);
     let agent = crate::settings::agent();
     let texts = |v: &[String]| v.iter().map(|t| text_datum(t)).collect::<Vec<_>>();
     let by_value = |v: &[i64]| v.iter().map(|&n| pg_sys::Datum::from(n)).collect::<Vec<_>>();
@@ -178,6 +196,26 @@ unsafe fn insert_change(statement: &[u8], reverts: Option<i64>, rows: &ChangeRow
     // Later commands of this transaction (a revert, `history()`) see the change.
     pg_sys::CommandCounterIncrement();
     Ok(id)
+}
+
+/// Writes `batches` of a new change while its statement still runs (they follow its first batch,
+/// which stays for the change's row), so that a large statement holds a bounded part of its images
+/// in memory. They are written in the running (sub)transaction: whatever aborts it takes them back.
+pub fn write_ahead(ahead: &mut Option<Ahead>, batches: &[Batch]) {
+    // SAFETY: inside a transaction; the record tables stay open until it ends.
+    direct("recording the change", || unsafe {
+        let relids = relids()?;
+        let open = open_tables(relids)?;
+        let columns = open.rows.columns(&ROWS_COLUMNS)?;
+        let id = match ahead {
+            Some(a) => a.id,
+            None => nextval_internal(relids.sequence, false),
+        };
+        let addresses = insert_batches(&open.rows, &columns, id, batches)?;
+        ahead.get_or_insert_with(|| Ahead { id, addresses: Vec::new() }).addresses.extend(addresses);
+        Ok::<_, String>(())
+    })
+    .unwrap_or_else(|e| crate::reasons::internal_failure("recording the change", &e))
 }
 
 /// A change's batches after its first, one `change_rows` row each; their addresses, in order.
@@ -510,7 +548,7 @@ fn add_to_change(id: i64, rows: ChangeRows) -> i64 {
         Some(p) => p,
         None => prepare_add().unwrap_or_else(|e| crate::reasons::internal_failure("preparing undo's statement", &e.to_string())),
     };
-    let ChangeRows { events, table_relids, table_names, table_shapes, inserted, updated, deleted } = rows;
+    let ChangeRows { events, table_relids, table_names, table_shapes, inserted, updated, deleted, ahead: _ } = rows;
     let args = vec![
         DatumWithOid::from(id),
         DatumWithOid::from(events.batches.iter().map(|b| b.first_seq).collect::<Vec<i64>>()),
