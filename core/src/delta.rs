@@ -84,9 +84,18 @@ fn same_run(old: &[u8], new: &[u8], at: usize, end: usize) -> usize {
         return 0;
     }
     let (a, b) = (&old[at..limit], &new[at..limit]);
-    // Eight bytes at a time, then the bytes of the first word that differs.
-    let words = a.chunks_exact(8).zip(b.chunks_exact(8)).take_while(|(x, y)| x == y).count() * 8;
-    words + a[words..].iter().zip(&b[words..]).take_while(|(x, y)| x == y).count()
+    // Eight bytes at a time (the first differing byte of a word is where their XOR's lowest set
+    // bit is, in little-endian order), then the last few one by one.
+    let word = |s: &[u8]| u64::from_le_bytes(s.try_into().unwrap_or_default());
+    let mut i = 0;
+    for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+        let differ = word(x) ^ word(y);
+        if differ != 0 {
+            return i + differ.trailing_zeros() as usize / 8;
+        }
+        i += 8;
+    }
+    i + a[i..].iter().zip(&b[i..]).take_while(|(x, y)| x == y).count()
 }
 
 fn common_suffix(a: &[u8], b: &[u8]) -> usize {
@@ -133,6 +142,21 @@ mod tests {
         new[19] = 0xFF; // a header flag
         // Its length, no tail, 19 copied and 1 given, 20 copied and 4 given, the last 76 copied.
         assert_eq!(round_trip(&old, &new), Some(13));
+    }
+
+    #[test]
+    fn a_byte_changed_anywhere_is_found_exactly() {
+        // Word by word comparison: a difference at every offset of a word, and in the last bytes.
+        let old: Vec<u8> = (0..43u8).collect();
+        for at in 0..old.len() {
+            let mut new = old.clone();
+            new[at] ^= 0xFF;
+            let mut expected = vec![43, 0, at as u8, 1, new[at]];
+            if at + 1 < old.len() {
+                expected.extend([(old.len() - at - 1) as u8, 0]);
+            }
+            assert_eq!(encode(&old, &new), Some(expected), "a change at {at}");
+        }
     }
 
     #[test]
