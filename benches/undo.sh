@@ -36,7 +36,7 @@ m() { echo "${runs[$1]}" | median; }
 none=$(m u_none); off=$(m u_off); guarded=$(m u_guarded)
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
 out=$(as_postgres /usr/bin/python3 - "$SOCK" "$PORT" <<'PY'
-import json, statistics, sys, time, psycopg2
+import json, statistics, sys, threading, time, psycopg2
 sock, port = sys.argv[1], sys.argv[2]
 conn = psycopg2.connect(host=sock, port=port, user="u_guarded", dbname="bench"); conn.autocommit = True
 cur = conn.cursor()
@@ -60,7 +60,29 @@ dbacur = dba.cursor()
 BIG = "UPDATE pgbench_accounts SET abalance = abalance + %s WHERE aid BETWEEN 200001 AND 300000"
 def timed(c, sql, args=()):
     start = time.perf_counter(); c.execute(sql, args); return (time.perf_counter() - start) * 1000
+def wal_per_row(c, sql, args):
+    """Runs sql; the WAL it wrote per row of BIG, and its backend's largest private memory (RssAnon,
+    sampled every 3 ms while it runs)."""
+    c.execute("SELECT pg_backend_pid()"); pid = c.fetchone()[0]
+    def anon():
+        return next(int(l.split()[1]) for l in open(f"/proc/{pid}/status") if l.startswith("RssAnon:"))
+    peak, done = [anon()], []
+    def watch():
+        while not done:
+            peak[0] = max(peak[0], anon()); time.sleep(0.003)
+    w = threading.Thread(target=watch); w.start()
+    dbacur.execute("SELECT pg_current_wal_lsn()"); start = dbacur.fetchone()[0]
+    try:
+        t = timed(c, sql, args)
+    finally:
+        done.append(1); w.join()
+    dbacur.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s)", (start,))
+    return t, float(dbacur.fetchone()[0]) / 100000, peak[0] // 1024
 plain, orig, rev, storage = [], [], [], []
+# The first of each in a fresh backend: its WAL per row and its largest private memory.
+_, off_wal, off_mem = wal_per_row(offcur, BIG, (0,))
+_, guarded_wal, guarded_mem = wal_per_row(cur, BIG, (0,))
+cur.execute("SELECT interdict.revert(id) FROM interdict.last_change()")
 for i in range(3):
     # The same statement in mode off (then undone by hand), and recorded in guarded, alternately.
     plain.append(timed(offcur, BIG, (1,)))
@@ -78,10 +100,11 @@ one = last()
 dbacur.execute("""SELECT (SELECT coalesce(pg_catalog.sum(pg_catalog.pg_column_size(r.*)), 0) FROM interdict.change_rows r WHERE change_id = %s)
                         + (SELECT pg_catalog.pg_column_size(c.*) FROM interdict.changes c WHERE id = %s)""", (one, one))
 one_bytes = dbacur.fetchone()[0]
-print(f"{m(rt):.2f} {m(server):.2f} {m(plain):.0f} {m(orig):.0f} {m(orig) / m(plain):.2f} {m(rev):.0f} {m(rev) / m(orig):.2f} {m(storage):.0f} {one_bytes}")
+print(f"{m(rt):.2f} {m(server):.2f} {m(plain):.0f} {m(orig):.0f} {m(orig) / m(plain):.2f} {m(rev):.0f} {m(rev) / m(orig):.2f} {m(storage):.0f} {one_bytes}"
+      f" {off_wal:.0f} {guarded_wal:.0f} {off_mem} {guarded_mem}")
 PY
 )
-read -r one_rt one_server big_plain big_orig big_cost big_rev big_ratio row_bytes one_change_bytes <<<"$out"
+read -r one_rt one_server big_plain big_orig big_cost big_rev big_ratio row_bytes one_change_bytes off_wal guarded_wal off_mem guarded_mem <<<"$out"
 
 # Concurrency: 4 guarded clients of TPC-B on different rows of the same tables (then 4 in mode
 # off, for the ratio); then every change they recorded is reverted, newest first, and the tables
@@ -141,6 +164,10 @@ Storage (\`pg_column_size\` of the rows, before indexes and page overhead): per 
 100,000-row change (its share of the \`interdict.change_rows\` batches, before- and after-image as the rows' bytes, and its
 share of the change's \`interdict.changes\` row with the row addresses): $row_bytes bytes; a one-row
 change (its \`changes\` row, which holds its one batch of images): $one_change_bytes bytes.
+WAL per row of the 100,000-row UPDATE (each mode's first, in a fresh backend): $off_wal bytes in mode
+\`off\`, $guarded_wal bytes recorded. The backend's largest private memory (\`RssAnon\`, sampled every
+3 ms) while it ran: $off_mem MB in mode \`off\`, $guarded_mem MB recorded (a statement's capture
+holds at most 64 batches of images and writes the rest as it goes).
 
 Concurrency: TPC-B with 4 clients (\`-c 4 -j 4 -T $SECONDS_PER_RUN\`; $(nproc) cores cap it): \`guarded\` $c4_guarded TPS,
 \`off\` $c4_off TPS, ratio $(ratio "$c4_guarded" "$c4_off"); $xacts transactions, $recorded changes recorded,

@@ -18,8 +18,9 @@
 //! statement ends, the rows are written to the change's row in `interdict.changes` (its first
 //! batch) and `interdict.change_rows` (the rest) in the same transaction: if the write commits, its
 //! change commits; if it aborts, neither exists. A large statement writes its full batches to
-//! `change_rows` as it goes, so that its memory stays bounded ([`WRITE_AHEAD_BATCHES`]). Rows that deferred triggers write at commit are written by the pre-commit callback, which
-//! then writes the transaction's audit line (`audit::changes`).
+//! `change_rows` as it goes, so that its memory stays bounded ([`WRITE_AHEAD_BATCHES`]). Rows that
+//! deferred triggers write at commit are written by the pre-commit callback, which then writes the
+//! transaction's audit line (`audit::changes`).
 
 mod image;
 mod revert;
