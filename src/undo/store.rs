@@ -63,7 +63,7 @@ pub struct ChangeRows {
 /// A new change's batches written before its row: the id they were written under (taken from the
 /// sequence on first use, the change's id), and their addresses in order.
 pub struct Ahead {
-    pub id: i64,
+    id: i64,
     addresses: Vec<pg_sys::ItemPointerData>,
 }
 
@@ -126,7 +126,7 @@ static ADD_PLAN: BackendCell<Option<OwnedPreparedStatement>> = BackendCell::new(
 pub fn write_change(target: Target, rows: ChangeRows) -> i64 {
     match target {
         // SAFETY: inside a transaction; the tables are opened and closed here.
-        Target::New { statement, reverts } => direct("recording the change", || unsafe { insert_change(statement, reverts, &rows) })
+        Target::New { statement, reverts } => direct("recording the change", || unsafe { insert_change(statement, reverts, rows) })
             .unwrap_or_else(|e| crate::reasons::internal_failure("recording the change", &e)),
         Target::Existing(id) => as_guard("recording the change", || add_to_change(id, rows)),
     }
@@ -153,19 +153,14 @@ static ROWS_COLUMNS: [&str; 4] = ["change_id", "seq", "row_count", "images"];
 /// the change's row rather than rows of their own for the same reason, and its first batch too: a
 /// change of up to a batch of rows (about 1,800 bytes of images) writes one heap tuple and one
 /// index entry.
-unsafe fn insert_change(statement: &[u8], reverts: Option<i64>, rows: &ChangeRows) -> Result<i64, String> {
+unsafe fn insert_change(statement: &[u8], reverts: Option<i64>, rows: ChangeRows) -> Result<i64, String> {
     let role = pg_sys::GetSessionUserId();
-    let relids = relids()?;
-    let (id, mut addresses) = match &rows.ahead {
-        Some(ahead) => (ahead.id, ahead.addresses.clone()),
-        None => (nextval_internal(relids.sequence, false), Vec::new()),
-    };
-    let open = open_tables(relids)?;
-    let images = open.rows;
-    let columns = images.columns(&ROWS_COLUMNS)?;
-    let rows_file = (*(*images.rel).rd_rel).relfilenode;
     let Some((first, later)) = rows.events.batches.split_first() else { return Err("a change with no rows".into()) };
-    addresses.extend(insert_batches(&images, &columns, id, later)?);
+    let mut written = rows.ahead;
+    append_batches(&mut written, later)?;
+    let Some(Ahead { id, mut addresses }) = written else { return Err("a change with no id".into()) };
+    let open = open_tables(relids()?)?;
+    let rows_file = (*(*open.rows.rel).rd_rel).relfilenode;
     let agent = crate::settings::agent();
     let texts = |v: &[String]| v.iter().map(|t| text_datum(t)).collect::<Vec<_>>();
     let by_value = |v: &[i64]| v.iter().map(|&n| pg_sys::Datum::from(n)).collect::<Vec<_>>();
@@ -203,19 +198,22 @@ unsafe fn insert_change(statement: &[u8], reverts: Option<i64>, rows: &ChangeRow
 /// in memory. They are written in the running (sub)transaction: whatever aborts it takes them back.
 pub fn write_ahead(ahead: &mut Option<Ahead>, batches: &[Batch]) {
     // SAFETY: inside a transaction; the record tables stay open until it ends.
-    direct("recording the change", || unsafe {
-        let relids = relids()?;
-        let open = open_tables(relids)?;
-        let columns = open.rows.columns(&ROWS_COLUMNS)?;
-        let id = match ahead {
-            Some(a) => a.id,
-            None => nextval_internal(relids.sequence, false),
-        };
-        let addresses = insert_batches(&open.rows, &columns, id, batches)?;
-        ahead.get_or_insert_with(|| Ahead { id, addresses: Vec::new() }).addresses.extend(addresses);
-        Ok::<_, String>(())
-    })
-    .unwrap_or_else(|e| crate::reasons::internal_failure("recording the change", &e))
+    direct("recording the change", || unsafe { append_batches(ahead, batches) })
+        .unwrap_or_else(|e| crate::reasons::internal_failure("recording the change", &e))
+}
+
+/// `batches` as `change_rows` rows of a new change, their addresses added to `written`; the
+/// change's id is taken from the sequence on first use.
+unsafe fn append_batches(written: &mut Option<Ahead>, batches: &[Batch]) -> Result<(), String> {
+    let relids = relids()?;
+    let open = open_tables(relids)?;
+    let columns = open.rows.columns(&ROWS_COLUMNS)?;
+    let change = match written {
+        Some(change) => change,
+        None => written.insert(Ahead { id: nextval_internal(relids.sequence, false), addresses: Vec::new() }),
+    };
+    change.addresses.extend(insert_batches(&open.rows, &columns, change.id, batches)?);
+    Ok(())
 }
 
 /// A change's batches after its first, one `change_rows` row each; their addresses, in order.
