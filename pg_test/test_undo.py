@@ -417,6 +417,32 @@ def a_large_statement_writes_its_images_as_it_goes():
     eq(one(dba, f"SELECT max(id) FROM interdict.changes"), kept, "no change for the statement rolled back to the savepoint")
     eq(one(dba, orphans), 0, "and none of its images")
 
+    # Large writes through other routes: a procedure that commits after one (its rows are written
+    # at that COMMIT), COPY, and a deferred trigger writing at commit. Each its own change, exact.
+    last, now = one(dba, "SELECT max(id) FROM interdict.changes"), one(dba, fingerprint)
+    run(dba, f"""CREATE PROCEDURE {table}_proc() LANGUAGE plpgsql AS $$
+                 BEGIN UPDATE {table} SET n = n + 5 WHERE id > 0; COMMIT; UPDATE {table} SET n = n + 5 WHERE id <= 3; END $$""")
+    run(agent, f"CALL {table}_proc()")
+    run(agent, f"CREATE TABLE {table}_copy (id int PRIMARY KEY, pad text)")
+    agent.cursor().copy_expert(f"COPY {table}_copy FROM STDIN",
+                               __import__("io").StringIO("".join(f"{i}\t{'c' * 300}\n" for i in range(1, 601))))
+    run(dba, f"""CREATE FUNCTION {table}_later() RETURNS trigger LANGUAGE plpgsql AS $$
+                 BEGIN UPDATE {table} SET n = n + 7 WHERE id > 0; RETURN NULL; END $$""")
+    run(dba, f"""CREATE CONSTRAINT TRIGGER later AFTER INSERT ON {table}_copy DEFERRABLE INITIALLY DEFERRED
+                 FOR EACH ROW WHEN (new.id = 0) EXECUTE FUNCTION {table}_later()""")
+    run(agent, f"BEGIN; INSERT INTO {table}_copy VALUES (0, 'fires at commit'); COMMIT")
+    eq(run(dba, f"""SELECT (inserted OPERATOR(pg_catalog.||) updated)::text, cardinality(rows_at) > 0
+                    FROM interdict.changes WHERE id > {last} AND role_name = 'r_guard' ORDER BY id"""),
+       [("{0,600}", True), ("{0,3}", False), ("{600,0}", True), ("{1,0}", False), ("{0,600}", True)],
+       "the procedure's two transactions, the COPY, the insert and the deferred write, the large ones in batches")
+    ids = [r[0] for r in run(dba, f"SELECT id FROM interdict.changes WHERE id > {last} AND role_name = 'r_guard' ORDER BY id")]
+    run(agent, f"SELECT interdict.revert(ARRAY{ids}::bigint[])")
+    eq((one(dba, fingerprint), one(dba, f"SELECT count(*) FROM {table}_copy"), one(dba, orphans)), (now, 0, 0),
+       "all reverted: the table as it was, the copied rows gone, no image left behind")
+    run(dba, f"DROP TABLE {table}_copy")
+    run(dba, f"DROP FUNCTION {table}_later()")
+    run(dba, f"DROP PROCEDURE {table}_proc()")
+
     fn = f"ahead_fn_{ARGS.label}"
     run(dba, f"""CREATE FUNCTION {fn}(fail boolean) RETURNS int LANGUAGE plpgsql AS $$
                  BEGIN
