@@ -60,8 +60,8 @@ dbacur = dba.cursor()
 BIG = "UPDATE pgbench_accounts SET abalance = abalance + %s WHERE aid BETWEEN 200001 AND 300000"
 def timed(c, sql, args=()):
     start = time.perf_counter(); c.execute(sql, args); return (time.perf_counter() - start) * 1000
-def wal_per_row(c, sql, args):
-    """Runs sql; the WAL it wrote per row of BIG, and its backend's largest private memory (RssAnon,
+def wal_and_memory(c, sql, args):
+    """Runs sql: its time, the WAL it wrote per row of BIG, and its backend's largest private memory (RssAnon,
     sampled every 3 ms while it runs)."""
     c.execute("SELECT pg_backend_pid()"); pid = c.fetchone()[0]
     def anon():
@@ -80,8 +80,8 @@ def wal_per_row(c, sql, args):
     return t, float(dbacur.fetchone()[0]) / 100000, peak[0] // 1024
 plain, orig, rev, storage = [], [], [], []
 # The first of each in a fresh backend: its WAL per row and its largest private memory.
-_, off_wal, off_mem = wal_per_row(offcur, BIG, (0,))
-_, guarded_wal, guarded_mem = wal_per_row(cur, BIG, (0,))
+_, off_wal, off_mem = wal_and_memory(offcur, BIG, (0,))
+_, guarded_wal, guarded_mem = wal_and_memory(cur, BIG, (0,))
 cur.execute("SELECT interdict.revert(id) FROM interdict.last_change()")
 for i in range(3):
     # The same statement in mode off (then undone by hand), and recorded in guarded, alternately.
