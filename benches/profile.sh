@@ -38,6 +38,8 @@ workload() { # kind n: n statements, one per line (single-user mode reads a stat
                   echo "INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (1, 1, 17, 1, CURRENT_TIMESTAMP);"
                   echo "END;" ;;
             update1000) echo "UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid BETWEEN $(( i % 90 * 1000 + 1 )) AND $(( i % 90 * 1000 + 1000 ));" ;;
+            revert1) echo "UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid = $(( (i * 7919) % 100000 + 1 ));"
+                     echo "SELECT interdict.revert(interdict.last_change_id());" ;;
             revert1000) echo "UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid BETWEEN $(( i % 90 * 1000 + 1 )) AND $(( i % 90 * 1000 + 1000 ));"
                         echo "SELECT interdict.revert(interdict.last_change_id());" ;;
         esac
@@ -54,12 +56,12 @@ ir() { # config kind n -> total instructions of one single-user backend
 }
 declare -A per
 configs=(none off readonly guarded)
-kinds=(select update ntxn update1000 revert1000)
+kinds=(select update ntxn update1000 revert1 revert1000)
 for kind in "${kinds[@]}"; do
     for config in "${configs[@]}"; do
         [ "$config" = readonly ] && [ "$kind" != select ] && continue
-        [ "$kind" = revert1000 ] && [ "$config" != guarded ] && continue # a revert: its UPDATE's, then the revert
-        n=$N; [ "${kind%1000}" != "$kind" ] && n=$(( N / 20 ))
+        [ "${kind#revert}" != "$kind" ] && [ "$config" != guarded ] && continue # a revert: its UPDATE's, then the revert
+        n=$N; [ "${kind%1000}" != "$kind" ] && n=$(( N / 20 )); [ "$kind" = revert1 ] && n=$(( N / 10 ))
         a=$(ir "$config" "$kind" "$n"); b=$(ir "$config" "$kind" $(( 2 * n )))
         per[$config.$kind]=$(( (b - a) / n ))
         log "$kind $config: $(( (b - a) / n )) instructions per statement"
@@ -93,6 +95,9 @@ $(row "point SELECT (N=$N)" select)
 $(row "one-row UPDATE (N=$N)" update)
 $(row "pgbench -N transaction, 2 of its statements recorded (N=$N)" ntxn)
 $(row "1,000-row UPDATE (N=$(( N / 20 )))" update1000)
+
+Reverting a one-row UPDATE (each statement a one-row UPDATE then its revert, less the UPDATE alone, N=$(( N / 10 ))): $(( per[guarded.revert1] - per[guarded.update] )) instructions,
+$(awk -v r="$(( per[guarded.revert1] - per[guarded.update] ))" -v u="${per[guarded.update]}" 'BEGIN {printf "%.1f", r / u}')× the recorded UPDATE: a revert's fixed cost.
 
 Reverting a 1,000-row UPDATE (guarded; each statement an UPDATE then \`interdict.revert()\` of its
 change, less the UPDATE alone): $(( per[guarded.revert1000] - per[guarded.update1000] )) instructions,

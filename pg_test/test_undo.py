@@ -380,6 +380,39 @@ def a_revert_that_would_leave_a_dangling_reference_is_a_conflict():
        "the key and its reference moved back together")
 
 @test
+def a_revert_checks_foreign_keys_through_partitions():
+    """A change recorded on a partition is checked against the foreign keys of its partitioned
+    ancestors, on both sides: a reference made since to a row it inserted into a partition of the
+    referenced table, and a row it deleted from a partition of a referencing table whose referenced
+    row is gone since, are each undo.conflict naming the constraint, with nothing reverted."""
+    dba, agent = connect("postgres"), connect("r_guard")
+    parent, child = f"pfk_parent_{ARGS.label}", f"pfk_child_{ARGS.label}"
+    run(agent, f"CREATE TABLE {parent} (id int PRIMARY KEY, v text) PARTITION BY RANGE (id)")
+    run(agent, f"CREATE TABLE {parent}_low PARTITION OF {parent} FOR VALUES FROM (0) TO (100)")
+    run(agent, f"CREATE TABLE {child} (id int PRIMARY KEY, parent_id int CONSTRAINT {child}_ref REFERENCES {parent}) PARTITION BY RANGE (id)")
+    run(agent, f"CREATE TABLE {child}_low PARTITION OF {child} FOR VALUES FROM (0) TO (100)")
+    run(dba, f"SELECT interdict.record('{parent}_low'), interdict.record('{child}_low')")
+    run(agent, f"INSERT INTO {parent} VALUES (1, 'a'), (2, 'b')")
+    run(agent, f"INSERT INTO {child} VALUES (10, 1)")
+    run(agent, f"INSERT INTO {parent} VALUES (3, 'c')")
+    inserted = last_change(agent)
+    eq(one(dba, f"SELECT table_name FROM interdict.change_tables WHERE change_id = {inserted}"), f"public.{parent}_low", "recorded on the partition")
+    run(dba, f"INSERT INTO {child} VALUES (11, 3)")
+    d = refusal(agent, f"SELECT interdict.revert({inserted})")
+    eq((d["reason"], d["constraint"]), ("undo.conflict", f"{child}_ref"), "a reference made since to a row inserted into a partition")
+    eq(one(dba, f"SELECT count(*) FROM {parent} WHERE id = 3"), 1, "nothing reverted")
+    run(agent, f"DELETE FROM {child} WHERE id = 10")
+    deleted = last_change(agent)
+    run(dba, f"DELETE FROM {child} WHERE id = 11; DELETE FROM {parent} WHERE id = 1")
+    d = refusal(agent, f"SELECT interdict.revert({deleted})")
+    eq((d["reason"], d["constraint"]), ("undo.conflict", f"{child}_ref"), "a row of a partition whose referenced row is gone")
+    eq(one(dba, f"SELECT count(*) FROM {child} WHERE id = 10"), 0, "nothing reverted")
+    run(dba, f"INSERT INTO {parent} VALUES (1, 'a again')")
+    run(agent, f"SELECT interdict.revert({deleted}), interdict.revert({inserted})")
+    eq(run(dba, f"SELECT (SELECT parent_id FROM {child} WHERE id = 10), (SELECT count(*) FROM {parent} WHERE id = 3)"), [(1, 0)],
+       "both reverted once the references hold")
+
+@test
 def a_large_statement_writes_its_images_as_it_goes():
     """A statement's full batches of row images are written to change_rows while it runs (64 batches
     held at most, so its memory stays bounded), under the id its change then takes: reverted exactly.

@@ -164,61 +164,111 @@ impl Table {
 /// Positions 1 to `$1`.
 const POSITIONS: &str = "pg_catalog.generate_series(1::pg_catalog.int8, $1::pg_catalog.int8) AS interdict_n";
 
-/// The table now, checked against the shape the change recorded.
+/// The table now, checked against the shape the change recorded. It is locked first, as the
+/// revert's writes lock it, so its columns and key cannot change between this reading and those
+/// writes. Everything comes from the relcache and syscache: no SQL, no name a session resolves.
 fn table_now(id: i64, relid: pg_sys::Oid, name: &str, recorded_shape: &str) -> Table {
     let changed = |why: &str| -> ! {
         crate::reasons::raise(&refuse(ReasonCode::UndoTableChanged, id, format!("reverting change {id}")).fact("relation", name).fact("why", why))
     };
-    let Some(shape) = relation_shape(relid) else { changed("the table was dropped") };
-    if shape != recorded_shape {
+    // SAFETY: a relation open inside a transaction; the lock is kept until the transaction ends.
+    let rel = unsafe { pg_sys::try_relation_open(relid, pg_sys::RowExclusiveLock as pg_sys::LOCKMODE) };
+    if rel.is_null() {
+        changed("the table was dropped");
+    }
+    // SAFETY: `rel` is open; it is closed once read, its lock kept (an error while reading leaves
+    // it to the transaction's abort, as for any relation).
+    let read = unsafe {
+        let read = read_table(rel);
+        pg_sys::relation_close(rel, pg_sys::NoLock as pg_sys::LOCKMODE);
+        read
+    };
+    let mut t = read.unwrap_or_else(|why| changed(why));
+    if t.shape != recorded_shape {
         changed("its columns changed since the change was recorded");
     }
-    // SAFETY: relcache access inside a transaction.
-    let (key_index, schema, relname, rowtype, columns) = unsafe {
-        let rel = pg_sys::RelationIdGetRelation(relid);
-        let index = pg_sys::RelationGetReplicaIndex(rel);
-        let (rowtype, columns) = ((*(*rel).rd_rel).reltype, image::columns((*rel).rd_att));
-        pg_sys::RelationClose(rel);
-        let schema = crate::nodes::cstr(pg_sys::get_namespace_name(pg_sys::get_rel_namespace(relid))).unwrap_or_default();
-        (index, schema, crate::nodes::cstr(pg_sys::get_rel_name(relid)).unwrap_or_default(), rowtype, columns)
-    };
+    t.relid = relid;
+    t.name = name.to_string();
+    t
+}
+
+/// A table's key (its replica identity index: the primary key unless the DBA chose another unique
+/// index), the key's equality operators (the index's own operator families) and its column lists,
+/// from an open relation.
+unsafe fn read_table(rel: pg_sys::Relation) -> Result<Table, &'static str> {
+    let relid = (*rel).rd_id;
+    let shape = relation_shape(relid).ok_or("the table was dropped")?;
+    let attrs = crate::nodes::tuple_desc_attrs((*rel).rd_att);
+    let attname = |attnum: i16| quote_identifier(pg_sys::name_data_to_str(&attrs[attnum as usize - 1].attname));
+    let key_index = pg_sys::RelationGetReplicaIndex(rel);
     if key_index == pg_sys::InvalidOid {
-        changed("it no longer has a primary key or replica identity index");
+        return Err("it no longer has a primary key or replica identity index");
     }
-    let (key, cols) = as_guard("reading a change's key", || {
-        let key = Spi::get_three_with_args::<Vec<String>, Vec<String>, Vec<i64>>(
-            "SELECT pg_catalog.array_agg(pg_catalog.quote_ident(a.attname) ORDER BY u.n),
-                    pg_catalog.array_agg(pg_catalog.format('OPERATOR(%I.%s)', opn.nspname, op.oprname) ORDER BY u.n),
-                    pg_catalog.array_agg(a.attnum::pg_catalog.int8 ORDER BY u.n)
-               FROM pg_catalog.pg_index i,
-                    ROWS FROM (pg_catalog.unnest(i.indkey::pg_catalog.int2[]), pg_catalog.unnest(i.indclass::pg_catalog.oid[])) WITH ORDINALITY AS u(attnum, opclass, n),
-                    pg_catalog.pg_attribute a, pg_catalog.pg_opclass oc, pg_catalog.pg_amop ao, pg_catalog.pg_operator op, pg_catalog.pg_namespace opn
-              WHERE i.indexrelid = $1 AND a.attrelid = i.indrelid AND a.attnum = u.attnum
-                AND oc.oid = u.opclass AND ao.amopfamily = oc.opcfamily AND ao.amopmethod = oc.opcmethod
-                AND ao.amoplefttype = oc.opcintype AND ao.amoprighttype = oc.opcintype AND ao.amopstrategy = 3
-                AND op.oid = ao.amopopr AND opn.oid = op.oprnamespace",
-            &[DatumWithOid::from(key_index)],
-        );
-        // Virtual generated columns (18) are not stored: images hold NULL for them, so they are
-        // neither written back nor compared.
-        let cols = Spi::get_three_with_args::<Vec<String>, Vec<String>, Vec<String>>(
-            "SELECT pg_catalog.array_agg(pg_catalog.quote_ident(attname) ORDER BY attnum) FILTER (WHERE attgenerated = ''),
-                    pg_catalog.array_agg(pg_catalog.quote_ident(attname) ORDER BY attnum) FILTER (WHERE attgenerated = '' AND attidentity <> 'a'),
-                    pg_catalog.array_agg(pg_catalog.quote_ident(attname) ORDER BY attnum) FILTER (WHERE attgenerated <> 'v')
-               FROM pg_catalog.pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped",
-            &[DatumWithOid::from(relid)],
-        );
-        (key, cols)
-    });
-    let (key, key_ops, key_attnums) =
-        key.ok().map(|(k, o, f)| (k.unwrap_or_default(), o.unwrap_or_default(), f.unwrap_or_default())).unwrap_or_default();
-    let key_attnums: Vec<i16> = key_attnums.into_iter().map(|f| f as i16).collect();
-    if key.is_empty() || key.len() != key_ops.len() || key.len() != key_attnums.len() {
-        changed("its key's columns or their equality operators could not be read");
+    let index = pg_sys::index_open(key_index, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+    let nkeys = (*(*index).rd_index).indnkeyatts as usize;
+    let indkey = (*(*index).rd_index).indkey.values.as_slice(nkeys);
+    let mut key = (Vec::new(), Vec::new(), Vec::new());
+    for (i, &attnum) in indkey.iter().enumerate() {
+        let (family, input) = (*(*index).rd_opfamily.add(i), *(*index).rd_opcintype.add(i));
+        let op = pg_sys::get_opfamily_member(family, input, input, pg_sys::BTEqualStrategyNumber as i16);
+        let Some(op_name) = operator_name(op).filter(|_| attnum > 0 && attnum as usize <= attrs.len()) else {
+            pg_sys::index_close(index, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+            return Err("its key's columns or their equality operators could not be read");
+        };
+        key.0.push(attname(attnum));
+        key.1.push(op_name);
+        key.2.push(attnum);
     }
-    let (insert, update, stored) = cols.map(|(i, u, s)| (i.unwrap_or_default(), u.unwrap_or_default(), s.unwrap_or_default())).unwrap_or_default();
-    let qualified = format!("{}.{}", quote_identifier(&schema), quote_identifier(&relname));
-    Table { relid, name: name.to_string(), only: format!("ONLY {qualified}"), qualified, shape, key, key_ops, key_attnums, rowtype, columns, insert, update, stored }
+    pg_sys::index_close(index, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+    if key.0.is_empty() {
+        return Err("its key's columns or their equality operators could not be read");
+    }
+    // Virtual generated columns (18) are not stored: images hold NULL for them, so they are
+    // neither written back nor compared.
+    let (mut insert, mut update, mut stored) = (Vec::new(), Vec::new(), Vec::new());
+    for a in attrs.iter().filter(|a| !a.attisdropped) {
+        let (generated, identity, name) = (a.attgenerated as u8, a.attidentity as u8, attname(a.attnum));
+        if generated == 0 {
+            insert.push(name.clone());
+            if identity != b'a' {
+                update.push(name.clone());
+            }
+        }
+        if generated != b'v' {
+            stored.push(name);
+        }
+    }
+    let form = &*(*rel).rd_rel;
+    let schema = crate::nodes::cstr(pg_sys::get_namespace_name(form.relnamespace)).unwrap_or_default();
+    let qualified = format!("{}.{}", quote_identifier(&schema), quote_identifier(pg_sys::name_data_to_str(&form.relname)));
+    Ok(Table {
+        relid,
+        name: String::new(),
+        only: format!("ONLY {qualified}"),
+        qualified,
+        shape,
+        key: key.0,
+        key_ops: key.1,
+        key_attnums: key.2,
+        rowtype: form.reltype,
+        columns: image::columns((*rel).rd_att),
+        insert,
+        update,
+        stored,
+    })
+}
+
+/// `OPERATOR("schema".=)`: an operator named by its schema, as the guard's statements call it.
+unsafe fn operator_name(op: pg_sys::Oid) -> Option<String> {
+    let tup = pg_sys::SearchSysCache1(pg_sys::SysCacheIdentifier::OPEROID as i32, pg_sys::Datum::from(op));
+    if tup.is_null() {
+        return None;
+    }
+    let form = &*(pg_sys::GETSTRUCT(tup) as *mut pg_sys::FormData_pg_operator);
+    let (name, namespace) = (pg_sys::name_data_to_str(&form.oprname).to_string(), form.oprnamespace);
+    pg_sys::ReleaseSysCache(tup);
+    let schema = crate::nodes::cstr(pg_sys::get_namespace_name(namespace))?;
+    Some(format!("OPERATOR({}.{name})", quote_identifier(&schema)))
 }
 
 /// The recorded events of one table, in order, with their keys: the images checked against the
@@ -409,6 +459,52 @@ impl ForeignKey {
     }
 }
 
+unsafe extern "C-unwind" {
+    /// partition.c: a partition's ancestors, its parent first (pgrx leaves partition.h out).
+    fn get_partition_ancestors(relid: pg_sys::Oid) -> *mut pg_sys::List;
+}
+
+/// A table's partitioned ancestors, its parent first (none for a table that is not a partition).
+unsafe fn partition_ancestors(relid: pg_sys::Oid) -> Vec<pg_sys::Oid> {
+    if !pg_sys::get_rel_relispartition(relid) {
+        return Vec::new();
+    }
+    let list = pg_sys::ffi::pg_guard_ffi_boundary(|| get_partition_ancestors(relid));
+    crate::nodes::list_oids(list).collect()
+}
+
+/// `ONLY "s"."t"` for a plain table (its own rows), `"s"."t"` for a partitioned one (all of them).
+unsafe fn relation_rows(relid: pg_sys::Oid) -> Option<String> {
+    let (schema, name) = (crate::nodes::cstr(pg_sys::get_namespace_name(pg_sys::get_rel_namespace(relid)))?, crate::nodes::cstr(pg_sys::get_rel_name(relid))?);
+    let only = if pg_sys::get_rel_relkind(relid) as u8 == pg_sys::RELKIND_RELATION { "ONLY " } else { "" };
+    Some(format!("{only}{}.{}", quote_identifier(&schema), quote_identifier(&name)))
+}
+
+/// A column's quoted name.
+unsafe fn column_name(relid: pg_sys::Oid, attnum: i16) -> Option<String> {
+    crate::nodes::cstr(pg_sys::get_attname(relid, attnum, true)).map(quote_identifier)
+}
+
+/// A foreign-key constraint as the checks use it, from its `pg_constraint` row's columns.
+unsafe fn foreign_key(name: String, child: pg_sys::Oid, parent: pg_sys::Oid, fk: &[i16], pk: &[i16], ops: &[pg_sys::Oid]) -> Option<ForeignKey> {
+    if fk.len() != pk.len() || fk.len() != ops.len() {
+        return None;
+    }
+    let mut matches = Vec::new();
+    for ((&f, &p), &op) in fk.iter().zip(pk).zip(ops) {
+        matches.push(format!("{{parent}}.{} {} interdict_child.{}", column_name(parent, p)?, operator_name(op)?, column_name(child, f)?));
+    }
+    Some(ForeignKey {
+        name,
+        child_relid: child,
+        child: relation_rows(child)?,
+        parent: relation_rows(parent)?,
+        confrelid: parent,
+        matches,
+        fk: fk.iter().map(|&f| column_name(child, f)).collect::<Option<_>>()?,
+    })
+}
+
 /// The images a revert wrote into a table (its rows now) and removed from it (rows that are gone,
 /// or were there under a key they no longer have), from its inverse events.
 fn written_and_removed(inverse: &[Inverse]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
@@ -423,65 +519,40 @@ fn written_and_removed(inverse: &[Inverse]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
 /// revert's own images and, through the constraint's columns, the other table (an index on the
 /// referencing columns serves the second): reverting a few rows does not read a whole table.
 fn verify_foreign_keys(id: i64, tables: &[Table], done: &[(Counts, Vec<Inverse>)]) {
-    let relids: Vec<pg_sys::Oid> = tables.iter().map(|t| t.relid).collect();
-    let (constraints, lineage) = as_guard("reading foreign keys", || {
+    // Each reverted table's partitioned ancestors, and every table whose constraints count.
+    // SAFETY: catalog reads inside a transaction.
+    let lineage: Vec<Vec<pg_sys::Oid>> = tables.iter().map(|t| unsafe { partition_ancestors(t.relid) }).collect();
+    let touched: Vec<pg_sys::Oid> = tables.iter().map(|t| t.relid).chain(lineage.iter().flatten().copied()).collect();
+    type Row = (String, pg_sys::Oid, pg_sys::Oid, Vec<i16>, Vec<i16>, Vec<pg_sys::Oid>);
+    let rows: Vec<Row> = as_guard("reading foreign keys", || {
         Spi::connect(|client| {
-            let rows = client.select(
-                "WITH touched AS (SELECT r FROM pg_catalog.unnest($1::pg_catalog.oid[]) AS r
-                                  UNION SELECT pg_catalog.pg_partition_ancestors(r) FROM pg_catalog.unnest($1::pg_catalog.oid[]) AS r)
-                 SELECT c.conname::pg_catalog.text, c.conrelid,
-                        CASE WHEN cr.relkind = 'r' THEN 'ONLY ' ELSE '' END OPERATOR(pg_catalog.||) pg_catalog.format('%I.%I', cn.nspname, cr.relname),
-                        CASE WHEN pr.relkind = 'r' THEN 'ONLY ' ELSE '' END OPERATOR(pg_catalog.||) pg_catalog.format('%I.%I', pn.nspname, pr.relname),
-                        ARRAY(SELECT pg_catalog.format('{parent}.%I OPERATOR(%I.%s) interdict_child.%I', pa.attname, opn.nspname, op.oprname, ca.attname)
-                                FROM ROWS FROM (pg_catalog.unnest(c.conkey), pg_catalog.unnest(c.confkey), pg_catalog.unnest(c.conpfeqop)) WITH ORDINALITY AS k(fk, pk, eq, n)
-                                JOIN pg_catalog.pg_attribute ca ON ca.attrelid = c.conrelid AND ca.attnum = k.fk
-                                JOIN pg_catalog.pg_attribute pa ON pa.attrelid = c.confrelid AND pa.attnum = k.pk
-                                JOIN pg_catalog.pg_operator op ON op.oid = k.eq
-                                JOIN pg_catalog.pg_namespace opn ON opn.oid = op.oprnamespace ORDER BY k.n),
-                        ARRAY(SELECT pg_catalog.quote_ident(a.attname) FROM pg_catalog.unnest(c.conkey) WITH ORDINALITY AS k(att, n)
-                              JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.att ORDER BY k.n),
-                        c.confrelid
-                   FROM pg_catalog.pg_constraint c
-                   JOIN pg_catalog.pg_class cr ON cr.oid = c.conrelid JOIN pg_catalog.pg_namespace cn ON cn.oid = cr.relnamespace
-                   JOIN pg_catalog.pg_class pr ON pr.oid = c.confrelid JOIN pg_catalog.pg_namespace pn ON pn.oid = pr.relnamespace
-                  WHERE c.contype = 'f' AND c.conparentid = 0
-                    AND (c.conrelid IN (SELECT r FROM touched) OR c.confrelid IN (SELECT r FROM touched))",
-                None,
-                &[DatumWithOid::from(relids.clone())],
-            )?;
             let mut out = Vec::new();
-            for r in rows {
-                let child_relid = r.get::<pg_sys::Oid>(2)?.unwrap_or(pg_sys::InvalidOid);
-                out.push(ForeignKey {
-                    name: r.get::<String>(1)?.unwrap_or_default(),
-                    child_relid,
-                    child: r.get::<String>(3)?.unwrap_or_default(),
-                    parent: r.get::<String>(4)?.unwrap_or_default(),
-                    confrelid: r.get::<pg_sys::Oid>(7)?.unwrap_or(pg_sys::InvalidOid),
-                    matches: r.get::<Vec<String>>(5)?.unwrap_or_default(),
-                    fk: r.get::<Vec<String>>(6)?.unwrap_or_default(),
-                });
-            }
-            // Each reverted table with its partitioned ancestors (itself included).
-            let mut lineage = Vec::new();
             for r in client.select(
-                "SELECT r, ARRAY(SELECT a::pg_catalog.oid FROM pg_catalog.pg_partition_ancestors(r) AS a) FROM pg_catalog.unnest($1::pg_catalog.oid[]) AS r",
+                "SELECT conname::pg_catalog.text, conrelid, confrelid, conkey, confkey, conpfeqop FROM pg_catalog.pg_constraint
+                  WHERE contype = 'f' AND conparentid = 0 AND (conrelid = ANY ($1) OR confrelid = ANY ($1))",
                 None,
-                &[DatumWithOid::from(relids)],
+                &[DatumWithOid::from(touched)],
             )? {
-                lineage.push((r.get::<pg_sys::Oid>(1)?.unwrap_or(pg_sys::InvalidOid), r.get::<Vec<pg_sys::Oid>>(2)?.unwrap_or_default()));
+                let (child, parent) = (r.get::<pg_sys::Oid>(2)?.unwrap_or_default(), r.get::<pg_sys::Oid>(3)?.unwrap_or_default());
+                out.push((r.get::<String>(1)?.unwrap_or_default(), child, parent, r.get(4)?.unwrap_or_default(), r.get(5)?.unwrap_or_default(), r.get(6)?.unwrap_or_default()));
             }
-            Ok::<_, pgrx::spi::Error>((out, lineage))
+            Ok::<_, pgrx::spi::Error>(out)
         })
     })
     .unwrap_or_else(|e| crate::reasons::internal_failure(&format!("listing foreign keys for change {id}"), &e.to_string()));
-    let is = |t: &Table, relid: pg_sys::Oid| t.relid == relid || lineage.iter().any(|(r, up)| *r == t.relid && up.contains(&relid));
+    // SAFETY: syscache reads inside a transaction.
+    let constraints: Vec<ForeignKey> = rows
+        .into_iter()
+        .map(|(name, child, parent, fk, pk, ops)| unsafe { foreign_key(name, child, parent, &fk, &pk, &ops) })
+        .collect::<Option<_>>()
+        .unwrap_or_else(|| crate::reasons::internal_failure(&format!("listing foreign keys for change {id}"), "a constraint's columns or operators could not be read"));
+    let is = |i: usize, relid: pg_sys::Oid| tables[i].relid == relid || lineage[i].contains(&relid);
     let image_row = format!("({ROW_S})");
     let touched: Vec<(Vec<Vec<u8>>, Vec<Vec<u8>>)> = done.iter().map(|(_, inverse)| written_and_removed(inverse)).collect();
     for c in &constraints {
         let mut dangling = 0;
-        for (t, (written, removed)) in tables.iter().zip(&touched) {
-            if is(t, c.child_relid) && !written.is_empty() {
+        for (i, (t, (written, removed))) in tables.iter().zip(&touched).enumerate() {
+            if is(i, c.child_relid) && !written.is_empty() {
                 // Rows the revert wrote into the referencing table find their referenced rows.
                 let sql = format!(
                     "SELECT pg_catalog.count(*) FROM {} WHERE {} AND NOT EXISTS (SELECT 1 FROM {} interdict_parent WHERE {})",
@@ -492,7 +563,7 @@ fn verify_foreign_keys(id: i64, tables: &[Table], done: &[(Counts, Vec<Inverse>)
                 );
                 dangling += as_table_owner(t.relid, || serve(t.rowtype, written, &[], || count(sql, &[Arg::int8(written.len() as i64)])));
             }
-            if is(t, c.confrelid) && !removed.is_empty() {
+            if is(i, c.confrelid) && !removed.is_empty() {
                 // No row refers to a key the revert removed from the referenced table, unless a row
                 // holds that key again.
                 let sql = format!(
@@ -520,17 +591,21 @@ fn verify_foreign_keys(id: i64, tables: &[Table], done: &[(Counts, Vec<Inverse>)
 
 /// Reverts one change; returns the id of the change that records the revert.
 fn revert_one(id: i64, force: bool) -> i64 {
+    // The change's row, locked (two reverts of one change wait for each other), with its tables.
     let found = as_guard("reading the change", || {
         Spi::connect_mut(|client| {
             let rows = client.update(
-                "SELECT role_id, reverted_by, reverts FROM interdict.changes WHERE id = $1 FOR UPDATE",
+                "SELECT role_id, reverted_by, reverts, table_relids, table_names, table_shapes FROM interdict.changes WHERE id = $1 FOR UPDATE",
                 None,
                 &[DatumWithOid::from(id)],
             )?;
-            Ok::<_, pgrx::spi::Error>(rows.map(|r| (r.get::<pg_sys::Oid>(1), r.get::<i64>(2), r.get::<i64>(3))).next())
+            let Some(r) = rows.into_iter().next() else { return Ok(None) };
+            let tables = (r.get::<Vec<pg_sys::Oid>>(4)?, r.get::<Vec<String>>(5)?, r.get::<Vec<String>>(6)?);
+            Ok::<_, pgrx::spi::Error>(Some((r.get::<pg_sys::Oid>(1)?, r.get::<i64>(2)?, r.get::<i64>(3)?, tables)))
         })
-    });
-    let Ok(Some((Ok(Some(role)), Ok(reverted_by), Ok(reverts)))) = found else {
+    })
+    .unwrap_or_else(|e| crate::reasons::internal_failure(&format!("reading change {id}"), &e.to_string()));
+    let Some((Some(role), reverted_by, reverts, (Some(relids), Some(names), Some(shapes)))) = found else {
         crate::reasons::raise(&refuse(ReasonCode::UndoNotFound, id, format!("reverting change {id}")));
     };
     if let Some(by) = reverted_by {
@@ -540,20 +615,12 @@ fn revert_one(id: i64, force: bool) -> i64 {
     if role != unsafe { pg_sys::GetSessionUserId() } && !crate::facts::roles::is_operator() {
         crate::reasons::raise(&refuse(ReasonCode::UndoNotAllowed, id, format!("reverting change {id}, made by another role")));
     }
-    let recorded: Vec<(pg_sys::Oid, String, String)> = as_guard("reading the change's tables", || {
-        Spi::connect_mut(|client| {
-            let rows = client.update(
-                "SELECT relid, table_name, shape FROM interdict.change_tables WHERE change_id = $1 ORDER BY relid",
-                None,
-                &[DatumWithOid::from(id)],
-            )?;
-            Ok::<_, pgrx::spi::Error>(
-                rows.filter_map(|r| Some((r.get::<pg_sys::Oid>(1).ok()??, r.get::<String>(2).ok()??, r.get::<String>(3).ok()??)))
-                    .collect(),
-            )
-        })
-    })
-    .unwrap_or_else(|e| crate::reasons::internal_failure(&format!("reading change {id}"), &e.to_string()));
+    if relids.len() != names.len() || relids.len() != shapes.len() {
+        crate::reasons::internal_failure(&format!("reading change {id}"), "its table arrays differ in length");
+    }
+    // In the order of their oids, as every revert locks them.
+    let mut recorded: Vec<(pg_sys::Oid, String, String)> = relids.into_iter().zip(names).zip(shapes).map(|((r, n), s)| (r, n, s)).collect();
+    recorded.sort_by_key(|(relid, _, _)| u32::from(*relid));
     let tables: Vec<Table> = recorded.iter().map(|(relid, name, shape)| table_now(id, *relid, name, shape)).collect();
     let mut rows = read_rows(id).unwrap_or_else(|e| crate::reasons::internal_failure(&format!("reading change {id}"), &e));
     let done: Vec<_> = tables.iter().map(|t| revert_table(id, t, rows.extract_if(.., |r| r.relid == t.relid).collect(), force)).collect();
@@ -574,7 +641,10 @@ fn revert_one(id: i64, force: bool) -> i64 {
     as_guard("marking the change reverted", || {
         Spi::run_with_args("UPDATE interdict.changes SET reverted_by = $2 WHERE id = $1", &[DatumWithOid::from(id), DatumWithOid::from(new_id)])?;
         // Reverting a revert redoes the original, which can then be reverted again.
-        Spi::run_with_args("UPDATE interdict.changes SET reverted_by = NULL WHERE id = $1", &[DatumWithOid::from(reverts)])
+        match reverts {
+            Some(original) => Spi::run_with_args("UPDATE interdict.changes SET reverted_by = NULL WHERE id = $1", &[DatumWithOid::from(original)]),
+            None => Ok(()),
+        }
     })
     .unwrap_or_else(|e| crate::reasons::internal_failure(&format!("marking change {id} reverted"), &e.to_string()));
     super::with(|b| b.last_change = Some(new_id));
