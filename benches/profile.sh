@@ -4,7 +4,9 @@
 # N and of 2N identical statements; (Ir(2N) - Ir(N)) / N is one statement's cost with start-up and
 # shut-down cancelled out. The same for the library not loaded, loaded in `off`, `readonly` and
 # `guarded`, for a point SELECT, a one-row UPDATE (recorded for undo in guarded) and a 1,000-row
-# UPDATE (per row). Then, for guarded, the guard's functions by inclusive cost per statement.
+# UPDATE (per row), a one-row and a 1,000-row revert (benches/prepared.sh counts pgbench's own
+# transactions through the prepared protocol). Then, for guarded, the guard's functions by
+# inclusive cost per statement.
 # Writes benches/RESULTS.md's "profile" section. A benchmark, not a test: it never fails on a figure.
 # Usage: [PG_MAJOR=16] bash benches/profile.sh [N]
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"

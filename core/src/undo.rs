@@ -70,27 +70,28 @@ pub enum Step {
 
 impl Net {
     /// The step that reverts this row, or `None` when the change left it as it was.
-    pub fn step(&self) -> Option<Step> {
-        match (&self.before, &self.after) {
+    pub fn into_step(self) -> Option<Step> {
+        match (self.before, self.after) {
             (None, None) => None,
             (Some(b), Some(a)) if a == b => None,
-            (None, Some(a)) => Some(Step::Delete { after: a.clone() }),
-            (Some(b), Some(a)) => Some(Step::Restore { after: a.clone(), before: b.clone() }),
-            (Some(b), None) => Some(Step::Reinsert { before: b.clone() }),
+            (None, Some(a)) => Some(Step::Delete { after: a }),
+            (Some(b), Some(a)) => Some(Step::Restore { after: a, before: b }),
+            (Some(b), None) => Some(Step::Reinsert { before: b }),
         }
     }
 }
 
-/// The net effect of a change's events on one table, one entry per row, in first-seen order.
-pub fn net_effect(events: &[Event]) -> Vec<Net> {
+/// The net effect of a change's events on one table, one entry per row, in first-seen order. The
+/// events' images and keys move into it (a large change's images are read once and not copied).
+pub fn net_effect(events: Vec<Event>) -> Vec<Net> {
     let mut rows: Vec<Net> = Vec::new();
     // key now -> the row holding it (a deleted row keeps its key until something else takes it)
-    let mut by_key: std::collections::HashMap<Vec<u8>, usize> = std::collections::HashMap::new();
-    for e in events {
-        let existing = e.old_key.as_ref().and_then(|k| by_key.remove(k));
-        let index = match (e.op, existing) {
+    let mut by_key: std::collections::HashMap<Vec<u8>, usize> = std::collections::HashMap::with_capacity(events.len());
+    for Event { op, old_key, new_key, old_row, new_row } in events {
+        let existing = old_key.as_ref().and_then(|k| by_key.remove(k));
+        let index = match (op, existing) {
             // a key freed by a delete earlier in the change, taken again: the same row slot
-            (Op::Insert, _) => match e.new_key.as_ref().and_then(|k| by_key.get(k).copied()) {
+            (Op::Insert, _) => match new_key.as_ref().and_then(|k| by_key.get(k).copied()) {
                 Some(i) if rows[i].after.is_none() => i,
                 _ => {
                     rows.push(Net { before: None, after: None });
@@ -99,13 +100,14 @@ pub fn net_effect(events: &[Event]) -> Vec<Net> {
             },
             (_, Some(i)) => i,
             (_, None) => {
-                rows.push(Net { before: e.old_row.clone(), after: None });
+                rows.push(Net { before: old_row, after: None });
                 rows.len() - 1
             }
         };
-        rows[index].after = e.new_row.clone();
-        if let Some(k) = e.new_key.as_ref().or(e.old_key.as_ref().filter(|_| e.op == Op::Delete)) {
-            by_key.insert(k.clone(), index);
+        rows[index].after = new_row;
+        let key = if new_key.is_some() { new_key } else if op == Op::Delete { old_key } else { None };
+        if let Some(k) = key {
+            by_key.insert(k, index);
         }
     }
     rows
@@ -113,8 +115,8 @@ pub fn net_effect(events: &[Event]) -> Vec<Net> {
 
 /// Reverting steps for a table, ordered so that keys are freed before they are taken again:
 /// deletes of inserted rows, then restores, then reinserts.
-pub fn steps(events: &[Event]) -> Vec<Step> {
-    let mut steps: Vec<Step> = net_effect(events).iter().filter_map(Net::step).collect();
+pub fn steps(events: Vec<Event>) -> Vec<Step> {
+    let mut steps: Vec<Step> = net_effect(events).into_iter().filter_map(Net::into_step).collect();
     steps.sort_by_key(|s| match s {
         Step::Delete { .. } => 0,
         Step::Restore { .. } => 1,
@@ -177,42 +179,42 @@ mod tests {
 
     #[test]
     fn single_events_revert_to_their_inverse() {
-        assert_eq!(steps(&[ins("1", "(1,a)")]), vec![Step::Delete { after: b"(1,a)".to_vec() }]);
-        assert_eq!(steps(&[del("1", "(1,a)")]), vec![Step::Reinsert { before: b"(1,a)".to_vec() }]);
+        assert_eq!(steps(vec![ins("1", "(1,a)")]), vec![Step::Delete { after: b"(1,a)".to_vec() }]);
+        assert_eq!(steps(vec![del("1", "(1,a)")]), vec![Step::Reinsert { before: b"(1,a)".to_vec() }]);
         assert_eq!(
-            steps(&[upd("1", "(1,a)", "1", "(1,b)")]),
+            steps(vec![upd("1", "(1,a)", "1", "(1,b)")]),
             vec![Step::Restore { after: b"(1,b)".to_vec(), before: b"(1,a)".to_vec() }]
         );
     }
 
     #[test]
     fn a_row_written_twice_keeps_its_first_before_and_last_after() {
-        let e = [upd("1", "(1,a)", "1", "(1,b)"), upd("1", "(1,b)", "1", "(1,c)")];
-        assert_eq!(steps(&e), vec![Step::Restore { after: b"(1,c)".to_vec(), before: b"(1,a)".to_vec() }]);
+        let e = vec![upd("1", "(1,a)", "1", "(1,b)"), upd("1", "(1,b)", "1", "(1,c)")];
+        assert_eq!(steps(e), vec![Step::Restore { after: b"(1,c)".to_vec(), before: b"(1,a)".to_vec() }]);
     }
 
     #[test]
     fn a_key_change_is_followed() {
-        let e = [upd("1", "(1,a)", "2", "(2,a)"), upd("2", "(2,a)", "3", "(3,b)")];
-        assert_eq!(steps(&e), vec![Step::Restore { after: b"(3,b)".to_vec(), before: b"(1,a)".to_vec() }]);
+        let e = vec![upd("1", "(1,a)", "2", "(2,a)"), upd("2", "(2,a)", "3", "(3,b)")];
+        assert_eq!(steps(e), vec![Step::Restore { after: b"(3,b)".to_vec(), before: b"(1,a)".to_vec() }]);
     }
 
     #[test]
     fn inserted_then_deleted_is_nothing_and_deleted_then_reinserted_is_a_restore() {
-        assert_eq!(steps(&[ins("1", "(1,a)"), del("1", "(1,a)")]), vec![]);
+        assert_eq!(steps(vec![ins("1", "(1,a)"), del("1", "(1,a)")]), vec![]);
         assert_eq!(
-            steps(&[del("1", "(1,a)"), ins("1", "(1,z)")]),
+            steps(vec![del("1", "(1,a)"), ins("1", "(1,z)")]),
             vec![Step::Restore { after: b"(1,z)".to_vec(), before: b"(1,a)".to_vec() }]
         );
-        assert_eq!(steps(&[upd("1", "(1,a)", "1", "(1,b)"), upd("1", "(1,b)", "1", "(1,a)")]), vec![]);
+        assert_eq!(steps(vec![upd("1", "(1,a)", "1", "(1,b)"), upd("1", "(1,b)", "1", "(1,a)")]), vec![]);
     }
 
     #[test]
     fn keys_are_freed_before_they_are_taken() {
         // key 1 moved to 2, and a new row took key 1: delete the new row, then move 2 back to 1
-        let e = [upd("1", "(1,a)", "2", "(2,a)"), ins("1", "(1,n)"), del("5", "(5,x)")];
+        let e = vec![upd("1", "(1,a)", "2", "(2,a)"), ins("1", "(1,n)"), del("5", "(5,x)")];
         assert_eq!(
-            steps(&e),
+            steps(e),
             vec![
                 Step::Delete { after: b"(1,n)".to_vec() },
                 Step::Restore { after: b"(2,a)".to_vec(), before: b"(1,a)".to_vec() },

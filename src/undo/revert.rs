@@ -336,7 +336,7 @@ type Inverse = (Op, Option<Vec<u8>>, Option<Vec<u8>>);
 
 /// One table's revert, as its owner: conflict check, then the steps. Returns the inverse events to record.
 fn revert_table(id: i64, t: &Table, rows: Vec<StoredRow>, force: bool) -> (Counts, Vec<Inverse>) {
-    let steps = steps(&events(id, t, rows));
+    let steps = steps(events(id, t, rows));
     let (mut gone, mut restore_after, mut restore_before, mut back) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for s in steps {
         match s {
@@ -547,6 +547,9 @@ fn verify_foreign_keys(id: i64, tables: &[Table], done: &[(Counts, Vec<Inverse>)
         .collect::<Option<_>>()
         .unwrap_or_else(|| crate::reasons::internal_failure(&format!("listing foreign keys for change {id}"), "a constraint's columns or operators could not be read"));
     let is = |i: usize, relid: pg_sys::Oid| tables[i].relid == relid || lineage[i].contains(&relid);
+    if constraints.is_empty() {
+        return;
+    }
     let image_row = format!("({ROW_S})");
     let touched: Vec<(Vec<Vec<u8>>, Vec<Vec<u8>>)> = done.iter().map(|(_, inverse)| written_and_removed(inverse)).collect();
     for c in &constraints {
