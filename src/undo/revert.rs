@@ -21,7 +21,8 @@
 //! `image.rs`), and the statements read them by position through `interdict.revert_image`, which
 //! serves only the running revert's checked images.
 //!
-//! Who runs what (see `guard_sql`): the change's records and the catalog are read as the guard;
+//! Who runs what (see `guard_sql`): the change's records and the foreign keys' catalog rows are
+//! read as the guard, the table's key and columns from the relcache (no SQL, once it is locked);
 //! everything that touches a user table — the conflict checks, the writes, the foreign-key checks,
 //! the text of conflicting rows (type output functions) — runs as the table's owner, as a
 //! security-restricted operation, through the guard's own statements, with the search path pinned
