@@ -116,6 +116,16 @@ def audit_lines_are_json_with_redaction():
     full = connect("r_audit_full")
     refusal(full, f"DELETE FROM t WHERE v = 'visible-literal' OR true /* {ARGS.label} */")
     eq(audit_lines(pid_of(full), "refusal")[0]["statement"], f"DELETE FROM t WHERE v = 'visible-literal' OR true /* {ARGS.label} */", "log_statement = full")
+    # A text longer than those kept between lines (64 kB) is rendered each time, the same way; a
+    # logged text is cut at 4,096 characters.
+    long = f"DELETE FROM t WHERE v = '{'x' * 70000}' OR 1 = 1 /* {ARGS.label} */"
+    for conn in (agent, agent, full):
+        refusal(conn, long)
+    twice = audit_lines(pid, "refusal")[-2:]
+    eq([x["statement"] for x in twice], ["DELETE FROM t WHERE v = ? OR ? = ?"] * 2, "a long text redacted each time")
+    eq(twice[0]["statement_hash"], twice[1]["statement_hash"], "and hashed the same")
+    eq(twice[0]["statement_hash"], a["statement_hash"], "as the short statement of the same shape")
+    eq(audit_lines(pid_of(full), "refusal")[-1]["statement"], long[:4096], "log_statement = full, cut at 4,096 characters")
     none = connect("r_audit_none")
     refusal(none, "DELETE FROM t WHERE v = 'hidden' OR true")
     n = audit_lines(pid_of(none), "refusal")[0]

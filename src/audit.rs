@@ -221,12 +221,9 @@ fn compose(event: &str, with_statement: bool, fields: &impl Fn(&mut String)) -> 
 /// `,"statement_hash":…,"statement":…` of the running statement, as `interdict.log_statement` says
 /// (nothing outside a statement).
 fn statement_fields(out: &mut String) {
-    // SAFETY: a plain read of a process global.
-    let Some(q) = (unsafe { crate::nodes::cstr(pg_sys::debug_query_string) }) else { return };
-    if q.trim().is_empty() {
-        return;
-    }
-    with_statement(&q, settings::log_statement(), |hash, statement| {
+    // SAFETY: a plain read of a process global; the text it points to outlives this call.
+    let Some(raw) = (unsafe { pg_sys::debug_query_string.as_ref() }).map(|q| unsafe { std::ffi::CStr::from_ptr(q) }.to_bytes()) else { return };
+    with_statement(raw, settings::log_statement(), |hash, statement| {
         key(out, "statement_hash");
         out.push_str(hash);
         if let Some(statement) = statement {
@@ -286,41 +283,62 @@ fn session_part() -> String {
 static SESSION_PART: BackendCell<Option<String>> = BackendCell::new(None);
 
 /// Calls `f` with a statement's hash and its text as `interdict.log_statement` says (`None`: not
-/// logged), both already JSON strings. The last few statements' are kept: a prepared statement's
-/// executions (pgbench's, an application's) write the same text again and again, and a
-/// transaction's statements take turns; redacting, hashing and escaping a text cost more than the
-/// rest of its line.
-fn with_statement<R>(text: &str, logged: LogStatement, f: impl FnOnce(&str, Option<&str>) -> R) -> R {
+/// logged), both already JSON strings; not for a blank text. The last few statements' are kept,
+/// found again by their bytes: a prepared statement's executions (pgbench's, an application's) write
+/// the same text again and again, and a transaction's statements take turns; redacting, hashing and
+/// escaping a text cost more than the rest of its line. Texts over [`KEPT_BYTES`] are rendered each
+/// time rather than held.
+fn with_statement(raw: &[u8], logged: LogStatement, f: impl FnOnce(&str, Option<&str>)) {
     STATEMENTS.with(|cache| {
-        let at = match cache.iter().position(|s| s.text == text) {
+        let at = match cache.iter().position(|s| s.raw == raw) {
             Some(at) => at,
             None => {
-                let redacted = redact(text);
+                let text = String::from_utf8_lossy(raw);
+                if text.trim().is_empty() {
+                    return;
+                }
+                let redacted = redact(&text);
+                let mut kept = KeptStatement { raw: raw.to_vec(), hash: json(&hash_redacted(&redacted)), redacted: json(cut(&redacted)), full: None };
+                if raw.len() > KEPT_BYTES {
+                    return kept.show(logged, f);
+                }
                 if cache.len() == STATEMENTS_KEPT {
                     cache.remove(0);
                 }
-                cache.push(KeptStatement { hash: json(&hash_redacted(&redacted)), redacted: json(cut(&redacted)), full: None, text: text.to_string() });
+                cache.push(kept);
                 cache.len() - 1
             }
         };
-        let kept = &mut cache[at];
-        let statement = match logged {
-            LogStatement::None => None,
-            LogStatement::Redacted => Some(&kept.redacted),
-            LogStatement::Full => Some(&*kept.full.get_or_insert_with(|| json(cut(&kept.text)))),
-        };
-        f(&kept.hash, statement.map(String::as_str))
+        cache[at].show(logged, f)
     })
 }
 
-/// A statement's text with what its lines carry of it, as JSON strings (the whole text's only
-/// once a line logs it).
+/// A statement's text (its bytes, as Postgres has them) with what its lines carry of it, as JSON
+/// strings (the whole text's only once a line logs it).
 struct KeptStatement {
-    text: String,
+    raw: Vec<u8>,
     hash: String,
     redacted: String,
     full: Option<String>,
 }
+
+impl KeptStatement {
+    /// Calls `f` with the hash and the text `logged` says.
+    fn show(&mut self, logged: LogStatement, f: impl FnOnce(&str, Option<&str>)) {
+        if logged == LogStatement::Full && self.full.is_none() {
+            self.full = Some(json(cut(&String::from_utf8_lossy(&self.raw))));
+        }
+        let statement = match logged {
+            LogStatement::None => None,
+            LogStatement::Redacted => Some(self.redacted.as_str()),
+            LogStatement::Full => self.full.as_deref(),
+        };
+        f(&self.hash, statement)
+    }
+}
+
+/// Longest statement text kept between lines.
+const KEPT_BYTES: usize = 64 * 1024;
 
 /// `s` as a JSON string.
 fn json(s: &str) -> String {

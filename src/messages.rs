@@ -16,7 +16,8 @@
 //! `ereport` as any other.
 
 use pgrx::pg_sys;
-use std::ffi::{c_char, c_int, CString};
+use crate::cell::BackendCell;
+use std::ffi::{c_char, c_int, CStr, CString};
 
 // Postgres' reporting entry points, which pgrx leaves out of its bindings.
 unsafe extern "C-unwind" {
@@ -28,6 +29,25 @@ unsafe extern "C-unwind" {
 unsafe extern "C" {
     /// The C library's message catalog lookup (Postgres' `_()`): the severity's translation.
     fn gettext(msgid: *const c_char) -> *mut c_char;
+    /// pg_locale.c: the `lc_messages` setting's value now.
+    static locale_messages: *const c_char;
+}
+
+/// `gettext("NOTICE")` with the `lc_messages` it was looked up under: a lookup cost about as much as
+/// the rest of the notice, and the setting rarely changes within a session.
+static NOTICE_WORD: BackendCell<Option<(CString, CString)>> = BackendCell::new(None);
+
+/// The severity's translation under the session's `lc_messages` now.
+fn notice_word() -> CString {
+    // SAFETY: a plain read of a backend global, NULL or a NUL-terminated string.
+    let now = unsafe { locale_messages.as_ref().map(|p| CStr::from_ptr(p)) }.unwrap_or_default();
+    if let Some(word) = NOTICE_WORD.with(|w| w.as_ref().filter(|(under, _)| under.as_c_str() == now).map(|(_, word)| word.clone())) {
+        return word;
+    }
+    // SAFETY: a message catalog lookup of a literal; the result is copied at once.
+    let word = unsafe { CStr::from_ptr(gettext(c"NOTICE".as_ptr())) }.to_owned();
+    NOTICE_WORD.set(Some((now.to_owned(), word.clone())));
+    word
 }
 
 /// The context callbacks are taken off for the duration of a report and put back on the way out.
@@ -94,14 +114,14 @@ pub fn notice(text: &str) {
 /// queued in the output buffer; strings are converted to the client's encoding as Postgres does.
 fn put_notice(text: &str) {
     let Ok(text) = CString::new(text) else { return };
+    let word = notice_word();
     // SAFETY: builds and queues one protocol message in the current memory context; errors (out
     // of memory, a conversion failure) cross pgrx's boundary as ordinary errors.
     unsafe {
         pg_sys::ffi::pg_guard_ffi_boundary(|| {
             let mut buf: pg_sys::StringInfoData = std::mem::zeroed();
             pg_sys::pq_beginmessage(&mut buf, b'N' as c_char);
-            let severity = c"NOTICE".as_ptr();
-            for (field, value) in [(b'S', gettext(severity) as *const c_char), (b'V', severity), (b'C', c"00000".as_ptr()), (b'M', text.as_ptr())] {
+            for (field, value) in [(b'S', word.as_ptr()), (b'V', c"NOTICE".as_ptr()), (b'C', c"00000".as_ptr()), (b'M', text.as_ptr())] {
                 pg_sys::appendStringInfoChar(&mut buf, field as c_char);
                 pg_sys::pq_sendstring(&mut buf, value);
             }
