@@ -14,15 +14,7 @@ ROUNDS=${2:-5}
 CORES=$(nproc)
 PROFILE=release setup_all
 pgbench_cluster bench "${BENCH_PORT:-$(port_for 5450)}" "max_connections = 50"
-dba -d bench >/dev/null <<'SQL'
-CREATE ROLE b_none LOGIN; CREATE ROLE b_off LOGIN; CREATE ROLE b_readonly LOGIN; CREATE ROLE b_guarded LOGIN;
-GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO b_none, b_off, b_readonly, b_guarded;
-ALTER ROLE b_off SET session_preload_libraries = 'interdict';
-ALTER ROLE b_readonly SET session_preload_libraries = 'interdict';
-ALTER ROLE b_readonly SET interdict.mode = 'readonly';
-ALTER ROLE b_guarded SET session_preload_libraries = 'interdict';
-ALTER ROLE b_guarded SET interdict.mode = 'guarded';
-SQL
+bench_roles
 tps() { # clients script role ("TPCB" for the default script)
     local script=$2; [ "$script" = TPCB ] && script=""
     as_postgres "$PGBIN/pgbench" -n $script -M prepared -c "$1" -j "$1" -T "$SECONDS_PER_RUN" -h 127.0.0.1 -p "$PORT" -U "$3" bench 2>/dev/null |

@@ -13,15 +13,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 T=${1:-500}
 PROFILE=release setup_all
 pgbench_cluster prepared "${BENCH_PORT:-$(port_for 5456)}" "max_connections = 20"
-dba -d bench >/dev/null <<'SQL'
-CREATE ROLE b_none LOGIN; CREATE ROLE b_off LOGIN; CREATE ROLE b_readonly LOGIN; CREATE ROLE b_guarded LOGIN;
-GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO b_none, b_off, b_readonly, b_guarded;
-ALTER ROLE b_off SET session_preload_libraries = 'interdict';
-ALTER ROLE b_readonly SET session_preload_libraries = 'interdict';
-ALTER ROLE b_readonly SET interdict.mode = 'readonly';
-ALTER ROLE b_guarded SET session_preload_libraries = 'interdict';
-ALTER ROLE b_guarded SET interdict.mode = 'guarded';
-SQL
+bench_roles
 cluster_stop prepared
 DATA=$CLUSTERS/prepared/data
 OUT=$CLUSTERS/prepared/callgrind

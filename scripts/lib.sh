@@ -180,6 +180,20 @@ GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO PUBLIC;
 SQL
 }
 
+# bench_roles: in the bench cluster's database, the roles benchmarks compare: b_none (the library
+# not loaded) and b_off, b_readonly, b_guarded (loaded per role through session_preload_libraries).
+bench_roles() {
+    dba -d bench >/dev/null <<'SQL'
+CREATE ROLE b_none LOGIN; CREATE ROLE b_off LOGIN; CREATE ROLE b_readonly LOGIN; CREATE ROLE b_guarded LOGIN;
+GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO b_none, b_off, b_readonly, b_guarded;
+ALTER ROLE b_off SET session_preload_libraries = 'interdict';
+ALTER ROLE b_readonly SET session_preload_libraries = 'interdict';
+ALTER ROLE b_readonly SET interdict.mode = 'readonly';
+ALTER ROLE b_guarded SET session_preload_libraries = 'interdict';
+ALTER ROLE b_guarded SET interdict.mode = 'guarded';
+SQL
+}
+
 # median < numbers (spaces or newlines between them): their median.
 median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 # round_ratio A B: over interleaved rounds, the median of each round's runs[A] / runs[B] with the
