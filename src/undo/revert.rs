@@ -239,9 +239,7 @@ unsafe fn read_table(rel: pg_sys::Relation) -> Result<Table, &'static str> {
             stored.push(name);
         }
     }
-    let form = &*(*rel).rd_rel;
-    let schema = crate::nodes::cstr(pg_sys::get_namespace_name(form.relnamespace)).unwrap_or_default();
-    let qualified = format!("{}.{}", quote_identifier(&schema), quote_identifier(pg_sys::name_data_to_str(&form.relname)));
+    let qualified = quoted_relation(relid).ok_or("the table was dropped")?;
     Ok(Table {
         relid,
         name: String::new(),
@@ -251,7 +249,7 @@ unsafe fn read_table(rel: pg_sys::Relation) -> Result<Table, &'static str> {
         key: key.0,
         key_ops: key.1,
         key_attnums: key.2,
-        rowtype: form.reltype,
+        rowtype: (*(*rel).rd_rel).reltype,
         columns: image::columns((*rel).rd_att),
         insert,
         update,
@@ -476,9 +474,14 @@ unsafe fn partition_ancestors(relid: pg_sys::Oid) -> Vec<pg_sys::Oid> {
 
 /// `ONLY "s"."t"` for a plain table (its own rows), `"s"."t"` for a partitioned one (all of them).
 unsafe fn relation_rows(relid: pg_sys::Oid) -> Option<String> {
-    let (schema, name) = (crate::nodes::cstr(pg_sys::get_namespace_name(pg_sys::get_rel_namespace(relid)))?, crate::nodes::cstr(pg_sys::get_rel_name(relid))?);
     let only = if pg_sys::get_rel_relkind(relid) as u8 == pg_sys::RELKIND_RELATION { "ONLY " } else { "" };
-    Some(format!("{only}{}.{}", quote_identifier(&schema), quote_identifier(&name)))
+    Some(format!("{only}{}", quoted_relation(relid)?))
+}
+
+/// `"schema"."name"` of a relation, each part quoted as SQL needs it.
+unsafe fn quoted_relation(relid: pg_sys::Oid) -> Option<String> {
+    let (schema, name) = (crate::nodes::cstr(pg_sys::get_namespace_name(pg_sys::get_rel_namespace(relid)))?, crate::nodes::cstr(pg_sys::get_rel_name(relid))?);
+    Some(format!("{}.{}", quote_identifier(&schema), quote_identifier(&name)))
 }
 
 /// A column's quoted name.
