@@ -34,7 +34,7 @@ pub fn with_approval_id(refusal: Refusal) -> Refusal {
 fn store_exists() -> bool {
     // SAFETY: catalog lookups inside a transaction.
     unsafe {
-        let schema = pg_sys::get_namespace_oid(c"interdict".as_ptr(), true);
+        let schema = crate::facts::guard_objects::interdict_namespace();
         schema != pg_sys::InvalidOid && pg_sys::get_relname_relid(c"approvals".as_ptr(), schema) != pg_sys::InvalidOid
     }
 }

@@ -196,7 +196,7 @@ fn compose(event: &str, with_statement: bool, fields: &impl Fn(&mut String)) -> 
     // Written field by field, strings escaped straight into the line (serializing a map of values
     // cost more than the rest of recording a one-row change); the session's fixed part is rendered
     // once, a statement's escaped text and hash once per text.
-    let mut out = String::with_capacity(512);
+    let mut out = String::with_capacity(1024); // a transaction's changes line of two statements is about 600 bytes
     out.push('{');
     push_str(&mut out, "interdict", event);
     key(&mut out, "ts");

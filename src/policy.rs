@@ -99,7 +99,7 @@ fn latest_loaded() -> Option<(i64, String)> {
     // SAFETY: catalog lookups and a heap scan inside a transaction; the relation stays open (and
     // AccessShare-locked) for the scan, and every tuple is deformed before the scan moves on.
     unsafe {
-        let schema = pg_sys::get_namespace_oid(c"interdict".as_ptr(), true);
+        let schema = crate::facts::guard_objects::interdict_namespace();
         if schema == pg_sys::InvalidOid {
             return None;
         }

@@ -157,11 +157,17 @@ unsafe extern "C-unwind" fn lo_open_for_write(node: *mut pg_sys::Node, context: 
     walk_expression(node, lo_open_for_write, context)
 }
 
-/// Calls `f` with each expression tree a plan node holds (and its children's, recursively).
+/// Calls `f` with each expression tree a plan node holds (and its children's, recursively); empty
+/// ones (most of a node's) are skipped here, so that callers pay their error guard only for a tree.
 unsafe fn each_expression(plan: *mut pg_sys::Plan, f: &mut dyn FnMut(*mut pg_sys::Node)) {
     if plan.is_null() {
         return;
     }
+    let f = &mut |node: *mut pg_sys::Node| {
+        if !node.is_null() {
+            f(node)
+        }
+    };
     f((*plan).targetlist as *mut pg_sys::Node);
     f((*plan).qual as *mut pg_sys::Node);
     let node = plan as *mut pg_sys::Node;

@@ -23,9 +23,37 @@ unsafe fn extension() -> Option<(pg_sys::Oid, pg_sys::Oid)> {
         }
     }
     let ext = pg_sys::get_extension_oid(c"interdict".as_ptr(), true);
-    let found = (ext != pg_sys::InvalidOid).then(|| (ext, pg_sys::get_namespace_oid(c"interdict".as_ptr(), true)));
+    let found = (ext != pg_sys::InvalidOid).then(|| (ext, interdict_namespace()));
     EXTENSION.set(Some(((u32::from(xid), lxid), found)));
     found
+}
+
+/// The schema named `interdict` (`InvalidOid` if there is none), where the guard's relations are
+/// created: looked up by name once and kept until `pg_namespace` changes (a syscache callback
+/// forgets it; the catalog lookup saw no fresher state between invalidations either), since every
+/// guarded write asks.
+///
+/// # Safety
+/// Inside a transaction (a catalog lookup).
+pub unsafe fn interdict_namespace() -> pg_sys::Oid {
+    if let Some(oid) = NAMESPACE.get() {
+        return oid;
+    }
+    if !NAMESPACE_WATCHED.get() {
+        NAMESPACE_WATCHED.set(true);
+        pg_sys::CacheRegisterSyscacheCallback(pg_sys::SysCacheIdentifier::NAMESPACEOID as i32, Some(namespaces_changed), pg_sys::Datum::from(0usize));
+    }
+    let oid = pg_sys::get_namespace_oid(c"interdict".as_ptr(), true);
+    NAMESPACE.set(Some(oid));
+    oid
+}
+
+static NAMESPACE: crate::cell::BackendCell<Option<pg_sys::Oid>> = crate::cell::BackendCell::new(None);
+static NAMESPACE_WATCHED: crate::cell::BackendCell<bool> = crate::cell::BackendCell::new(false);
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn namespaces_changed(_arg: pg_sys::Datum, _cacheid: i32, _hash: u32) {
+    NAMESPACE.set(None);
 }
 
 /// The guard's schema (`interdict`), if the extension is created in this database.
@@ -71,7 +99,7 @@ pub unsafe fn is_guard_object(class_id: pg_sys::Oid, object_id: pg_sys::Oid) -> 
 /// # Safety
 /// Inside a transaction (catalog lookups).
 pub unsafe fn is_guard_relation(relid: pg_sys::Oid) -> bool {
-    let schema = pg_sys::get_namespace_oid(c"interdict".as_ptr(), true);
+    let schema = interdict_namespace();
     schema != pg_sys::InvalidOid && pg_sys::get_rel_namespace(relid) == schema && is_guard_object(pg_sys::RelationRelationId, relid)
 }
 

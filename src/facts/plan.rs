@@ -61,7 +61,7 @@ unsafe fn guard_schema_write(pstmt: *mut pg_sys::PlannedStmt) -> Option<String> 
     if (*pstmt).resultRelations.is_null() {
         return None; // reads: no catalog lookup
     }
-    let schema = pg_sys::get_namespace_oid(c"interdict".as_ptr(), true);
+    let schema = crate::facts::guard_objects::interdict_namespace();
     if schema == pg_sys::InvalidOid {
         return None;
     }

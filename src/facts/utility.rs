@@ -120,7 +120,7 @@ unsafe fn names_only_scratch(node: *mut pg_sys::Node) -> bool {
 }
 
 unsafe fn acts_on_guard_schema(node: *mut pg_sys::Node) -> bool {
-    let schema = pg_sys::get_namespace_oid(c"interdict".as_ptr(), true);
+    let schema = crate::facts::guard_objects::interdict_namespace();
     schema != pg_sys::InvalidOid
         && named_relations(node).into_iter().filter_map(|rv| resolve(rv)).any(|relid| pg_sys::get_rel_namespace(relid) == schema)
 }
