@@ -76,3 +76,32 @@ def pending_lists_refused_requests_for_operators():
     eq(one(op, f"SELECT count(*) FROM interdict.pending() WHERE approval_id = '{d2['approval_id']}'"), 0, "denied: no longer pending")
 
 # --- undo ------------------------------------------------------------------------------------
+
+@test
+def read_only_transactions_get_their_own_error_not_an_internal_failure():
+    """In a read-only transaction the guard's own writes cannot run: a refusal stays the guard's
+    refusal (no approval is consumed), and the functions that write its records fail as Postgres
+    fails any write there, naming the function, with nothing changed."""
+    dba = connect("postgres")
+    run(dba, "CREATE TABLE IF NOT EXISTS ro_nokey (a int); GRANT ALL ON ro_nokey TO PUBLIC")
+    agent = connect("r_guard")
+    run(agent, "BEGIN READ ONLY")
+    eq(refusal(agent, "INSERT INTO ro_nokey VALUES (1)")["reason"], "guarded.not_reversible", "a table undo cannot record, in a read-only transaction")
+    run(agent, "UPDATE t SET v = 'ro' WHERE id = 1")
+    change = last_change(agent)
+    _, _, request = refused_request(7, 1, "read only")
+    op = connect("p_op")
+    for conn, sql, function in [(agent, f"SELECT interdict.revert({change})", "interdict.revert()"),
+                                (op, f"SELECT interdict.approve('{request['approval_id']}')", "interdict.approve()"),
+                                (op, "SELECT interdict.purge('1 day')", "interdict.purge()")]:
+        run(conn, "BEGIN READ ONLY")
+        try:
+            run(conn, sql)
+            raise AssertionError(f"{sql} ran in a read-only transaction")
+        except psycopg2.Error as e:
+            eq((e.pgcode, f"cannot execute {function} in a read-only transaction" in e.pgerror), ("25006", True), sql)
+        run(conn, "ROLLBACK")
+    eq(one(agent, f"SELECT reverted_by IS NULL FROM interdict.history(1, {change})"), True, "nothing reverted")
+    eq(one(op, f"SELECT count(*) FROM interdict.approvals WHERE id = '{request['approval_id']}'"), 0, "nothing approved")
+    run(agent, f"SELECT interdict.revert({change})")
+    eq(one(agent, "SELECT v FROM t WHERE id = 1"), "v1", "reverted once the transaction can write")

@@ -43,7 +43,10 @@ fn store_exists() -> bool {
 /// (`None` inside: the session's own limit). Marked used in the agent's transaction, so a statement
 /// that then fails leaves the approval for its next run.
 pub fn consume(rows: u64) -> Option<Option<u64>> {
-    if !store_exists() {
+    // A read-only transaction (`SET TRANSACTION READ ONLY`, a standby) can mark nothing used: the
+    // refusal stands, and the approval waits for a transaction that can write.
+    // SAFETY: a plain read of a backend global.
+    if unsafe { pg_sys::XactReadOnly } || !store_exists() {
         return None;
     }
     let id = current_id().text;
@@ -139,6 +142,7 @@ pub fn decide(id: &str, decision: Decision, max_rows: Option<i64>, valid_for_sec
     };
     // SAFETY: GetUserNameFromId of the current user always succeeds.
     let decided_by = unsafe { crate::nodes::cstr(pg_sys::GetUserNameFromId(me, false)) }.unwrap_or_default();
+    crate::guard_sql::writes_records(if decision == Decision::Approved { c"interdict.approve()" } else { c"interdict.deny()" });
     let stored = as_guard("recording the decision", || {
         Spi::get_one_with_args::<String>(
             "INSERT INTO interdict.approvals AS a (id, requester, decision, max_rows, decided_by, expires_at, requester_agent)

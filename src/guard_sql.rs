@@ -170,6 +170,14 @@ pub fn as_guard<R>(doing: &str, f: impl FnOnce() -> R) -> R {
     step(doing, f)
 }
 
+/// Before a function that writes the guard's records (a revert, a decision, a policy, a purge): in a
+/// read-only transaction (`SET TRANSACTION READ ONLY`, a standby) Postgres' own error, naming the
+/// function, as for any write, before any of its statements runs.
+pub fn writes_records(function: &std::ffi::CStr) {
+    // SAFETY: raises an ERROR (a longjmp pgrx turns into a panic) or returns.
+    unsafe { pg_sys::PreventCommandIfReadOnly(function.as_ptr()) }
+}
+
 /// The guard's direct work on its own tables (heap and index inserts, `nextval` without a
 /// permission check, as Postgres writes its catalogs): no SQL runs, no name is resolved through
 /// the search path and no permission is checked, so no identity or setting needs changing; only
@@ -182,7 +190,8 @@ pub fn direct<R>(doing: &str, f: impl FnOnce() -> R) -> R {
 /// permission, a bad value) becomes `internal.failure` saying which step failed and why, so that an
 /// agent can parse it. Refusals (a DETAIL with a reason code) and operational errors — a cancel or
 /// timeout (57), a serialization failure or deadlock (40), a shortage (53), a lock not available or
-/// a state problem (55), a connection problem (08) — pass unchanged: they mean what they say.
+/// a state problem (55), a transaction's state (25: read-only, aborted), a connection problem (08) —
+/// pass unchanged: they mean what they say.
 fn step<R>(doing: &str, f: impl FnOnce() -> R) -> R {
     use pgrx::pg_sys::panic::CaughtError;
     pgrx::PgTryBuilder::new(std::panic::AssertUnwindSafe(f))
@@ -193,7 +202,7 @@ fn step<R>(doing: &str, f: impl FnOnce() -> R) -> R {
             };
             let refusal = report.detail().is_some_and(|d| d.starts_with("{\"reason\":"));
             let sqlstate = crate::reasons::sqlstate_text(report.sql_error_code() as i32);
-            if refusal || ["57", "40", "53", "55", "08"].iter().any(|class| sqlstate.starts_with(class)) {
+            if refusal || ["57", "40", "53", "55", "25", "08"].iter().any(|class| sqlstate.starts_with(class)) {
                 e.rethrow()
             }
             crate::reasons::internal_failure(doing, &format!("{} ({sqlstate})", report.message()))

@@ -209,6 +209,7 @@ pub fn load(yaml: &str) -> i64 {
     }
     // SAFETY: the current user's name, inside a transaction.
     let me = unsafe { crate::nodes::cstr(pg_sys::GetUserNameFromId(pg_sys::GetUserId(), false)) }.unwrap_or_default();
+    crate::guard_sql::writes_records(c"interdict.load_policy()");
     let version = crate::guard_sql::as_guard("storing the policy", || {
         pgrx::Spi::get_one_with_args::<i64>(
             "INSERT INTO interdict.policies (policy, loaded_by) VALUES ($1, $2) RETURNING version",

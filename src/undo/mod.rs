@@ -664,6 +664,7 @@ pub fn purge(older_than_secs: Option<f64>) -> i64 {
                 .fact("error", "interdict.undo_retention is 0: give purge() an age, e.g. interdict.purge('30 days')"),
         )
     };
+    crate::guard_sql::writes_records(c"interdict.purge()");
     as_guard("purging recorded changes", || delete_older(secs, None))
 }
 

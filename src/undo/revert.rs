@@ -56,6 +56,7 @@ pub fn revert(ids: &[i64], force: bool) -> Vec<i64> {
     if force && !crate::facts::roles::is_operator() {
         crate::reasons::raise(&refuse(ReasonCode::UndoNotAllowed, first, "reverting with force => true, outside interdict_operator".into()));
     }
+    crate::guard_sql::writes_records(c"interdict.revert()");
     let mut ids = ids.to_vec();
     ids.sort_unstable_by(|a, b| b.cmp(a));
     ids.dedup();
