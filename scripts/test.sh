@@ -7,6 +7,8 @@
 #     both corpora for every agent (ordinary, superuser, and the guarded migration role);
 #   - on 16 and 18: pg_test, both corpora for the ordinary and superuser agents, accuracy (200
 #     statements) and undo exactness (300);
+#   - on each: PostgreSQL's own regression suite (scripts/regress.sh): mode off prints exactly what a
+#     server without the library prints; readonly and guarded crash nothing and fail nothing inside;
 #   - the house rules (scripts/check_house.py);
 #   - the command line (cli/): its tests and its agreement with the server's verdicts over the corpus;
 #   - 13, 14 and 17 (no server here): type-checked against pgrx's bindings; install.sh's bad input.
@@ -30,6 +32,7 @@ step "install.sh: bad input, and a library of another major" bash "$ROOT/scripts
 for major in $TESTED_MAJORS; do
     export PG_MAJOR=$major
     step "PostgreSQL $major: pg_test (lock, settings, approvals, policies, undo, adversarial classes)" bash "$ROOT/scripts/pg_test.sh"
+    step "PostgreSQL $major: its regression suite, mode off identical to not loaded; readonly and guarded: no crash, no internal failure" bash "$ROOT/scripts/regress.sh"
     if [ "$major" = 15 ]; then
         step "PostgreSQL 15: accuracy, 500 random writes" bash "$ROOT/scripts/accuracy.sh" 500
         step "PostgreSQL 15: undo exactness, 1000 random writes reverted newest first" bash "$ROOT/scripts/undo_exact.sh" 1000
