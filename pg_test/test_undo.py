@@ -500,3 +500,32 @@ def a_large_statement_writes_its_images_as_it_goes():
     eq(one(dba, fingerprint), before, "every change reverted: the table as it was")
     run(dba, f"DROP FUNCTION {fn}(boolean)")
     run(dba, f"DROP TABLE {table}")
+
+@test
+def a_large_revert_reads_and_records_in_bounded_parts():
+    """A revert reads a change's later batches a group at a time (256) and writes its own change's
+    full batches as it packs them: reverting a change of more than one group, then the revert,
+    then that again, gives back each state exactly, and every change's addresses are its batches'."""
+    dba, agent = connect("postgres"), connect("r_guard")
+    table = f"groups_{ARGS.label}"
+    run(agent, f"CREATE TABLE {table} (id int PRIMARY KEY, n int, pad text)")
+    run(agent, f"INSERT INTO {table} SELECT g, g, repeat(md5(g::text), 25) FROM generate_series(1, 1000) g")
+    fingerprint = f"SELECT md5(string_agg(t::text, ',' ORDER BY id)) FROM {table} t"
+    addressed = """SELECT (cardinality(c.rows_at),
+                           c.first_batch_rows + coalesce((SELECT sum(row_count) FROM interdict.change_rows WHERE change_id = c.id), 0),
+                           c.rows_at = (SELECT array_agg(ctid ORDER BY seq) FROM interdict.change_rows WHERE change_id = c.id))::text
+                     FROM interdict.changes c WHERE id = {}"""
+    before = one(dba, fingerprint)
+    run(agent, f"UPDATE {table} SET n = -n, pad = pad || 'x' WHERE id > 0")
+    after, change = one(dba, fingerprint), last_change(agent)
+    batches = int(one(dba, addressed.format(change)).strip("()").split(",")[0])
+    assert batches > 256, f"the change needs more than one group of batches: {batches}"
+    eq(one(dba, addressed.format(change)), f"({batches},1000,t)", "the change's batches by address")
+    run(agent, f"SELECT interdict.revert({change})")
+    eq(one(dba, fingerprint), before, "reverted exactly")
+    undo = last_change(agent)
+    eq(one(dba, addressed.format(undo)).split(",")[1:], ["1000", "t)"], "the revert's own change: every row, its batches by address")
+    run(agent, f"SELECT interdict.revert({undo})")
+    eq(one(dba, fingerprint), after, "the revert reverted: the UPDATE again")
+    run(agent, f"SELECT interdict.revert({last_change(agent)})")
+    eq(one(dba, fingerprint), before, "and back")

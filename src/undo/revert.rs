@@ -635,9 +635,11 @@ fn revert_one(id: i64, force: bool) -> i64 {
     verify_foreign_keys(id, &tables, &done);
     let (mut change, mut summary, mut seq) = (ChangeRows::default(), Vec::new(), 0);
     for (t, (counts, inverse)) in tables.iter().zip(done) {
+        // Each inverse event's images are let go as they are packed, and full batches written.
         for (op, old, new) in inverse {
             seq += 1;
             change.row(seq, t.relid, op, old.as_deref(), new.as_deref());
+            change.write_ahead_when_full();
         }
         if counts.total() > 0 {
             change.table(t.relid, &t.name, &t.shape, counts);

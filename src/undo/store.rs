@@ -78,6 +78,16 @@ impl ChangeRows {
         self.events.push(seq, op, u32::from(relid), old, new);
     }
 
+    /// Once `WRITE_AHEAD_BATCHES` batches are held, writes the full ones after the first now, as a
+    /// large statement's are ([`write_ahead`]): a revert's own change holds a bounded part of its
+    /// images while it is built.
+    pub fn write_ahead_when_full(&mut self) {
+        if self.events.batches.len() >= super::WRITE_AHEAD_BATCHES {
+            let sealed = self.events.take_sealed();
+            write_ahead(&mut self.ahead, &sealed);
+        }
+    }
+
     pub fn table(&mut self, relid: pg_sys::Oid, name: &str, shape: &str, counts: Counts) {
         self.table_relids.push(relid);
         self.table_names.push(name.to_string());
@@ -594,21 +604,27 @@ pub struct StoredRow {
     pub new: Option<Vec<u8>>,
 }
 
-/// A change's batches by their addresses (a TID scan; the change id is checked as well).
+/// A group of a change's batches by their addresses, positions `$2` to `$3` of its `rows_at` (a TID
+/// scan; the change id is checked as well).
 const BATCHES_BY_ADDRESS: &str = "SELECT row_count, images FROM interdict.change_rows
-     WHERE ctid OPERATOR(pg_catalog.=) ANY ((SELECT rows_at FROM interdict.changes WHERE id = $1)::pg_catalog.tid[])
+     WHERE ctid OPERATOR(pg_catalog.=) ANY ((SELECT rows_at[$2:$3] FROM interdict.changes WHERE id = $1)::pg_catalog.tid[])
        AND change_id = $1 ORDER BY seq";
-/// The same after `change_rows` was rewritten (its rows moved): a scan.
+/// All of them after `change_rows` was rewritten (its rows moved): a scan (read at once: only a
+/// change recorded before a `VACUUM FULL` or `CLUSTER` of `change_rows` is read this way).
 const BATCHES_BY_SCAN: &str = "SELECT row_count, images FROM interdict.change_rows WHERE change_id = $1 ORDER BY seq";
+
+/// Batches read per statement (about 460 kB of images): a large change's batches are never all in
+/// memory at once, in Postgres' (the statement's result) or as bytes here — each group is unpacked
+/// into row events and let go before the next is read.
+const READ_GROUP: i32 = 256;
 
 /// A change's row events, in the order they were recorded (read as the guard). An error if fewer
 /// or other than recorded are found.
 pub fn read_rows(id: i64) -> Result<Vec<StoredRow>, String> {
-    let (recorded, batches) = as_guard("reading a change's rows", || {
-        crate::guard_sql::prefer_addresses();
+    let args = [DatumWithOid::from(id)];
+    // How many events, the first batch, how many later batches, whether their addresses still hold.
+    let (recorded, first, addresses, addressed) = as_guard("reading a change's rows", || {
         Spi::connect(|client| {
-            let args = [DatumWithOid::from(id)];
-            // How many events, the first batch, how many later batches, whether their addresses still hold.
             let change = client
                 .select(
                     "SELECT (SELECT pg_catalog.sum(n) FROM pg_catalog.unnest(inserted OPERATOR(pg_catalog.||) updated OPERATOR(pg_catalog.||) deleted) n)::pg_catalog.int8,
@@ -619,38 +635,61 @@ pub fn read_rows(id: i64) -> Result<Vec<StoredRow>, String> {
                     &args,
                 )?
                 .first();
-            let recorded = change.get::<i64>(1)?;
             let first = (change.get::<i32>(2)?.unwrap_or(0), change.get::<Vec<u8>>(3)?.unwrap_or_default());
-            let (addresses, addressed) = (change.get::<i32>(4)?, change.get::<bool>(5)?);
-            let read = |sql: &str| -> Result<Vec<(i32, Vec<u8>)>, pgrx::spi::Error> {
-                let mut out = Vec::new();
-                for r in client.select(sql, None, &args)? {
-                    out.push((r.get::<i32>(1)?.unwrap_or(0), r.get::<Vec<u8>>(2)?.unwrap_or_default()));
-                }
-                Ok(out)
-            };
-            let mut later = match addresses {
-                Some(0) => Vec::new(), // all in the first batch
-                _ if addressed == Some(true) => read(BATCHES_BY_ADDRESS)?,
-                _ => read(BATCHES_BY_SCAN)?,
-            };
-            if addressed == Some(true) && Some(later.len() as i32) != addresses {
-                // Addresses that no longer hold in a file of the same number (a restore into a
-                // cluster that gave change_rows the same one): found by change id instead.
-                later = read(BATCHES_BY_SCAN)?;
-            }
-            Ok::<_, pgrx::spi::Error>((recorded.unwrap_or(0), std::iter::once(first).chain(later).collect::<Vec<_>>()))
+            Ok::<_, pgrx::spi::Error>((change.get::<i64>(1)?.unwrap_or(0), first, change.get::<i32>(4)?, change.get::<bool>(5)?))
         })
     })
     .map_err(|e| e.to_string())?;
-    let mut rows = Vec::new();
-    for (count, bytes) in &batches {
-        for e in unpack(bytes, *count).map_err(|e| format!("a batch of its row events is damaged: {e}"))? {
-            rows.push(StoredRow { relid: pg_sys::Oid::from(e.relid), op: e.op, old: e.old.map(<[u8]>::to_vec), new: e.new.map(std::borrow::Cow::into_owned) });
-        }
+    let mut rows = Vec::with_capacity(usize::try_from(recorded).unwrap_or(0));
+    unpack_into(&mut rows, first.0, &first.1)?;
+    let in_first = rows.len();
+    // Every later batch by its address, a group at a time; if a group is short (addresses that no
+    // longer hold in a file of the same number: a restore into a cluster that gave change_rows the
+    // same one) or none are known to hold, all of them by change id instead.
+    let later = addresses.unwrap_or(-1);
+    let mut by_address = later >= 0 && addressed == Some(true);
+    let mut from = 1;
+    while by_address && from <= later {
+        let to = later.min(from + READ_GROUP - 1);
+        let range = [DatumWithOid::from(id), DatumWithOid::from(from), DatumWithOid::from(to)];
+        by_address = read_batches(BATCHES_BY_ADDRESS, &range, &mut rows)? == to - from + 1;
+        from = to + 1;
+    }
+    if later != 0 && !by_address {
+        rows.truncate(in_first);
+        read_batches(BATCHES_BY_SCAN, &args, &mut rows)?;
     }
     if rows.len() as i64 != recorded {
         return Err(format!("{} of its {recorded} row images were found", rows.len()));
     }
     Ok(rows)
+}
+
+/// Runs `sql` (batches of a change, in order) as the guard and unpacks them onto `rows`; returns
+/// how many batches it read.
+fn read_batches(sql: &str, args: &[DatumWithOid], rows: &mut Vec<StoredRow>) -> Result<i32, String> {
+    as_guard("reading a change's rows", || {
+        crate::guard_sql::prefer_addresses();
+        Spi::connect(|client| {
+            let mut read = 0;
+            for r in client.select(sql, None, args)? {
+                let (count, bytes) = (r.get::<i32>(1)?.unwrap_or(0), r.get::<Vec<u8>>(2)?.unwrap_or_default());
+                read += 1;
+                if let Err(e) = unpack_into(rows, count, &bytes) {
+                    return Ok(Err(e));
+                }
+            }
+            Ok::<_, pgrx::spi::Error>(Ok(read))
+        })
+    })
+    .map_err(|e| e.to_string())?
+}
+
+/// One batch's `count` row events onto `rows`, each with its own images (an update's after-image
+/// rebuilt from its difference).
+fn unpack_into(rows: &mut Vec<StoredRow>, count: i32, bytes: &[u8]) -> Result<(), String> {
+    for e in unpack(bytes, count).map_err(|e| format!("a batch of its row events is damaged: {e}"))? {
+        rows.push(StoredRow { relid: pg_sys::Oid::from(e.relid), op: e.op, old: e.old.map(<[u8]>::to_vec), new: e.new.map(std::borrow::Cow::into_owned) });
+    }
+    Ok(())
 }
