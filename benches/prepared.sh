@@ -6,7 +6,7 @@
 # and the guard's share smaller. Here the postmaster runs under callgrind with every process it
 # starts; pgbench runs T and then 2T transactions on one connection, and the backend that served
 # them (the last file written) gives (Ir(2T) - Ir(T)) / T per transaction. Each pair runs twice and
-# both figures are kept (the counts barely move; the machine's load does not change them).
+# both figures are kept, their mean compared (the machine's load does not change them).
 # Writes benches/RESULTS.md's "prepared" section. A benchmark, not a test: it never fails on a figure.
 # Usage: [PG_MAJOR=16] bash benches/prepared.sh [T]
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
@@ -39,9 +39,9 @@ for pass in 1 2; do
     done
 done
 as_postgres "$PGBIN/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null 2>&1 || true
-first() { echo "${per[$1]}" | awk '{print $1}'; }
+mean() { echo "${per[$1]}" | awk '{s = 0; for (i = 1; i <= NF; i++) s += $i; printf "%d", s / NF}'; }
 row() { # label config baseline
-    local v b; v=$(first "$2"); b=$(first "$3")
+    local v b; v=$(mean "$2"); b=$(mean "$3")
     echo "| $1 | ${per[$2]# } | $(( v - b )) | $(awk -v a="$v" -v b="$b" 'BEGIN {printf "%.3f", a / b}') |"
 }
 results_section "prepared-$PG_MAJOR" <<MD
@@ -50,7 +50,8 @@ results_section "prepared-$PG_MAJOR" <<MD
 Command: \`PG_MAJOR=$PG_MAJOR bash benches/prepared.sh $T\` — the postmaster under callgrind (release build,
 scale 10, every table recorded for undo), one client, \`-M prepared\`; a transaction's cost is
 (Ir(2T) − Ir(T)) / T of the backend that ran them, T = $T, each measured in two passes (both
-shown; added and ratio from the first). $(date -u +%Y-%m-%d).
+shown; added and ratio from their mean: a pass can differ from the other by a few thousand
+instructions a transaction, the same for every configuration of it). $(date -u +%Y-%m-%d).
 
 | transaction | instructions (two passes) | added | ratio |
 |---|---|---|---|
