@@ -29,6 +29,8 @@ ir() { # role script t -> instructions of the backend that ran t transactions
     awk '/^totals:/ {print $2; exit}' "$OUT/$(ls -t "$OUT" | grep '^cg\.' | head -1)"
 }
 declare -A per
+# A first run, not counted: the cluster's first backends read its pages and catalogs from disk.
+ir b_none -S "$T" >/dev/null
 configs=("-S b_none" "-S b_off" "-S b_readonly" "-S b_guarded" "-N b_none" "-N b_guarded" "TPCB b_off" "TPCB b_guarded")
 for pass in 1 2; do
     for config in "${configs[@]}"; do

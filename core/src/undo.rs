@@ -82,11 +82,13 @@ impl Net {
 }
 
 /// The net effect of a change's events on one table, one entry per row, in first-seen order. The
-/// events' images and keys move into it (a large change's images are read once and not copied).
-pub fn net_effect(events: Vec<Event>) -> Vec<Net> {
-    let mut rows: Vec<Net> = Vec::new();
+/// events' images and keys move into it as they come (a large change's images are read once, not
+/// copied, and no list of all its events is needed besides).
+pub fn net_effect(events: impl IntoIterator<Item = Event>) -> Vec<Net> {
+    let events = events.into_iter();
+    let mut rows: Vec<Net> = Vec::with_capacity(events.size_hint().0);
     // key now -> the row holding it (a deleted row keeps its key until something else takes it)
-    let mut by_key: std::collections::HashMap<Vec<u8>, usize> = std::collections::HashMap::with_capacity(events.len());
+    let mut by_key: std::collections::HashMap<Vec<u8>, usize> = std::collections::HashMap::with_capacity(events.size_hint().0);
     for Event { op, old_key, new_key, old_row, new_row } in events {
         let existing = old_key.as_ref().and_then(|k| by_key.remove(k));
         let index = match (op, existing) {
@@ -115,7 +117,7 @@ pub fn net_effect(events: Vec<Event>) -> Vec<Net> {
 
 /// Reverting steps for a table, ordered so that keys are freed before they are taken again:
 /// deletes of inserted rows, then restores, then reinserts.
-pub fn steps(events: Vec<Event>) -> Vec<Step> {
+pub fn steps(events: impl IntoIterator<Item = Event>) -> Vec<Step> {
     let mut steps: Vec<Step> = net_effect(events).into_iter().filter_map(Net::into_step).collect();
     steps.sort_by_key(|s| match s {
         Step::Delete { .. } => 0,

@@ -272,9 +272,9 @@ unsafe fn operator_name(op: pg_sys::Oid) -> Option<String> {
 }
 
 /// The recorded events of one table, in order, with their keys: the images checked against the
-/// table's columns, their keys taken from their bytes.
-fn events(id: i64, t: &Table, rows: Vec<StoredRow>) -> Vec<Event> {
-    let key = |i: &Option<Vec<u8>>| {
+/// table's columns, their keys taken from their bytes (each as the net effect takes it).
+fn events(id: i64, t: &Table, rows: Vec<StoredRow>) -> impl Iterator<Item = Event> + '_ {
+    let key = move |i: &Option<Vec<u8>>| {
         i.as_deref().map(|i| {
             let at = image::check(i, &t.columns).unwrap_or_else(|e| {
                 crate::reasons::internal_failure(&format!("reading change {id}"), &format!("an image of {} is not a row of its columns: {e}", t.name))
@@ -283,8 +283,7 @@ fn events(id: i64, t: &Table, rows: Vec<StoredRow>) -> Vec<Event> {
             unsafe { image::key(i, &at, &t.columns, &t.key_attnums) }
         })
     };
-    rows.into_iter().map(|r| Event { op: r.op, old_key: key(&r.old), new_key: key(&r.new), old_row: r.old, new_row: r.new })
-        .collect()
+    rows.into_iter().map(move |r| Event { op: r.op, old_key: key(&r.old), new_key: key(&r.new), old_row: r.old, new_row: r.new })
 }
 
 fn cstring(sql: String) -> CString {
@@ -300,6 +299,15 @@ fn count(sql: String, args: &[Arg]) -> i64 {
 /// Runs an own statement on the table that returns positions (1-based) of served images.
 fn positions(sql: String, args: &[Arg]) -> Vec<usize> {
     own_statement(&cstring(sql), args).rows.into_iter().filter_map(|r| r.into_iter().next().flatten()).filter_map(|n| n.parse().ok()).collect()
+}
+
+/// Runs an own writing statement whose `RETURNING` gives the positions of the images it wrote, as
+/// one array (`SELECT pg_catalog.array_agg(interdict_n) FROM …`): a row per written image would
+/// cost a result row and a string each, about 150 bytes, for every row a large revert writes.
+fn written(sql: String, args: &[Arg]) -> Vec<usize> {
+    let returned = own_statement(&cstring(sql), args);
+    let array = returned.rows.into_iter().next().and_then(|r| r.into_iter().next().flatten()).unwrap_or_default();
+    array.trim_matches(|c| c == '{' || c == '}').split(',').filter_map(|n| n.parse().ok()).collect()
 }
 
 /// Up to 10 positions (1-based) of `count` images that are not in `written`.
@@ -365,13 +373,13 @@ fn revert_table(id: i64, t: &Table, rows: Vec<StoredRow>, force: bool) -> (Count
             let mut conflicts = texts(t, &back, offenders(t, &back, &key_taken));
             if !gone.is_empty() {
                 let sql = format!(
-                    "WITH d AS (DELETE FROM {} interdict_cur USING {} WHERE {} AND {} RETURNING interdict_s.interdict_n) SELECT interdict_n FROM d",
+                    "WITH d AS (DELETE FROM {} interdict_cur USING {} WHERE {} AND {} RETURNING interdict_s.interdict_n) SELECT pg_catalog.array_agg(interdict_n) FROM d",
                     t.only,
                     t.images_as_rows(),
                     t.key_match(ROW_S),
                     t.same_image(ROW_S)
                 );
-                let deleted = serve(t.rowtype, &gone, &[], || positions(sql, &[Arg::int8(gone.len() as i64)]));
+                let deleted = serve(t.rowtype, &gone, &[], || written(sql, &[Arg::int8(gone.len() as i64)]));
                 conflicts.extend(texts(t, &gone, not_written(gone.len(), &deleted)));
             }
             if !restore_after.is_empty() && t.update.is_empty() {
@@ -382,7 +390,7 @@ fn revert_table(id: i64, t: &Table, rows: Vec<StoredRow>, force: bool) -> (Count
                 let sql = format!(
                     "WITH u AS (UPDATE {} interdict_cur SET ({}) = ROW({})
                        FROM (SELECT {} AS after_row, {} AS before_row, interdict_n FROM {POSITIONS} OFFSET 0) AS interdict_s
-                      WHERE {} AND {} RETURNING interdict_s.interdict_n) SELECT interdict_n FROM u",
+                      WHERE {} AND {} RETURNING interdict_s.interdict_n) SELECT pg_catalog.array_agg(interdict_n) FROM u",
                     t.only,
                     t.update.join(", "),
                     fields("interdict_s.before_row", &t.update),
@@ -391,7 +399,7 @@ fn revert_table(id: i64, t: &Table, rows: Vec<StoredRow>, force: bool) -> (Count
                     t.key_match("interdict_s.after_row"),
                     t.same_image("interdict_s.after_row"),
                 );
-                let restored = serve(t.rowtype, &restore_after, &restore_before, || positions(sql, &[Arg::int8(restore_after.len() as i64)]));
+                let restored = serve(t.rowtype, &restore_after, &restore_before, || written(sql, &[Arg::int8(restore_after.len() as i64)]));
                 conflicts.extend(texts(t, &restore_after, not_written(restore_after.len(), &restored)));
             }
             if !conflicts.is_empty() {
