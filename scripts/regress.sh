@@ -22,7 +22,7 @@ version=${PGLAST[$PG_MAJOR]} file=pglast-${PGLAST[$PG_MAJOR]}.tar.gz
 $SUDO mkdir -p "$WORK/cache"
 if [ ! -f "$WORK/cache/$file" ]; then
     log "downloading pglast $version's source (PostgreSQL's regression SQL) from PyPI"
-    $SUDO python3 -m pip download -q --no-deps --no-binary :all: -d "$WORK/cache" "pglast==$version" >&2
+    $SUDO python3 -m pip download -q --no-deps --no-binary pglast -d "$WORK/cache" "pglast==$version" >&2
 fi
 if [ "$(sha256sum "$WORK/cache/$file" | cut -d' ' -f1)" != "${PGLAST_SHA256[$PG_MAJOR]}" ]; then
     echo "$WORK/cache/$file: SHA-256 does not match the pinned one" >&2

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# sqlsmith (Debian's package) against the corpus fixture for MINUTES minutes each, as the ordinary
-# readonly agent and as the ordinary guarded agent. Counts server crashes (a backend terminated by a
+# sqlsmith (Debian's package) against the corpus fixture for MINUTES minutes each, as the readonly
+# and the guarded agents, ordinary and superuser. Counts server crashes (a backend terminated by a
 # signal, which makes the postmaster restart every session) and, for readonly, checks that the
 # fixture's fingerprint (data, sequences, catalog, large objects, cluster state) is unchanged.
-# Records the figures in benches/RESULTS.md. Not part of scripts/test.sh (it takes 2 × MINUTES).
+# Records the figures in benches/RESULTS.md. Not part of scripts/test.sh (it takes 4 × MINUTES).
 #   bash scripts/sqlsmith.sh [MINUTES]
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 MINUTES=${1:-10}
@@ -30,30 +30,36 @@ run_as() {  # ROLE: sqlsmith for MINUTES; prints "queries errors"
 }
 
 status=0
-before=$(fingerprint); crashes_before=$(crashes)
-log "sqlsmith as the readonly agent for $MINUTES min"
-ro_queries=$(run_as agent)
-after=$(fingerprint); ro_crashes=$(( $(crashes) - crashes_before ))
-ro_changed=no; [ "$before" = "$after" ] || { ro_changed=yes; status=1; }
-log "sqlsmith as the guarded agent for $MINUTES min"
-crashes_before=$(crashes)
-g_queries=$(run_as agent_g)
-g_crashes=$(( $(crashes) - crashes_before ))
-[ "$ro_crashes" = 0 ] && [ "$g_crashes" = 0 ] || status=1
-log "readonly: $ro_queries queries, $ro_crashes crashes, fixture changed: $ro_changed; guarded: $g_queries queries, $g_crashes crashes"
+declare -A queries crashed changed
+for role in agent agent_su agent_g agent_gsu; do
+    before=$(fingerprint); crashes_before=$(crashes)
+    log "sqlsmith as $role for $MINUTES min"
+    queries[$role]=$(run_as "$role")
+    crashed[$role]=$(( $(crashes) - crashes_before ))
+    [ "${crashed[$role]}" = 0 ] || status=1
+    changed[$role]="(writes allowed)"
+    case $role in agent|agent_su)
+        changed[$role]=no
+        [ "$before" = "$(fingerprint)" ] || { changed[$role]=yes; status=1; } ;;
+    esac
+    log "$role: ${queries[$role]} queries, ${crashed[$role]} crashes, fixture changed: ${changed[$role]}"
+done
 cluster_stop sqlsmith
 results_section sqlsmith <<EOF
-## sqlsmith: random SQL as an ordinary agent
+## sqlsmith: random SQL as an agent
 
 Command: \`bash scripts/sqlsmith.sh $MINUTES\` — sqlsmith (Debian 12 package, seed 42) against the corpus
 fixture database (every table recorded for undo), $MINUTES minutes per agent, PostgreSQL $PG_MAJOR, $(date -u +%Y-%m-%d).
 
 | agent | queries generated | server crashes | fixture changed |
 |---|---|---|---|
-| ordinary, \`readonly\` | $ro_queries | $ro_crashes | $ro_changed |
-| ordinary, \`guarded\` (max_rows 20) | $g_queries | $g_crashes | (writes allowed) |
+| ordinary, \`readonly\` | ${queries[agent]} | ${crashed[agent]} | ${changed[agent]} |
+| superuser, \`readonly\` | ${queries[agent_su]} | ${crashed[agent_su]} | ${changed[agent_su]} |
+| ordinary, \`guarded\` (max_rows 20) | ${queries[agent_g]} | ${crashed[agent_g]} | ${changed[agent_g]} |
+| superuser, \`guarded\` | ${queries[agent_gsu]} | ${crashed[agent_gsu]} | ${changed[agent_gsu]} |
 
 A crash is a backend terminated by a signal (the server log's "terminated by signal"); the readonly
-fingerprint covers table data, sequences, the catalog, large objects and cluster-wide state.
+fingerprint covers table data, sequences, the catalog, large objects and cluster-wide state, taken
+before and after each readonly agent's run.
 EOF
 exit $status
