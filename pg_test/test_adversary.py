@@ -308,7 +308,7 @@ def errors_from_beneath_reach_the_client_untouched():
 @test
 def simulate_runs_nothing_a_rollback_cannot_undo():
     agent = connect("r_guard")
-    for sql in ["LOAD ''auto_explain''", "PREPARE sim_p AS SELECT 1", "DISCARD PLANS", "CHECKPOINT"]:
+    for sql in ["LOAD ''auto_explain''", "PREPARE sim_p AS SELECT 1", "DISCARD PLANS", "CHECKPOINT", "COMMIT", "SAVEPOINT s", "BEGIN"]:
         verdict = one(agent, f"SELECT interdict.simulate('{sql}')")
         eq((verdict["verdict"], verdict.get("reason")), ("refused", "simulate.irreversible"), sql)
     try:

@@ -36,6 +36,11 @@ pub fn simulate(sql: &str) -> Value {
     let mut report = Map::new();
     report.insert("statement".into(), json!(interdict_core::approval::normalize(sql)));
     report.insert("mode".into(), json!(mode.as_str()));
+    if let Some(refusal) = unsimulable(parsed, mode) {
+        report.insert("executed".into(), json!(false));
+        report.extend(verdict_of(&refusal).as_object().cloned().unwrap_or_default());
+        return Value::Object(report);
+    }
     if mode == Mode::Readonly {
         return plan_only(csql.as_ptr(), parsed, &settings, report);
     }
@@ -66,6 +71,23 @@ pub fn simulate(sql: &str) -> Value {
     obj.insert("sequences_may_have_advanced".into(), json!(sequence_moved));
     obj.insert("elapsed_ms".into(), json!((elapsed_ms * 1000.0).round() / 1000.0));
     Value::Object(report)
+}
+
+/// Transaction control (`BEGIN`, `COMMIT`, `ROLLBACK`, `SAVEPOINT`, …) would end or split the
+/// subtransaction a simulation rolls back; SPI refuses to run it at all (`SPI_ERROR_TRANSACTION`),
+/// before any hook sees it. Refused here with the reason simulations give for what a rollback
+/// cannot undo, naming the command.
+fn unsimulable(parsed: *mut pg_sys::List, mode: Mode) -> Option<Refusal> {
+    // SAFETY: `parsed` is the raw parser's list of one statement.
+    unsafe {
+        let raw = list_ptrs::<pg_sys::RawStmt>(parsed).next()?;
+        let node = (*raw).stmt;
+        if !crate::nodes::is_a(node, pg_sys::NodeTag::T_TransactionStmt) {
+            return None;
+        }
+        let tag = utility_facts(node, false).tag;
+        Some(Refusal::new(ReasonCode::SimulateIrreversible, mode, format!("{tag} in a simulation")).fact("command", tag))
+    }
 }
 
 fn raise_statements(sql: &str, found: String) -> ! {
