@@ -25,6 +25,27 @@ def pgoptions_cannot_lower_the_role_mode():
     eq(mode(c), "guarded", "SHOW")
 
 @test
+def an_invalid_startup_value_leaves_the_role_settings_in_force():
+    """A client value that does not parse is refused: with the library loaded at server start the
+    connection fails (Postgres checks startup values of defined settings); loaded per session, the
+    role's values stay in force, not the defaults."""
+    def session(role, options):
+        try:
+            return connect(role, options=options)
+        except psycopg2.OperationalError as e:
+            eq((ARGS.label, '"reason":"setting.invalid"' in str(e)), ("shared_preload", True), "refused at connect")
+            return None
+    for bad in ("bogus", "", "offf"):
+        c = session("r_sess", f"-c interdict.mode={bad}")
+        if c:
+            eq(mode(c), "readonly", f"mode={bad!r}")
+            refused(c, "DELETE FROM t", "readonly.dml")
+    c = session("r_su_blocked", "-c interdict.blocked_commands=NOT_A_TAG -c interdict.mode=bogus")
+    if c:
+        eq((mode(c), one(c, "SHOW interdict.blocked_commands")), ("guarded", "VACUUM"), "every setting, the superuser's too")
+        refused(c, "VACUUM t", "command.blocked")
+
+@test
 def startup_option_can_raise_the_mode():
     c = connect("r_guard", options="-c interdict.mode=readonly")
     eq(mode(c), "readonly", "SHOW")

@@ -1,5 +1,6 @@
 //! SQL functions in the `interdict` schema.
 
+use interdict_core::{ReasonCode, Refusal};
 use pgrx::prelude::*;
 
 /// Every reason code Interdict can raise, with its SQLSTATE, why and fix (the one table).
@@ -24,8 +25,10 @@ pgrx::extension_sql_file!("../sql/approvals.sql", name = "approvals", requires =
 /// run of the same statement goes through once, if it changes at most `max_rows` rows (default: the
 /// agent's own `interdict.max_rows`), within `valid_for`.
 #[pg_extern(volatile)]
-fn approve(id: &str, max_rows: default!(Option<i64>, "NULL"), valid_for: default!(pgrx::datum::Interval, "'1 hour'")) -> String {
-    crate::approvals::decide(id, crate::approvals::Decision::Approved, max_rows, interval_seconds(valid_for))
+fn approve(id: Option<&str>, max_rows: default!(Option<i64>, "NULL"), valid_for: default!(Option<pgrx::datum::Interval>, "'1 hour'")) -> String {
+    let Some(valid_for) = valid_for else { crate::reasons::raise(&invalid_argument("valid_for")) };
+    // An id that is NULL matches no request: decided as one that does not exist.
+    crate::approvals::decide(id.unwrap_or_default(), crate::approvals::Decision::Approved, max_rows, interval_seconds(valid_for))
 }
 
 /// Requests waiting for an operator in this database: refused statements an operator may approve,
@@ -91,7 +94,7 @@ pgrx::extension_sql!(
     bootstrap
 );
 
-pgrx::extension_sql_file!("../sql/undo.sql", name = "undo", requires = ["approvals", capture, capturing, protect_records, change_images, relation_is_recorded]);
+pgrx::extension_sql_file!("../sql/undo.sql", name = "undo", requires = ["approvals", "capture", capturing, protect_records, change_images, relation_is_recorded]);
 
 /// The statement trigger on interdict's record tables: outside the guard's own SQL, updates,
 /// deletes and truncates are refused in every mode (inserts stay possible, for restores).
@@ -116,13 +119,33 @@ fn capturing() -> bool {
     crate::undo::capturing()
 }
 
-/// The recording trigger (installed by `interdict.record(table)`): keeps each row's images for the
-/// statement's change.
-#[pg_trigger]
-fn capture<'a>(trigger: &'a pgrx::PgTrigger<'a>) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, PgHeapTupleError> {
-    // SAFETY: Postgres called us as a row-level AFTER trigger (the trigger's definition says so).
-    unsafe { crate::undo::capture(trigger.trigger_data()) };
-    Ok(None)
+// The recording trigger (installed by `interdict.record(table)`): keeps each row's images for the
+// statement's change. Written by hand rather than with `#[pg_trigger]`, whose wrapper fails with
+// a panic when the function is called other than as a trigger: here that is `undo.not_allowed`.
+pgrx::extension_sql!(
+    r#"CREATE FUNCTION "capture"() RETURNS trigger LANGUAGE c AS 'MODULE_PATHNAME', 'capture_wrapper';"#,
+    name = "capture"
+);
+
+#[unsafe(no_mangle)]
+#[doc(hidden)]
+pub extern "C" fn pg_finfo_capture_wrapper() -> &'static pg_sys::Pg_finfo_record {
+    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+    &V1
+}
+
+/// # Safety
+/// Called by fmgr, as `interdict.capture()`.
+#[unsafe(no_mangle)]
+#[pgrx::pg_guard]
+pub unsafe extern "C-unwind" fn capture_wrapper(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    let context = (*fcinfo).context;
+    if context.is_null() || !crate::nodes::is_a(context, pg_sys::NodeTag::T_TriggerData) {
+        let what = "interdict.capture() called other than as the recording trigger";
+        crate::reasons::raise(&Refusal::new(ReasonCode::UndoNotAllowed, crate::settings::mode(), what));
+    }
+    crate::undo::capture(&*(context as *mut pg_sys::TriggerData));
+    pg_sys::Datum::from(0usize) // an AFTER trigger's result is ignored
 }
 
 /// `interdict.revert_image(list, n, NULL::table)` (created in sql/undo.sql): a revert's own
@@ -153,15 +176,24 @@ fn revert(id: i64, force: default!(bool, false)) -> i64 {
 
 /// Reverts several changes in one transaction, newest first.
 #[pg_extern(volatile, name = "revert")]
-fn revert_many(ids: Vec<i64>, force: default!(bool, false)) -> Vec<i64> {
+fn revert_many(ids: Vec<Option<i64>>, force: default!(bool, false)) -> Vec<i64> {
+    let Some(ids) = ids.into_iter().collect::<Option<Vec<i64>>>() else {
+        let refusal = Refusal::new(ReasonCode::UndoNotFound, crate::settings::mode(), "reverting a NULL change id");
+        crate::reasons::raise(&refusal)
+    };
     crate::undo::revert(&ids, force)
+}
+
+/// A NULL where a function of the guard needs a value.
+fn invalid_argument(name: &str) -> Refusal {
+    Refusal::new(ReasonCode::SettingInvalid, crate::settings::mode(), format!("a NULL {name}")).fact("argument", name)
 }
 
 
 /// Recent changes: this role's (operators: everyone's), newest first, with rows per table; with
 /// `change_id`, that change alone (if the caller may see it).
 #[pg_extern(stable)]
-fn history(limit: default!(i32, 20), change_id: default!(Option<i64>, "NULL")) -> TableIterator<'static, (
+fn history(limit: default!(Option<i32>, 20), change_id: default!(Option<i64>, "NULL")) -> TableIterator<'static, (
     name!(id, i64),
     name!(made_at, pgrx::datum::TimestampWithTimeZone),
     name!(role_name, crate::nodes::DbText),
@@ -171,7 +203,7 @@ fn history(limit: default!(i32, 20), change_id: default!(Option<i64>, "NULL")) -
     name!(reverts, Option<i64>),
     name!(reverted_by, Option<i64>),
 )> {
-    TableIterator::new(crate::undo::history(change_id, limit))
+    TableIterator::new(crate::undo::history(change_id, limit.unwrap_or(20)))
 }
 
 /// A change's row images as text, in the order they were written (operators only), each as its

@@ -23,6 +23,11 @@ pub fn current_id() -> ApprovalId {
 
 /// Adds the statement's approval id to a refusal an operator may approve.
 pub fn with_approval_id(refusal: Refusal) -> Refusal {
+    // Work done at COMMIT (deferred triggers) has no statement of its own to bind an approval to:
+    // every such refusal would share one id, so none is approvable.
+    if crate::statement::at_commit() {
+        return refusal.without_approval();
+    }
     if refusal.approvable() {
         refusal.fact("approval_id", current_id().text)
     } else {
@@ -46,7 +51,7 @@ pub fn consume(rows: u64) -> Option<Option<u64>> {
     // A read-only transaction (`SET TRANSACTION READ ONLY`, a standby) can mark nothing used: the
     // refusal stands, and the approval waits for a transaction that can write.
     // SAFETY: a plain read of a backend global.
-    if unsafe { pg_sys::XactReadOnly } || !store_exists() {
+    if unsafe { pg_sys::XactReadOnly } || crate::statement::at_commit() || !store_exists() {
         return None;
     }
     let id = current_id().text;

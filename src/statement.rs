@@ -93,6 +93,9 @@ pub struct Statement {
     pub approved_limit: Option<u64>,
     /// The approval store was asked already (at most once per statement).
     pub approval_asked: bool,
+    /// The subtransaction level the approval was consumed at: its use (an UPDATE of the approval's
+    /// row) is undone with that level, and so is the limit it set.
+    approved_at: Option<i32>,
     /// `interdict.simulate()` is counting: no limit, exact totals, refusals recorded not raised.
     pub simulating: bool,
     /// In a simulation: the first refusal the statement would have met.
@@ -198,6 +201,7 @@ pub fn begin_if_top_level(source: *const std::ffi::c_char, pstmt: *mut pg_sys::P
         s.estimate = None;
         s.approved_limit = None;
         s.approval_asked = false;
+        s.approved_at = None;
         s.binding = None;
         s.at_commit_of = (!client).then_some(xact);
         s.text = if client {
@@ -289,9 +293,15 @@ pub fn statement_binding() -> Vec<u32> {
 /// `pstmt` is null or the plan of a statement running now, inside a transaction.
 unsafe fn binding_of(pstmt: *mut pg_sys::PlannedStmt) -> Vec<u32> {
     let mut relations: Vec<u32> = Vec::new();
+    let mut prepared_text = None;
     if !pstmt.is_null() {
         let oids: Vec<pg_sys::Oid> = if (*pstmt).commandType == pg_sys::CmdType::CMD_UTILITY {
-            crate::facts::utility::named_relids((*pstmt).utilityStmt)
+            let mut oids = crate::facts::utility::named_relids((*pstmt).utilityStmt);
+            if let Some((relations, text)) = prepared((*pstmt).utilityStmt) {
+                oids.extend(relations);
+                prepared_text = Some(text);
+            }
+            oids
         } else {
             crate::nodes::list_oids((*pstmt).relationOids).collect()
         };
@@ -303,7 +313,28 @@ unsafe fn binding_of(pstmt: *mut pg_sys::PlannedStmt) -> Vec<u32> {
     let path = pg_sys::fetch_search_path(true);
     relations.extend(crate::nodes::list_oids(path).map(u32::from));
     pg_sys::list_free(path);
+    if let Some(text) = prepared_text {
+        // after a second 0: the prepared statement's text, as the two halves of its hash
+        relations.extend([0, text as u32, (text >> 32) as u32]);
+    }
     relations
+}
+
+/// `EXECUTE name`: what the prepared statement is, its relations and a hash of its text (FNV-1a),
+/// so that an approval of one prepared statement does not carry over to another prepared later
+/// under the same name.
+unsafe fn prepared(stmt: *mut pg_sys::Node) -> Option<(Vec<pg_sys::Oid>, u64)> {
+    if !crate::nodes::is_a(stmt, pg_sys::NodeTag::T_ExecuteStmt) {
+        return None;
+    }
+    let prepared = pg_sys::FetchPreparedStatement((*(stmt as *mut pg_sys::ExecuteStmt)).name, false);
+    if prepared.is_null() || (*prepared).plansource.is_null() || (*(*prepared).plansource).query_string.is_null() {
+        return None;
+    }
+    let source = (*prepared).plansource;
+    let text = std::ffi::CStr::from_ptr((*source).query_string).to_bytes();
+    let hash = text.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3));
+    Some((crate::nodes::list_oids((*source).relationOids).collect(), hash))
 }
 
 /// Parameter values as text, read only through the interface each kind of list offers: a list
@@ -436,12 +467,21 @@ pub fn seen() -> Seen {
     with(|s| Seen { estimate: s.estimate, would_refuse: s.would_refuse.clone(), sequence_moved: s.sequence_moved, unrecordable: s.unrecordable })
 }
 
+/// The running statement is a transaction's work at COMMIT (deferred triggers), not a statement
+/// the session sent.
+pub fn at_commit() -> bool {
+    with(|s| s.at_commit_of.is_some())
+}
+
 /// An operator's approval was consumed for this statement: its limit is the approved one (see
 /// `interdict_core::outcome::approved_limit`).
 pub fn set_approved_limit(limit: u64) {
+    // SAFETY: a plain read of transaction state.
+    let level = unsafe { pg_sys::GetCurrentTransactionNestLevel() };
     with(|s| {
         s.approved_limit = Some(limit);
         s.approval_asked = true;
+        s.approved_at = Some(level);
     });
 }
 
@@ -526,9 +566,18 @@ pub fn subxact_event(event: pg_sys::SubXactEvent::Type, level: i32) {
             pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB => {
                 st.counters.retain(|c| c.level < level);
                 st.finished.retain(|(l, _)| *l < level);
+                if st.approved_at.is_some_and(|at| at >= level) {
+                    // The approval's use was rolled back: so is its limit, and it may be asked again.
+                    st.approved_at = None;
+                    st.approved_limit = None;
+                    st.approval_asked = false;
+                }
             }
             pg_sys::SubXactEvent::SUBXACT_EVENT_COMMIT_SUB => {
                 st.finished.iter_mut().filter(|(l, _)| *l >= level).for_each(|(l, _)| *l = level - 1);
+                if let Some(at) = st.approved_at.as_mut().filter(|at| **at >= level) {
+                    *at = level - 1;
+                }
             }
             _ => {}
         }

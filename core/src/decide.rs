@@ -194,12 +194,18 @@ pub fn decide_function(settings: &Settings, facts: &FunctionFacts) -> Verdict {
     if !facts.native {
         return Verdict::Allow;
     }
-    let refuse = |code: ReasonCode| Refusal::new(code, settings.mode, format!("function {}()", facts.name)).fact("function", facts.name.clone());
+    let refuse = |code: ReasonCode| {
+        let refusal = Refusal::new(code, settings.mode, format!("function {}()", facts.name)).fact("function", facts.name.clone());
+        match &facts.symbol {
+            Some(symbol) => refusal.fact("runs", symbol.clone()),
+            None => refusal,
+        }
+    };
     match settings.mode {
-        Mode::Readonly => side_effect(&facts.name).map_or(Verdict::Allow, |code| Verdict::Refuse(refuse(code))),
+        Mode::Readonly => facts.judged(side_effect).map_or(Verdict::Allow, |code| Verdict::Refuse(refuse(code))),
         // Guarded writes are allowed when undo can record them, and nothing may act on the server
         // or other sessions.
-        Mode::Guarded => match crate::functions::guarded_refusal(&facts.name) {
+        Mode::Guarded => match facts.judged(crate::functions::guarded_refusal) {
             None => Verdict::Allow,
             Some((code, None)) => Verdict::Refuse(refuse(code)),
             Some((code, Some(why))) => Verdict::Refuse(refuse(code).fact("why", why)),
@@ -227,7 +233,7 @@ pub fn decide_simulated(mode: Mode, utility: Option<&UtilityFacts>, function: Op
         }
     }
     match function {
-        Some(f) if f.native && crate::functions::irreversible(&f.name) => {
+        Some(f) if f.native && f.judged(|n| crate::functions::irreversible(n).then_some(())).is_some() => {
             Verdict::Refuse(Refusal::new(ReasonCode::SimulateIrreversible, mode, format!("function {}() in a simulation", f.name)).fact("function", f.name.clone()))
         }
         _ => Verdict::Allow,
@@ -280,7 +286,7 @@ mod tests {
 
     fn utility(tag: &str, action: UtilityAction) -> UtilityFacts {
         let tag_index = TAGS.iter().position(|t| *t == tag).expect("tag in TAGS");
-        UtilityFacts { node: node_of(tag).into(), tag: tag.into(), tag_index, action, guard_schema: false, guard_object: None, scratch_only: false }
+        UtilityFacts { node: node_of(tag).into(), tag: tag.into(), tag_index, action, guard_schema: false, guard_object: None, scratch_only: false, triggers_off: false }
     }
 
     fn code(v: Verdict) -> Option<&'static str> {
@@ -305,7 +311,7 @@ mod tests {
         let s = settings(Mode::Off);
         assert!(decide_utility(&s, &utility("LOAD", UtilityAction::Load)).is_allowed());
         assert!(decide_plan(&s, &plan(Operation::Delete)).is_allowed());
-        assert!(decide_function(&s, &FunctionFacts { name: "nextval".into(), native: true }).is_allowed());
+        assert!(decide_function(&s, &FunctionFacts { name: "nextval".into(), native: true, symbol: None }).is_allowed());
     }
 
     #[test]
@@ -354,6 +360,20 @@ mod tests {
         let replica = PlanFacts { triggers_off: true, ..plan(Operation::Update) };
         assert_eq!(code(decide_plan(&s, &replica)), Some("guarded.bypass"), "writes with triggers off");
         assert!(decide_plan(&s, &PlanFacts { triggers_off: true, ..plan(Operation::Select) }).is_allowed());
+        let copy = |from| UtilityFacts { triggers_off: true, ..utility("COPY", UtilityAction::Copy { from, file: false, program: false }) };
+        assert_eq!(code(decide_utility(&s, &copy(true))), Some("guarded.bypass"), "COPY FROM with triggers off");
+        assert!(decide_utility(&s, &copy(false)).is_allowed(), "COPY TO STDOUT writes nothing");
+    }
+
+    #[test]
+    fn guarded_refuses_what_changes_rows_without_writing_them() {
+        let s = settings(Mode::Guarded);
+        let enum_stmt = |action| UtilityFacts { node: "AlterEnumStmt".into(), tag: "ALTER TYPE".into(), ..utility("ALTER TABLE", action) };
+        let rename = enum_stmt(UtilityAction::Rename { kind: crate::guarded::ENUM_VALUE.into() });
+        assert_eq!(code(decide_utility(&s, &rename)), Some("guarded.not_reversible"), "RENAME VALUE relabels rows");
+        assert!(decide_utility(&s, &enum_stmt(UtilityAction::Other)).is_allowed(), "ADD VALUE changes no row");
+        let attach = UtilityAction::AlterTable { changes: vec![TableChange::Subcommand { name: "AttachPartition".into(), target: String::new() }] };
+        assert_eq!(code(decide_utility(&s, &utility("ALTER TABLE", attach))), Some("guarded.not_reversible"), "ATTACH brings rows in unrecorded");
     }
 
     #[test]
@@ -516,7 +536,7 @@ mod tests {
 
     #[test]
     fn simulations_refuse_what_rollback_cannot_undo() {
-        let f = |name: &str| FunctionFacts { name: name.into(), native: true };
+        let f = |name: &str| FunctionFacts { name: name.into(), native: true, symbol: None };
         for name in ["dblink_exec", "pg_terminate_backend", "lo_export", "pg_advisory_lock", "pg_file_write"] {
             assert_eq!(code(decide_simulated(Mode::Guarded, None, Some(&f(name)))), Some("simulate.irreversible"), "{name}");
         }
@@ -532,7 +552,7 @@ mod tests {
     #[test]
     fn functions_by_side_effect_native_only() {
         let s = settings(Mode::Readonly);
-        let f = |name: &str, native| FunctionFacts { name: name.into(), native };
+        let f = |name: &str, native| FunctionFacts { name: name.into(), native, symbol: None };
         let v = decide_function(&s, &f("nextval", true));
         assert_eq!(code(v.clone()), Some("readonly.sequence"));
         let Verdict::Refuse(r) = v else { unreachable!() };
@@ -550,5 +570,11 @@ mod tests {
         assert_eq!(guarded("nextval"), None, "a sequence moving forward collides with nothing");
         assert!(decide_function(&s, &f("lo_open", true)).is_allowed(), "opening changes nothing; writes through it are refused");
         assert!(decide_function(&s, &f("loread", true)).is_allowed());
+        let alias = |symbol: &str| FunctionFacts { name: "cfg_refresh".into(), native: true, symbol: Some(symbol.into()) };
+        assert_eq!(code(decide_function(&s, &alias("pg_reload_conf"))), Some("readonly.server_admin"), "a builtin declared under another name");
+        assert_eq!(code(decide_function(&settings(Mode::Guarded), &alias("be_lowrite"))), Some("guarded.not_reversible"));
+        assert!(decide_function(&s, &alias("upper")).is_allowed());
+        let nextval = FunctionFacts { name: "nextval".into(), native: true, symbol: Some("nextval_oid".into()) };
+        assert!(decide_function(&settings(Mode::Guarded), &nextval).is_allowed(), "the builtin nextval itself, in guarded mode");
     }
 }

@@ -154,6 +154,9 @@ pub struct UtilityFacts {
     /// Every relation the statement names is one of this session's temporary tables (its scratch,
     /// gone with the session): truncating, dropping or altering them destroys no shared data.
     pub scratch_only: bool,
+    /// `session_replication_role` is not `origin`: ordinary triggers, the recording ones among
+    /// them, do not fire (inside a revert, whose statements run as replica).
+    pub triggers_off: bool,
 }
 
 /// Rows a statement has changed so far, against its limit (the blast radius).
@@ -179,4 +182,14 @@ pub struct FunctionFacts {
     pub name: String,
     /// Implemented in C or internal (a builtin or an extension's native code), not in SQL or a PL.
     pub native: bool,
+    /// What a native function runs (`pg_proc.prosrc`: the builtin or the C symbol), when it is not
+    /// its name: a function declared under another name over a listed builtin is that builtin.
+    pub symbol: Option<String>,
+}
+
+impl FunctionFacts {
+    /// `find` of the function's name, else of what it runs.
+    pub fn judged<T>(&self, find: impl Fn(&str) -> Option<T>) -> Option<T> {
+        find(&self.name).or_else(|| self.symbol.as_deref().and_then(&find))
+    }
 }

@@ -1,18 +1,20 @@
 //! Native functions whose call changes the database or the server even inside a read-only
 //! transaction, or that core's read-only transactions do not refuse (see shared/postgres-notes.md).
-//! Matched by name on C/internal functions only: a user's SQL or PL function of the same name is
-//! judged by the statements it runs.
+//! Matched on C/internal functions only, by name and by what they run (`prosrc`: a builtin's own
+//! name, or its `be_…`/`…_oid` symbol, declared under another name is the same function): a user's
+//! SQL or PL function of the same name is judged by the statements it runs.
 
 use crate::ReasonCode;
 
-const SEQUENCE: &[&str] = &["nextval", "setval"];
+const SEQUENCE: &[&str] = &["nextval", "setval", "nextval_oid", "setval_oid", "setval3_oid"];
 
 /// Large-object functions that write (or export). `lo_open` is not here: opening changes nothing,
 /// and a descriptor opened for writing writes only through `lowrite`/`lo_truncate`, refused here.
 /// A constant `INV_WRITE` mode is refused where the plan shows it (`facts/plan.rs`).
 const LARGE_OBJECT: &[&str] = &[
     "lo_creat", "lo_create", "lo_import", "lo_export", "lo_unlink", "lo_put", "lo_from_bytea",
-    "lo_truncate", "lo_truncate64", "lowrite",
+    "lo_truncate", "lo_truncate64", "lowrite", "be_lo_creat", "be_lo_create", "be_lo_import", "be_lo_import_with_oid",
+    "be_lo_export", "be_lo_unlink", "be_lo_put", "be_lo_from_bytea", "be_lo_truncate", "be_lo_truncate64", "be_lowrite",
 ];
 
 const SERVER_ADMIN: &[&str] = &[
@@ -31,10 +33,16 @@ const SERVER_ADMIN: &[&str] = &[
     "pg_stat_reset_subscription_stats", "pg_stat_statements_reset", "pg_import_system_collations",
     "pg_log_backend_memory_contexts", "pg_truncate_visibility_map", "pg_restore_relation_stats",
     "pg_restore_attribute_stats", "pg_clear_relation_stats", "pg_clear_attribute_stats", "pg_stat_reset_backend_stats",
-    "binary_upgrade_add_sub_rel_state", "binary_upgrade_replorigin_advance",
+    "binary_upgrade_add_sub_rel_state", "binary_upgrade_replorigin_advance", "autoprewarm_start_worker",
 ];
 
-const SERVER_FILE: &[&str] = &["pg_file_write", "pg_file_rename", "pg_file_unlink", "pg_file_sync"];
+/// Index maintenance a read-only transaction does not stop: it writes the index's pages (and WAL).
+const INDEX_MAINTENANCE: &[&str] = &["brin_summarize_new_values", "brin_summarize_range", "brin_desummarize_range", "gin_clean_pending_list"];
+
+/// `pg_surgery`: rows killed or frozen on their pages, past every trigger and read-only check.
+const HEAP_SURGERY: &[&str] = &["heap_force_kill", "heap_force_freeze"];
+
+const SERVER_FILE: &[&str] = &["pg_file_write", "pg_file_rename", "pg_file_unlink", "pg_file_sync", "autoprewarm_dump_now"];
 
 const ADVISORY_LOCK: &[&str] = &[
     "pg_advisory_lock", "pg_advisory_lock_shared", "pg_advisory_xact_lock", "pg_advisory_xact_lock_shared",
@@ -45,12 +53,14 @@ const ADVISORY_LOCK: &[&str] = &[
 const NOTIFY: &[&str] = &["pg_notify"];
 
 const REMOTE: &[&str] =
-    &["dblink", "dblink_exec", "dblink_open", "dblink_send_query", "dblink_connect", "dblink_connect_u"];
+    &["dblink", "dblink_record", "dblink_exec", "dblink_open", "dblink_send_query", "dblink_connect", "dblink_connect_u"];
 
 const TABLE: &[(&[&str], ReasonCode)] = &[
     (SEQUENCE, ReasonCode::ReadonlySequence),
     (LARGE_OBJECT, ReasonCode::ReadonlyLargeObject),
     (SERVER_ADMIN, ReasonCode::ReadonlyServerAdmin),
+    (INDEX_MAINTENANCE, ReasonCode::ReadonlyMaintenance),
+    (HEAP_SURGERY, ReasonCode::ReadonlyDml),
     (SERVER_FILE, ReasonCode::ReadonlyServerFile),
     (ADVISORY_LOCK, ReasonCode::ReadonlyAdvisoryLock),
     (NOTIFY, ReasonCode::ReadonlyNotify),
@@ -63,7 +73,9 @@ pub fn irreversible(name: &str) -> bool {
     matches!(
         side_effect(name),
         Some(ReasonCode::ReadonlyServerAdmin | ReasonCode::ReadonlyServerFile | ReasonCode::ReadonlyAdvisoryLock | ReasonCode::ReadonlyRemote)
-    ) || matches!(name, "lo_import" | "lo_export")
+    ) || matches!(name, "lo_import" | "lo_export" | "be_lo_import" | "be_lo_import_with_oid" | "be_lo_export")
+        // a sequence set back stays set back after the simulation's rollback
+        || matches!(name, "setval" | "setval_oid" | "setval3_oid")
 }
 
 /// Guarded mode's refusal of a native function, if any, with why (for `guarded.not_reversible`):
@@ -73,7 +85,7 @@ pub fn irreversible(name: &str) -> bool {
 /// back: `nextval`, advisory locks (its own), `pg_cancel_backend`/`pg_terminate_backend` of its own
 /// backend (decided from the call's argument by the extension).
 pub fn guarded_refusal(name: &str) -> Option<(ReasonCode, Option<&'static str>)> {
-    if name == "setval" {
+    if matches!(name, "setval" | "setval_oid" | "setval3_oid") {
         return Some((ReasonCode::GuardedNotReversible, Some(crate::guarded::SEQUENCE_SET)));
     }
     match side_effect(name)? {
@@ -81,6 +93,7 @@ pub fn guarded_refusal(name: &str) -> Option<(ReasonCode, Option<&'static str>)>
         ReasonCode::ReadonlyRemote => Some((ReasonCode::GuardedNotReversible, Some("it writes through a connection to another server"))),
         ReasonCode::ReadonlyServerFile => Some((ReasonCode::GuardedNotReversible, Some("it writes a file on the database server"))),
         ReasonCode::ReadonlyServerAdmin | ReasonCode::ReadonlyNotify => Some((ReasonCode::GuardedServerAdmin, None)),
+        ReasonCode::ReadonlyDml => Some((ReasonCode::GuardedNotReversible, Some("it changes rows on their pages, past the recording trigger"))),
         _ => None,
     }
 }
@@ -111,6 +124,11 @@ mod tests {
         assert_eq!(side_effect("pg_terminate_backend"), Some(ReasonCode::ReadonlyServerAdmin));
         assert_eq!(side_effect("dblink_exec"), Some(ReasonCode::ReadonlyRemote));
         assert_eq!(side_effect("pg_try_advisory_xact_lock"), Some(ReasonCode::ReadonlyAdvisoryLock));
+        assert_eq!(side_effect("gin_clean_pending_list"), Some(ReasonCode::ReadonlyMaintenance));
+        assert_eq!(side_effect("heap_force_kill"), Some(ReasonCode::ReadonlyDml));
+        assert_eq!(guarded_refusal("heap_force_freeze").map(|(c, _)| c), Some(ReasonCode::GuardedNotReversible));
+        assert_eq!(guarded_refusal("brin_summarize_range"), None, "index maintenance changes no row");
+        assert!(irreversible("setval") && irreversible("setval3_oid"), "a simulation's rollback does not set a sequence back");
     }
 
     #[test]

@@ -12,6 +12,9 @@ use crate::{Mode, ReasonCode, Refusal, Verdict};
 pub const SEQUENCE_REWIND: &str =
     "a sequence moved back (or made to cycle) hands out values rows already use, and undo cannot move it forward again";
 
+/// The `Rename` kind of `ALTER TYPE … RENAME VALUE` (an enum label; no `ObjectType` of its own).
+pub const ENUM_VALUE: &str = "ENUM VALUE";
+
 /// Why `setval()` is not reversible.
 pub const SEQUENCE_SET: &str =
     "setval() can move a sequence back to values rows already use, and undo cannot record or restore a sequence";
@@ -44,6 +47,11 @@ pub fn guarded_utility(facts: &UtilityFacts, refuse: &dyn Fn(ReasonCode, String)
 fn judge(facts: &UtilityFacts, refuse: &dyn Fn(ReasonCode, String) -> Verdict) -> Verdict {
     let tag = facts.tag.as_str();
     match &facts.action {
+        // Rows COPY adds while triggers are off (a table's own code run by a revert) pass no
+        // recording trigger: as for any other write then (`guarded_plan`).
+        UtilityAction::Copy { from: true, .. } if facts.triggers_off => {
+            refuse(ReasonCode::GuardedBypass, "COPY … FROM with session_replication_role not origin".into())
+        }
         // What COPY writes outside the database (a server file, a program's effects) undo cannot record.
         UtilityAction::Copy { from, file, program } if *program || (*file && !*from) => {
             let what = if *program { "COPY … PROGRAM" } else { "COPY … TO a server file" };
@@ -66,6 +74,8 @@ fn judge(facts: &UtilityFacts, refuse: &dyn Fn(ReasonCode, String) -> Verdict) -
         UtilityAction::AlterTable { changes } => changes.iter().map(|c| table_change(c, refuse)).find(|v| !v.is_allowed()).unwrap_or(Verdict::Allow),
         UtilityAction::Drop { kind, cascade } => by_class(utility_table::drop_of(kind, *cascade), tag, refuse),
         UtilityAction::Extension { .. } if facts.node == "DropStmt" => refuse(ReasonCode::GuardedDrop, tag.to_string()),
+        UtilityAction::Rename { kind } if kind == ENUM_VALUE => refuse(ReasonCode::GuardedNotReversible, "ALTER TYPE … RENAME VALUE".into())
+            .fact("why", "every row holding the value reads the new label at once, and undo records no row for it"),
         UtilityAction::Rename { kind } => by_class(utility_table::rename_of(kind), tag, refuse),
         UtilityAction::Define { kind } => by_class(utility_table::define_of(kind), tag, refuse),
         UtilityAction::Code { language, trusted: false } => {
@@ -75,7 +85,7 @@ fn judge(facts: &UtilityFacts, refuse: &dyn Fn(ReasonCode, String) -> Verdict) -
             refuse(ReasonCode::GuardedUntrustedCode, format!("CREATE EXTENSION {name}")).fact("extension", name.clone())
         }
         _ if utility_table::TWO_PHASE_TAGS.contains(&tag) => refuse(ReasonCode::GuardedCommand, tag.to_string()),
-        UtilityAction::Other if !matches!(facts.node.as_str(), "VariableSetStmt" | "TransactionStmt" | "CopyStmt" | "AlterSeqStmt") => {
+        UtilityAction::Other if !matches!(facts.node.as_str(), "VariableSetStmt" | "TransactionStmt" | "CopyStmt" | "AlterSeqStmt" | "AlterEnumStmt") => {
             refuse(ReasonCode::GuardedCommand, tag.to_string()) // a Judge row whose facts did not come: refuse, never guess
         }
         _ => Verdict::Allow,
@@ -159,11 +169,19 @@ const WIDENINGS: &[(&str, &[&str])] = &[
     ("float4", &["float8"]),
     ("varchar", &["text"]),
     ("bpchar", &["text", "varchar"]),
-    ("date", &["timestamp", "timestamptz"]),
-    ("timestamp", &["timestamptz"]),
+    // not into timestamptz: what a date or timestamp means as an instant follows the session's TimeZone
+    ("date", &["timestamp"]),
     ("json", &["text"]),
     ("jsonb", &["text"]),
     ("uuid", &["text"]),
+];
+
+/// Types whose text form is exact and does not follow a session setting (unlike `float4`/`float8`
+/// and `extra_float_digits`, `money` and `lc_monetary`, `bytea` and `bytea_output`, dates and times
+/// and `DateStyle`/`TimeZone`/`IntervalStyle`): converted into `text` they keep every value.
+const EXACT_TEXT: &[&str] = &[
+    "int2", "int4", "int8", "numeric", "bool", "text", "varchar", "bpchar", "name", "char", "uuid", "json", "jsonb", "oid",
+    "inet", "cidr", "macaddr", "macaddr8",
 ];
 
 /// Whether `ALTER COLUMN … TYPE` from `from` to `to` can lose data. Only changes known to keep every
@@ -176,7 +194,7 @@ pub fn loses_data(from: &TypeRef, to: &TypeRef) -> bool {
     }
     let widens = WIDENINGS.iter().any(|(f, tos)| *f == from.name && tos.contains(&to.name.as_str()));
     let unlimited = to.modifier == Modifier::None;
-    let into_text = to.name == "text" || (to.name == "varchar" && unlimited);
+    let into_text = (to.name == "text" || to.name == "varchar") && EXACT_TEXT.contains(&from.name.as_str());
     !(unlimited && (widens || into_text))
 }
 
@@ -234,6 +252,9 @@ mod tests {
         assert!(loses_data(&numeric(10, 2), &numeric(9, 2)), "fewer digits");
         assert!(loses_data(&t("numeric", -1), &numeric(10, 2)));
         assert!(loses_data(&t("json", -1), &t("jsonb", -1)), "jsonb drops duplicate keys and order");
+        assert!(loses_data(&t("float8", -1), &t("text", -1)), "float text follows extra_float_digits");
+        assert!(loses_data(&t("timestamp", -1), &t("timestamptz", -1)), "an instant follows TimeZone");
+        assert!(loses_data(&t("varchar", 14), &t("2200.text", -1)), "a type named text outside pg_catalog");
     }
 
     #[test]

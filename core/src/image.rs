@@ -110,6 +110,22 @@ pub struct ShapeColumn {
 }
 
 /// A shape: its columns, comma-separated, in order.
+/// Whether two images are the same row version's values: equal bytes but for what Postgres changes
+/// in a stored tuple's header as later writes touch it (its `t_ctid`, hint and lock bits; the
+/// image copies the header as it found it). Images too short to have a header compare whole.
+pub fn same_row(a: &[u8], b: &[u8]) -> bool {
+    const CTID: std::ops::Range<usize> = 12..INFOMASK2_AT;
+    const DATA_FLAGS: u16 = 0x0007; // HEAP_HASNULL | HEAP_HASVARWIDTH | HEAP_HASEXTERNAL
+    if a.len() != b.len() || a.len() < BITS_AT {
+        return a == b;
+    }
+    let word = |i: &[u8], at: usize| u16::from_ne_bytes([i[at], i[at + 1]]);
+    a[..CTID.start] == b[..CTID.start]
+        && word(a, INFOMASK2_AT) & NATTS_MASK == word(b, INFOMASK2_AT) & NATTS_MASK
+        && word(a, INFOMASK_AT) & DATA_FLAGS == word(b, INFOMASK_AT) & DATA_FLAGS
+        && a[HOFF_AT..] == b[HOFF_AT..]
+}
+
 pub fn write_shape(columns: &[ShapeColumn]) -> String {
     let mut out = String::new();
     for (i, c) in columns.iter().enumerate() {
@@ -261,6 +277,26 @@ mod tests {
     const INT4: Column = Column { len: 4, align: 4 };
     const TEXT: Column = Column { len: -1, align: 4 };
     const INT8: Column = Column { len: 8, align: 8 };
+
+    #[test]
+    fn a_row_version_is_the_same_row_whatever_later_writes_did_to_its_header() {
+        let a = image(2, None, &[1, 0, 0, 0, 2, 0, 0, 0]);
+        let mut b = a.clone();
+        b[12..18].copy_from_slice(&[0, 0, 7, 0, 3, 0]); // t_ctid: the row's next version
+        b[18] |= 0x00; b[19] |= 0x40; // HEAP_HOT_UPDATED
+        b[20] |= 0x80; b[21] |= 0x08; // HEAP_XMAX_LOCK_ONLY, HEAP_XMAX_INVALID: hint and lock bits
+        assert!(same_row(&a, &b));
+        let mut data = a.clone();
+        *data.last_mut().unwrap() = 9;
+        assert!(!same_row(&a, &data), "another value");
+        let mut nulls = a.clone();
+        nulls[20] |= 0x01;
+        assert!(!same_row(&a, &nulls), "HEAP_HASNULL says how the data reads");
+        let mut natts = a.clone();
+        natts[18] = 3;
+        assert!(!same_row(&a, &natts), "another number of columns");
+        assert!(!same_row(&a, &a[..a.len() - 1]));
+    }
 
     /// An image as heap_form_tuple lays it out: header, optional null bitmap, data at `hoff`.
     fn image(natts: u16, nulls: Option<&[u8]>, data: &[u8]) -> Vec<u8> {

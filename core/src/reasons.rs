@@ -256,6 +256,9 @@ reasons! {
     UndoConflict => "undo.conflict", "55000", [],
         "rows this change touched have changed since (or a deleted key is in use again), so reverting it would overwrite later work",
         "Revert the later changes first (newest first), or ask an operator to revert with force => true after checking the rows in the detail.";
+    UndoOutOfOrder => "undo.out_of_order", "55000", [],
+        "the change's record of a row does not follow the row's writes: a trigger that fires before interdict_capture (its name sorts first, or a BEFORE trigger) wrote a row the statement also wrote, and its write was recorded first, so reverting would restore the wrong row",
+        "Restore those rows by hand from the change's images (operators read them with interdict.change_images(id)); to keep the table's changes revertible, give that trigger a name that sorts after interdict_capture or make it write other rows.";
     SimulateStatements => "simulate.statements", "42601", [],
         "interdict.simulate() takes exactly one SQL statement",
         "Pass one statement per call; split a script into its statements.";

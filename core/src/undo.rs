@@ -81,25 +81,43 @@ impl Net {
     }
 }
 
+/// A change whose events for a row do not follow one another: an event found the row other than
+/// the one before it left it (an update or delete of a row whose recorded after-image differs, or
+/// is gone; an insert of a key a row still holds). The recording trigger takes a statement's rows
+/// as its AFTER events fire, at the statement's end; a trigger that fires before it (its name sorts
+/// first, or a BEFORE trigger) and writes a row the statement wrote has that write recorded first.
+/// A net effect of such a record would restore the wrong row, so none is given: the position, in
+/// the table's events, of the first event that does not follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutOfOrder(pub usize);
+
+/// Whether an event that found a row as `old` follows the one before, which left it `after`.
+fn follows(after: Option<&[u8]>, old: Option<&[u8]>) -> bool {
+    matches!((after, old), (Some(after), Some(old)) if crate::image::same_row(after, old))
+}
+
 /// The net effect of a change's events on one table, one entry per row, in first-seen order. The
 /// events' images and keys move into it as they come (a large change's images are read once, not
-/// copied, and no list of all its events is needed besides).
-pub fn net_effect(events: impl IntoIterator<Item = Event>) -> Vec<Net> {
+/// copied, and no list of all its events is needed besides). Each event must find its row as the
+/// one before left it ([`OutOfOrder`]).
+pub fn net_effect(events: impl IntoIterator<Item = Event>) -> Result<Vec<Net>, OutOfOrder> {
     let events = events.into_iter();
     let mut rows: Vec<Net> = Vec::with_capacity(events.size_hint().0);
     // key now -> the row holding it (a deleted row keeps its key until something else takes it)
     let mut by_key: std::collections::HashMap<Vec<u8>, usize> = std::collections::HashMap::with_capacity(events.size_hint().0);
-    for Event { op, old_key, new_key, old_row, new_row } in events {
+    for (n, Event { op, old_key, new_key, old_row, new_row }) in events.enumerate() {
         let existing = old_key.as_ref().and_then(|k| by_key.remove(k));
         let index = match (op, existing) {
             // a key freed by a delete earlier in the change, taken again: the same row slot
             (Op::Insert, _) => match new_key.as_ref().and_then(|k| by_key.get(k).copied()) {
                 Some(i) if rows[i].after.is_none() => i,
-                _ => {
+                Some(_) => return Err(OutOfOrder(n)), // a key a row of the change still holds
+                None => {
                     rows.push(Net { before: None, after: None });
                     rows.len() - 1
                 }
             },
+            (_, Some(i)) if !follows(rows[i].after.as_deref(), old_row.as_deref()) => return Err(OutOfOrder(n)),
             (_, Some(i)) => i,
             (_, None) => {
                 rows.push(Net { before: old_row, after: None });
@@ -112,19 +130,19 @@ pub fn net_effect(events: impl IntoIterator<Item = Event>) -> Vec<Net> {
             by_key.insert(k, index);
         }
     }
-    rows
+    Ok(rows)
 }
 
 /// Reverting steps for a table, ordered so that keys are freed before they are taken again:
 /// deletes of inserted rows, then restores, then reinserts.
-pub fn steps(events: impl IntoIterator<Item = Event>) -> Vec<Step> {
-    let mut steps: Vec<Step> = net_effect(events).into_iter().filter_map(Net::into_step).collect();
+pub fn steps(events: impl IntoIterator<Item = Event>) -> Result<Vec<Step>, OutOfOrder> {
+    let mut steps: Vec<Step> = net_effect(events)?.into_iter().filter_map(Net::into_step).collect();
     steps.sort_by_key(|s| match s {
         Step::Delete { .. } => 0,
         Step::Restore { .. } => 1,
         Step::Reinsert { .. } => 2,
     });
-    steps
+    Ok(steps)
 }
 
 /// What undo needs to know about a relation a guarded statement writes.
@@ -169,6 +187,9 @@ mod tests {
     fn s(x: &str) -> Option<Vec<u8>> {
         Some(x.as_bytes().to_vec())
     }
+    fn st(e: Vec<Event>) -> Vec<Step> {
+        steps(e).expect("events in order")
+    }
     fn ins(key: &str, row: &str) -> Event {
         Event { op: Op::Insert, old_key: None, new_key: s(key), old_row: None, new_row: s(row) }
     }
@@ -181,10 +202,10 @@ mod tests {
 
     #[test]
     fn single_events_revert_to_their_inverse() {
-        assert_eq!(steps(vec![ins("1", "(1,a)")]), vec![Step::Delete { after: b"(1,a)".to_vec() }]);
-        assert_eq!(steps(vec![del("1", "(1,a)")]), vec![Step::Reinsert { before: b"(1,a)".to_vec() }]);
+        assert_eq!(st(vec![ins("1", "(1,a)")]), vec![Step::Delete { after: b"(1,a)".to_vec() }]);
+        assert_eq!(st(vec![del("1", "(1,a)")]), vec![Step::Reinsert { before: b"(1,a)".to_vec() }]);
         assert_eq!(
-            steps(vec![upd("1", "(1,a)", "1", "(1,b)")]),
+            st(vec![upd("1", "(1,a)", "1", "(1,b)")]),
             vec![Step::Restore { after: b"(1,b)".to_vec(), before: b"(1,a)".to_vec() }]
         );
     }
@@ -192,23 +213,23 @@ mod tests {
     #[test]
     fn a_row_written_twice_keeps_its_first_before_and_last_after() {
         let e = vec![upd("1", "(1,a)", "1", "(1,b)"), upd("1", "(1,b)", "1", "(1,c)")];
-        assert_eq!(steps(e), vec![Step::Restore { after: b"(1,c)".to_vec(), before: b"(1,a)".to_vec() }]);
+        assert_eq!(st(e), vec![Step::Restore { after: b"(1,c)".to_vec(), before: b"(1,a)".to_vec() }]);
     }
 
     #[test]
     fn a_key_change_is_followed() {
         let e = vec![upd("1", "(1,a)", "2", "(2,a)"), upd("2", "(2,a)", "3", "(3,b)")];
-        assert_eq!(steps(e), vec![Step::Restore { after: b"(3,b)".to_vec(), before: b"(1,a)".to_vec() }]);
+        assert_eq!(st(e), vec![Step::Restore { after: b"(3,b)".to_vec(), before: b"(1,a)".to_vec() }]);
     }
 
     #[test]
     fn inserted_then_deleted_is_nothing_and_deleted_then_reinserted_is_a_restore() {
-        assert_eq!(steps(vec![ins("1", "(1,a)"), del("1", "(1,a)")]), vec![]);
+        assert_eq!(st(vec![ins("1", "(1,a)"), del("1", "(1,a)")]), vec![]);
         assert_eq!(
-            steps(vec![del("1", "(1,a)"), ins("1", "(1,z)")]),
+            st(vec![del("1", "(1,a)"), ins("1", "(1,z)")]),
             vec![Step::Restore { after: b"(1,z)".to_vec(), before: b"(1,a)".to_vec() }]
         );
-        assert_eq!(steps(vec![upd("1", "(1,a)", "1", "(1,b)"), upd("1", "(1,b)", "1", "(1,a)")]), vec![]);
+        assert_eq!(st(vec![upd("1", "(1,a)", "1", "(1,b)"), upd("1", "(1,b)", "1", "(1,a)")]), vec![]);
     }
 
     #[test]
@@ -216,13 +237,23 @@ mod tests {
         // key 1 moved to 2, and a new row took key 1: delete the new row, then move 2 back to 1
         let e = vec![upd("1", "(1,a)", "2", "(2,a)"), ins("1", "(1,n)"), del("5", "(5,x)")];
         assert_eq!(
-            steps(e),
+            st(e),
             vec![
                 Step::Delete { after: b"(1,n)".to_vec() },
                 Step::Restore { after: b"(2,a)".to_vec(), before: b"(1,a)".to_vec() },
                 Step::Reinsert { before: b"(5,x)".to_vec() },
             ]
         );
+    }
+
+    #[test]
+    fn events_that_do_not_follow_one_another_give_no_net_effect() {
+        // a trigger's write of the row recorded before the statement's own write of it
+        assert_eq!(steps(vec![upd("1", "(1,b)", "1", "(1,c)"), upd("1", "(1,a)", "1", "(1,b)")]), Err(OutOfOrder(1)));
+        assert_eq!(steps(vec![ins("7", "(7,forged)"), del("7", "(7,note)")]), Err(OutOfOrder(1)));
+        assert_eq!(steps(vec![del("7", "(7,a)"), del("7", "(7,a)")]), Err(OutOfOrder(1)), "a row deleted twice");
+        assert_eq!(steps(vec![ins("7", "(7,a)"), ins("7", "(7,b)")]), Err(OutOfOrder(1)), "a key taken twice");
+        assert_eq!(steps(vec![del("2", "(2,x)"), upd("1", "(1,a)", "1", "(1,b)"), upd("1", "(1,a)", "1", "(1,b)")]), Err(OutOfOrder(2)), "the same event twice");
     }
 
     #[test]

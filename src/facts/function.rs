@@ -15,10 +15,23 @@ pub unsafe fn function_facts(funcid: pg_sys::Oid) -> Option<FunctionFacts> {
         return None;
     }
     let proc = &*pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_proc>(tuple);
-    let facts = FunctionFacts {
-        name: pg_sys::name_data_to_str(&proc.proname).to_string(),
-        native: [INTERNAL_LANGUAGE, C_LANGUAGE].contains(&u32::from(proc.prolang)),
-    };
+    let name = pg_sys::name_data_to_str(&proc.proname).to_string();
+    let native = [INTERNAL_LANGUAGE, C_LANGUAGE].contains(&u32::from(proc.prolang));
+    let symbol = if native { symbol(tuple).filter(|s| *s != name) } else { None };
+    let facts = FunctionFacts { name, native, symbol };
     pg_sys::ReleaseSysCache(tuple);
     Some(facts)
+}
+
+/// A native function's `prosrc`: the builtin (internal) or the C symbol it runs.
+unsafe fn symbol(tuple: pg_sys::HeapTuple) -> Option<String> {
+    let mut null = true;
+    let datum = pg_sys::SysCacheGetAttr(pg_sys::SysCacheIdentifier::PROCOID as i32, tuple, pg_sys::Anum_pg_proc_prosrc as pg_sys::AttrNumber, &mut null);
+    if null {
+        return None;
+    }
+    let text = pg_sys::text_to_cstring(datum.cast_mut_ptr());
+    let symbol = crate::nodes::cstr(text);
+    pg_sys::pfree(text.cast());
+    symbol
 }

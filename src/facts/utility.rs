@@ -22,6 +22,7 @@ pub unsafe fn utility_facts(node: *mut pg_sys::Node, guarded: bool) -> UtilityFa
         guard_schema: guarded && acts_on_guard_schema(node),
         guard_object: crate::facts::guard_objects::named_guard_object(node),
         scratch_only: guarded && names_only_scratch(node),
+        triggers_off: pg_sys::SessionReplicationRole != pg_sys::SESSION_REPLICATION_ROLE_ORIGIN as i32,
     }
 }
 
@@ -202,20 +203,28 @@ unsafe fn column_type(relid: Option<pg_sys::Oid>, cmd: *mut pg_sys::AlterTableCm
     }
     let mut rewrites = false;
     if is_a(def as *mut pg_sys::Node, T_ColumnDef) {
-        rewrites = !is_plain_column(strip_casts((*def).raw_default), &column);
-        if !(*def).typeName.is_null() {
-            let (mut typid, mut typmod) = (pg_sys::InvalidOid, -1);
-            let tup = pg_sys::LookupTypeName(std::ptr::null_mut(), (*def).typeName, &mut typmod, true);
-            if !tup.is_null() {
-                typid = (*(pg_sys::GETSTRUCT(tup) as *mut pg_sys::FormData_pg_type)).oid;
-                pg_sys::ReleaseSysCache(tup);
-            }
-            if typid != pg_sys::InvalidOid {
-                to = type_ref(typid, typmod);
-            }
+        let target = lookup_type((*def).typeName);
+        if let Some((typid, typmod)) = target {
+            to = type_ref(typid, typmod);
         }
+        rewrites = !is_plain_column(strip_casts((*def).raw_default, target), &column);
     }
     TableChange::ColumnType { column, from, to, rewrites }
+}
+
+/// A type name as the statement's search path resolves it now: its OID and modifier.
+unsafe fn lookup_type(name: *mut pg_sys::TypeName) -> Option<(pg_sys::Oid, i32)> {
+    if name.is_null() {
+        return None;
+    }
+    let mut typmod = -1;
+    let tup = pg_sys::LookupTypeName(std::ptr::null_mut(), name, &mut typmod, true);
+    if tup.is_null() {
+        return None;
+    }
+    let typid = (*(pg_sys::GETSTRUCT(tup) as *mut pg_sys::FormData_pg_type)).oid;
+    pg_sys::ReleaseSysCache(tup);
+    Some((typid, typmod))
 }
 
 /// A type and its modifier, decoded: lengths (`varchar`, `bpchar`, `bit`, `varbit` store
@@ -240,9 +249,11 @@ unsafe fn type_ref(typid: pg_sys::Oid, typmod: i32) -> TypeRef {
     TypeRef { name, modifier, display }
 }
 
-/// A raw expression without the casts around it (`x::int`, `CAST(x AS int)`).
-unsafe fn strip_casts(mut node: *mut pg_sys::Node) -> *mut pg_sys::Node {
-    while is_a(node, T_TypeCast) {
+/// A raw expression without the casts around it that are to the new type itself (`USING x::int`
+/// into `int` converts as no `USING` would); a cast to anything else (a shorter `varchar`, a
+/// domain) stays, and computes new values.
+unsafe fn strip_casts(mut node: *mut pg_sys::Node, target: Option<(pg_sys::Oid, i32)>) -> *mut pg_sys::Node {
+    while is_a(node, T_TypeCast) && target.is_some() && lookup_type((*(node as *mut pg_sys::TypeCast)).typeName) == target {
         node = (*(node as *mut pg_sys::TypeCast)).arg;
     }
     node
@@ -260,14 +271,17 @@ unsafe fn is_plain_column(node: *mut pg_sys::Node, column: &str) -> bool {
     fields.last().and_then(|f| string_value(*f)).is_some_and(|name| name == column)
 }
 
-/// `pg_type.typname`.
+/// `pg_type.typname` of a base type of `pg_catalog` (what the decisions' lists name); any other
+/// type, a domain over one included, by its schema's OID too (`2200.text`), which no list names:
+/// a type of the same name elsewhere is not the builtin.
 unsafe fn type_name(typid: pg_sys::Oid) -> Option<String> {
     let tup = pg_sys::SearchSysCache1(pg_sys::SysCacheIdentifier::TYPEOID as i32, pg_sys::Datum::from(typid));
     if tup.is_null() {
         return None;
     }
     let form = pg_sys::GETSTRUCT(tup) as *mut pg_sys::FormData_pg_type;
-    let name = cstr((*form).typname.data.as_ptr());
+    let builtin = u32::from((*form).typnamespace) == pg_sys::PG_CATALOG_NAMESPACE && (*form).typtype as u8 != pg_sys::TYPTYPE_DOMAIN;
+    let name = cstr((*form).typname.data.as_ptr()).map(|n| if builtin { n } else { format!("{}.{n}", u32::from((*form).typnamespace)) });
     pg_sys::ReleaseSysCache(tup);
     name
 }
@@ -296,6 +310,9 @@ unsafe fn action(node: *mut pg_sys::Node) -> UtilityAction {
                 };
             }
             UtilityAction::Extension { names: list_ptrs(drop.objects).filter_map(|n| string_value(n)).collect() }
+        }
+        T_AlterEnumStmt if !(*(node as *mut pg_sys::AlterEnumStmt)).oldVal.is_null() => {
+            UtilityAction::Rename { kind: interdict_core::guarded::ENUM_VALUE.to_string() }
         }
         T_RenameStmt => UtilityAction::Rename { kind: crate::facts::names::object_type((*(node as *mut pg_sys::RenameStmt)).renameType).to_string() },
         T_DefineStmt => UtilityAction::Define { kind: crate::facts::names::object_type((*(node as *mut pg_sys::DefineStmt)).kind).to_string() },

@@ -91,7 +91,7 @@ impl std::hash::Hasher for OidHasher {
 /// Inside `simulate()`: refuse what a rollback cannot undo; note sequences that move.
 unsafe fn simulated_call(funcid: pg_sys::Oid) {
     let Some(facts) = function_facts(funcid) else { return };
-    if facts.native && moves_sequence(&facts.name) {
+    if facts.native && facts.judged(|n| moves_sequence(n).then_some(())).is_some() {
         crate::statement::note_sequence_moved();
     }
     crate::enforce::enforce(decide_simulated(settings::mode(), None, Some(&facts)));

@@ -179,6 +179,12 @@ fn locked(code: ReasonCode, name: &str, in_force: String, attempted: String) -> 
 unsafe fn check<T: LockedSetting>(newval: *mut *mut c_char, extra: *mut *mut c_void, source: pg_sys::GucSource::Type) -> bool {
     let text = if newval.is_null() { String::new() } else { guc_text(*newval) };
     let source = lock_source(source);
+    if source == Source::Client {
+        // Before the value is parsed: a client's value, valid or not, makes the session's lock read
+        // the DBA's values again (`session::lock_session`), so that an invalid one cannot leave the
+        // setting at its default in place of the role's.
+        CLIENT_SET.set(true);
+    }
     let value = match T::parse(&text) {
         Ok(v) => v,
         Err(why) => {
@@ -189,9 +195,6 @@ unsafe fn check<T: LockedSetting>(newval: *mut *mut c_char, extra: *mut *mut c_v
             return reasons::reject(invalid(T::NAME, &text, why));
         }
     };
-    if source == Source::Client {
-        CLIENT_SET.set(true);
-    }
     if let Some(mode) = value.as_mode() {
         refuse_replication(mode, source);
     }

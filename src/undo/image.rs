@@ -294,7 +294,10 @@ pub fn serve<R>(rowtype: pg_sys::Oid, first: &[Vec<u8>], second: &[Vec<u8>], f: 
 pub unsafe fn revert_image(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
     let refuse = |why: &str| -> ! { crate::reasons::internal_failure("interdict.revert_image", why) };
     let args = (*fcinfo).args.as_slice((*fcinfo).nargs as usize);
-    let Some(served) = SERVED.get() else { refuse("serves interdict.revert's own statements only") };
+    let Some(served) = SERVED.get() else {
+        let what = "interdict.revert_image() outside a revert (it serves interdict.revert()'s own statements only)";
+        crate::reasons::raise(&interdict_core::Refusal::new(interdict_core::ReasonCode::UndoNotAllowed, crate::settings::mode(), what))
+    };
     if args.len() != 3 || args[0].isnull || args[1].isnull {
         refuse("takes a list, a position and a row type");
     }

@@ -35,7 +35,7 @@ use super::store::{read_rows, write_change, ChangeRows, Counts, StoredRow, Targe
 use super::{describe_rows, relation_shape};
 use crate::guard_sql::{as_guard, as_table_owner, own_statement, setting_by_guard, Arg};
 use interdict_core::image::Column;
-use interdict_core::undo::{steps, Event, Op, Step};
+use interdict_core::undo::{steps, Event, Op, OutOfOrder, Step};
 use interdict_core::{Mode, ReasonCode, Refusal};
 use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys;
@@ -344,7 +344,12 @@ type Inverse = (Op, Option<Vec<u8>>, Option<Vec<u8>>);
 
 /// One table's revert, as its owner: conflict check, then the steps. Returns the inverse events to record.
 fn revert_table(id: i64, t: &Table, rows: Vec<StoredRow>, force: bool) -> (Counts, Vec<Inverse>) {
-    let steps = steps(events(id, t, rows));
+    // Checked before anything is written, force or not: a record whose events do not follow one
+    // another has no net effect to restore.
+    let steps = steps(events(id, t, rows)).unwrap_or_else(|OutOfOrder(n)| {
+        let refusal = refuse(ReasonCode::UndoOutOfOrder, id, format!("reverting change {id}")).fact("relation", t.name.clone());
+        crate::reasons::raise(&refusal.fact("event", (n + 1).to_string()))
+    });
     let (mut gone, mut restore_after, mut restore_before, mut back) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for s in steps {
         match s {
