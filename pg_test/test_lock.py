@@ -46,6 +46,27 @@ def an_invalid_startup_value_leaves_the_role_settings_in_force():
         refused(c, "VACUUM t", "command.blocked")
 
 @test
+def a_server_file_value_holds_against_a_client_value():
+    """ALTER SYSTEM (postgresql.auto.conf) sets a ceiling for every session; a client's looser
+    startup value does not replace it, whether the library is loaded per session or at start."""
+    dba = connect("postgres")
+    try:
+        run(dba, "LOAD 'interdict'")  # ALTER SYSTEM checks the setting exists
+        run(dba, "ALTER SYSTEM SET interdict.max_statement_timeout = '1h'")
+        run(dba, "SELECT pg_reload_conf()")
+        time.sleep(1)
+        try:
+            c = connect("r_sess", options="-c interdict.max_statement_timeout=0")
+        except psycopg2.OperationalError as e:
+            eq((ARGS.label, '"reason":"setting.locked"' in str(e) or '"reason":"setting.ceiling"' in str(e)), ("shared_preload", True), "refused at connect")
+            return
+        eq(one(c, "SHOW interdict.max_statement_timeout"), "60min", "the server file's ceiling")
+    finally:
+        run(dba, "ALTER SYSTEM RESET interdict.max_statement_timeout")
+        run(dba, "SELECT pg_reload_conf()")
+        time.sleep(1)
+
+@test
 def startup_option_can_raise_the_mode():
     c = connect("r_guard", options="-c interdict.mode=readonly")
     eq(mode(c), "readonly", "SHOW")

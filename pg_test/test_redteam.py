@@ -346,3 +346,27 @@ def redteam_readonly_builtins_under_other_names_and_index_maintenance_are_refuse
     finally:
         drop(dba, f"DROP FUNCTION IF EXISTS {fn}()")
         drop(dba, f"DROP TABLE IF EXISTS {table}")
+
+# --- F13: a revert's foreign-key check in REPEATABLE READ ----------------------------------------------
+
+@test
+def redteam_f13_a_revert_sees_references_committed_after_its_snapshot():
+    """In a REPEATABLE READ transaction, a row another session committed after the snapshot that
+    refers to a key the revert would remove is still a conflict (as Postgres' own check would say)."""
+    dba, agent = connect("postgres"), connect("r_guard")
+    parent, child = f"rt_fp_{ARGS.label}", f"rt_fc_{ARGS.label}"
+    try:
+        run(agent, f"CREATE TABLE {parent} (id int PRIMARY KEY, code text UNIQUE)")
+        run(agent, f"CREATE TABLE {child} (id int PRIMARY KEY, code text REFERENCES {parent} (code))")
+        run(dba, f"GRANT ALL ON {parent}, {child} TO PUBLIC")
+        run(agent, f"INSERT INTO {parent} VALUES (2, 'c')")
+        run(agent, f"UPDATE {parent} SET code = 'd' WHERE id = 2")
+        change = last_change(agent)
+        run(agent, "BEGIN ISOLATION LEVEL REPEATABLE READ")
+        one(agent, f"SELECT count(*) FROM {child}")  # the snapshot
+        run(dba, f"INSERT INTO {child} VALUES (2, 'd')")  # committed after it
+        refused(agent, f"SELECT interdict.revert({change})", "undo.conflict")
+        run(agent, "ROLLBACK")
+        eq(run(dba, f"SELECT code FROM {parent}"), [("d",)], "nothing reverted")
+    finally:
+        drop(dba, f"DROP TABLE IF EXISTS {child}", f"DROP TABLE IF EXISTS {parent}")

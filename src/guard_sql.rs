@@ -295,6 +295,17 @@ pub struct Returned {
 /// Runs one statement of the guard's own on a user table (inside [`as_table_owner`]) through SPI,
 /// recognised by the hooks as the guard's (see the module's header). Errors are Postgres' own.
 pub fn own_statement(sql: &CStr, args: &[Arg]) -> Returned {
+    run_own(sql, args, false)
+}
+
+/// [`own_statement`] reading the latest committed rows rather than the transaction's snapshot (in
+/// REPEATABLE READ and SERIALIZABLE they differ), as Postgres' own foreign-key checks read: a check
+/// that must see every row another session committed meanwhile.
+pub fn own_statement_latest(sql: &CStr, args: &[Arg]) -> Returned {
+    run_own(sql, args, true)
+}
+
+fn run_own(sql: &CStr, args: &[Arg], latest: bool) -> Returned {
     struct Restore(*const c_char);
     impl Drop for Restore {
         fn drop(&mut self) {
@@ -310,15 +321,25 @@ pub fn own_statement(sql: &CStr, args: &[Arg]) -> Returned {
         // SAFETY: SPI is connected; the argument arrays outlive the call; the result table is read
         // before SPI is finished.
         unsafe {
-            let rc = pg_sys::SPI_execute_with_args(
-                sql.as_ptr(),
-                args.len() as i32,
-                types.as_ptr() as *mut pg_sys::Oid,
-                values.as_ptr() as *mut pg_sys::Datum,
-                nulls.as_ptr(),
-                false,
-                0,
-            );
+            let rc = if latest {
+                let plan = pg_sys::SPI_prepare(sql.as_ptr(), args.len() as i32, types.as_ptr() as *mut pg_sys::Oid);
+                if plan.is_null() {
+                    crate::reasons::internal_failure("an undo statement", "it could not be prepared");
+                }
+                // Not read-only: the snapshot is copied and sees this transaction's own writes so far.
+                let now = pg_sys::GetLatestSnapshot();
+                pg_sys::SPI_execute_snapshot(plan, values.as_ptr() as *mut pg_sys::Datum, nulls.as_ptr(), now, std::ptr::null_mut(), false, false, 0)
+            } else {
+                pg_sys::SPI_execute_with_args(
+                    sql.as_ptr(),
+                    args.len() as i32,
+                    types.as_ptr() as *mut pg_sys::Oid,
+                    values.as_ptr() as *mut pg_sys::Datum,
+                    nulls.as_ptr(),
+                    false,
+                    0,
+                )
+            };
             if rc < 0 {
                 crate::reasons::internal_failure("an undo statement", &format!("SPI error code {rc}"));
             }

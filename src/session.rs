@@ -80,7 +80,8 @@ fn read_dba_values() {
     let (db, role) = unsafe { (pg_sys::MyDatabaseId, pg_sys::GetSessionUserId()) };
     // SAFETY: a catalog scan inside a transaction (checked by the caller); each tuple is deformed
     // and its array copied before the scan moves on.
-    let entries = unsafe { stored_settings(db, role) };
+    // SAFETY: the server's own configuration files, parsed as it parses them, inside a transaction.
+    let entries = unsafe { file_settings().into_iter().chain(stored_settings(db, role)) };
     for (source, setting) in entries {
         let Some((name, value)) = setting.split_once('=') else { continue };
         if settings::LOCKED_SETTINGS.contains(&name) {
@@ -103,6 +104,33 @@ pub fn dba_values(name: &str) -> Vec<(Source, String)> {
         .into_iter()
         .filter_map(|(source, setting)| setting.split_once('=').filter(|(n, _)| *n == name).map(|(_, v)| (source, v.to_string())))
         .collect()
+}
+
+/// The server's configuration files' `interdict.*` values (`postgresql.conf` with what it includes,
+/// then `postgresql.auto.conf`: `ALTER SYSTEM`), in the order the server applies them. With the
+/// library loaded per session, a client's startup value takes their place in the setting before
+/// the library is there to see them, so they are read again here, as the catalog's are.
+unsafe fn file_settings() -> Vec<(Source, String)> {
+    let mut out = Vec::new();
+    for file in [pg_sys::ConfigFileName as *const std::ffi::c_char, c"postgresql.auto.conf".as_ptr()] {
+        if file.is_null() || pg_sys::DataDir.is_null() {
+            continue;
+        }
+        let (mut head, mut tail) = (std::ptr::null_mut(), std::ptr::null_mut());
+        // A relative name is the data directory's; a file that cannot be read gives what was read.
+        pg_sys::ParseConfigFile(file, false, std::ptr::null(), 0, 0, pg_sys::DEBUG1 as i32, &mut head, &mut tail);
+        let mut item = head;
+        while !item.is_null() {
+            if let (Some(name), Some(value)) = (crate::nodes::cstr((*item).name), crate::nodes::cstr((*item).value)) {
+                if name.to_ascii_lowercase().starts_with("interdict.") {
+                    out.push((Source::Server, format!("{}={value}", name.to_ascii_lowercase())));
+                }
+            }
+            item = (*item).next;
+        }
+        pg_sys::FreeConfigVariables(head);
+    }
+    out
 }
 
 /// `pg_db_role_setting`'s OID (`pg_db_role_setting.h`, stable since 9.0), which pgrx does not bind.

@@ -33,7 +33,7 @@
 use super::image::{self, serve};
 use super::store::{read_rows, write_change, ChangeRows, Counts, StoredRow, Target};
 use super::{describe_rows, relation_shape};
-use crate::guard_sql::{as_guard, as_table_owner, own_statement, setting_by_guard, Arg};
+use crate::guard_sql::{as_guard, as_table_owner, own_statement, own_statement_latest, setting_by_guard, Arg};
 use interdict_core::image::Column;
 use interdict_core::undo::{steps, Event, Op, OutOfOrder, Step};
 use interdict_core::{Mode, ReasonCode, Refusal};
@@ -292,7 +292,15 @@ fn cstring(sql: String) -> CString {
 
 /// Runs an own statement on the table that returns one count.
 fn count(sql: String, args: &[Arg]) -> i64 {
-    let returned = own_statement(&cstring(sql), args);
+    first_count(own_statement(&cstring(sql), args))
+}
+
+/// [`count`] over the latest committed rows (see [`own_statement_latest`]).
+fn count_latest(sql: String, args: &[Arg]) -> i64 {
+    first_count(own_statement_latest(&cstring(sql), args))
+}
+
+fn first_count(returned: crate::guard_sql::Returned) -> i64 {
     returned.rows.first().and_then(|r| r.first().cloned().flatten()).and_then(|c| c.parse().ok()).unwrap_or(0)
 }
 
@@ -535,7 +543,9 @@ fn written_and_removed(inverse: &[Inverse]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
 /// Only the rows the revert touched can break one (the keys held before it): the rows it wrote must
 /// find their referenced rows, and no row may still refer to a key it removed. Each check reads the
 /// revert's own images and, through the constraint's columns, the other table (an index on the
-/// referencing columns serves the second): reverting a few rows does not read a whole table.
+/// referencing columns serves the second): reverting a few rows does not read a whole table. They
+/// read the latest committed rows, as Postgres' own checks do: in REPEATABLE READ a row another
+/// session committed after the transaction's snapshot still counts.
 fn verify_foreign_keys(id: i64, tables: &[Table], done: &[(Counts, Vec<Inverse>)]) {
     // Each reverted table's partitioned ancestors, and every table whose constraints count.
     // SAFETY: catalog reads inside a transaction.
@@ -582,7 +592,7 @@ fn verify_foreign_keys(id: i64, tables: &[Table], done: &[(Counts, Vec<Inverse>)
                     c.parent,
                     c.matches("interdict_parent").replace("interdict_child.", &format!("{image_row}."))
                 );
-                dangling += as_table_owner(t.relid, || serve(t.rowtype, written, &[], || count(sql, &[Arg::int8(written.len() as i64)])));
+                dangling += as_table_owner(t.relid, || serve(t.rowtype, written, &[], || count_latest(sql, &[Arg::int8(written.len() as i64)])));
             }
             if is(i, c.confrelid) && !removed.is_empty() {
                 // No row refers to a key the revert removed from the referenced table, unless a row
@@ -598,7 +608,7 @@ fn verify_foreign_keys(id: i64, tables: &[Table], done: &[(Counts, Vec<Inverse>)
                     c.parent,
                     c.matches("interdict_parent")
                 );
-                dangling += as_table_owner(c.child_relid, || serve(t.rowtype, removed, &[], || count(sql, &[Arg::int8(removed.len() as i64)])));
+                dangling += as_table_owner(c.child_relid, || serve(t.rowtype, removed, &[], || count_latest(sql, &[Arg::int8(removed.len() as i64)])));
             }
         }
         if dangling > 0 {
