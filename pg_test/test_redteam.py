@@ -370,3 +370,29 @@ def redteam_f13_a_revert_sees_references_committed_after_its_snapshot():
         eq(run(dba, f"SELECT code FROM {parent}"), [("d",)], "nothing reverted")
     finally:
         drop(dba, f"DROP TABLE IF EXISTS {child}", f"DROP TABLE IF EXISTS {parent}")
+
+# --- F12: stored generated columns computed again by a revert -----------------------------------------
+
+@test
+def redteam_f12_a_generated_column_computed_otherwise_is_a_conflict():
+    """A stored generated column over a function that only claims to be immutable: reverting a
+    delete after the function's answer changed would write back another value than the row held.
+    undo.conflict, nothing restored; with the function answering as before, the revert is exact."""
+    dba, agent = connect("postgres"), connect("r_guard")
+    fn, table = f"rt_gk_{ARGS.label}", f"rt_gen_{ARGS.label}"
+    try:
+        run(agent, f"""CREATE FUNCTION {fn}(x int) RETURNS int IMMUTABLE LANGUAGE sql
+                       AS $$ SELECT x + coalesce(nullif(current_setting('rt.k', true), ''), '0')::int $$""")
+        run(agent, f"CREATE TABLE {table} (id int PRIMARY KEY, x int, g int GENERATED ALWAYS AS ({fn}(x)) STORED)")
+        run(agent, f"INSERT INTO {table} (id, x) VALUES (1, 10), (2, 20)")
+        before = fingerprint(dba, table)
+        run(agent, f"DELETE FROM {table} WHERE id = 1")
+        change = last_change(agent)
+        run(agent, "SET rt.k = 100")
+        refused(agent, f"SELECT interdict.revert({change})", "undo.conflict")
+        eq(run(dba, f"SELECT id, x, g FROM {table} ORDER BY id"), [(2, 20, 20)], "nothing restored")
+        run(agent, "RESET rt.k")
+        run(agent, f"SELECT interdict.revert({change})")
+        eq(fingerprint(dba, table), before, "restored exactly")
+    finally:
+        drop(dba, f"DROP TABLE IF EXISTS {table}", f"DROP FUNCTION IF EXISTS {fn}(int)")

@@ -122,6 +122,9 @@ struct Table {
     /// Every stored column (all but 18's virtual generated ones): what "the row is still exactly its
     /// image" compares.
     stored: Vec<String>,
+    /// A stored generated column: Postgres computes it again as rows are written back, which gives
+    /// the recorded value only if its expression does (`IMMUTABLE` is the function's word, not a proof).
+    generated_stored: bool,
 }
 
 /// An image read as a row of the table, once per image: every field is taken from this column,
@@ -227,9 +230,10 @@ unsafe fn read_table(rel: pg_sys::Relation) -> Result<Table, &'static str> {
     }
     // Virtual generated columns (18) are not stored: images hold NULL for them, so they are
     // neither written back nor compared.
-    let (mut insert, mut update, mut stored) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut insert, mut update, mut stored, mut generated_stored) = (Vec::new(), Vec::new(), Vec::new(), false);
     for a in attrs.iter().filter(|a| !a.attisdropped) {
         let (generated, identity, name) = (a.attgenerated as u8, a.attidentity as u8, attname(a.attnum));
+        generated_stored |= generated == b's';
         if generated == 0 {
             insert.push(name.clone());
             if identity != b'a' {
@@ -255,6 +259,7 @@ unsafe fn read_table(rel: pg_sys::Relation) -> Result<Table, &'static str> {
         insert,
         update,
         stored,
+        generated_stored,
     })
 }
 
@@ -420,6 +425,14 @@ fn revert_table(id: i64, t: &Table, rows: Vec<StoredRow>, force: bool) -> (Count
                 conflict(id, t, "rows changed since (or keys in use again)", conflicts);
             }
             insert(t, &back);
+        }
+        if t.generated_stored {
+            // What was written back must be the before-images, the generated columns included.
+            let befores: Vec<Vec<u8>> = restore_before.iter().chain(&back).cloned().collect();
+            let differ = offenders(t, &befores, &format!("NOT {still_there}"));
+            if !differ.is_empty() {
+                conflict(id, t, "a stored generated column computes another value now than the row held", texts(t, &befores, differ));
+            }
         }
     });
     let counts = Counts { inserted: back.len() as i64, updated: restore_after.len() as i64, deleted: gone.len() as i64 };
