@@ -396,3 +396,30 @@ def redteam_f12_a_generated_column_computed_otherwise_is_a_conflict():
         eq(fingerprint(dba, table), before, "restored exactly")
     finally:
         drop(dba, f"DROP TABLE IF EXISTS {table}", f"DROP FUNCTION IF EXISTS {fn}(int)")
+
+# --- F5: an approval answers the refusal it was given for --------------------------------------------
+
+@test
+def redteam_f5_an_approval_of_a_row_limit_lets_no_other_refusal_through():
+    """An approval of a function's over-limit UPDATE; the function then replaced by one that
+    truncates: the call is refused guarded.truncate, with an approval id of its own, and the first
+    approval stays unused."""
+    dba, agent, op = connect("postgres"), connect("r_guard"), connect("p_op")
+    table, fn = f"rt_swap_{ARGS.label}", f"rt_swap_fn_{ARGS.label}"
+    try:
+        run(agent, f"CREATE TABLE {table} (id int PRIMARY KEY, v text)")
+        run(agent, f"INSERT INTO {table} SELECT g, 'v' || g FROM generate_series(1, 10) g")
+        run(agent, f"CREATE FUNCTION {fn}() RETURNS void LANGUAGE plpgsql AS $$ BEGIN UPDATE {table} SET v = 'x' WHERE id <= 4; END $$")
+        run(agent, "SET interdict.max_rows = 2")
+        sql = f"SELECT {fn}() /* {ARGS.label} f5 */"
+        d = refusal(agent, sql)
+        eq(d["reason"], "guarded.blast_radius", "over the limit")
+        run(op, f"SELECT interdict.approve('{d['approval_id']}', max_rows => 10)")
+        run(agent, f"CREATE OR REPLACE FUNCTION {fn}() RETURNS void LANGUAGE plpgsql AS $$ BEGIN TRUNCATE {table}; END $$")
+        t = refusal(agent, sql)
+        eq(t["reason"], "guarded.truncate", "the replaced body's refusal")
+        assert t.get("approval_id") and t["approval_id"] != d["approval_id"], f"an id of its own: {t}"
+        eq(one(dba, f"SELECT count(*) FROM {table}"), 10, "nothing truncated")
+        eq(one(op, f"SELECT used_at IS NULL FROM interdict.approvals WHERE id = '{d['approval_id']}'"), True, "the approval unused")
+    finally:
+        drop(dba, f"DROP TABLE IF EXISTS {table}", f"DROP FUNCTION IF EXISTS {fn}()")

@@ -12,13 +12,13 @@ use pgrx::pg_sys;
 use pgrx::spi::Spi;
 use std::collections::HashMap;
 
-/// The approval id of the statement running now.
-pub fn current_id() -> ApprovalId {
+/// The approval id of the statement running now, for a refusal of `reason`.
+pub fn current_id(reason: ReasonCode) -> ApprovalId {
     let (text, params) = statement_text();
     // SAFETY: plain reads of backend globals.
     let (database, role) = unsafe { (u32::from(pg_sys::MyDatabaseId), u32::from(pg_sys::GetSessionUserId())) };
     let resolved = crate::statement::statement_binding();
-    ApprovalId::for_request(&Request { database, role, statement: &text, params: &params, resolved: &resolved })
+    ApprovalId::for_request(&Request { database, role, statement: &text, params: &params, resolved: &resolved, reason: reason.reason().code })
 }
 
 /// Adds the statement's approval id to a refusal an operator may approve.
@@ -29,7 +29,8 @@ pub fn with_approval_id(refusal: Refusal) -> Refusal {
         return refusal.without_approval();
     }
     if refusal.approvable() {
-        refusal.fact("approval_id", current_id().text)
+        let id = current_id(refusal.code).text;
+        refusal.fact("approval_id", id)
     } else {
         refusal
     }
@@ -47,14 +48,14 @@ fn store_exists() -> bool {
 /// Consumes a valid approval of the running statement, if an operator gave one: `Some(max_rows)`
 /// (`None` inside: the session's own limit). Marked used in the agent's transaction, so a statement
 /// that then fails leaves the approval for its next run.
-pub fn consume(rows: u64) -> Option<Option<u64>> {
+pub fn consume(rows: u64, reason: ReasonCode) -> Option<Option<u64>> {
     // A read-only transaction (`SET TRANSACTION READ ONLY`, a standby) can mark nothing used: the
     // refusal stands, and the approval waits for a transaction that can write.
     // SAFETY: a plain read of a backend global.
     if unsafe { pg_sys::XactReadOnly } || crate::statement::at_commit() || !store_exists() {
         return None;
     }
-    let id = current_id().text;
+    let id = current_id(reason).text;
     let result = as_guard("consuming an approval", || {
         Spi::get_three_with_args::<bool, i64, bool>(
             "WITH u AS (UPDATE interdict.approvals SET used_at = pg_catalog.clock_timestamp(), used_rows = $2
@@ -80,8 +81,8 @@ pub fn consume(rows: u64) -> Option<Option<u64>> {
 }
 
 /// Structural refusals: consumed approval lets the statement through (and sets its row limit).
-pub fn approved_override() -> bool {
-    match consume(0) {
+pub fn approved_override(reason: ReasonCode) -> bool {
+    match consume(0, reason) {
         Some(max_rows) => {
             crate::statement::set_approved_limit(interdict_core::outcome::approved_limit(max_rows, crate::settings::max_rows()));
             true

@@ -117,7 +117,7 @@ pub fn check_limit() {
     }
     let Some(mut facts) = excess(&statement::tables(), &limits, estimate) else { return };
     if !limits.approved && statement::first_approval_ask() {
-        if let Some(approval_rows) = crate::approvals::consume(reached) {
+        if let Some(approval_rows) = crate::approvals::consume(reached, interdict_core::ReasonCode::GuardedBlastRadius) {
             let limit = approved_limit(approval_rows, crate::settings::max_rows());
             statement::set_approved_limit(limit);
             limits = row_limit(Some(limit), limit, u64::MAX);

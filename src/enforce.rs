@@ -82,7 +82,7 @@ pub fn enforce_on(verdict: Verdict, tables: impl FnOnce() -> Vec<String>) {
         Outcome::DryRunLog(r) => dry_run_log(&r),
         Outcome::Record(r) => statement::record_refusal(approvals::with_approval_id(r)),
         Outcome::Raise(r) => {
-            if r.approvable() && approvals::approved_override() {
+            if r.approvable() && approvals::approved_override(r.code) {
                 return; // an operator's approval for this very statement was waiting: consumed
             }
             reasons::raise(&approvals::with_approval_id(r))

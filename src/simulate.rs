@@ -143,7 +143,7 @@ fn run_rolled_back(sql: &CString, settings: &Settings) -> Ran {
         disable_timeout(STATEMENT_TIMEOUT, false);
         let tables = statement::tables();
         let seen = statement::seen();
-        let approval_id = approvals::current_id().text; // of `sql`, while its statement state is in place
+        let approval_id = approvals::current_id(ReasonCode::GuardedBlastRadius).text; // of `sql`'s row limit, while its statement state is in place
         pg_sys::RollbackAndReleaseCurrentSubTransaction();
         pg_sys::MemoryContextSwitchTo(context);
         pg_sys::CurrentResourceOwner = owner;

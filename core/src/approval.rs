@@ -1,6 +1,8 @@
 //! Approval ids. A statement refused in guarded mode carries an id bound to the exact statement
 //! text, its parameter values, what its names resolved to (relations and search path, so the same
-//! text over other objects is another request), the requesting role and the database: an operator approves that id,
+//! text over other objects is another request), the requesting role, the database and the refusal's
+//! reason (an approval of a row limit lets no other refusal through: a function called by the
+//! statement may have been replaced since): an operator approves that id,
 //! and when the agent runs the same statement again the id it computes matches. The id is a
 //! SHA-256 digest (a different statement cannot be made to share an approved id) prefixed with the
 //! requesting role's OID, so an approval can refuse the requester and the roles it can become even
@@ -18,6 +20,8 @@ pub struct Request<'a> {
     pub params: &'a [Option<String>],
     /// What the statement's names resolved to: relation OIDs, a 0, the search path's schema OIDs.
     pub resolved: &'a [u32],
+    /// The refusal's reason code.
+    pub reason: &'a str,
 }
 
 /// A well-formed approval id: `ROLE-DIGEST` with a 16-hex-digit digest and a 4-hex-digit check.
@@ -59,6 +63,8 @@ impl ApprovalId {
         for oid in req.resolved {
             input.extend_from_slice(&oid.to_le_bytes());
         }
+        input.extend_from_slice(b"\0k");
+        input.extend_from_slice(req.reason.as_bytes());
         let head = format!("{}-{}", req.role, hex(&sha256(&input)[..8]));
         ApprovalId { role: req.role, text: format!("{head}{}", check_digits(&head)) }
     }
@@ -85,7 +91,13 @@ mod tests {
     use super::*;
 
     fn req<'a>(statement: &'a str, params: &'a [Option<String>]) -> Request<'a> {
-        Request { database: 5, role: 16384, statement, params, resolved: &[16400, 0, 11, 2200] }
+        Request { database: 5, role: 16384, statement, params, resolved: &[16400, 0, 11, 2200], reason: "guarded.blast_radius" }
+    }
+
+    #[test]
+    fn ids_bind_the_refusal_they_answer() {
+        let rows = ApprovalId::for_request(&req("SELECT f()", &[]));
+        assert_ne!(rows, ApprovalId::for_request(&Request { reason: "guarded.truncate", ..req("SELECT f()", &[]) }));
     }
 
     #[test]
