@@ -8,6 +8,7 @@ DO $$ BEGIN
 END $$;
 
 CREATE TYPE mood AS ENUM ('calm', 'busy');
+CREATE DOMAIN short_text AS varchar(2);
 CREATE TABLE accounts (id int PRIMARY KEY, owner text NOT NULL, balance numeric NOT NULL, state mood DEFAULT 'calm');
 INSERT INTO accounts SELECT g, 'owner' || g, g * 10, 'calm' FROM generate_series(1, 50) g;
 CREATE TABLE orders (id int PRIMARY KEY, account_id int REFERENCES accounts (id) ON DELETE CASCADE, amount numeric);

@@ -60,25 +60,23 @@ def redteam_f10_copy_from_run_by_a_check_during_a_revert_is_refused():
 
 # --- F4: capture order is not write order: a revert that cannot be exact is refused ------------------
 
-@test
-def redteam_f4_a_trigger_rewriting_a_deleted_row_makes_revert_out_of_order():
-    """An AFTER DELETE trigger named to fire before interdict_capture re-inserts a deleted key with
-    other content: the nested write is captured before the outer row. Reverting would restore the
-    other row and silently keep the forged one: refused with undo.out_of_order, nothing changed."""
+def out_of_order_revert(table, rows, body, event, statement, check):
+    """A table of `rows`, an AFTER trigger `a_…` on `event` (its name sorts before interdict_capture)
+    running `body` at depth 1, then `statement`: `check` (sql, expected) holds after it, and the
+    revert is refused with undo.out_of_order, changing nothing."""
     dba, agent = connect("postgres"), connect("r_guard")
-    table = f"rt_swap_{ARGS.label}"
     try:
         run(agent, f"CREATE TABLE {table} (id int PRIMARY KEY, v text)")
-        run(agent, f"INSERT INTO {table} SELECT g, 'note ' || g FROM generate_series(1, 10) g")
+        run(agent, f"INSERT INTO {table} {rows}")
         run(agent, f"""CREATE FUNCTION {table}_fn() RETURNS trigger LANGUAGE plpgsql AS $$
                        BEGIN
-                         IF pg_trigger_depth() = 1 AND OLD.id = 7 THEN INSERT INTO {table} VALUES (7, 'forged'); END IF;
+                         IF pg_trigger_depth() = 1 THEN {body} END IF;
                          RETURN NULL;
                        END $$""")
-        run(agent, f"CREATE TRIGGER a_swap AFTER DELETE ON {table} FOR EACH ROW EXECUTE FUNCTION {table}_fn()")
-        run(agent, f"DELETE FROM {table} WHERE id IN (7, 8)")
+        run(agent, f"CREATE TRIGGER a_first AFTER {event} ON {table} FOR EACH ROW EXECUTE FUNCTION {table}_fn()")
+        run(agent, statement)
         cid = last_change(agent)
-        eq(run(dba, f"SELECT id, v FROM {table} WHERE id IN (7, 8)"), [(7, "forged")], "the trigger's forged row")
+        eq(run(dba, check[0]), check[1], "what the trigger wrote")
         before = fingerprint(dba, table)
         refused(agent, f"SELECT interdict.revert({cid})", "undo.out_of_order")
         eq(fingerprint(dba, table), before, "the failed revert changed nothing")
@@ -87,30 +85,24 @@ def redteam_f4_a_trigger_rewriting_a_deleted_row_makes_revert_out_of_order():
         drop(dba, f"DROP TABLE IF EXISTS {table}", f"DROP FUNCTION IF EXISTS {table}_fn()")
 
 @test
+def redteam_f4_a_trigger_rewriting_a_deleted_row_makes_revert_out_of_order():
+    """An AFTER DELETE trigger firing before interdict_capture re-inserts a deleted key with other
+    content: the nested write is recorded before the outer row. Reverting would restore the other
+    row and silently keep the forged one: refused with undo.out_of_order, nothing changed."""
+    table = f"rt_swap_{ARGS.label}"
+    out_of_order_revert(table, "SELECT g, 'note ' || g FROM generate_series(1, 10) g",
+                        f"IF OLD.id = 7 THEN INSERT INTO {table} VALUES (7, 'forged'); END IF;", "DELETE",
+                        f"DELETE FROM {table} WHERE id IN (7, 8)", (f"SELECT id, v FROM {table} WHERE id IN (7, 8)", [(7, "forged")]))
+
+@test
 def redteam_f4_a_trigger_updating_the_same_row_again_makes_revert_out_of_order():
-    """The UPDATE variant: an AFTER UPDATE trigger sorting before interdict_capture updates the row
+    """The UPDATE variant: an AFTER UPDATE trigger firing before interdict_capture updates the row
     the statement updated, the statement's only row. Refused with undo.out_of_order (not
     internal.failure "a change with no rows"), nothing changed."""
-    dba, agent = connect("postgres"), connect("r_guard")
     table = f"rt_bump_{ARGS.label}"
-    try:
-        run(agent, f"CREATE TABLE {table} (id int PRIMARY KEY, v text)")
-        run(agent, f"INSERT INTO {table} SELECT g, 'open' FROM generate_series(1, 5) g")
-        run(agent, f"""CREATE FUNCTION {table}_fn() RETURNS trigger LANGUAGE plpgsql AS $$
-                       BEGIN
-                         IF pg_trigger_depth() = 1 THEN UPDATE {table} SET v = 'hacked' WHERE id = NEW.id; END IF;
-                         RETURN NULL;
-                       END $$""")
-        run(agent, f"CREATE TRIGGER a_bump AFTER UPDATE ON {table} FOR EACH ROW EXECUTE FUNCTION {table}_fn()")
-        run(agent, f"UPDATE {table} SET v = 'closed' WHERE id = 2")
-        cid = last_change(agent)
-        eq(one(dba, f"SELECT v FROM {table} WHERE id = 2"), "hacked", "the trigger's second update")
-        before = fingerprint(dba, table)
-        refused(agent, f"SELECT interdict.revert({cid})", "undo.out_of_order")
-        eq(fingerprint(dba, table), before, "the failed revert changed nothing")
-        eq(one(dba, f"SELECT reverted_by IS NULL FROM interdict.changes WHERE id = {cid}"), True, "not marked reverted")
-    finally:
-        drop(dba, f"DROP TABLE IF EXISTS {table}", f"DROP FUNCTION IF EXISTS {table}_fn()")
+    out_of_order_revert(table, "SELECT g, 'open' FROM generate_series(1, 5) g",
+                        f"UPDATE {table} SET v = 'hacked' WHERE id = NEW.id;", "UPDATE",
+                        f"UPDATE {table} SET v = 'closed' WHERE id = 2", (f"SELECT v FROM {table} WHERE id = 2", [("hacked",)]))
 
 # --- F2, F3: DDL that changes a recorded table's rows without a recorded change ----------------------
 
@@ -423,3 +415,10 @@ def redteam_f5_an_approval_of_a_row_limit_lets_no_other_refusal_through():
         eq(one(op, f"SELECT used_at IS NULL FROM interdict.approvals WHERE id = '{d['approval_id']}'"), True, "the approval unused")
     finally:
         drop(dba, f"DROP TABLE IF EXISTS {table}", f"DROP FUNCTION IF EXISTS {fn}()")
+
+@test
+def redteam_readonly_superuser_cannot_switch_on_bitcode_dumps():
+    """jit_dump_bitcode writes files into the data directory: an agent session may not switch it on."""
+    su = connect("r_su")
+    refused(su, "SET jit_dump_bitcode = on", "setting.locked")
+    eq(one(su, "SHOW jit_dump_bitcode"), "off", "still off")

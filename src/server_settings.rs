@@ -87,6 +87,11 @@ fn length_looseness(v: f64) -> f64 {
     if v < 0.0 { f64::NEG_INFINITY } else if v == 0.0 { f64::INFINITY } else { -v }
 }
 
+/// A switch that writes files when on (`jit_dump_bitcode`: bitcode files in the data directory).
+fn on_is_looser(v: f64) -> f64 {
+    v
+}
+
 const LOCKED: &[Locked] = &[
     Locked { name: c"statement_timeout", rule: Rule::Ceiling(0) },
     Locked { name: c"lock_timeout", rule: Rule::Ceiling(1) },
@@ -107,6 +112,7 @@ const LOCKED: &[Locked] = &[
     Locked { name: c"log_transaction_sample_rate", rule: Rule::Floor(more_is_tighter) },
     Locked { name: c"log_parameter_max_length", rule: Rule::Floor(length_looseness) },
     Locked { name: c"log_parameter_max_length_on_error", rule: Rule::Floor(length_looseness) },
+    Locked { name: c"jit_dump_bitcode", rule: Rule::Floor(on_is_looser) },
 ];
 
 /// The timeouts' reason codes and ceiling settings, by `Rule::Ceiling` index.
@@ -517,10 +523,10 @@ macro_rules! check_table {
         },)*];
     };
 }
-check_table!(INT_CHECKS, c_int, check_int, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18);
-check_table!(ENUM_CHECKS, c_int, check_enum, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18);
-check_table!(BOOL_CHECKS, bool, check_bool, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18);
-check_table!(REAL_CHECKS, f64, check_real, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18);
+check_table!(INT_CHECKS, c_int, check_int, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19);
+check_table!(ENUM_CHECKS, c_int, check_enum, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19);
+check_table!(BOOL_CHECKS, bool, check_bool, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19);
+check_table!(REAL_CHECKS, f64, check_real, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19);
 
 // --- Postgres' own refusals, given a reason code ----------------------------------------------------
 

@@ -280,7 +280,7 @@ impl Session {
         if schema.is_some_and(|s| s != "pg_catalog") {
             let qualified = parts.join(".");
             if listed {
-                let verdict = decide_function(&self.settings, &FunctionFacts { name: name.into(), native: true });
+                let verdict = decide_function(&self.settings, &FunctionFacts { name: name.into(), native: true, symbol: None });
                 let likely = match verdict {
                     Verdict::Refuse(r) => Some(r),
                     Verdict::Allow => None,
@@ -298,7 +298,7 @@ impl Session {
                 }
             }
         }
-        match decide_function(&self.settings, &FunctionFacts { name: name.into(), native: true }) {
+        match decide_function(&self.settings, &FunctionFacts { name: name.into(), native: true, symbol: None }) {
             Verdict::Refuse(r) => {
                 // Guarded mode lets a session signal its own backend (`pg_cancel_backend(pg_backend_pid())`).
                 if r.code == ReasonCode::GuardedServerAdmin && interdict_core::functions::signals_backend(name) {
@@ -486,7 +486,7 @@ impl Session {
     }
 
     fn facts(&self, node: &str, tag: &str, action: UtilityAction, guard_schema: bool, guard_object: Option<String>, scratch_only: bool) -> UtilityFacts {
-        UtilityFacts { node: node.into(), tag: tag.into(), tag_index: tags::tag_index(tag), action, guard_schema, guard_object, scratch_only }
+        UtilityFacts { node: node.into(), tag: tag.into(), tag_index: tags::tag_index(tag), action, guard_schema, guard_object, scratch_only, triggers_off: false }
     }
 
     fn action(&self, node: &str, body: &Value) -> UtilityAction {
@@ -510,6 +510,7 @@ impl Session {
                 UtilityAction::Extension { names: list(body, "objects").iter().filter_map(tree::string_node).map(str::to_string).collect() }
             }
             "RenameStmt" => UtilityAction::Rename { kind: tags::object_type_name(field_i64(body, "rename_type")) },
+            "AlterEnumStmt" if field_str(body, "old_val").is_some() => UtilityAction::Rename { kind: interdict_core::guarded::ENUM_VALUE.into() },
             "DefineStmt" => UtilityAction::Define { kind: tags::object_type_name(field_i64(body, "kind")) },
             "CreateFunctionStmt" => code(list(body, "options"), "sql"),
             "DoStmt" => code(list(body, "args"), "plpgsql"),
