@@ -19,11 +19,13 @@ A case file holds cases separated by header lines:
 The lines after a header, up to the next one, are sent as ONE query string (simple query protocol),
 so a case may hold several statements. `{files}` is replaced by a scratch directory for server files.
 
-For each case: CREATE DATABASE … TEMPLATE fixture; fingerprint it (table data, sequences, catalog,
-large objects, roles, settings, postgresql.auto.conf, locks, prepared transactions…); run the case as
-the agent; fingerprint again while the agent is still connected; check the server-file directory, a
-victim backend (still alive, no notification received); drop the copy. Red cases must be refused with
-their reason code and change nothing; green cases must succeed and change nothing.
+For each case: a copy of the fixture database (CREATE DATABASE … TEMPLATE fixture); fingerprint it
+(table data, sequences, catalog, large objects, roles, settings, postgresql.auto.conf, locks,
+prepared transactions…); run the case as the agent; fingerprint again while the agent is still
+connected; check the server-file directory, a victim backend (still alive, no notification
+received). Red cases must be refused with their reason code and change nothing; green cases must
+succeed and change nothing. The copy serves the next case only while its fingerprint is still the
+fresh copy's (the change-id sequence aside): any other difference, and a new copy is made.
 """
 import argparse, io, json, os, select, sys, time
 import psycopg2, psycopg2.extensions
@@ -79,13 +81,42 @@ def refusal_code(err):
     except (ValueError, KeyError, TypeError):
         return None
 
-def run_case(cluster, admin, victim, role, case, n):
-    db = f"corpus_case_{n}"
-    cur = admin.cursor()
-    cur.execute(f"DROP DATABASE IF EXISTS {db}")
-    cur.execute(f"CREATE DATABASE {db} TEMPLATE fixture STRATEGY FILE_COPY")
+class Copy:
+    """The fixture copy the cases run in: made again only when a case left it different."""
+    NAME = "corpus_case"
+
+    def __init__(self, cluster, admin):
+        self.cluster, self.admin, self.fresh, self.made = cluster, admin, None, 0
+
+    def make(self):
+        cur = self.admin.cursor()
+        cur.execute(f"DROP DATABASE IF EXISTS {self.NAME} WITH (FORCE)")
+        cur.execute(f"CREATE DATABASE {self.NAME} TEMPLATE fixture STRATEGY FILE_COPY")
+        self.fresh = fingerprint(self.cluster, self.NAME)
+        self.made += 1
+
+    def ready(self):
+        """The copy's fingerprint, as fresh as a new copy's (a change id drawn aside)."""
+        if self.fresh is not None:
+            now = fingerprint(self.cluster, self.NAME)
+            if reusable(now, self.fresh):
+                return now
+        self.make()
+        return dict(self.fresh)
+
+    def drop(self):
+        self.admin.cursor().execute(f"DROP DATABASE IF EXISTS {self.NAME} WITH (FORCE)")
+        self.fresh = None
+
+def reusable(now, fresh):
+    return {k: v for k, v in now.items() if k != CHANGE_IDS} == {k: v for k, v in fresh.items() if k != CHANGE_IDS}
+
+CHANGE_IDS = "sequence interdict.changes_id_seq"
+
+def run_case(cluster, copy, victim, role, case):
+    db = copy.NAME
     try:
-        before, files_before = fingerprint(cluster, db), files_now(cluster)
+        before, files_before = copy.ready(), files_now(cluster)
         sql = case["sql"].replace("{files}", cluster.files)
         watch_checkpoints = "CHECKPOINT" in sql.upper()
         if watch_checkpoints:
@@ -119,11 +150,11 @@ def run_case(cluster, admin, victim, role, case, n):
             changed = [k for k in changed if not k.startswith("sequence ")]
         if case["kind"] == "red":
             # change ids drawn before a refusal are not given back (sequences are not transactional)
-            changed = [k for k in changed if k != "sequence interdict.changes_id_seq"]
+            changed = [k for k in changed if k != CHANGE_IDS]
         if case["kind"] == "green":
             allowed = ("data ", "sequence ") if case["expects"] else ()
             # a green write is recorded for undo (a red one must record nothing)
-            allowed += ("data interdict.change", "sequence interdict.changes_id_seq")
+            allowed += ("data interdict.change", CHANGE_IDS)
             allowed += ("catalog",) if case["ddl"] else ()
             changed = [k for k in changed if not k.startswith(allowed)] if allowed else changed
             check = cluster.connect(db, "postgres")
@@ -146,8 +177,9 @@ def run_case(cluster, admin, victim, role, case, n):
         except psycopg2.Error:
             problems.append("terminated another backend")
         return problems
-    finally:
-        cur.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+    except BaseException:
+        copy.drop()
+        raise
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -175,16 +207,17 @@ def main():
     if newer:
         print(f"corpus: {len(newer)} cases skipped: they need a later PostgreSQL than {version}")
     passed = failed = 0
+    copy = Copy(cluster, admin)
     for role in args.role:
         victim = cluster.connect("postgres", "postgres", application_name="interdict_victim")
         victim.cursor().execute("LISTEN corpus")
         started = time.time()
-        for n, case in enumerate(cases):
+        for case in cases:
             if case["su_only"] and role not in args.superuser_role:
                 continue
             if case["owner_only"] and role not in args.superuser_role + args.owner_role:
                 continue
-            problems = run_case(cluster, admin, victim, role, case, n)
+            problems = run_case(cluster, copy, victim, role, case)
             if problems:
                 failed += 1
                 print(f"FAIL [{role}] {case['file']}: {case['kind']} '{case['title']}': {'; '.join(problems)}")
@@ -193,7 +226,8 @@ def main():
         reds = sum(1 for c in cases if c["kind"] == "red")
         print(f"corpus as {role}: {len(cases)} cases ({reds} red, {len(cases) - reds} green) in {time.time() - started:.0f}s")
         victim.close()
-    print(f"corpus: {passed} passed, {failed} failed")
+    copy.drop()
+    print(f"corpus: {passed} passed, {failed} failed, {copy.made} copies of the fixture made")
     sys.exit(1 if failed else 0)
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ Registered into harness.TESTS (imported by run.py); uses the drivers of harness.
 import json, os, subprocess
 import psycopg2
 import harness as h
-from harness import test, connect, run, one, eq, refused, refusal, mode, restore_t, last_change
+from harness import test, connect, run, one, eq, refused, refusal, mode, restore_t, last_change, ARGS
 
 def notices(conn):
     return [n for n in conn.notices if "HOSTILE" in n]
@@ -431,3 +431,30 @@ def a_recording_trigger_that_records_nothing_does_not_make_a_table_recorded():
     eq(one(dba, f"SELECT count(*) FROM interdict.change_images({last_change(agent)})"), 1, "one row, recorded once")
     run(agent, f"SELECT interdict.revert({last_change(agent)})")
     eq(one(dba, f"SELECT count(*) FROM {table}"), 0, "reverted")
+
+@test
+def volatile_native_functions_are_default_deny():
+    """A native function declared VOLATILE that the guard does not know is refused in both modes,
+    under any name (a DBA's alias of a builtin); declared STABLE by the DBA (Postgres' word that it
+    changes nothing), the same function runs: the verdict cache follows pg_proc."""
+    dba, ro, gu = connect("postgres"), connect("r_sess"), connect("r_guard")
+    fn = f"cfg_dump_{ARGS.label}"
+    run(dba, f"CREATE FUNCTION public.{fn}(regclass, text) RETURNS void LANGUAGE internal VOLATILE AS 'pg_extension_config_dump'")
+    run(dba, f"GRANT EXECUTE ON FUNCTION public.{fn}(regclass, text) TO r_sess, r_guard")
+    try:
+        call = f"SELECT public.{fn}('pg_class'::regclass, '')"
+        d = refusal(ro, call)
+        eq((d["reason"], d["function"], d["runs"]), ("readonly.unknown_function", fn, "pg_extension_config_dump"), "readonly: by what it runs")
+        refused(gu, call, "guarded.unknown_function")
+        refused(ro, "SELECT pg_extension_config_dump('pg_class'::regclass, '')", "readonly.unknown_function")
+        eq(one(ro, "SELECT random() >= 0 AND pg_relation_size('pg_class') > 0"), True, "known volatile reads run")
+        refused(ro, "SELECT txid_current()", "readonly.server_admin")  # STABLE, yet draws a transaction id
+        eq(one(gu, "SELECT txid_current() > 0"), True, "guarded writes draw transaction ids anyway")
+        run(dba, f"ALTER FUNCTION public.{fn}(regclass, text) STABLE")
+        try:
+            run(ro, call)
+            raise AssertionError("declared STABLE: Postgres itself should have refused the call outside CREATE EXTENSION")
+        except psycopg2.Error as e:
+            assert "interdict" not in (e.pgerror or ""), f"declared STABLE, still refused by the guard: {e.pgerror}"
+    finally:
+        run(dba, f"DROP FUNCTION IF EXISTS public.{fn}(regclass, text)")

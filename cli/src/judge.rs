@@ -280,7 +280,7 @@ impl Session {
         if schema.is_some_and(|s| s != "pg_catalog") {
             let qualified = parts.join(".");
             if listed {
-                let verdict = decide_function(&self.settings, &FunctionFacts { name: name.into(), native: true, symbol: None });
+                let verdict = decide_function(&self.settings, &FunctionFacts { name: name.into(), native: true, symbol: None, volatile: false, guard: false });
                 let likely = match verdict {
                     Verdict::Refuse(r) => Some(r),
                     Verdict::Allow => None,
@@ -298,7 +298,7 @@ impl Session {
                 }
             }
         }
-        match decide_function(&self.settings, &FunctionFacts { name: name.into(), native: true, symbol: None }) {
+        match decide_function(&self.settings, &FunctionFacts { name: name.into(), native: true, symbol: None, volatile: false, guard: false }) {
             Verdict::Refuse(r) => {
                 // Guarded mode lets a session signal its own backend (`pg_cancel_backend(pg_backend_pid())`).
                 if r.code == ReasonCode::GuardedServerAdmin && interdict_core::functions::signals_backend(name) {

@@ -201,8 +201,13 @@ pub fn decide_function(settings: &Settings, facts: &FunctionFacts) -> Verdict {
             None => refusal,
         }
     };
+    // Known to change something: refused for what it does; else refused when VOLATILE and not known
+    // to change nothing (default deny: the lists name only what is known).
+    let unknown = !facts.guard && facts.judged(side_effect).is_none() && crate::functions::unknown(facts.runs(), facts.volatile);
     match settings.mode {
+        Mode::Readonly if unknown => Verdict::Refuse(refuse(ReasonCode::ReadonlyUnknownFunction)),
         Mode::Readonly => facts.judged(side_effect).map_or(Verdict::Allow, |code| Verdict::Refuse(refuse(code))),
+        Mode::Guarded if unknown => Verdict::Refuse(refuse(ReasonCode::GuardedUnknownFunction)),
         // Guarded writes are allowed when undo can record them, and nothing may act on the server
         // or other sessions.
         Mode::Guarded => match facts.judged(crate::functions::guarded_refusal) {
@@ -311,7 +316,7 @@ mod tests {
         let s = settings(Mode::Off);
         assert!(decide_utility(&s, &utility("LOAD", UtilityAction::Load)).is_allowed());
         assert!(decide_plan(&s, &plan(Operation::Delete)).is_allowed());
-        assert!(decide_function(&s, &FunctionFacts { name: "nextval".into(), native: true, symbol: None }).is_allowed());
+        assert!(decide_function(&s, &FunctionFacts { name: "nextval".into(), native: true, symbol: None, volatile: false, guard: false }).is_allowed());
     }
 
     #[test]
@@ -536,7 +541,7 @@ mod tests {
 
     #[test]
     fn simulations_refuse_what_rollback_cannot_undo() {
-        let f = |name: &str| FunctionFacts { name: name.into(), native: true, symbol: None };
+        let f = |name: &str| FunctionFacts { name: name.into(), native: true, symbol: None, volatile: false, guard: false };
         for name in ["dblink_exec", "pg_terminate_backend", "lo_export", "pg_advisory_lock", "pg_file_write"] {
             assert_eq!(code(decide_simulated(Mode::Guarded, None, Some(&f(name)))), Some("simulate.irreversible"), "{name}");
         }
@@ -552,7 +557,7 @@ mod tests {
     #[test]
     fn functions_by_side_effect_native_only() {
         let s = settings(Mode::Readonly);
-        let f = |name: &str, native| FunctionFacts { name: name.into(), native, symbol: None };
+        let f = |name: &str, native| FunctionFacts { name: name.into(), native, symbol: None, volatile: false, guard: false };
         let v = decide_function(&s, &f("nextval", true));
         assert_eq!(code(v.clone()), Some("readonly.sequence"));
         let Verdict::Refuse(r) = v else { unreachable!() };
@@ -570,11 +575,28 @@ mod tests {
         assert_eq!(guarded("nextval"), None, "a sequence moving forward collides with nothing");
         assert!(decide_function(&s, &f("lo_open", true)).is_allowed(), "opening changes nothing; writes through it are refused");
         assert!(decide_function(&s, &f("loread", true)).is_allowed());
-        let alias = |symbol: &str| FunctionFacts { name: "cfg_refresh".into(), native: true, symbol: Some(symbol.into()) };
+        let alias = |symbol: &str| FunctionFacts { name: "cfg_refresh".into(), native: true, symbol: Some(symbol.into()), volatile: false, guard: false };
         assert_eq!(code(decide_function(&s, &alias("pg_reload_conf"))), Some("readonly.server_admin"), "a builtin declared under another name");
         assert_eq!(code(decide_function(&settings(Mode::Guarded), &alias("be_lowrite"))), Some("guarded.not_reversible"));
         assert!(decide_function(&s, &alias("upper")).is_allowed());
-        let nextval = FunctionFacts { name: "nextval".into(), native: true, symbol: Some("nextval_oid".into()) };
+        let nextval = FunctionFacts { name: "nextval".into(), native: true, symbol: Some("nextval_oid".into()), volatile: true, guard: false };
         assert!(decide_function(&settings(Mode::Guarded), &nextval).is_allowed(), "the builtin nextval itself, in guarded mode");
+    }
+
+    #[test]
+    fn volatile_native_functions_not_known_are_refused() {
+        let f = |name: &str, symbol: Option<&str>, volatile, guard| FunctionFacts { name: name.into(), native: true, symbol: symbol.map(Into::into), volatile, guard };
+        let readonly = |facts| decide_function(&settings(Mode::Readonly), &facts).code();
+        let guarded = |facts| decide_function(&settings(Mode::Guarded), &facts).code();
+        assert_eq!(readonly(f("pg_extension_config_dump", None, true, false)), Some(ReasonCode::ReadonlyUnknownFunction));
+        assert_eq!(guarded(f("pg_extension_config_dump", None, true, false)), Some(ReasonCode::GuardedUnknownFunction));
+        assert_eq!(readonly(f("my_stable_fn", None, false, false)), None, "declared STABLE: Postgres' word it changes nothing");
+        assert_eq!(readonly(f("random", Some("drandom"), true, false)), None, "known by what it runs");
+        assert_eq!(readonly(f("drandom", Some("pg_extension_config_dump"), true, false)), Some(ReasonCode::ReadonlyUnknownFunction), "a known name over an unknown symbol");
+        assert_eq!(readonly(f("simulate", Some("simulate_wrapper"), true, true)), None, "the guard's own functions decide for themselves");
+        assert_eq!(readonly(f("pg_reload_conf", None, true, false)), Some(ReasonCode::ReadonlyServerAdmin), "listed: refused for what it does");
+        assert_eq!(guarded(f("nextval", Some("nextval_oid"), true, false)), None);
+        assert_eq!(guarded(f("pg_advisory_lock", Some("pg_advisory_lock_int8"), true, false)), None);
+        assert_eq!(readonly(f("txid_current", None, false, false)), Some(ReasonCode::ReadonlyServerAdmin), "STABLE, yet assigns a transaction id");
     }
 }

@@ -185,9 +185,19 @@ pub struct FunctionFacts {
     /// What a native function runs (`pg_proc.prosrc`: the builtin or the C symbol), when it is not
     /// its name: a function declared under another name over a listed builtin is that builtin.
     pub symbol: Option<String>,
+    /// Declared VOLATILE (`provolatile = 'v'`): Postgres' word that it may change something.
+    pub volatile: bool,
+    /// One of the guard's own functions (in the `interdict` schema): each decides itself who may
+    /// call it and what it does in which mode.
+    pub guard: bool,
 }
 
 impl FunctionFacts {
+    /// What it runs: the symbol, else the name.
+    pub fn runs(&self) -> &str {
+        self.symbol.as_deref().unwrap_or(&self.name)
+    }
+
     /// `find` of the function's name, else of what it runs.
     pub fn judged<T>(&self, find: impl Fn(&str) -> Option<T>) -> Option<T> {
         find(&self.name).or_else(|| self.symbol.as_deref().and_then(&find))

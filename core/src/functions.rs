@@ -34,7 +34,13 @@ const SERVER_ADMIN: &[&str] = &[
     "pg_log_backend_memory_contexts", "pg_truncate_visibility_map", "pg_restore_relation_stats",
     "pg_restore_attribute_stats", "pg_clear_relation_stats", "pg_clear_attribute_stats", "pg_stat_reset_backend_stats",
     "binary_upgrade_add_sub_rel_state", "binary_upgrade_replorigin_advance", "autoprewarm_start_worker",
+    "pg_logfile_rotate", "pg_rotate_logfile_v2", "pg_buffercache_evict", "pg_buffercache_evict_relation",
+    "pg_buffercache_evict_all",
 ];
+
+/// Counters of the whole cluster a call draws from: a transaction id assigned (`txid_current` is
+/// declared STABLE, yet assigns one), an OID. Readonly sessions draw neither; guarded writes do anyway.
+const CLUSTER_COUNTER: &[&str] = &["txid_current", "pg_current_xact_id", "pg_nextoid"];
 
 /// Index maintenance a read-only transaction does not stop: it writes the index's pages (and WAL).
 const INDEX_MAINTENANCE: &[&str] = &["brin_summarize_new_values", "brin_summarize_range", "brin_desummarize_range", "gin_clean_pending_list"];
@@ -42,7 +48,8 @@ const INDEX_MAINTENANCE: &[&str] = &["brin_summarize_new_values", "brin_summariz
 /// `pg_surgery`: rows killed or frozen on their pages, past every trigger and read-only check.
 const HEAP_SURGERY: &[&str] = &["heap_force_kill", "heap_force_freeze"];
 
-const SERVER_FILE: &[&str] = &["pg_file_write", "pg_file_rename", "pg_file_unlink", "pg_file_sync", "autoprewarm_dump_now"];
+const SERVER_FILE: &[&str] =
+    &["pg_file_write", "pg_file_rename", "pg_file_unlink", "pg_file_sync", "autoprewarm_dump_now", "pg_export_snapshot"];
 
 const ADVISORY_LOCK: &[&str] = &[
     "pg_advisory_lock", "pg_advisory_lock_shared", "pg_advisory_xact_lock", "pg_advisory_xact_lock_shared",
@@ -59,6 +66,7 @@ const TABLE: &[(&[&str], ReasonCode)] = &[
     (SEQUENCE, ReasonCode::ReadonlySequence),
     (LARGE_OBJECT, ReasonCode::ReadonlyLargeObject),
     (SERVER_ADMIN, ReasonCode::ReadonlyServerAdmin),
+    (CLUSTER_COUNTER, ReasonCode::ReadonlyServerAdmin),
     (INDEX_MAINTENANCE, ReasonCode::ReadonlyMaintenance),
     (HEAP_SURGERY, ReasonCode::ReadonlyDml),
     (SERVER_FILE, ReasonCode::ReadonlyServerFile),
@@ -66,6 +74,91 @@ const TABLE: &[(&[&str], ReasonCode)] = &[
     (NOTIFY, ReasonCode::ReadonlyNotify),
     (REMOTE, ReasonCode::ReadonlyRemote),
 ];
+
+/// Volatile native functions known to change nothing but the session's own state, by what they run
+/// (`prosrc`, which for most is the name): reads of the database, of the server's state and files,
+/// the clock and randomness, and the session's own cursors, settings (the settings hooks judge those),
+/// random seed and advisory locks released. The lists above name what is known to change something;
+/// this one is the other half: a volatile native function on neither is refused
+/// ([`unknown`]), since Postgres' own VOLATILE says it may change something. Functions returning
+/// `trigger` are not here: triggers fire without the function-execute hook.
+const CHANGES_NOTHING: &[&str] = &[
+    // the clock, randomness, the session's own state
+    "clock_timestamp", "timeofday", "pg_sleep", "drandom", "drandom_normal", "int4random", "int8random", "numeric_random",
+    "setseed", "gen_random_uuid", "uuidv7", "uuidv7_interval", "array_sample", "array_shuffle", "current_query",
+    "set_config_by_name", "pg_stat_clear_snapshot", "pg_stat_force_next_flush", "currval_oid", "lastval",
+    "pg_advisory_unlock_int4", "pg_advisory_unlock_int8", "pg_advisory_unlock_shared_int4",
+    "pg_advisory_unlock_shared_int8", "pg_advisory_unlock_all",
+    // statements run through SPI, each judged as it runs; a cursor of the session's own
+    "query_to_xml", "query_to_xmlschema", "query_to_xml_and_xmlschema", "cursor_to_xml", "cursor_to_xmlschema",
+    "ts_stat1", "ts_stat2", "tsquery_rewrite_query",
+    // reads of the database
+    "currtid_byrelname", "pg_sequence_last_value", "pg_get_sequence_data", "pg_partition_tree", "pg_partition_ancestors",
+    "pg_relation_size", "pg_table_size", "pg_indexes_size", "pg_total_relation_size", "pg_database_size_name",
+    "pg_database_size_oid", "pg_tablespace_size_name", "pg_tablespace_size_oid", "pg_collation_actual_version",
+    "pg_database_collation_actual_version", "amvalidate", "be_lo_open", "be_lo_close", "be_loread", "be_lo_get",
+    "be_lo_get_fragment", "be_lo_lseek", "be_lo_lseek64", "be_lo_tell", "be_lo_tell64", "pg_xact_commit_timestamp",
+    "pg_xact_commit_timestamp_origin", "pg_xact_status", "pg_last_committed_xact", "pg_get_multixact_members",
+    // reads of the server's state
+    "pg_lock_status", "pg_blocking_pids", "pg_safe_snapshot_blocking_pids", "pg_isolation_test_session_is_blocked",
+    "pg_prepared_xact", "pg_notification_queue_usage", "pg_get_backend_memory_contexts", "pg_get_shmem_allocations",
+    "pg_get_shmem_allocations_numa", "pg_get_aios", "pg_get_loaded_modules", "pg_get_wait_events", "pg_jit_available",
+    "pg_is_in_recovery", "pg_is_wal_replay_paused", "pg_get_wal_replay_pause_state", "pg_get_wal_resource_managers",
+    "pg_get_wal_summarizer_state", "pg_available_wal_summaries", "pg_wal_summary_contents", "pg_current_wal_lsn",
+    "pg_current_wal_insert_lsn", "pg_current_wal_flush_lsn", "pg_last_wal_receive_lsn", "pg_last_wal_replay_lsn",
+    "pg_last_xact_replay_timestamp", "pg_control_checkpoint", "pg_control_init", "pg_control_recovery",
+    "pg_control_system", "pg_show_replication_origin_status", "pg_replication_origin_session_is_setup",
+    "pg_stat_get_backend_io", "pg_stat_get_backend_wal", "pg_stat_get_io", "pg_stat_get_recovery_prefetch",
+    "pg_stat_have_stats", "pg_stat_get_xact_blocks_fetched", "pg_stat_get_xact_blocks_hit",
+    "pg_stat_get_xact_function_calls", "pg_stat_get_xact_function_self_time", "pg_stat_get_xact_function_total_time",
+    "pg_stat_get_xact_numscans", "pg_stat_get_xact_tuples_deleted", "pg_stat_get_xact_tuples_fetched",
+    "pg_stat_get_xact_tuples_hot_updated", "pg_stat_get_xact_tuples_inserted", "pg_stat_get_xact_tuples_newpage_updated",
+    "pg_stat_get_xact_tuples_returned", "pg_stat_get_xact_tuples_updated",
+    // reads of the server's files
+    "pg_read_file", "pg_read_file_v2", "pg_read_file_all", "pg_read_file_all_missing", "pg_read_file_off_len",
+    "pg_read_file_off_len_missing", "pg_read_binary_file", "pg_read_binary_file_all", "pg_read_binary_file_all_missing",
+    "pg_read_binary_file_off_len", "pg_read_binary_file_off_len_missing", "pg_stat_file", "pg_stat_file_1arg",
+    "pg_ls_dir", "pg_ls_dir_1arg", "pg_ls_logdir", "pg_ls_waldir", "pg_ls_archive_statusdir", "pg_ls_tmpdir_noargs",
+    "pg_ls_tmpdir_1arg", "pg_ls_logicalsnapdir", "pg_ls_logicalmapdir", "pg_ls_replslotdir", "pg_ls_summariesdir",
+    "pg_current_logfile", "pg_current_logfile_1arg", "show_all_file_settings", "pg_hba_file_rules",
+    "pg_ident_file_mappings", "pg_logdir_ls_v1_1",
+    // contrib: page, index and WAL inspection (amcheck, pageinspect, pg_buffercache's reads, pg_freespacemap,
+    // pg_visibility's reads, pgrowlocks, pgstattuple, pg_walinspect, pg_logicalinspect), pg_prewarm's read
+    "bt_index_check", "bt_index_parent_check", "gin_index_check", "verify_heapam", "brin_metapage_info",
+    "brin_page_items", "brin_page_type", "brin_revmap_data", "bt_metap", "bt_multi_page_stats", "bt_page_items",
+    "bt_page_items_1_9", "bt_page_items_bytea", "bt_page_stats", "bt_page_stats_1_9", "fsm_page_contents",
+    "get_raw_page", "get_raw_page_fork", "get_raw_page_1_9", "get_raw_page_fork_1_9", "gin_leafpage_items",
+    "gin_metapage_info", "gin_page_opaque_info", "gist_page_items", "gist_page_items_bytea", "gist_page_opaque_info",
+    "hash_bitmap_info", "hash_metapage_info", "hash_page_items", "hash_page_stats", "hash_page_type", "heap_page_items",
+    "heap_tuple_infomask_flags", "page_checksum", "page_checksum_1_9", "page_header", "tuple_data_split",
+    "pg_buffercache_pages", "pg_buffercache_summary", "pg_buffercache_usage_counts", "pg_buffercache_numa_pages",
+    "pg_freespace", "pg_check_frozen", "pg_check_visible", "pg_visibility", "pg_visibility_rel", "pg_visibility_map",
+    "pg_visibility_map_rel", "pg_visibility_map_summary", "pgrowlocks", "pg_relpages", "pg_relpages_v1_5",
+    "pg_relpagesbyid", "pg_relpagesbyid_v1_5", "pgstatginindex", "pgstatginindex_v1_5", "pgstathashindex", "pgstatindex",
+    "pgstatindex_v1_5", "pgstatindexbyid", "pgstatindexbyid_v1_5", "pgstattuple", "pgstattuple_v1_5", "pgstattuplebyid",
+    "pgstattuplebyid_v1_5", "pgstattuple_approx", "pgstattuple_approx_v1_5", "pg_get_wal_block_info",
+    "pg_get_wal_record_info", "pg_get_wal_records_info", "pg_get_wal_records_info_till_end_of_wal", "pg_get_wal_stats",
+    "pg_get_wal_stats_till_end_of_wal", "pg_get_logical_snapshot_info", "pg_get_logical_snapshot_meta", "pg_prewarm",
+    // contrib: statistics read, randomness, session settings, the session's own remote connections closed
+    "pg_stat_statements", "pg_stat_statements_1_2", "pg_stat_statements_1_3", "pg_stat_statements_1_8",
+    "pg_stat_statements_1_9", "pg_stat_statements_1_10", "pg_stat_statements_1_11", "pg_stat_statements_1_12",
+    "pg_stat_statements_info", "pg_random_bytes", "pg_random_uuid", "pg_gen_salt", "pg_gen_salt_rounds",
+    "pgp_sym_encrypt_text", "pgp_sym_encrypt_bytea", "pgp_pub_encrypt_text", "pgp_pub_encrypt_bytea",
+    "uuid_generate_v1", "uuid_generate_v1mc", "uuid_generate_v4", "normal_rand", "set_limit", "accept_weak_input",
+    "array_agg_finalfn", "ssl_cipher", "ssl_client_cert_present", "ssl_client_dn", "ssl_client_dn_field",
+    "ssl_client_serial", "ssl_extension_info", "ssl_is_used", "ssl_issuer_dn", "ssl_issuer_field", "ssl_version",
+    "xslt_process", "postgres_fdw_disconnect", "postgres_fdw_disconnect_all", "postgres_fdw_get_connections",
+    "postgres_fdw_get_connections_1_2", "dblink_build_sql_insert", "dblink_build_sql_update", "dblink_build_sql_delete",
+    "dblink_current_query", "dblink_error_message", "dblink_get_connections", "dblink_get_pkey", "dblink_is_busy",
+    "dblink_disconnect",
+];
+
+/// Whether a native function is refused for being unknown: declared VOLATILE, on no list of what
+/// changes something (those are refused for what they do) and not known to change nothing. `runs`
+/// is what it runs (`prosrc`).
+pub fn unknown(runs: &str, volatile: bool) -> bool {
+    volatile && side_effect(runs).is_none() && !CHANGES_NOTHING.contains(&runs)
+}
 
 /// Whether a native function acts outside the database's transaction, so a rolled-back simulation
 /// could not undo it: other sessions and the server, server files, other servers, session locks.
@@ -87,6 +180,9 @@ pub fn irreversible(name: &str) -> bool {
 pub fn guarded_refusal(name: &str) -> Option<(ReasonCode, Option<&'static str>)> {
     if matches!(name, "setval" | "setval_oid" | "setval3_oid") {
         return Some((ReasonCode::GuardedNotReversible, Some(crate::guarded::SEQUENCE_SET)));
+    }
+    if CLUSTER_COUNTER.contains(&name) {
+        return None; // a guarded write draws a transaction id anyway
     }
     match side_effect(name)? {
         ReasonCode::ReadonlyLargeObject => Some((ReasonCode::GuardedNotReversible, Some("large-object writes are not recorded for undo"))),
@@ -139,8 +235,20 @@ mod tests {
     }
 
     #[test]
+    fn volatile_and_unknown_is_refused() {
+        assert!(unknown("pg_extension_config_dump", true));
+        assert!(!unknown("pg_extension_config_dump", false), "STABLE is Postgres' word that it changes nothing");
+        assert!(!unknown("drandom", true) && !unknown("pg_read_file_all", true) && !unknown("pg_stat_statements_1_12", true));
+        assert!(!unknown("pg_reload_conf", true), "listed: refused for what it does, not as unknown");
+        assert_eq!(side_effect("pg_buffercache_evict_all"), Some(ReasonCode::ReadonlyServerAdmin));
+        assert_eq!(side_effect("txid_current"), Some(ReasonCode::ReadonlyServerAdmin));
+        assert_eq!(guarded_refusal("txid_current"), None, "a guarded write draws a transaction id anyway");
+    }
+
+    #[test]
     fn no_name_is_listed_twice() {
-        let mut all: Vec<&str> = TABLE.iter().flat_map(|(n, _)| n.iter().copied()).collect();
+        // and none both known to change something and known to change nothing
+        let mut all: Vec<&str> = TABLE.iter().flat_map(|(n, _)| n.iter().copied()).chain(CHANGES_NOTHING.iter().copied()).collect();
         let before = all.len();
         all.sort();
         all.dedup();

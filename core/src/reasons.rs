@@ -142,6 +142,9 @@ reasons! {
     ReadonlyTwoPhase => "readonly.two_phase", "25006", [],
         "two-phase commit commands act on prepared transactions",
         "Use plain BEGIN/COMMIT; prepared transactions need a DBA.";
+    ReadonlyUnknownFunction => "readonly.unknown_function", "25006", [],
+        "a native function declared VOLATILE (it may change something) that the guard does not know to change nothing",
+        "Ask a DBA to run it. A DBA who knows the function changes nothing declares it STABLE (ALTER FUNCTION … STABLE), and readonly sessions may call it.";
     ModeLocked => "mode.locked", "42501", [],
         "the session's mode is locked: it can be raised (guarded to readonly), never lowered or switched off",
         "Reconnect as a role configured for the mode you need; a DBA sets it with ALTER ROLE … SET interdict.mode.";
@@ -214,6 +217,9 @@ reasons! {
     GuardedNotReversible => "guarded.not_reversible", "55000", [APPROVABLE DRY_RUNNABLE],
         "the write cannot be recorded for undo (the table is not recorded, has no primary key or replica identity index, is foreign, or the command destroys data)",
         "Write only recorded tables (a DBA runs SELECT interdict.record('schema.table'); the table needs a primary key), or ask a DBA to allow non_reversible writes in the policy.";
+    GuardedUnknownFunction => "guarded.unknown_function", "42501", [APPROVABLE DRY_RUNNABLE],
+        "a native function declared VOLATILE (it may change something) that the guard does not know to change only what undo records",
+        "Ask a DBA to run it, or an operator to approve the approval_id in the detail. A DBA who knows the function changes nothing declares it STABLE (ALTER FUNCTION … STABLE).";
     ApprovalInvalid => "approval.invalid", "22023", [],
         "the approval id is malformed or names no request",
         "Copy the approval_id exactly from the refusal's detail.";

@@ -18,7 +18,9 @@ pub unsafe fn function_facts(funcid: pg_sys::Oid) -> Option<FunctionFacts> {
     let name = pg_sys::name_data_to_str(&proc.proname).to_string();
     let native = [INTERNAL_LANGUAGE, C_LANGUAGE].contains(&u32::from(proc.prolang));
     let symbol = if native { symbol(tuple).filter(|s| *s != name) } else { None };
-    let facts = FunctionFacts { name, native, symbol };
+    let volatile = proc.provolatile as u8 == pg_sys::PROVOLATILE_VOLATILE;
+    let guard = proc.pronamespace == crate::facts::guard_objects::interdict_namespace();
+    let facts = FunctionFacts { name, native, symbol, volatile, guard };
     pg_sys::ReleaseSysCache(tuple);
     Some(facts)
 }
