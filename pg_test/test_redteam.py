@@ -422,3 +422,22 @@ def redteam_readonly_superuser_cannot_switch_on_bitcode_dumps():
     su = connect("r_su")
     refused(su, "SET jit_dump_bitcode = on", "setting.locked")
     eq(one(su, "SHOW jit_dump_bitcode"), "off", "still off")
+
+@test
+def redteam_superuser_agent_cannot_switch_off_postgres_protections():
+    """A superuser agent turning on allow_system_table_mods could ALTER the system catalogs (a column
+    added to pg_description, allowed as DDL on a table); zero_damaged_pages, ignore_checksum_failure,
+    allow_in_place_tablespaces and jit_profiling_support write past Postgres' protections too. Each
+    stays as the DBA set it, by SET and by set_config, and the catalog is untouched."""
+    su = connect("r_su")
+    for name in ["allow_system_table_mods", "zero_damaged_pages", "ignore_checksum_failure", "allow_in_place_tablespaces"]:
+        refused(su, f"SET {name} = on", "setting.locked")
+        refused(su, f"SELECT set_config('{name}', 'on', false)", "setting.locked")
+        eq(one(su, f"SHOW {name}"), "off", f"{name} still off")
+    # set only at connect time: a client's value counts only where it is tighter than the DBA's
+    eq(one(connect("r_su", options="-c jit_profiling_support=on"), "SHOW jit_profiling_support"), "off", "jit_profiling_support")
+    try:
+        run(su, "ALTER TABLE pg_catalog.pg_description ADD COLUMN rt_x int")
+        raise AssertionError("a system catalog altered")
+    except psycopg2.Error as e:
+        assert "system catalog" in (e.pgerror or ""), e.pgerror

@@ -11,7 +11,12 @@
 //!   (`log_min_messages`, `log_min_error_statement`, `log_statement`, `log_error_verbosity`,
 //!   `log_duration`, `log_min_duration_statement`, …) stay at least as verbose as the DBA set them
 //!   (the value in force when the session locked; a value a client sent at connect time counts
-//!   only where it is tighter than the DBA's role and database settings and the server default).
+//!   only where it is tighter than the DBA's role and database settings and the server default);
+//! - **switches** a superuser session could turn on to write past Postgres' own protections stay as
+//!   the DBA set them: `allow_system_table_mods` (DDL and DML on the system catalogs),
+//!   `zero_damaged_pages` and `ignore_checksum_failure` (a damaged page zeroed or rewritten with a
+//!   valid checksum), `allow_in_place_tablespaces` (directories in the data directory),
+//!   `jit_dump_bitcode` and `jit_profiling_support` (files on the server).
 //!
 //! The lock works on Postgres' own records of the settings (`guc_tables.h: config_int`, …):
 //! - the value in force, the reset value and every value saved on the GUC stack (by `SET LOCAL` or
@@ -87,7 +92,7 @@ fn length_looseness(v: f64) -> f64 {
     if v < 0.0 { f64::NEG_INFINITY } else if v == 0.0 { f64::INFINITY } else { -v }
 }
 
-/// A switch that writes files when on (`jit_dump_bitcode`: bitcode files in the data directory).
+/// A switch that, on, lets a session write past one of Postgres' protections (see the module's head).
 fn on_is_looser(v: f64) -> f64 {
     v
 }
@@ -113,6 +118,11 @@ const LOCKED: &[Locked] = &[
     Locked { name: c"log_parameter_max_length", rule: Rule::Floor(length_looseness) },
     Locked { name: c"log_parameter_max_length_on_error", rule: Rule::Floor(length_looseness) },
     Locked { name: c"jit_dump_bitcode", rule: Rule::Floor(on_is_looser) },
+    Locked { name: c"jit_profiling_support", rule: Rule::Floor(on_is_looser) },
+    Locked { name: c"allow_system_table_mods", rule: Rule::Floor(on_is_looser) },
+    Locked { name: c"zero_damaged_pages", rule: Rule::Floor(on_is_looser) },
+    Locked { name: c"ignore_checksum_failure", rule: Rule::Floor(on_is_looser) },
+    Locked { name: c"allow_in_place_tablespaces", rule: Rule::Floor(on_is_looser) },
 ];
 
 /// The timeouts' reason codes and ceiling settings, by `Rule::Ceiling` index.
@@ -523,10 +533,10 @@ macro_rules! check_table {
         },)*];
     };
 }
-check_table!(INT_CHECKS, c_int, check_int, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19);
-check_table!(ENUM_CHECKS, c_int, check_enum, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19);
-check_table!(BOOL_CHECKS, bool, check_bool, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19);
-check_table!(REAL_CHECKS, f64, check_real, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19);
+check_table!(INT_CHECKS, c_int, check_int, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24);
+check_table!(ENUM_CHECKS, c_int, check_enum, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24);
+check_table!(BOOL_CHECKS, bool, check_bool, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24);
+check_table!(REAL_CHECKS, f64, check_real, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24);
 
 // --- Postgres' own refusals, given a reason code ----------------------------------------------------
 
