@@ -94,14 +94,48 @@ pgrx::extension_sql!(
     bootstrap
 );
 
-pgrx::extension_sql_file!("../sql/undo.sql", name = "undo", requires = ["approvals", "capture", capturing, protect_records, change_images, relation_is_recorded]);
+pgrx::extension_sql_file!("../sql/undo.sql", name = "undo", requires = ["approvals", "capture", capturing, "protect_records", change_images, relation_is_recorded]);
 
-/// The statement trigger on interdict's record tables: outside the guard's own SQL, updates,
-/// deletes and truncates are refused in every mode (inserts stay possible, for restores).
-#[pg_trigger]
-fn protect_records<'a>(trigger: &'a pgrx::PgTrigger<'a>) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, PgHeapTupleError> {
-    crate::undo::protect_records(trigger.table_name().unwrap_or_default());
-    Ok(None)
+/// Version-1 calling convention records (`PG_FUNCTION_INFO_V1`) of the hand-written fmgr functions
+/// below, written by hand rather than with `#[pg_trigger]`/`#[pg_extern]` where a call from SQL
+/// other than the one intended must be a refusal with a reason code, not a wrapper's panic.
+macro_rules! finfo_v1 {
+    ($($name:ident),*) => {$(
+        #[unsafe(no_mangle)]
+        #[doc(hidden)]
+        pub extern "C" fn $name() -> &'static pg_sys::Pg_finfo_record {
+            const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+            &V1
+        }
+    )*};
+}
+finfo_v1!(pg_finfo_protect_records_wrapper, pg_finfo_capture_wrapper, pg_finfo_interdict_revert_image);
+
+/// The trigger data of a call, or `undo.not_allowed` when the function is called other than as a trigger.
+unsafe fn as_trigger(fcinfo: pg_sys::FunctionCallInfo, what: &str) -> *mut pg_sys::TriggerData {
+    let context = (*fcinfo).context;
+    if context.is_null() || !crate::nodes::is_a(context, pg_sys::NodeTag::T_TriggerData) {
+        crate::reasons::raise(&Refusal::new(ReasonCode::UndoNotAllowed, crate::settings::mode(), what));
+    }
+    context as *mut pg_sys::TriggerData
+}
+
+// The statement trigger on interdict's record tables: outside the guard's own SQL, updates,
+// deletes and truncates are refused in every mode (inserts stay possible, for restores).
+pgrx::extension_sql!(
+    r#"CREATE FUNCTION "protect_records"() RETURNS trigger LANGUAGE c AS 'MODULE_PATHNAME', 'protect_records_wrapper';"#,
+    name = "protect_records"
+);
+
+/// # Safety
+/// Called by fmgr, as `interdict.protect_records()`.
+#[unsafe(no_mangle)]
+#[pgrx::pg_guard]
+pub unsafe extern "C-unwind" fn protect_records_wrapper(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    let trigger = as_trigger(fcinfo, "interdict.protect_records() called other than as the records' trigger");
+    let table = crate::nodes::cstr(pg_sys::get_rel_name((*(*trigger).tg_relation).rd_id)).unwrap_or_default();
+    crate::undo::protect_records(table);
+    pg_sys::Datum::from(0usize) // a statement trigger's result is ignored
 }
 
 /// Whether a table's writes are recorded for undo: its `interdict_capture` trigger is the one
@@ -127,36 +161,18 @@ pgrx::extension_sql!(
     name = "capture"
 );
 
-#[unsafe(no_mangle)]
-#[doc(hidden)]
-pub extern "C" fn pg_finfo_capture_wrapper() -> &'static pg_sys::Pg_finfo_record {
-    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
-    &V1
-}
-
 /// # Safety
 /// Called by fmgr, as `interdict.capture()`.
 #[unsafe(no_mangle)]
 #[pgrx::pg_guard]
 pub unsafe extern "C-unwind" fn capture_wrapper(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    let context = (*fcinfo).context;
-    if context.is_null() || !crate::nodes::is_a(context, pg_sys::NodeTag::T_TriggerData) {
-        let what = "interdict.capture() called other than as the recording trigger";
-        crate::reasons::raise(&Refusal::new(ReasonCode::UndoNotAllowed, crate::settings::mode(), what));
-    }
-    crate::undo::capture(&*(context as *mut pg_sys::TriggerData));
+    let trigger = as_trigger(fcinfo, "interdict.capture() called other than as the recording trigger");
+    crate::undo::capture(&*trigger);
     pg_sys::Datum::from(0usize) // an AFTER trigger's result is ignored
 }
 
 /// `interdict.revert_image(list, n, NULL::table)` (created in sql/undo.sql): a revert's own
 /// statements read the images it serves through it (`undo/image.rs`); it refuses outside a revert.
-#[unsafe(no_mangle)]
-#[doc(hidden)]
-pub extern "C" fn pg_finfo_interdict_revert_image() -> &'static pg_sys::Pg_finfo_record {
-    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
-    &V1
-}
-
 /// # Safety
 /// Called by fmgr, as `interdict.revert_image(integer, bigint, anyelement)`.
 #[unsafe(no_mangle)]

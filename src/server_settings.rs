@@ -16,7 +16,11 @@
 //!   the DBA set them: `allow_system_table_mods` (DDL and DML on the system catalogs),
 //!   `zero_damaged_pages` and `ignore_checksum_failure` (a damaged page zeroed or rewritten with a
 //!   valid checksum), `allow_in_place_tablespaces` (directories in the data directory),
-//!   `jit_dump_bitcode` and `jit_profiling_support` (files on the server).
+//!   `jit_dump_bitcode` and `jit_profiling_support` (files on the server); and the settings any user
+//!   may set that dump every statement's trees into the server log (`debug_print_*`, `trace_sort`,
+//!   `trace_notify`: a readonly session filling the log's disk);
+//! - **watching**: what the DBA watches sessions by (`log_disconnections`, `track_activities`,
+//!   `track_counts`, and from 17 `event_triggers`) stays on where the DBA has it on.
 //!
 //! The lock works on Postgres' own records of the settings (`guc_tables.h: config_int`, …):
 //! - the value in force, the reset value and every value saved on the GUC stack (by `SET LOCAL` or
@@ -123,6 +127,18 @@ const LOCKED: &[Locked] = &[
     Locked { name: c"zero_damaged_pages", rule: Rule::Floor(on_is_looser) },
     Locked { name: c"ignore_checksum_failure", rule: Rule::Floor(on_is_looser) },
     Locked { name: c"allow_in_place_tablespaces", rule: Rule::Floor(on_is_looser) },
+    // any user may set these, and each dumps every statement's trees into the server log
+    Locked { name: c"debug_print_parse", rule: Rule::Floor(on_is_looser) },
+    Locked { name: c"debug_print_rewritten", rule: Rule::Floor(on_is_looser) },
+    Locked { name: c"debug_print_plan", rule: Rule::Floor(on_is_looser) },
+    Locked { name: c"debug_pretty_print", rule: Rule::Floor(on_is_looser) },
+    Locked { name: c"trace_sort", rule: Rule::Floor(on_is_looser) },
+    Locked { name: c"trace_notify", rule: Rule::Floor(on_is_looser) },
+    // what the DBA watches sessions by
+    Locked { name: c"log_disconnections", rule: Rule::Floor(more_is_tighter) },
+    Locked { name: c"track_activities", rule: Rule::Floor(more_is_tighter) },
+    Locked { name: c"track_counts", rule: Rule::Floor(more_is_tighter) },
+    Locked { name: c"event_triggers", rule: Rule::Floor(more_is_tighter) }, // PostgreSQL 17+
 ];
 
 /// The timeouts' reason codes and ceiling settings, by `Rule::Ceiling` index.
@@ -533,10 +549,10 @@ macro_rules! check_table {
         },)*];
     };
 }
-check_table!(INT_CHECKS, c_int, check_int, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24);
-check_table!(ENUM_CHECKS, c_int, check_enum, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24);
-check_table!(BOOL_CHECKS, bool, check_bool, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24);
-check_table!(REAL_CHECKS, f64, check_real, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24);
+check_table!(INT_CHECKS, c_int, check_int, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34);
+check_table!(ENUM_CHECKS, c_int, check_enum, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34);
+check_table!(BOOL_CHECKS, bool, check_bool, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34);
+check_table!(REAL_CHECKS, f64, check_real, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34);
 
 // --- Postgres' own refusals, given a reason code ----------------------------------------------------
 

@@ -81,7 +81,7 @@ fn read_dba_values() {
     // SAFETY: a catalog scan inside a transaction (checked by the caller); each tuple is deformed
     // and its array copied before the scan moves on.
     // SAFETY: the server's own configuration files, parsed as it parses them, inside a transaction.
-    let entries = unsafe { file_settings().into_iter().chain(stored_settings(db, role)) };
+    let entries = unsafe { file_settings(|n| n.starts_with("interdict.")).into_iter().chain(stored_settings(db, role)) };
     for (source, setting) in entries {
         let Some((name, value)) = setting.split_once('=') else { continue };
         if settings::LOCKED_SETTINGS.contains(&name) {
@@ -90,7 +90,7 @@ fn read_dba_values() {
     }
 }
 
-/// The values a DBA stored for this database and session user for setting `name`, with their
+/// The values a DBA set for setting `name` in the server's files and for this database and session user, with their
 /// sources (for `server_settings`' floors, when a client's startup value stands in for them).
 pub fn dba_values(name: &str) -> Vec<(Source, String)> {
     // SAFETY: plain reads of process globals; a catalog scan inside a transaction (the lock runs in one).
@@ -98,7 +98,7 @@ pub fn dba_values(name: &str) -> Vec<(Source, String)> {
         if !pg_sys::IsTransactionState() {
             return Vec::new();
         }
-        stored_settings(pg_sys::MyDatabaseId, pg_sys::GetSessionUserId())
+        file_settings(|n| n == name).into_iter().chain(stored_settings(pg_sys::MyDatabaseId, pg_sys::GetSessionUserId()))
     };
     entries
         .into_iter()
@@ -106,11 +106,12 @@ pub fn dba_values(name: &str) -> Vec<(Source, String)> {
         .collect()
 }
 
-/// The server's configuration files' `interdict.*` values (`postgresql.conf` with what it includes,
-/// then `postgresql.auto.conf`: `ALTER SYSTEM`), in the order the server applies them. With the
-/// library loaded per session, a client's startup value takes their place in the setting before
-/// the library is there to see them, so they are read again here, as the catalog's are.
-unsafe fn file_settings() -> Vec<(Source, String)> {
+/// The server's configuration files' values of the settings `wanted` names (lower case)
+/// (`postgresql.conf` with what it includes, then `postgresql.auto.conf`: `ALTER SYSTEM`), in the
+/// order the server applies them. A client's startup value takes their place in the setting (with
+/// the library loaded per session, before it is there to see them), so they are read again here,
+/// as the catalog's are.
+unsafe fn file_settings(wanted: impl Fn(&str) -> bool) -> Vec<(Source, String)> {
     let mut out = Vec::new();
     for file in [pg_sys::ConfigFileName as *const std::ffi::c_char, c"postgresql.auto.conf".as_ptr()] {
         if file.is_null() || pg_sys::DataDir.is_null() {
@@ -122,7 +123,7 @@ unsafe fn file_settings() -> Vec<(Source, String)> {
         let mut item = head;
         while !item.is_null() {
             if let (Some(name), Some(value)) = (crate::nodes::cstr((*item).name), crate::nodes::cstr((*item).value)) {
-                if name.to_ascii_lowercase().starts_with("interdict.") {
+                if wanted(&name.to_ascii_lowercase()) {
                     out.push((Source::Server, format!("{}={value}", name.to_ascii_lowercase())));
                 }
             }

@@ -469,6 +469,9 @@ impl Session {
         if name.ends_with("_timeout") {
             return Some(Judgement::needs(format!("{name}: agent sessions stay under the DBA's ceiling (interdict.max_*_timeout), which the server knows")));
         }
+        if LOCKED_SWITCHES.contains(&name.as_str()) {
+            return Some(Judgement::needs(format!("{name}: locked in agent sessions at the DBA's value (src/server_settings.rs), which the server knows")));
+        }
         if name.starts_with("log_") {
             return Some(Judgement::needs(format!("{name}: logging settings may only become more verbose than the DBA set them, which the server knows")));
         }
@@ -604,6 +607,20 @@ impl Session {
         if event_trigger {
             return Some("an event trigger: whether it belongs to the interdict extension is the server's to see".into());
         }
+        if node == "DropStmt" && tags::object_type_name(field_i64(body, "remove_type")) == "INDEX" {
+            return Some("DROP INDEX: whether the index is unique (dropping a key's index is refused) is the server's to see".into());
+        }
+        if ["AlterTableStmt", "CreateStmt", "IndexStmt", "CreateFunctionStmt", "CreateDomainStmt", "CompositeTypeStmt", "ViewStmt"].contains(&node)
+            && body.to_string().contains("\"pg_temp\"")
+        {
+            return Some("a temporary object named: whether a permanent object would depend on it (refused) is the server's to see".into());
+        }
+        if node == "CreateTrigStmt" {
+            return Some("CREATE TRIGGER: whether the table is the session's own (a trigger on another role's table is refused) is the server's to see".into());
+        }
+        if SYSTEM_OBJECT_CHANGES.contains(&node) {
+            return Some("whether the object is one Postgres itself created (changing those is refused) is the server's to see".into());
+        }
         if self.guard_on_path && NAMES_OBJECTS.contains(&node) {
             return Some("search_path names the interdict schema: unqualified names may be the guard's objects".into());
         }
@@ -630,6 +647,19 @@ impl Session {
         }
     }
 }
+
+/// Statements that alter an existing function, operator or text search object, which may be one of
+/// Postgres' own (`system.protected`, by OID on the server).
+const SYSTEM_OBJECT_CHANGES: &[&str] = &["AlterFunctionStmt", "AlterOperatorStmt", "AlterTSConfigurationStmt", "AlterTSDictionaryStmt"];
+
+/// Settings the server locks at the DBA's value besides the timeouts, the replication role and the
+/// `log_*` floors (`src/server_settings.rs`): switches past Postgres' protections, the statement-tree
+/// dumps any user may set, what the DBA watches sessions by.
+const LOCKED_SWITCHES: &[&str] = &[
+    "jit_dump_bitcode", "jit_profiling_support", "allow_system_table_mods", "zero_damaged_pages", "ignore_checksum_failure",
+    "allow_in_place_tablespaces", "debug_print_parse", "debug_print_rewritten", "debug_print_plan", "debug_pretty_print",
+    "trace_sort", "trace_notify", "track_activities", "track_counts", "event_triggers",
+];
 
 /// Languages never trusted: C and internal (the core's rule) and the standard untrusted PLs, as
 /// their extensions create them.
@@ -894,6 +924,12 @@ fn table_change(cmd: &Value) -> Result<TableChange, String> {
             } else {
                 Ok(TableChange::Subcommand { name: subtype, target })
             }
+        }
+        // 18: `ALTER CONSTRAINT … NOT ENFORCED` (the subcommand is AlterConstraint whatever it alters)
+        "AlterConstraint" if child(cmd, "def").and_then(|d| as_kind(d, "AtalterConstraint")).is_some_and(|a| {
+            a.get("alter_enforceability").and_then(Value::as_bool) == Some(true) && a.get("is_enforced").and_then(Value::as_bool) != Some(true)
+        }) => {
+            Ok(TableChange::Subcommand { name: interdict_core::utility_table::NOT_ENFORCED.to_string(), target })
         }
         _ => Ok(TableChange::Subcommand { name: subtype, target }),
     }

@@ -89,6 +89,16 @@ pub fn decide_utility(settings: &Settings, facts: &UtilityFacts) -> Verdict {
     match mode {
         Mode::Readonly if settings.readonly_allow.contains(facts.tag_index) => Verdict::Allow,
         Mode::Readonly => readonly_utility(facts, &refuse),
+        // Triggers are off only while a revert runs (the setting is locked at origin otherwise): the
+        // reverted tables' own code (a CHECK, a default) may then do only what a readonly session
+        // may. Anything else would change what the revert is writing, past the recording trigger:
+        // a table's shape altered under the images being written, rows copied in.
+        Mode::Guarded if facts.triggers_off && !readonly_utility(facts, &refuse).is_allowed() => {
+            match refuse(ReasonCode::GuardedBypass, format!("{} while a revert runs with triggers off", facts.tag)) {
+                Verdict::Refuse(r) => Verdict::Refuse(r.without_approval()),
+                allowed => allowed,
+            }
+        }
         Mode::Guarded => guarded_utility(facts, &refuse),
         Mode::Off => Verdict::Allow,
     }
@@ -368,6 +378,8 @@ mod tests {
         let copy = |from| UtilityFacts { triggers_off: true, ..utility("COPY", UtilityAction::Copy { from, file: false, program: false }) };
         assert_eq!(code(decide_utility(&s, &copy(true))), Some("guarded.bypass"), "COPY FROM with triggers off");
         assert!(decide_utility(&s, &copy(false)).is_allowed(), "COPY TO STDOUT writes nothing");
+        let alter = UtilityFacts { triggers_off: true, ..utility("ALTER TABLE", UtilityAction::AlterTable { changes: vec![] }) };
+        assert_eq!(code(decide_utility(&s, &alter)), Some("guarded.bypass"), "a table's own code altering a table mid-revert");
     }
 
     #[test]

@@ -84,6 +84,9 @@ pub enum UtilityAction {
     Code { language: String, trusted: bool },
     /// `CREATE EXTENSION name`; `allowed`: named in `interdict.allowed_extensions`.
     CreateExtension { name: String, allowed: bool },
+    /// `CREATE TRIGGER`; `others_table`: on a table the session's role neither owns nor is a member
+    /// of the owner of (superuser rights aside: the trigger fires in the owner's sessions).
+    Trigger { others_table: bool },
 }
 
 /// One subcommand of `ALTER TABLE`, as far as guarded mode judges it beyond its kind.

@@ -23,14 +23,17 @@ const SERVER_ADMIN: &[&str] = &[
     "pg_backup_start", "pg_backup_stop", "pg_start_backup", "pg_stop_backup", "pg_promote",
     "pg_wal_replay_pause", "pg_wal_replay_resume", "pg_create_physical_replication_slot",
     "pg_create_logical_replication_slot", "pg_drop_replication_slot", "pg_copy_physical_replication_slot",
-    "pg_copy_logical_replication_slot", "pg_replication_slot_advance", "pg_logical_slot_get_changes",
-    "pg_logical_slot_get_binary_changes", "pg_logical_emit_message", "pg_replication_origin_create",
+    "pg_copy_logical_replication_slot", "pg_copy_physical_replication_slot_a", "pg_copy_physical_replication_slot_b",
+    "pg_copy_logical_replication_slot_a", "pg_copy_logical_replication_slot_b", "pg_copy_logical_replication_slot_c",
+    "pg_replication_slot_advance", "pg_logical_slot_get_changes",
+    "pg_logical_slot_get_binary_changes", "pg_logical_slot_peek_changes", "pg_logical_slot_peek_binary_changes",
+    "pg_logical_emit_message", "pg_logical_emit_message_text", "pg_logical_emit_message_bytea", "pg_replication_origin_create",
     "pg_replication_origin_drop", "pg_replication_origin_advance", "pg_replication_origin_session_setup",
     "pg_replication_origin_session_reset", "pg_replication_origin_xact_setup",
     "pg_replication_origin_xact_reset", "pg_sync_replication_slots", "pg_log_standby_snapshot",
     "pg_stat_reset", "pg_stat_reset_shared", "pg_stat_reset_single_table_counters",
     "pg_stat_reset_single_function_counters", "pg_stat_reset_slru", "pg_stat_reset_replication_slot",
-    "pg_stat_reset_subscription_stats", "pg_stat_statements_reset", "pg_import_system_collations",
+    "pg_stat_reset_subscription_stats", "pg_stat_statements_reset", "pg_stat_statements_reset_1_7", "pg_stat_statements_reset_1_11", "pg_import_system_collations",
     "pg_log_backend_memory_contexts", "pg_truncate_visibility_map", "pg_restore_relation_stats",
     "pg_restore_attribute_stats", "pg_clear_relation_stats", "pg_clear_attribute_stats", "pg_stat_reset_backend_stats",
     "binary_upgrade_add_sub_rel_state", "binary_upgrade_replorigin_advance", "autoprewarm_start_worker",
@@ -51,10 +54,16 @@ const HEAP_SURGERY: &[&str] = &["heap_force_kill", "heap_force_freeze"];
 const SERVER_FILE: &[&str] =
     &["pg_file_write", "pg_file_rename", "pg_file_unlink", "pg_file_sync", "autoprewarm_dump_now", "pg_export_snapshot"];
 
+/// By name and by what they run (each name runs an `_int4` and an `_int8` builtin).
 const ADVISORY_LOCK: &[&str] = &[
     "pg_advisory_lock", "pg_advisory_lock_shared", "pg_advisory_xact_lock", "pg_advisory_xact_lock_shared",
     "pg_try_advisory_lock", "pg_try_advisory_lock_shared", "pg_try_advisory_xact_lock",
-    "pg_try_advisory_xact_lock_shared",
+    "pg_try_advisory_xact_lock_shared", "pg_advisory_lock_int4", "pg_advisory_lock_int8", "pg_advisory_lock_shared_int4",
+    "pg_advisory_lock_shared_int8", "pg_advisory_xact_lock_int4", "pg_advisory_xact_lock_int8",
+    "pg_advisory_xact_lock_shared_int4", "pg_advisory_xact_lock_shared_int8", "pg_try_advisory_lock_int4",
+    "pg_try_advisory_lock_int8", "pg_try_advisory_lock_shared_int4", "pg_try_advisory_lock_shared_int8",
+    "pg_try_advisory_xact_lock_int4", "pg_try_advisory_xact_lock_int8", "pg_try_advisory_xact_lock_shared_int4",
+    "pg_try_advisory_xact_lock_shared_int8",
 ];
 
 const NOTIFY: &[&str] = &["pg_notify"];

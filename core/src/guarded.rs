@@ -43,15 +43,25 @@ pub fn guarded_utility(facts: &UtilityFacts, refuse: &dyn Fn(ReasonCode, String)
     }
 }
 
+/// After a statement: a permanent object it made depend on a temporary one (dependent, temporary
+/// object), if any, is refused. Postgres drops the temporary schema with CASCADE when the session
+/// ends, past every statement the guard judges, taking the permanent object (a typed table, a
+/// column) with it.
+pub fn temporary_dependency(found: Option<(String, String)>) -> Verdict {
+    match found {
+        None => Verdict::Allow,
+        Some((dependent, temporary)) => Verdict::Refuse(
+            Refusal::new(ReasonCode::GuardedTemporaryDependency, Mode::Guarded, format!("{dependent} depending on {temporary}"))
+                .fact("object", dependent)
+                .fact("depends_on", temporary),
+        ),
+    }
+}
+
 /// The rows of the command table marked `Judge`: what the statement says decides.
 fn judge(facts: &UtilityFacts, refuse: &dyn Fn(ReasonCode, String) -> Verdict) -> Verdict {
     let tag = facts.tag.as_str();
     match &facts.action {
-        // Rows COPY adds while triggers are off (a table's own code run by a revert) pass no
-        // recording trigger: as for any other write then (`guarded_plan`).
-        UtilityAction::Copy { from: true, .. } if facts.triggers_off => {
-            refuse(ReasonCode::GuardedBypass, "COPY … FROM with session_replication_role not origin".into())
-        }
         // What COPY writes outside the database (a server file, a program's effects) undo cannot record.
         UtilityAction::Copy { from, file, program } if *program || (*file && !*from) => {
             let what = if *program { "COPY … PROGRAM" } else { "COPY … TO a server file" };
@@ -68,6 +78,8 @@ fn judge(facts: &UtilityFacts, refuse: &dyn Fn(ReasonCode, String) -> Verdict) -
                 allowed => allowed,
             }
         }
+        UtilityAction::Trigger { others_table: true } => refuse(ReasonCode::GuardedUntrustedCode, format!("{tag} on another role's table"))
+            .fact("why", "the trigger fires in the sessions of the table's owner and other writers, where no guard checks what it does"),
         UtilityAction::AlterSequence { rewinds: true } => {
             refuse(ReasonCode::GuardedNotReversible, format!("{tag} … RESTART/CYCLE/negative INCREMENT")).fact("why", SEQUENCE_REWIND)
         }

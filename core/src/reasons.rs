@@ -160,6 +160,9 @@ reasons! {
     ExtensionProtected => "extension.protected", "42501", [],
         "agent sessions cannot change the interdict extension or any object that belongs to it (its schema, tables, functions, sequences, types, event triggers)",
         "Ask a DBA; the guard stays in force for this session whatever happens to the extension.";
+    SystemProtected => "system.protected", "42501", [],
+        "agent sessions cannot change the objects Postgres itself created (pg_catalog's functions, operators, types and text search configurations, the public schema, …): every session relies on them",
+        "Create your own object (a function, a text search configuration) in a schema of yours and use it; a DBA changes Postgres' own objects.";
     SessionReplication => "session.replication", "28000", [],
         "replication connections are refused for roles in an agent mode: replication commands pass no hook the guard sees",
         "Connect without replication=…; a DBA gives replication to a role that is not an agent.";
@@ -188,8 +191,8 @@ reasons! {
         "it acts on the server or on other sessions (signalling or terminating backends, reloading configuration, replication slots, checkpoints, statistics, notifications)",
         "Ask a DBA; guarded sessions may cancel their own backend and take their own advisory locks.";
     GuardedUntrustedCode => "guarded.untrusted_code", "42501", [],
-        "agent sessions cannot add code that runs unchecked: functions in C, internal or an untrusted language, new languages, extensions not in interdict.allowed_extensions, extension updates",
-        "Write the function in SQL or PL/pgSQL, or ask a DBA to install it (or to add the extension to interdict.allowed_extensions).";
+        "agent sessions cannot add code that runs unchecked: functions in C, internal or an untrusted language, new languages, extensions not in interdict.allowed_extensions, extension updates, triggers on other roles' tables",
+        "Write the function in SQL or PL/pgSQL, or ask a DBA to install it (or to add the extension to interdict.allowed_extensions); put triggers only on tables of your own.";
     GuardedDropColumn => "guarded.drop_column", "42501", [APPROVABLE DRY_RUNNABLE PROTECTS_DATA UNRECORDABLE = "drop_column"],
         "dropping a column destroys its data",
         "Keep the column (stop reading it), or ask an operator to approve the approval_id in the detail.";
@@ -217,6 +220,9 @@ reasons! {
     GuardedNotReversible => "guarded.not_reversible", "55000", [APPROVABLE DRY_RUNNABLE],
         "the write cannot be recorded for undo (the table is not recorded, has no primary key or replica identity index, is foreign, or the command destroys data)",
         "Write only recorded tables (a DBA runs SELECT interdict.record('schema.table'); the table needs a primary key), or ask a DBA to allow non_reversible writes in the policy.";
+    GuardedTemporaryDependency => "guarded.temporary_dependency", "42501", [],
+        "a permanent object would depend on a temporary one, and the session's end (or DISCARD TEMP) drops it with that object, data and all",
+        "Create the type, collation or function in a permanent schema (not pg_temp), or make the dependent object temporary too.";
     GuardedUnknownFunction => "guarded.unknown_function", "42501", [APPROVABLE DRY_RUNNABLE],
         "a native function declared VOLATILE (it may change something) that the guard does not know to change only what undo records",
         "Ask a DBA to run it, or an operator to approve the approval_id in the detail. A DBA who knows the function changes nothing declares it STABLE (ALTER FUNCTION … STABLE).";

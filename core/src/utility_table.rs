@@ -56,7 +56,7 @@ pub const COMMANDS: &[Command] = &[
     row("CreateRangeStmt", Allow, true, "CREATE TYPE … AS RANGE"),
     row("CreateDomainStmt", Allow, true, "CREATE DOMAIN"),
     row("CreateStatsStmt", Allow, true, "CREATE STATISTICS"),
-    row("CreateTrigStmt", Allow, true, "CREATE TRIGGER (what the trigger writes is judged when it fires)"),
+    row("CreateTrigStmt", Judge, true, "CREATE TRIGGER on the session's own tables (what the trigger writes is judged when it fires); on another role's table it runs in that role's sessions, unguarded: refused"),
     row("CommentStmt", Allow, true, "COMMENT ON"),
     row("SecLabelStmt", Allow, true, "SECURITY LABEL"),
     row("CreateFunctionStmt", Judge, true, "CREATE [OR REPLACE] FUNCTION/PROCEDURE: trusted languages only"),
@@ -201,7 +201,8 @@ pub const ALTER_TABLE: &[(&str, Guarded, &str)] = &[
     ("AddConstraint", Allow, "ADD CONSTRAINT"),
     ("ReAddConstraint", Allow, "(internal)"),
     ("ReAddDomainConstraint", Allow, "(internal)"),
-    ("AlterConstraint", Allow, "ALTER CONSTRAINT (deferrability)"),
+    ("AlterConstraint", Allow, "ALTER CONSTRAINT (deferrability, inheritability, ENFORCED)"),
+    (NOT_ENFORCED, Refuse(GuardedBypass), "ALTER CONSTRAINT … NOT ENFORCED (18: a foreign key's triggers go, as DISABLE TRIGGER)"),
     ("ValidateConstraint", Allow, "VALIDATE CONSTRAINT"),
     ("AddIndexConstraint", Allow, "ADD PRIMARY KEY/UNIQUE USING INDEX"),
     ("DropConstraint", Judge, "DROP CONSTRAINT: a key is guarded.drop_key, a CHECK may go"),
@@ -246,7 +247,7 @@ pub const ALTER_TABLE: &[(&str, Guarded, &str)] = &[
     ("DetachPartitionFinalize", Refuse(GuardedDrop), "DETACH PARTITION … FINALIZE"),
     ("AddIdentity", Allow, "ADD GENERATED … AS IDENTITY"),
     ("SetIdentity", Judge, "SET GENERATED/identity options: not RESTART, CYCLE or a negative INCREMENT"),
-    ("DropIdentity", Allow, "DROP IDENTITY (values are kept)"),
+    ("DropIdentity", Refuse(GuardedNotReversible), "DROP IDENTITY (its sequence goes, and with it where the values stand)"),
     ("ReAddStatistics", Allow, "(internal)"),
     ("AddColumnRecurse", Allow, "(internal, 13–15)"),
     ("AddConstraintRecurse", Allow, "(internal, 13–15)"),
@@ -254,6 +255,10 @@ pub const ALTER_TABLE: &[(&str, Guarded, &str)] = &[
     ("DropConstraintRecurse", Judge, "(internal, 13–15)"),
     ("ValidateConstraintRecurse", Allow, "(internal, 13–15)"),
 ];
+
+/// The name `ALTER CONSTRAINT … NOT ENFORCED` goes by in [`ALTER_TABLE`] (Postgres' subcommand is
+/// `AlterConstraint` whatever it alters).
+pub const NOT_ENFORCED: &str = "AlterConstraintNotEnforced";
 
 /// How guarded mode treats an `ALTER TABLE` subcommand (unknown ones are refused).
 pub fn alter_table(subcommand: &str) -> Guarded {
@@ -264,9 +269,14 @@ pub fn alter_table(subcommand: &str) -> Guarded {
 /// text-search dictionaries and configurations) may go, without `CASCADE` (which reaches what depends
 /// on them: a type's columns, a function's triggers); triggers, rules and policies are safeguards
 /// (`guarded.bypass`); everything else destroys data (`guarded.drop`).
+/// The kind `DROP INDEX` goes by when an index it names is unique, a primary key's, an exclusion
+/// constraint's or the replica identity (what `DROP CONSTRAINT` of a key would drop).
+pub const UNIQUE_INDEX: &str = "UNIQUE_INDEX";
+
 pub fn drop_of(kind: &str, cascade: bool) -> Guarded {
     match kind {
         "TRIGGER" | "RULE" | "POLICY" => Refuse(GuardedBypass),
+        UNIQUE_INDEX => Refuse(GuardedDropKey),
         _ if cascade => Refuse(GuardedDrop),
         "VIEW" | "INDEX" | "FUNCTION" | "PROCEDURE" | "ROUTINE" | "AGGREGATE" | "TYPE" | "DOMAIN" | "STATISTIC_EXT"
         | "COLLATION" | "TSDICTIONARY" | "TSCONFIGURATION" => Allow,

@@ -8,4 +8,5 @@ pub mod names;
 pub mod plan;
 pub mod roles;
 pub mod scope;
+pub mod temporary;
 pub mod utility;

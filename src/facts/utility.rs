@@ -147,6 +147,10 @@ unsafe fn alter_table(stmt: *mut pg_sys::AlterTableStmt) -> UtilityAction {
                 AT::AT_AlterColumnType => column_type(relid, cmd, target),
                 AT::AT_DropConstraint => TableChange::DropConstraint { key: is_key_constraint(relid, (*cmd).name), name: target },
                 AT::AT_SetIdentity if rewinds_sequence((*cmd).def as *mut pg_sys::List) => TableChange::RewindsSequence { column: target },
+                #[cfg(feature = "pg18")]
+                AT::AT_AlterConstraint if stops_enforcing((*cmd).def) => {
+                    TableChange::Subcommand { name: interdict_core::utility_table::NOT_ENFORCED.to_string(), target }
+                }
                 subtype => TableChange::Subcommand { name: crate::facts::names::alter_table_type(subtype).to_string(), target },
             }
         })
@@ -304,10 +308,9 @@ unsafe fn action(node: *mut pg_sys::Node) -> UtilityAction {
         T_DropStmt => {
             let drop = &*(node as *mut pg_sys::DropStmt);
             if drop.removeType != pg_sys::ObjectType::OBJECT_EXTENSION {
-                return UtilityAction::Drop {
-                    kind: crate::facts::names::object_type(drop.removeType).to_string(),
-                    cascade: drop.behavior == pg_sys::DropBehavior::DROP_CASCADE,
-                };
+                let keys = drop.removeType == pg_sys::ObjectType::OBJECT_INDEX && list_ptrs::<pg_sys::List>(drop.objects).any(|n| is_key_index(n));
+                let kind = if keys { interdict_core::utility_table::UNIQUE_INDEX } else { crate::facts::names::object_type(drop.removeType) };
+                return UtilityAction::Drop { kind: kind.to_string(), cascade: drop.behavior == pg_sys::DropBehavior::DROP_CASCADE };
             }
             UtilityAction::Extension { names: list_ptrs(drop.objects).filter_map(|n| string_value(n)).collect() }
         }
@@ -332,9 +335,55 @@ unsafe fn action(node: *mut pg_sys::Node) -> UtilityAction {
             UtilityAction::Extension { names: string_value(alter.object).into_iter().collect() }
         }
         T_LoadStmt => UtilityAction::Load,
+        T_CreateTrigStmt => UtilityAction::Trigger { others_table: others_table((*(node as *mut pg_sys::CreateTrigStmt)).relation) },
         T_AlterSeqStmt => UtilityAction::AlterSequence { rewinds: rewinds_sequence((*(node as *mut pg_sys::AlterSeqStmt)).options) },
         _ => UtilityAction::Other,
     }
+}
+
+/// `ALTER CONSTRAINT … NOT ENFORCED` (18): the key's triggers are dropped.
+#[cfg(feature = "pg18")]
+unsafe fn stops_enforcing(def: *mut pg_sys::Node) -> bool {
+    if def.is_null() || !is_a(def, pg_sys::NodeTag::T_ATAlterConstraint) {
+        return false;
+    }
+    let alter = &*(def as *mut pg_sys::ATAlterConstraint);
+    alter.alterEnforceability && !alter.is_enforced
+}
+
+/// Whether a qualified name (as `DROP INDEX` lists it) is a unique, primary-key, exclusion or
+/// replica-identity index.
+unsafe fn is_key_index(names: *mut pg_sys::List) -> bool {
+    let range = pg_sys::makeRangeVarFromNameList(names);
+    let relid = pg_sys::RangeVarGetRelidExtended(range, pg_sys::NoLock as i32, pg_sys::RVROption::RVR_MISSING_OK, None, std::ptr::null_mut());
+    if relid == pg_sys::InvalidOid {
+        return false;
+    }
+    let tuple = pg_sys::SearchSysCache1(pg_sys::SysCacheIdentifier::INDEXRELID as i32, relid.into());
+    if tuple.is_null() {
+        return false;
+    }
+    let index = &*(pg_sys::GETSTRUCT(tuple) as *mut pg_sys::FormData_pg_index);
+    let key = index.indisunique || index.indisprimary || index.indisexclusion || index.indisreplident;
+    pg_sys::ReleaseSysCache(tuple);
+    key
+}
+
+/// Whether a table is another role's: its owner is neither the current user nor a role it is a
+/// member of (a superuser's rights do not count: the question is whose sessions run the table's code).
+unsafe fn others_table(relation: *mut pg_sys::RangeVar) -> bool {
+    let relid = pg_sys::RangeVarGetRelidExtended(relation, pg_sys::NoLock as i32, pg_sys::RVROption::RVR_MISSING_OK, None, std::ptr::null_mut());
+    if relid == pg_sys::InvalidOid {
+        return false; // Postgres reports the missing table itself
+    }
+    let tuple = pg_sys::SearchSysCache1(pg_sys::SysCacheIdentifier::RELOID as i32, relid.into());
+    if tuple.is_null() {
+        return false;
+    }
+    let owner = (*(pg_sys::GETSTRUCT(tuple) as *mut pg_sys::FormData_pg_class)).relowner;
+    pg_sys::ReleaseSysCache(tuple);
+    let me = pg_sys::GetUserId();
+    owner != me && !pg_sys::is_member_of_role_nosuper(me, owner)
 }
 
 /// Whether sequence options can make the sequence hand out values again (`RESTART`, `CYCLE`, a

@@ -184,6 +184,20 @@ unsafe extern "C-unwind" fn object_access(
             .fact("object", u32::from(object_id).to_string());
         crate::reasons::raise(&refusal);
     }
+    // Postgres' own objects (initdb's, below FirstNormalObjectId: pg_catalog's functions, operators,
+    // types, text search configurations, the public schema, …) serve every session: an agent
+    // session (a superuser one, or through an owner's rights) changes none of them.
+    if matches!(access, OAT_POST_CREATE | OAT_POST_ALTER | OAT_DROP | OAT_TRUNCATE)
+        && mode != Mode::Off
+        && !pg_sys::IsBinaryUpgrade
+        && !crate::guard_sql::is_internal()
+        && u32::from(object_id) < pg_sys::FirstNormalObjectId
+        && crate::enforce::agent_mode().is_some()
+    {
+        let refusal = interdict_core::Refusal::new(interdict_core::ReasonCode::SystemProtected, mode, "changing an object Postgres itself created")
+            .fact("object", crate::nodes::describe_object(class_id, object_id, sub_id));
+        crate::reasons::raise(&refusal);
+    }
     if let Some(prev) = PREV.get() {
         crate::chain::call_down(|| prev(access, class_id, object_id, sub_id, arg), || {});
     }

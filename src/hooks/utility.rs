@@ -66,12 +66,17 @@ unsafe fn copy_from_target(node: *mut pg_sys::Node) -> Option<pg_sys::Oid> {
     (relid != pg_sys::InvalidOid).then_some(relid)
 }
 
-/// After the statement: the rows `COPY … FROM` loaded join the statement's count (and its limit is
+/// After the statement: in guarded mode, no permanent object may now depend on a temporary one; the rows `COPY … FROM` loaded join the statement's count (and its limit is
 /// checked: past it, the COPY is refused and its rows go with the transaction); a top-level utility
 /// statement's recorded rows (COPY FROM, CALL, DO, EXECUTE, EXPLAIN ANALYZE) become its change.
 unsafe fn after(counting: bool, pstmt: *mut pg_sys::PlannedStmt, qc: *mut pg_sys::QueryCompletion) {
     crate::server_settings::statement_ended();
     statement::leave(counting);
+    if crate::enforce::agent_mode() == Some(Mode::Guarded) && may_add_dependencies((*pstmt).utilityStmt) {
+        // What the statement made depend on the session's temporary objects (refused as a row
+        // limit is below: the statement's work goes with the transaction).
+        crate::enforce::enforce(interdict_core::guarded::temporary_dependency(crate::facts::temporary::permanent_dependent()));
+    }
     if !counting {
         return;
     }
@@ -83,6 +88,13 @@ unsafe fn after(counting: bool, pstmt: *mut pg_sys::PlannedStmt, qc: *mut pg_sys
         crate::undo::flush(false);
         statement::statement_ended();
     }
+}
+
+/// Whether a statement can record a dependency in the catalog: transaction control, `SET` and
+/// `SHOW` (the most frequent utility statements) cannot, so the catalog is not read after them.
+unsafe fn may_add_dependencies(node: *mut pg_sys::Node) -> bool {
+    use pg_sys::NodeTag::*;
+    ![T_TransactionStmt, T_VariableSetStmt, T_VariableShowStmt].into_iter().any(|tag| crate::nodes::is_a(node, tag))
 }
 
 /// An error beneath: the statement's nesting level is left (the transaction or subtransaction abort

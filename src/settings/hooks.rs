@@ -217,7 +217,7 @@ fn refuse_replication(mode: Mode, source: Source) {
     // SAFETY: a plain read of a process global.
     let walsender = unsafe { am_walsender };
     if walsender && mode != Mode::Off && matches!(source, Source::Role | Source::RoleInDatabase | Source::Database | Source::Client) {
-        reasons::fatal(&Refusal::new(ReasonCode::SessionReplication, mode, "a replication connection").fact("mode", mode.as_str()));
+        reasons::fatal(&Refusal::new(ReasonCode::SessionReplication, mode, "a replication connection"));
     }
 }
 

@@ -125,6 +125,9 @@ struct Table {
     /// A stored generated column: Postgres computes it again as rows are written back, which gives
     /// the recorded value only if its expression does (`IMMUTABLE` is the function's word, not a proof).
     generated_stored: bool,
+    /// A `GENERATED ALWAYS AS IDENTITY` column, which no UPDATE writes: rows are restored by delete
+    /// and insert.
+    identity_always: bool,
 }
 
 /// An image read as a row of the table, once per image: every field is taken from this column,
@@ -230,10 +233,11 @@ unsafe fn read_table(rel: pg_sys::Relation) -> Result<Table, &'static str> {
     }
     // Virtual generated columns (18) are not stored: images hold NULL for them, so they are
     // neither written back nor compared.
-    let (mut insert, mut update, mut stored, mut generated_stored) = (Vec::new(), Vec::new(), Vec::new(), false);
+    let (mut insert, mut update, mut stored, mut generated_stored, mut identity_always) = (Vec::new(), Vec::new(), Vec::new(), false, false);
     for a in attrs.iter().filter(|a| !a.attisdropped) {
         let (generated, identity, name) = (a.attgenerated as u8, a.attidentity as u8, attname(a.attnum));
         generated_stored |= generated == b's';
+        identity_always |= identity == b'a';
         if generated == 0 {
             insert.push(name.clone());
             if identity != b'a' {
@@ -260,6 +264,7 @@ unsafe fn read_table(rel: pg_sys::Relation) -> Result<Table, &'static str> {
         update,
         stored,
         generated_stored,
+        identity_always,
     })
 }
 
@@ -389,6 +394,13 @@ fn revert_table(id: i64, t: &Table, rows: Vec<StoredRow>, force: bool) -> (Count
             // is still exactly its after-image, and the images not written are the conflicts (the
             // error then undoes the writes). A check before the writes read every image once more.
             let mut conflicts = texts(t, &back, offenders(t, &back, &key_taken));
+            if t.identity_always {
+                // An UPDATE cannot write a GENERATED ALWAYS identity column back: each row to
+                // restore is deleted as its after-image (if it still is exactly that) and inserted
+                // as its before-image (OVERRIDING SYSTEM VALUE), its key checked by the delete.
+                gone.append(&mut restore_after);
+                back.append(&mut restore_before);
+            }
             if !gone.is_empty() {
                 let sql = format!(
                     "WITH d AS (DELETE FROM {} interdict_cur USING {} WHERE {} AND {} RETURNING interdict_s.interdict_n) SELECT pg_catalog.array_agg(interdict_n) FROM d",
