@@ -320,3 +320,46 @@ def redteam2_g10_revert_restores_generated_always_identity_columns():
         eq(run(dba, f"SELECT id, v FROM {idk} ORDER BY id"), before, "reverted exactly (row 1 back, no row 3)")
     finally:
         drop(dba, f"DROP TABLE IF EXISTS {ida}, {idk}")
+
+# --- G13, G1: PostgreSQL 18's temporal keys -------------------------------------------------------------
+
+@test
+def redteam2_g13_writes_to_a_table_with_a_temporal_key_are_not_reversible():
+    """A WITHOUT OVERLAPS key is a GiST index whose period column matches by overlap: undo, which
+    finds rows by their key's equality, matched overlapping rows (an operator's force revert deleted
+    an unrelated row). Such a table cannot be recorded: a write is guarded.not_reversible, nothing
+    written."""
+    agent, dba = connect("r_guard"), connect("postgres")
+    if server_version(dba) < 180000:
+        return  # temporal keys are new in 18
+    t = f"rt2_tk_{ARGS.label}"
+    try:
+        run(agent, f"CREATE TABLE {t} (r int4range, valid daterange, v text, PRIMARY KEY (r, valid WITHOUT OVERLAPS))")
+        refused(agent, f"INSERT INTO {t} VALUES ('[1,10)', '[2020-01-01,2021-01-01)', 'a')", "guarded.not_reversible")
+        eq(one(dba, f"SELECT count(*) FROM {t}"), 0, "nothing written")
+    finally:
+        drop(dba, f"DROP TABLE IF EXISTS {t}")
+
+@test
+def redteam2_g1_revert_over_a_period_foreign_key_is_refused():
+    """A PERIOD foreign key holds when the referenced rows' periods together cover the referencing
+    row's: undo's checks (each column by its equality operator, overlap for a range) cannot say so,
+    and a revert left such keys violated. A revert of a change on a table with one is refused
+    (undo.conflict), nothing written."""
+    agent, dba = connect("r_guard"), connect("postgres")
+    if server_version(dba) < 180000:
+        return  # PERIOD foreign keys are new in 18
+    rooms, bookings = f"rt2_rooms_{ARGS.label}", f"rt2_bookings_{ARGS.label}"
+    try:
+        run(dba, "CREATE EXTENSION IF NOT EXISTS btree_gist")
+        run(dba, f"CREATE TABLE {rooms} (id int, valid daterange, PRIMARY KEY (id, valid WITHOUT OVERLAPS))")
+        run(dba, f"INSERT INTO {rooms} VALUES (1, '[2020-01-01,2030-01-01)')")
+        run(dba, f"GRANT ALL ON {rooms} TO r_guard")
+        run(agent, f"CREATE TABLE {bookings} (bid int PRIMARY KEY, room int, valid daterange, FOREIGN KEY (room, PERIOD valid) REFERENCES {rooms} (id, PERIOD valid))")
+        run(agent, f"INSERT INTO {bookings} VALUES (1, 1, '[2021-01-01,2022-01-01)')")
+        run(agent, f"DELETE FROM {bookings} WHERE bid = 1")
+        cid = last_change(agent)
+        refused(agent, f"SELECT interdict.revert({cid})", "undo.conflict")
+        eq(one(dba, f"SELECT count(*) FROM {bookings}"), 0, "nothing written back")
+    finally:
+        drop(dba, f"DROP TABLE IF EXISTS {bookings}", f"DROP TABLE IF EXISTS {rooms}")

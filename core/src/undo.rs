@@ -175,7 +175,7 @@ pub fn not_recordable(r: &RelationFacts) -> Option<&'static str> {
         RelationKind::Table | RelationKind::PartitionedTable if !r.recorded => {
             Some("not recorded (no interdict_capture trigger recording every row: a DBA runs interdict.record() on it)")
         }
-        RelationKind::Table | RelationKind::PartitionedTable if !r.has_key => Some("no primary key or replica identity index to find its rows again"),
+        RelationKind::Table | RelationKind::PartitionedTable if !r.has_key => Some("no primary key or replica identity index (a btree one: not a temporal WITHOUT OVERLAPS key) to find its rows again"),
         _ => None,
     }
 }

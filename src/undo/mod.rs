@@ -402,12 +402,30 @@ pub fn not_recordable(relid: pg_sys::Oid) -> Option<&'static str> {
             kind,
             session_temp: form.relpersistence as u8 == pg_sys::RELPERSISTENCE_TEMP,
             recorded,
-            has_key: matches!(kind, RelationKind::Table | RelationKind::PartitionedTable) && pg_sys::RelationGetReplicaIndex(rel) != pg_sys::InvalidOid,
+            has_key: matches!(kind, RelationKind::Table | RelationKind::PartitionedTable) && is_btree(pg_sys::RelationGetReplicaIndex(rel)),
         };
         pg_sys::RelationClose(rel);
         facts
     };
     interdict_core::undo::not_recordable(&facts)
+}
+
+/// Whether an index is a btree (undo finds rows by its columns' equality; a temporal key,
+/// `WITHOUT OVERLAPS`, is a GiST index whose period column compares by overlap).
+///
+/// # Safety
+/// A syscache lookup inside a transaction.
+pub unsafe fn is_btree(index: pg_sys::Oid) -> bool {
+    if index == pg_sys::InvalidOid {
+        return false;
+    }
+    let tuple = pg_sys::SearchSysCache1(pg_sys::SysCacheIdentifier::RELOID as i32, index.into());
+    if tuple.is_null() {
+        return false;
+    }
+    let am = (*(pg_sys::GETSTRUCT(tuple) as *mut pg_sys::FormData_pg_class)).relam;
+    pg_sys::ReleaseSysCache(tuple);
+    am == pg_sys::Oid::from(pg_sys::BTREE_AM_OID)
 }
 
 /// The relations a planned statement writes.

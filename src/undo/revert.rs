@@ -212,6 +212,9 @@ unsafe fn read_table(rel: pg_sys::Relation) -> Result<Table, &'static str> {
     if key_index == pg_sys::InvalidOid {
         return Err("it no longer has a primary key or replica identity index");
     }
+    if !crate::undo::is_btree(key_index) {
+        return Err("its key is a temporal (WITHOUT OVERLAPS) one, which matches rows by overlap: undo cannot find rows by it");
+    }
     let index = pg_sys::index_open(key_index, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
     let nkeys = (*(*index).rd_index).indnkeyatts as usize;
     let indkey = (*(*index).rd_index).indkey.values.as_slice(nkeys);
@@ -576,27 +579,44 @@ fn verify_foreign_keys(id: i64, tables: &[Table], done: &[(Counts, Vec<Inverse>)
     // SAFETY: catalog reads inside a transaction.
     let lineage: Vec<Vec<pg_sys::Oid>> = tables.iter().map(|t| unsafe { partition_ancestors(t.relid) }).collect();
     let touched: Vec<pg_sys::Oid> = tables.iter().map(|t| t.relid).chain(lineage.iter().flatten().copied()).collect();
-    type Row = (String, pg_sys::Oid, pg_sys::Oid, Vec<i16>, Vec<i16>, Vec<pg_sys::Oid>);
+    type Row = (String, pg_sys::Oid, pg_sys::Oid, Vec<i16>, Vec<i16>, Vec<pg_sys::Oid>, bool);
     let rows: Vec<Row> = as_guard("reading foreign keys", || {
         Spi::connect(|client| {
             let mut out = Vec::new();
             for r in client.select(
-                "SELECT conname::pg_catalog.text, conrelid, confrelid, conkey, confkey, conpfeqop FROM pg_catalog.pg_constraint
-                  WHERE contype = 'f' AND conparentid = 0 AND (conrelid = ANY ($1) OR confrelid = ANY ($1))",
+                // 18's NOT ENFORCED keys hold nothing to check; its PERIOD keys compare ranges by
+                // coverage, which these checks (each column by its equality operator) do not do.
+                // Read through to_jsonb: the columns exist from 18 only.
+                "SELECT conname::pg_catalog.text, conrelid, confrelid, conkey, confkey, conpfeqop,
+                        COALESCE(pg_catalog.jsonb_extract_path_text(pg_catalog.to_jsonb(c), 'conperiod')::pg_catalog.bool, false)
+                   FROM pg_catalog.pg_constraint c
+                  WHERE contype = 'f' AND conparentid = 0 AND (conrelid = ANY ($1) OR confrelid = ANY ($1))
+                    AND COALESCE(pg_catalog.jsonb_extract_path_text(pg_catalog.to_jsonb(c), 'conenforced')::pg_catalog.bool, true)",
                 None,
                 &[DatumWithOid::from(touched)],
             )? {
                 let (child, parent) = (r.get::<pg_sys::Oid>(2)?.unwrap_or_default(), r.get::<pg_sys::Oid>(3)?.unwrap_or_default());
-                out.push((r.get::<String>(1)?.unwrap_or_default(), child, parent, r.get(4)?.unwrap_or_default(), r.get(5)?.unwrap_or_default(), r.get(6)?.unwrap_or_default()));
+                out.push((
+                    r.get::<String>(1)?.unwrap_or_default(),
+                    child,
+                    parent,
+                    r.get(4)?.unwrap_or_default(),
+                    r.get(5)?.unwrap_or_default(),
+                    r.get(6)?.unwrap_or_default(),
+                    r.get(7)?.unwrap_or_default(),
+                ));
             }
             Ok::<_, pgrx::spi::Error>(out)
         })
     })
     .unwrap_or_else(|e| crate::reasons::internal_failure(&format!("listing foreign keys for change {id}"), &e.to_string()));
+    if let (Some((name, ..)), Some(t)) = (rows.iter().find(|r| r.6), tables.first()) {
+        conflict(id, t, &format!("constraint {name} is a temporal (PERIOD) foreign key, which undo cannot check"), Vec::new());
+    }
     // SAFETY: syscache reads inside a transaction.
     let constraints: Vec<ForeignKey> = rows
         .into_iter()
-        .map(|(name, child, parent, fk, pk, ops)| unsafe { foreign_key(name, child, parent, &fk, &pk, &ops) })
+        .map(|(name, child, parent, fk, pk, ops, _)| unsafe { foreign_key(name, child, parent, &fk, &pk, &ops) })
         .collect::<Option<_>>()
         .unwrap_or_else(|| crate::reasons::internal_failure(&format!("listing foreign keys for change {id}"), "a constraint's columns or operators could not be read"));
     let is = |i: usize, relid: pg_sys::Oid| tables[i].relid == relid || lineage[i].contains(&relid);
