@@ -9,17 +9,8 @@ Registered into harness.TESTS (imported by run.py); uses the drivers of harness.
 import json, re, time
 import psycopg2
 from harness import test, connect, run, one, eq, refused, refusal, last_change, ARGS
-
-def drop(dba, *sqls):
-    """Clean-up as the DBA, each step on its own, whatever the test left."""
-    for sql in sqls:
-        try:
-            run(dba, sql)
-        except psycopg2.Error:
-            pass
-
-def server_version(conn):
-    return int(one(conn, "SHOW server_version_num"))
+from test_redteam import drop
+from test_adversary import server_version
 
 def alive_dba(timeout=60):
     """A new DBA connection, waiting (a crash's recovery) until the server accepts one again."""
