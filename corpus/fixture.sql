@@ -120,6 +120,7 @@ DECLARE r record; d text;
 BEGIN
   FOR r IN SELECT c.oid::regclass AS rel, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE c.relkind IN ('r', 'm', 'S') AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+              AND c.relpersistence <> 't' -- the agent's own temporary tables: its scratch, gone with it
             ORDER BY 1::text LOOP
     IF r.relkind = 'S' THEN
       EXECUTE format('SELECT last_value::text || '' '' || is_called::text FROM %s', r.rel) INTO d;

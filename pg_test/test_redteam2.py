@@ -354,3 +354,22 @@ def redteam2_g1_revert_over_a_period_foreign_key_is_refused():
         eq(one(dba, f"SELECT count(*) FROM {bookings}"), 0, "nothing written back")
     finally:
         drop(dba, f"DROP TABLE IF EXISTS {bookings}", f"DROP TABLE IF EXISTS {rooms}")
+
+# --- F8: simulate() in readonly judges what EXPLAIN ANALYZE runs ---------------------------------------
+
+@test
+def redteam2_f8_readonly_simulate_judges_what_explain_analyze_runs():
+    """In readonly, simulate() plans without running: it said "allowed" for EXPLAIN ANALYZE of a
+    DELETE or of CREATE TABLE … AS, which are refused when run. It now judges the statement
+    EXPLAIN ANALYZE runs (rewritten, planned) as the hooks would; a plain EXPLAIN is still allowed."""
+    ro = connect("r_sess")
+    cases = [
+        ("EXPLAIN ANALYZE DELETE FROM t WHERE id = -1", "refused", "readonly.dml"),
+        ("EXPLAIN (ANALYZE, FORMAT JSON) UPDATE t SET v = v WHERE id = -1", "refused", "readonly.dml"),
+        ("EXPLAIN ANALYZE CREATE TABLE rt2_never AS SELECT 1", "refused", "readonly.ddl"),
+        ("EXPLAIN DELETE FROM t WHERE id = -1", "allowed", None),
+        ("EXPLAIN ANALYZE SELECT count(*) FROM t", "allowed", None),
+    ]
+    for sql, verdict, reason in cases:
+        got = one(ro, "SELECT interdict.simulate(%s)" % psycopg2.extensions.adapt(sql).getquoted().decode())
+        eq((got["verdict"], got.get("reason")), (verdict, reason), sql)

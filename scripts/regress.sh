@@ -76,14 +76,21 @@ suite() {
         -c "ALTER DATABASE regression SET lc_messages TO 'C'" -c "ALTER DATABASE regression SET lc_monetary TO 'C'" \
         -c "ALTER DATABASE regression SET lc_numeric TO 'C'" -c "ALTER DATABASE regression SET lc_time TO 'C'" \
         -c "ALTER DATABASE regression SET bytea_output TO 'hex'" -c "ALTER DATABASE regression SET timezone_abbreviations TO 'Default'"
-    # Temporary schemas for the first backend slots, made now, alike in every suite: a file's session
-    # in a slot with none makes one (two OIDs) mid-suite, depending on whether the previous file's
-    # backend had exited yet, and every OID a later file prints would differ between the suites.
-    local i
-    for i in $(seq 12); do
-        regress_psql "$name" "$port" -q -d regression -c "CREATE TEMP TABLE slot_$i ()" -c "SELECT pg_sleep(2)" >/dev/null &
-    done
-    wait
+    # Temporary schemas for the first backend slots, made now, alike in every suite (sessions opened
+    # one after another and held, so the catalog rows come in the same order): a file's session in a
+    # slot with none makes one (two OIDs) mid-suite, depending on whether the previous file's backend
+    # had exited yet, and every OID a later file prints would differ between the suites.
+    as_postgres /usr/bin/python3 -c "
+import psycopg2
+held = []
+for i in range(12):
+    c = psycopg2.connect(host='$CLUSTERS/regress_$name/sock', port=$port, dbname='regression', user='postgres')
+    c.autocommit = True
+    c.cursor().execute('CREATE TEMP TABLE slot_%d ()' % i)
+    held.append(c)
+for c in held:
+    c.close()
+"
     if [ "$preload" = session ]; then
         regress_psql "$name" "$port" -q -d postgres -c "ALTER DATABASE regression SET session_preload_libraries = 'interdict'"
     fi

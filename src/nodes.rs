@@ -97,7 +97,11 @@ pub unsafe fn int_value(node: *mut pg_sys::Node) -> Option<i64> {
 /// Called inside a transaction (catalog lookups).
 pub unsafe fn describe_object(class_id: pg_sys::Oid, object_id: pg_sys::Oid, sub_id: i32) -> String {
     let address = pg_sys::ObjectAddress { classId: class_id, objectId: object_id, objectSubId: sub_id };
-    cstr(pg_sys::getObjectDescription(&address, true)).unwrap_or_else(|| u32::from(object_id).to_string())
+    #[cfg(feature = "pg13")]
+    let text = pg_sys::getObjectDescription(&address);
+    #[cfg(not(feature = "pg13"))]
+    let text = pg_sys::getObjectDescription(&address, true);
+    cstr(text).unwrap_or_else(|| u32::from(object_id).to_string())
 }
 
 /// `schema.name` of a relation, for error facts.

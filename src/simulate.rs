@@ -7,7 +7,7 @@
 //! used as `lock_timeout`). In mode `off` it shows what a guarded session would get.
 
 use crate::facts::plan::plan_facts;
-use crate::facts::utility::utility_facts;
+use crate::facts::utility::{executed_query, executed_utility, utility_facts};
 use crate::nodes::{list_ptrs, relation_name};
 use crate::statement::{self, TableRows};
 use crate::{approvals, settings};
@@ -200,7 +200,29 @@ fn plan_only(sql: *const std::ffi::c_char, parsed: *mut pg_sys::List, settings: 
         let mut estimate = None;
         for pstmt in list_ptrs::<pg_sys::PlannedStmt>(planned) {
             let v = if (*pstmt).commandType == pg_sys::CmdType::CMD_UTILITY {
-                decide_utility(settings, &utility_facts((*pstmt).utilityStmt, false))
+                // What the statement runs, as the hooks judge it when it runs: `EXPLAIN ANALYZE`
+                // of a write or of `CREATE TABLE … AS` runs it.
+                let mut node = (*pstmt).utilityStmt;
+                let mut v = Verdict::Allow;
+                while !node.is_null() && v.is_allowed() {
+                    v = decide_utility(settings, &utility_facts(node, false));
+                    if let (true, Some(query)) = (v.is_allowed(), executed_query(node)) {
+                        // Analysed, not yet rewritten (ExplainQuery rewrites it as it runs).
+                        for q in list_ptrs::<pg_sys::Query>(pg_sys::QueryRewrite(query)) {
+                            if !v.is_allowed() {
+                                break;
+                            }
+                            v = if (*q).commandType == pg_sys::CmdType::CMD_UTILITY {
+                                decide_utility(settings, &utility_facts((*q).utilityStmt, false))
+                            } else {
+                                let inner = pg_sys::pg_plan_query(q, sql, pg_sys::CURSOR_OPT_PARALLEL_OK as i32, std::ptr::null_mut());
+                                decide_plan(settings, &plan_facts(inner, false, false))
+                            };
+                        }
+                    }
+                    node = executed_utility(node);
+                }
+                v
             } else {
                 let top = (*pstmt).planTree;
                 let counted = if (*top).type_ == pg_sys::NodeTag::T_ModifyTable { (*top).lefttree } else { top };

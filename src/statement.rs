@@ -320,10 +320,25 @@ unsafe fn binding_of(pstmt: *mut pg_sys::PlannedStmt) -> Vec<u32> {
     relations
 }
 
-/// `EXECUTE name`: what the prepared statement is, its relations and a hash of its text (FNV-1a),
-/// so that an approval of one prepared statement does not carry over to another prepared later
-/// under the same name.
+/// `EXECUTE name`, `FETCH`/`MOVE … cursor`: what the prepared statement or the cursor runs, its
+/// relations and a hash of its text (FNV-1a), so that an approval of one does not carry over to
+/// another prepared or declared later under the same name.
 unsafe fn prepared(stmt: *mut pg_sys::Node) -> Option<(Vec<pg_sys::Oid>, u64)> {
+    let hash = |text: *const std::ffi::c_char| {
+        let bytes = std::ffi::CStr::from_ptr(text).to_bytes();
+        bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
+    };
+    if crate::nodes::is_a(stmt, pg_sys::NodeTag::T_FetchStmt) {
+        let portal = pg_sys::GetPortalByName((*(stmt as *mut pg_sys::FetchStmt)).portalname);
+        if portal.is_null() || (*portal).sourceText.is_null() {
+            return None;
+        }
+        let relations = crate::nodes::list_ptrs::<pg_sys::Node>((*portal).stmts)
+            .filter(|s| crate::nodes::is_a(*s, pg_sys::NodeTag::T_PlannedStmt))
+            .flat_map(|s| crate::nodes::list_oids((*(s as *mut pg_sys::PlannedStmt)).relationOids))
+            .collect();
+        return Some((relations, hash((*portal).sourceText)));
+    }
     if !crate::nodes::is_a(stmt, pg_sys::NodeTag::T_ExecuteStmt) {
         return None;
     }
@@ -332,9 +347,7 @@ unsafe fn prepared(stmt: *mut pg_sys::Node) -> Option<(Vec<pg_sys::Oid>, u64)> {
         return None;
     }
     let source = (*prepared).plansource;
-    let text = std::ffi::CStr::from_ptr((*source).query_string).to_bytes();
-    let hash = text.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3));
-    Some((crate::nodes::list_oids((*source).relationOids).collect(), hash))
+    Some((crate::nodes::list_oids((*source).relationOids).collect(), hash((*source).query_string)))
 }
 
 /// Parameter values as text, read only through the interface each kind of list offers: a list

@@ -10,9 +10,11 @@ use pgrx::pg_sys;
 pub unsafe fn plan_facts(pstmt: *mut pg_sys::PlannedStmt, explain_only: bool, guarded: bool) -> PlanFacts {
     let operation = operation((*pstmt).commandType);
     // `PlanRowMark`s below ROW_MARK_REFERENCE lock rows (`plannodes.h: RowMarkRequiresRowShareLock`);
-    // REFERENCE/COPY marks only identify rows for an UPDATE/DELETE join.
+    // REFERENCE/COPY marks only identify rows for an UPDATE/DELETE join, unless a locking clause
+    // asked for them (`strength`): a foreign table's FOR UPDATE is a COPY mark its FDW turns into a
+    // lock on the remote server.
     let locking_mark = list_ptrs::<pg_sys::PlanRowMark>((*pstmt).rowMarks)
-        .find(|m| (**m).markType <= pg_sys::RowMarkType::ROW_MARK_KEYSHARE);
+        .find(|m| (**m).markType <= pg_sys::RowMarkType::ROW_MARK_KEYSHARE || (**m).strength != pg_sys::LockClauseStrength::LCS_NONE);
     let row_lock = locking_mark.is_some();
     // Names only for what may be refused: reads pay no catalog lookup.
     let rti = if operation != Operation::Select {
@@ -46,9 +48,11 @@ unsafe fn unscoped_writes(pstmt: *mut pg_sys::PlannedStmt) -> Vec<String> {
     }
     modify_tables(pstmt)
         .into_iter()
-        .filter(|mt| matches!((**mt).operation, pg_sys::CmdType::CMD_UPDATE | pg_sys::CmdType::CMD_DELETE))
         .filter(|mt| !rti_relid(pstmt, (**mt).nominalRelation as i32).is_some_and(crate::nodes::is_session_temp))
-        .filter(|mt| !is_scoped(pstmt, *mt))
+        .filter(|mt| match (**mt).operation {
+            pg_sys::CmdType::CMD_UPDATE | pg_sys::CmdType::CMD_DELETE => !is_scoped(pstmt, *mt),
+            _ => crate::facts::scope::merge_reaches_unnamed_rows(*mt),
+        })
         .map(|mt| {
             let rel = rti_relid(pstmt, (*mt).nominalRelation as i32).and_then(|r| relation_name(r)).unwrap_or_default();
             format!("{} on {rel}", operation((*mt).operation).as_str())

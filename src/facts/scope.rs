@@ -22,6 +22,31 @@ pub unsafe fn modify_tables(pstmt: *mut pg_sys::PlannedStmt) -> Vec<*mut pg_sys:
         .collect()
 }
 
+/// Whether a MERGE has a `WHEN NOT MATCHED BY SOURCE` action (17+) that updates or deletes with no
+/// condition of its own: it reaches every target row the source does not name (an empty source:
+/// every row), as an UPDATE or DELETE with no WHERE does. Its other actions reach the rows its
+/// join names.
+///
+/// # Safety
+/// `mt` is a valid ModifyTable node.
+pub unsafe fn merge_reaches_unnamed_rows(mt: *mut pg_sys::ModifyTable) -> bool {
+    #[cfg(any(feature = "pg17", feature = "pg18"))]
+    {
+        use pg_sys::CmdType::{CMD_DELETE, CMD_UPDATE};
+        (*mt).operation == pg_sys::CmdType::CMD_MERGE
+            && list_ptrs::<pg_sys::List>((*mt).mergeActionLists).flat_map(|actions| list_ptrs::<pg_sys::MergeAction>(actions)).any(|a| {
+                (*a).matchKind == pg_sys::MergeMatchKind::MERGE_WHEN_NOT_MATCHED_BY_SOURCE
+                    && matches!((*a).commandType, CMD_UPDATE | CMD_DELETE)
+                    && (*a).qual.is_null()
+            })
+    }
+    #[cfg(not(any(feature = "pg17", feature = "pg18")))]
+    {
+        let _ = mt;
+        false // no NOT MATCHED BY SOURCE before 17
+    }
+}
+
 /// Whether this UPDATE/DELETE has a condition that restricts its target's rows.
 ///
 /// # Safety

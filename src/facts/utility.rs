@@ -33,8 +33,26 @@ pub unsafe fn utility_facts(node: *mut pg_sys::Node, guarded: bool) -> UtilityFa
 /// # Safety
 /// `node` is a valid utility statement node.
 pub unsafe fn executed_utility(node: *mut pg_sys::Node) -> *mut pg_sys::Node {
+    match analyzed_query(node) {
+        Some(query) if (*query).commandType == pg_sys::CmdType::CMD_UTILITY => (*query).utilityStmt,
+        _ => std::ptr::null_mut(),
+    }
+}
+
+/// The plannable query `EXPLAIN ANALYZE` runs (a `DELETE`, an `INSERT`, …), if this is one: the
+/// executor's hooks judge it as it runs; `interdict.simulate()` in readonly, which runs nothing,
+/// plans and judges it.
+///
+/// # Safety
+/// `node` is a valid utility statement node.
+pub unsafe fn executed_query(node: *mut pg_sys::Node) -> Option<*mut pg_sys::Query> {
+    analyzed_query(node).filter(|q| (**q).commandType != pg_sys::CmdType::CMD_UTILITY)
+}
+
+/// The query of an `EXPLAIN` with `ANALYZE`.
+unsafe fn analyzed_query(node: *mut pg_sys::Node) -> Option<*mut pg_sys::Query> {
     if !is_a(node, T_ExplainStmt) {
-        return std::ptr::null_mut();
+        return None;
     }
     let explain = node as *mut pg_sys::ExplainStmt;
     let query = (*explain).query as *mut pg_sys::Query;
@@ -42,10 +60,7 @@ pub unsafe fn executed_utility(node: *mut pg_sys::Node) -> *mut pg_sys::Node {
         .filter(|d| cstr((**d).defname).as_deref() == Some("analyze"))
         .last()
         .is_some_and(|d| option_is_true((*d).arg));
-    if !analyze || !is_a(query as *mut pg_sys::Node, T_Query) || (*query).commandType != pg_sys::CmdType::CMD_UTILITY {
-        return std::ptr::null_mut();
-    }
-    (*query).utilityStmt
+    (analyze && is_a(query as *mut pg_sys::Node, T_Query)).then_some(query)
 }
 
 /// A boolean option's value as `define.c: defGetBoolean` reads it (no value: true).

@@ -495,6 +495,8 @@ struct ForeignKey {
     /// operators; `{parent}` stands for the referenced row.
     matches: Vec<String>,
     fk: Vec<String>,
+    /// `MATCH FULL`: a referencing row's columns are all NULL or all set.
+    full: bool,
 }
 
 impl ForeignKey {
@@ -505,6 +507,12 @@ impl ForeignKey {
     /// `{row}.f1 IS NOT NULL AND …`: the referencing columns all set (MATCH SIMPLE checks only those).
     fn set(&self, row: &str) -> String {
         self.fk.iter().map(|f| format!("{row}.{f} IS NOT NULL")).collect::<Vec<_>>().join(" AND ")
+    }
+
+    /// `MATCH FULL`'s own rule broken: some referencing columns NULL, some set.
+    fn mixed(&self, row: &str) -> String {
+        let null = self.fk.iter().map(|f| format!("{row}.{f} IS NULL")).collect::<Vec<_>>().join(" AND ");
+        format!("NOT ({null}) AND NOT ({})", self.set(row))
     }
 }
 
@@ -540,7 +548,7 @@ unsafe fn column_name(relid: pg_sys::Oid, attnum: i16) -> Option<String> {
 }
 
 /// A foreign-key constraint as the checks use it, from its `pg_constraint` row's columns.
-unsafe fn foreign_key(name: String, child: pg_sys::Oid, parent: pg_sys::Oid, fk: &[i16], pk: &[i16], ops: &[pg_sys::Oid]) -> Option<ForeignKey> {
+unsafe fn foreign_key(name: String, child: pg_sys::Oid, parent: pg_sys::Oid, fk: &[i16], pk: &[i16], ops: &[pg_sys::Oid], full: bool) -> Option<ForeignKey> {
     if fk.len() != pk.len() || fk.len() != ops.len() {
         return None;
     }
@@ -556,6 +564,7 @@ unsafe fn foreign_key(name: String, child: pg_sys::Oid, parent: pg_sys::Oid, fk:
         confrelid: parent,
         matches,
         fk: fk.iter().map(|&f| column_name(child, f)).collect::<Option<_>>()?,
+        full,
     })
 }
 
@@ -579,7 +588,7 @@ fn verify_foreign_keys(id: i64, tables: &[Table], done: &[(Counts, Vec<Inverse>)
     // SAFETY: catalog reads inside a transaction.
     let lineage: Vec<Vec<pg_sys::Oid>> = tables.iter().map(|t| unsafe { partition_ancestors(t.relid) }).collect();
     let touched: Vec<pg_sys::Oid> = tables.iter().map(|t| t.relid).chain(lineage.iter().flatten().copied()).collect();
-    type Row = (String, pg_sys::Oid, pg_sys::Oid, Vec<i16>, Vec<i16>, Vec<pg_sys::Oid>, bool);
+    type Row = (String, pg_sys::Oid, pg_sys::Oid, Vec<i16>, Vec<i16>, Vec<pg_sys::Oid>, bool, bool);
     let rows: Vec<Row> = as_guard("reading foreign keys", || {
         Spi::connect(|client| {
             let mut out = Vec::new();
@@ -588,7 +597,8 @@ fn verify_foreign_keys(id: i64, tables: &[Table], done: &[(Counts, Vec<Inverse>)
                 // coverage, which these checks (each column by its equality operator) do not do.
                 // Read through to_jsonb: the columns exist from 18 only.
                 "SELECT conname::pg_catalog.text, conrelid, confrelid, conkey, confkey, conpfeqop,
-                        COALESCE(pg_catalog.jsonb_extract_path_text(pg_catalog.to_jsonb(c), 'conperiod')::pg_catalog.bool, false)
+                        COALESCE(pg_catalog.jsonb_extract_path_text(pg_catalog.to_jsonb(c), 'conperiod')::pg_catalog.bool, false),
+                        confmatchtype OPERATOR(pg_catalog.=) 'f'
                    FROM pg_catalog.pg_constraint c
                   WHERE contype = 'f' AND conparentid = 0 AND (conrelid = ANY ($1) OR confrelid = ANY ($1))
                     AND COALESCE(pg_catalog.jsonb_extract_path_text(pg_catalog.to_jsonb(c), 'conenforced')::pg_catalog.bool, true)",
@@ -604,6 +614,7 @@ fn verify_foreign_keys(id: i64, tables: &[Table], done: &[(Counts, Vec<Inverse>)
                     r.get(5)?.unwrap_or_default(),
                     r.get(6)?.unwrap_or_default(),
                     r.get(7)?.unwrap_or_default(),
+                    r.get(8)?.unwrap_or_default(),
                 ));
             }
             Ok::<_, pgrx::spi::Error>(out)
@@ -616,7 +627,7 @@ fn verify_foreign_keys(id: i64, tables: &[Table], done: &[(Counts, Vec<Inverse>)
     // SAFETY: syscache reads inside a transaction.
     let constraints: Vec<ForeignKey> = rows
         .into_iter()
-        .map(|(name, child, parent, fk, pk, ops, _)| unsafe { foreign_key(name, child, parent, &fk, &pk, &ops) })
+        .map(|(name, child, parent, fk, pk, ops, _, full)| unsafe { foreign_key(name, child, parent, &fk, &pk, &ops, full) })
         .collect::<Option<_>>()
         .unwrap_or_else(|| crate::reasons::internal_failure(&format!("listing foreign keys for change {id}"), "a constraint's columns or operators could not be read"));
     let is = |i: usize, relid: pg_sys::Oid| tables[i].relid == relid || lineage[i].contains(&relid);
@@ -629,7 +640,20 @@ fn verify_foreign_keys(id: i64, tables: &[Table], done: &[(Counts, Vec<Inverse>)
         let mut dangling = 0;
         for (i, (t, (written, removed))) in tables.iter().zip(&touched).enumerate() {
             if is(i, c.child_relid) && !written.is_empty() {
-                // Rows the revert wrote into the referencing table find their referenced rows.
+                // Rows the revert wrote into the referencing table find their referenced rows, each
+                // locked FOR KEY SHARE first, as Postgres' own check locks it (as the referenced
+                // table's owner): a concurrent delete of one waits for this transaction (or,
+                // committed first, is seen below).
+                let matches = c.matches("interdict_parent").replace("interdict_child.", &format!("{image_row}."));
+                let lock = format!(
+                    "SELECT pg_catalog.count(*) FROM (SELECT 1 FROM {} interdict_parent WHERE EXISTS (SELECT 1 FROM {} WHERE {} AND {})
+                        FOR KEY SHARE OF interdict_parent) AS interdict_locked",
+                    c.parent,
+                    t.images_as_rows(),
+                    c.set(&image_row),
+                    matches
+                );
+                as_table_owner(c.confrelid, || serve(t.rowtype, written, &[], || count(lock, &[Arg::int8(written.len() as i64)])));
                 let sql = format!(
                     "SELECT pg_catalog.count(*) FROM {} WHERE {} AND NOT EXISTS (SELECT 1 FROM {} interdict_parent WHERE {})",
                     t.images_as_rows(),
@@ -638,6 +662,10 @@ fn verify_foreign_keys(id: i64, tables: &[Table], done: &[(Counts, Vec<Inverse>)
                     c.matches("interdict_parent").replace("interdict_child.", &format!("{image_row}."))
                 );
                 dangling += as_table_owner(t.relid, || serve(t.rowtype, written, &[], || count_latest(sql, &[Arg::int8(written.len() as i64)])));
+                if c.full {
+                    let sql = format!("SELECT pg_catalog.count(*) FROM {} WHERE {}", t.images_as_rows(), c.mixed(&image_row));
+                    dangling += serve(t.rowtype, written, &[], || count(sql, &[Arg::int8(written.len() as i64)]));
+                }
             }
             if is(i, c.confrelid) && !removed.is_empty() {
                 // No row refers to a key the revert removed from the referenced table, unless a row
