@@ -373,3 +373,80 @@ def redteam2_f8_readonly_simulate_judges_what_explain_analyze_runs():
     for sql, verdict, reason in cases:
         got = one(ro, "SELECT interdict.simulate(%s)" % psycopg2.extensions.adapt(sql).getquoted().decode())
         eq((got["verdict"], got.get("reason")), (verdict, reason), sql)
+
+# --- G5, G15: a revert's foreign-key checks -------------------------------------------------------------
+
+@test
+def redteam2_g5_revert_checks_match_full_keys():
+    """A revert wrote back a row (1, NULL) that a MATCH FULL key added since refuses (some columns
+    NULL, some set): undo's check knew only MATCH SIMPLE. Now undo.conflict, nothing written."""
+    agent, dba = connect("r_guard"), connect("postgres")
+    parent, child = f"rt2_mp_{ARGS.label}", f"rt2_mc_{ARGS.label}"
+    try:
+        run(agent, f"CREATE TABLE {parent} (a int, b int, PRIMARY KEY (a, b))")
+        run(agent, f"CREATE TABLE {child} (id int PRIMARY KEY, a int, b int)")
+        run(agent, f"INSERT INTO {child} VALUES (1, 1, NULL)")
+        run(agent, f"DELETE FROM {child} WHERE id = 1")
+        cid = last_change(agent)
+        run(agent, f"ALTER TABLE {child} ADD CONSTRAINT {child}_full FOREIGN KEY (a, b) REFERENCES {parent} MATCH FULL")
+        refused(agent, f"SELECT interdict.revert({cid})", "undo.conflict")
+        eq(one(dba, f"SELECT count(*) FROM {child}"), 0, "nothing written back")
+    finally:
+        drop(dba, f"DROP TABLE IF EXISTS {child}", f"DROP TABLE IF EXISTS {parent}")
+
+@test
+def redteam2_g15_revert_locks_the_referenced_row_it_needs():
+    """A revert writing back a reference took no lock on the referenced row: a concurrent DELETE of
+    it went through and both committed, the key dangling. Now the revert locks it FOR KEY SHARE, as
+    Postgres' own check does: the DELETE waits for the revert's transaction (here: times out)."""
+    agent, dba = connect("r_guard"), connect("postgres")
+    parent, child = f"rt2_rp_{ARGS.label}", f"rt2_rc_{ARGS.label}"
+    try:
+        run(agent, f"CREATE TABLE {parent} (id int PRIMARY KEY)")
+        run(agent, f"CREATE TABLE {child} (id int PRIMARY KEY, pid int REFERENCES {parent} (id))")
+        run(agent, f"INSERT INTO {parent} VALUES (1)")
+        run(agent, f"INSERT INTO {child} VALUES (1, 1)")
+        run(agent, f"DELETE FROM {child} WHERE id = 1")
+        cid = last_change(agent)
+        agent.autocommit = False
+        run(agent, f"SELECT interdict.revert({cid})")  # uncommitted: the reference is back, the parent locked
+        run(dba, "SET lock_timeout = '500ms'")
+        try:
+            run(dba, f"DELETE FROM {parent} WHERE id = 1")
+            raise AssertionError("the referenced row was deleted under an uncommitted revert")
+        except psycopg2.errors.LockNotAvailable:
+            pass
+        agent.commit()
+        eq(one(dba, f"SELECT count(*) FROM {child} c JOIN {parent} p ON p.id = c.pid"), 1, "the reference holds")
+    finally:
+        agent.rollback()
+        agent.autocommit = True
+        dba = connect("postgres")
+        drop(dba, f"DROP TABLE IF EXISTS {child}", f"DROP TABLE IF EXISTS {parent}")
+
+# --- G12: approvals of FETCH bind the cursor's query ------------------------------------------------
+
+@test
+def redteam2_g12_fetch_approval_ids_differ_by_cursor_query():
+    """`FETCH 1 FROM c` had one approval id whatever cursor c ran: an approval given for one cursor's
+    write let another's through. The id binds the cursor's query now."""
+    agent, dba = connect("r_guard"), connect("postgres")
+    a, b = f"rt2_fa_{ARGS.label}", f"rt2_fb_{ARGS.label}"
+    try:
+        for t in (a, b):
+            run(agent, f"CREATE TABLE {t} (id int PRIMARY KEY, v int)")
+            run(agent, f"INSERT INTO {t} SELECT g, 0 FROM generate_series(1, 10) g")
+            run(agent, f"CREATE FUNCTION {t}_w() RETURNS int LANGUAGE plpgsql AS $$ BEGIN UPDATE {t} SET v = v + 1 WHERE id <= 10; RETURN 1; END $$")
+        run(agent, "SET interdict.max_rows = 5")
+        ids = []
+        for t in (a, b):
+            agent.autocommit = False
+            run(agent, f"DECLARE c CURSOR FOR SELECT {t}_w()")
+            ids.append(refusal(agent, "FETCH 1 FROM c")["approval_id"])
+            agent.rollback()
+            agent.autocommit = True
+        assert ids[0] != ids[1], f"one approval id for two cursors' writes: {ids}"
+    finally:
+        agent.rollback()
+        agent.autocommit = True
+        drop(dba, f"DROP TABLE IF EXISTS {a}, {b}", f"DROP FUNCTION IF EXISTS {a}_w()", f"DROP FUNCTION IF EXISTS {b}_w()")
