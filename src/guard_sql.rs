@@ -223,13 +223,7 @@ pub fn as_table_owner<R>(relid: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
 /// `pg_class.relowner` (the current user if the relation is gone: the statement then fails on
 /// the missing relation, with no one's privileges raised).
 unsafe fn relation_owner(relid: pg_sys::Oid) -> pg_sys::Oid {
-    let tup = pg_sys::SearchSysCache1(pg_sys::SysCacheIdentifier::RELOID as i32, pg_sys::Datum::from(relid));
-    if tup.is_null() {
-        return pg_sys::GetUserId();
-    }
-    let owner = (*(pg_sys::GETSTRUCT(tup) as *mut pg_sys::FormData_pg_class)).relowner;
-    pg_sys::ReleaseSysCache(tup);
-    owner
+    crate::nodes::pg_class(relid, |c| c.relowner).unwrap_or_else(|| pg_sys::GetUserId())
 }
 
 /// The owner of the `interdict` extension in this database, if it is created here. Read from

@@ -104,6 +104,20 @@ pub unsafe fn describe_object(class_id: pg_sys::Oid, object_id: pg_sys::Oid, sub
     cstr(text).unwrap_or_else(|| u32::from(object_id).to_string())
 }
 
+/// A relation's `pg_class` row, read through the syscache: `read` of it, or `None` if it is gone.
+///
+/// # Safety
+/// Called inside a transaction (a syscache lookup).
+pub unsafe fn pg_class<T>(relid: pg_sys::Oid, read: impl FnOnce(&pg_sys::FormData_pg_class) -> T) -> Option<T> {
+    let tuple = pg_sys::SearchSysCache1(pg_sys::SysCacheIdentifier::RELOID as i32, relid.into());
+    if tuple.is_null() {
+        return None;
+    }
+    let found = read(&*(pg_sys::GETSTRUCT(tuple) as *mut pg_sys::FormData_pg_class));
+    pg_sys::ReleaseSysCache(tuple);
+    Some(found)
+}
+
 /// `schema.name` of a relation, for error facts.
 ///
 /// # Safety

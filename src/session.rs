@@ -90,8 +90,9 @@ fn read_dba_values() {
     }
 }
 
-/// The values a DBA set for setting `name` in the server's files and for this database and session user, with their
-/// sources (for `server_settings`' floors, when a client's startup value stands in for them).
+/// The values a DBA set for setting `name` in the server's files and for this database and session
+/// user, with their sources (for `server_settings`' floors, when a client's startup value stands in
+/// for them).
 pub fn dba_values(name: &str) -> Vec<(Source, String)> {
     // SAFETY: plain reads of process globals; a catalog scan inside a transaction (the lock runs in one).
     let entries = unsafe {

@@ -369,11 +369,7 @@ unsafe fn stops_enforcing(def: *mut pg_sys::Node) -> bool {
 /// Whether a qualified name (as `DROP INDEX` lists it) is a unique, primary-key, exclusion or
 /// replica-identity index.
 unsafe fn is_key_index(names: *mut pg_sys::List) -> bool {
-    let range = pg_sys::makeRangeVarFromNameList(names);
-    let relid = pg_sys::RangeVarGetRelidExtended(range, pg_sys::NoLock as i32, pg_sys::RVROption::RVR_MISSING_OK, None, std::ptr::null_mut());
-    if relid == pg_sys::InvalidOid {
-        return false;
-    }
+    let Some(relid) = resolve(pg_sys::makeRangeVarFromNameList(names)) else { return false };
     let tuple = pg_sys::SearchSysCache1(pg_sys::SysCacheIdentifier::INDEXRELID as i32, relid.into());
     if tuple.is_null() {
         return false;
@@ -387,16 +383,8 @@ unsafe fn is_key_index(names: *mut pg_sys::List) -> bool {
 /// Whether a table is another role's: its owner is neither the current user nor a role it is a
 /// member of (a superuser's rights do not count: the question is whose sessions run the table's code).
 unsafe fn others_table(relation: *mut pg_sys::RangeVar) -> bool {
-    let relid = pg_sys::RangeVarGetRelidExtended(relation, pg_sys::NoLock as i32, pg_sys::RVROption::RVR_MISSING_OK, None, std::ptr::null_mut());
-    if relid == pg_sys::InvalidOid {
-        return false; // Postgres reports the missing table itself
-    }
-    let tuple = pg_sys::SearchSysCache1(pg_sys::SysCacheIdentifier::RELOID as i32, relid.into());
-    if tuple.is_null() {
-        return false;
-    }
-    let owner = (*(pg_sys::GETSTRUCT(tuple) as *mut pg_sys::FormData_pg_class)).relowner;
-    pg_sys::ReleaseSysCache(tuple);
+    // A missing table: Postgres reports it itself.
+    let Some(owner) = resolve(relation).and_then(|relid| crate::nodes::pg_class(relid, |c| c.relowner)) else { return false };
     let me = pg_sys::GetUserId();
     owner != me && !pg_sys::is_member_of_role_nosuper(me, owner)
 }

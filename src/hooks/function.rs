@@ -165,14 +165,13 @@ unsafe extern "C-unwind" fn object_access(
             refuse_lo_open_for_write();
         }
     }
-    // The guard's own objects, by identity, as Postgres creates, alters, drops or truncates them.
     use pg_sys::ObjectAccessType::*;
-    if matches!(access, OAT_POST_CREATE | OAT_POST_ALTER | OAT_DROP | OAT_TRUNCATE)
+    let changing = matches!(access, OAT_POST_CREATE | OAT_POST_ALTER | OAT_DROP | OAT_TRUNCATE)
         && mode != Mode::Off
         && !pg_sys::IsBinaryUpgrade
-        && !crate::guard_sql::is_internal()
-        && crate::facts::guard_objects::is_guard_object(class_id, object_id)
-    {
+        && !crate::guard_sql::is_internal();
+    // The guard's own objects, by identity, as Postgres creates, alters, drops or truncates them.
+    if changing && crate::facts::guard_objects::is_guard_object(class_id, object_id) {
         let what = match access {
             OAT_POST_CREATE => "creating or replacing",
             OAT_DROP => "dropping",
@@ -187,13 +186,7 @@ unsafe extern "C-unwind" fn object_access(
     // Postgres' own objects (initdb's, below FirstNormalObjectId: pg_catalog's functions, operators,
     // types, text search configurations, the public schema, …) serve every session: an agent
     // session (a superuser one, or through an owner's rights) changes none of them.
-    if matches!(access, OAT_POST_CREATE | OAT_POST_ALTER | OAT_DROP | OAT_TRUNCATE)
-        && mode != Mode::Off
-        && !pg_sys::IsBinaryUpgrade
-        && !crate::guard_sql::is_internal()
-        && u32::from(object_id) < pg_sys::FirstNormalObjectId
-        && crate::enforce::agent_mode().is_some()
-    {
+    if changing && u32::from(object_id) < pg_sys::FirstNormalObjectId && crate::enforce::agent_mode().is_some() {
         let refusal = interdict_core::Refusal::new(interdict_core::ReasonCode::SystemProtected, mode, "changing an object Postgres itself created")
             .fact("object", crate::nodes::describe_object(class_id, object_id, sub_id));
         crate::reasons::raise(&refusal);

@@ -66,9 +66,10 @@ unsafe fn copy_from_target(node: *mut pg_sys::Node) -> Option<pg_sys::Oid> {
     (relid != pg_sys::InvalidOid).then_some(relid)
 }
 
-/// After the statement: in guarded mode, no permanent object may now depend on a temporary one; the rows `COPY … FROM` loaded join the statement's count (and its limit is
-/// checked: past it, the COPY is refused and its rows go with the transaction); a top-level utility
-/// statement's recorded rows (COPY FROM, CALL, DO, EXECUTE, EXPLAIN ANALYZE) become its change.
+/// After the statement: in guarded mode, no permanent object may now depend on a temporary one; the
+/// rows `COPY … FROM` loaded join the statement's count (and its limit is checked: past it, the COPY
+/// is refused and its rows go with the transaction); a top-level utility statement's recorded rows
+/// (COPY FROM, CALL, DO, EXECUTE, EXPLAIN ANALYZE) become its change.
 unsafe fn after(counting: bool, pstmt: *mut pg_sys::PlannedStmt, qc: *mut pg_sys::QueryCompletion) {
     crate::server_settings::statement_ended();
     statement::leave(counting);

@@ -416,16 +416,7 @@ pub fn not_recordable(relid: pg_sys::Oid) -> Option<&'static str> {
 /// # Safety
 /// A syscache lookup inside a transaction.
 pub unsafe fn is_btree(index: pg_sys::Oid) -> bool {
-    if index == pg_sys::InvalidOid {
-        return false;
-    }
-    let tuple = pg_sys::SearchSysCache1(pg_sys::SysCacheIdentifier::RELOID as i32, index.into());
-    if tuple.is_null() {
-        return false;
-    }
-    let am = (*(pg_sys::GETSTRUCT(tuple) as *mut pg_sys::FormData_pg_class)).relam;
-    pg_sys::ReleaseSysCache(tuple);
-    am == pg_sys::Oid::from(pg_sys::BTREE_AM_OID)
+    index != pg_sys::InvalidOid && crate::nodes::pg_class(index, |c| c.relam == pg_sys::Oid::from(pg_sys::BTREE_AM_OID)).unwrap_or(false)
 }
 
 /// The relations a planned statement writes.

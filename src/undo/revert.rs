@@ -659,7 +659,7 @@ fn verify_foreign_keys(id: i64, tables: &[Table], done: &[(Counts, Vec<Inverse>)
                     t.images_as_rows(),
                     c.set(&image_row),
                     c.parent,
-                    c.matches("interdict_parent").replace("interdict_child.", &format!("{image_row}."))
+                    matches
                 );
                 dangling += as_table_owner(t.relid, || serve(t.rowtype, written, &[], || count_latest(sql, &[Arg::int8(written.len() as i64)])));
                 if c.full {
