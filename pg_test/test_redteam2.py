@@ -193,6 +193,35 @@ def redteam2_f5_superuser_agent_cannot_hide_its_session():
         run(dba, "SELECT pg_reload_conf()")
         time.sleep(1)
 
+@test
+def redteam2_superuser_agent_keeps_query_ids_statistics_and_temp_file_bound():
+    """Watching and bounds a superuser agent could loosen: compute_query_id off (pg_stat_statements
+    and %Q lose the session's queries), the log_*_stats dumps on (a block of figures in the server
+    log for every statement), temp_file_limit raised or unbounded (a sort filling the disk). Each
+    is refused with setting.locked and keeps the DBA's value; tighter values are allowed."""
+    su, dba = connect("r_su"), connect("postgres")
+    if server_version(dba) >= 140000:
+        eq(one(su, "SHOW compute_query_id"), "auto", "the DBA's compute_query_id")
+        refused(su, "SET compute_query_id = off", "setting.locked")
+        refused(su, "SELECT set_config('compute_query_id', 'off', false)", "setting.locked")
+        run(su, "SET compute_query_id = on")
+        eq(one(su, "SHOW compute_query_id"), "on", "computing more is allowed")
+        refused(su, "SET compute_query_id = off", "setting.locked")
+    for name in ["log_parser_stats", "log_planner_stats", "log_executor_stats", "log_statement_stats"]:
+        refused(su, f"SET {name} = on", "setting.locked")
+        eq(one(su, f"SHOW {name}"), "off", f"{name} still off")
+    run(dba, "ALTER ROLE r_su SET temp_file_limit = '10MB'")
+    try:
+        c = connect("r_su")
+        eq(one(c, "SHOW temp_file_limit"), "10MB", "the DBA's bound")
+        refused(c, "SET temp_file_limit = -1", "setting.locked")
+        refused(c, "SET temp_file_limit = '20MB'", "setting.locked")
+        run(c, "SET temp_file_limit = '5MB'")
+        eq(one(c, "SHOW temp_file_limit"), "5MB", "a tighter bound is allowed")
+        c.close()
+    finally:
+        run(connect("postgres"), "ALTER ROLE r_su RESET temp_file_limit")
+
 # --- F6: peeking at a replication slot ----------------------------------------------------------------
 
 @test
@@ -311,6 +340,47 @@ def redteam2_g10_revert_restores_generated_always_identity_columns():
         eq(run(dba, f"SELECT id, v FROM {idk} ORDER BY id"), before, "reverted exactly (row 1 back, no row 3)")
     finally:
         drop(dba, f"DROP TABLE IF EXISTS {ida}, {idk}")
+
+# --- G8: columns added or renamed after a change -------------------------------------------------------
+
+@test
+def redteam2_g8_changes_stay_revertable_across_added_and_renamed_columns():
+    """One allowed ADD COLUMN or RENAME COLUMN made every earlier change of the table unrevertable
+    (undo.table_changed, force included): an agent could put its own deletes beyond undo. The
+    images read the same while every recorded column is in place with its type: the revert restores
+    the recorded columns exactly, a row inserted back takes the added column's default, a restored
+    row keeps what was written in it since; reverting the revert redoes the change. A column
+    dropped or retyped since is still undo.table_changed."""
+    dba, agent = connect("postgres"), connect("r_guard")
+    table = f"rt2_g8_{ARGS.label}"
+    rows = f"SELECT id, label, n::text, w FROM {table} ORDER BY id"
+    try:
+        run(agent, f"CREATE TABLE {table} (id int PRIMARY KEY, v text, n numeric)")
+        run(agent, f"INSERT INTO {table} VALUES (1, 'a', 1.0), (2, 'b', 2.50), (3, 'c', NULL)")
+        run(agent, f"DELETE FROM {table} WHERE id = 1")
+        deleted = last_change(agent)
+        run(agent, f"UPDATE {table} SET v = 'changed', n = 9 WHERE id = 2")
+        updated = last_change(agent)
+        run(agent, f"INSERT INTO {table} VALUES (4, 'd', 4)")
+        inserted = last_change(agent)
+        run(agent, f"ALTER TABLE {table} ADD COLUMN w int DEFAULT 7")
+        run(agent, f"ALTER TABLE {table} RENAME COLUMN v TO label")
+        run(agent, f"UPDATE {table} SET w = 70 WHERE id = 2")
+        for cid in (inserted, updated, deleted):
+            run(agent, f"SELECT interdict.revert({cid})")
+        eq(run(dba, rows), [(1, "a", "1.0", 7), (2, "b", "2.50", 70), (3, "c", None, 7)], "the recorded columns back exactly")
+        run(agent, f"SELECT interdict.revert({last_change(agent)})")
+        eq(run(dba, rows), [(2, "b", "2.50", 70), (3, "c", None, 7)], "the revert's revert deletes row 1 again")
+        run(agent, f"UPDATE {table} SET n = 5 WHERE id = 3")
+        changed = last_change(agent)
+        run(dba, f"ALTER TABLE {table} ALTER COLUMN n TYPE float8")
+        eq(refusal(agent, f"SELECT interdict.revert({changed})")["reason"], "undo.table_changed", "a column retyped since")
+        eq(one(dba, f"SELECT n::text FROM {table} WHERE id = 3"), "5", "nothing reverted")
+        run(dba, f"ALTER TABLE {table} DROP COLUMN w")
+        run(dba, f"ALTER TABLE {table} ALTER COLUMN n TYPE numeric")
+        eq(refusal(agent, f"SELECT interdict.revert({changed})")["reason"], "undo.table_changed", "a column dropped since")
+    finally:
+        drop(dba, f"DROP TABLE IF EXISTS {table}")
 
 # --- G13, G1: PostgreSQL 18's temporal keys -------------------------------------------------------------
 

@@ -20,11 +20,11 @@ def revert_bad_input_changes_nothing():
     eq((d["reason"], d["reverted_by"]), ("undo.already_reverted", str(last_change(agent))), "twice")
     dba = connect("postgres")
     table = f"undo_shape_{ARGS.label}"
-    run(agent, f"CREATE TABLE {table} (id int PRIMARY KEY, v text)")  # recorded as the agent creates it
-    run(agent, f"INSERT INTO {table} VALUES (1, 'a')")
+    run(agent, f"CREATE TABLE {table} (id int PRIMARY KEY, v text, gone int)")  # recorded as the agent creates it
+    run(agent, f"INSERT INTO {table} VALUES (1, 'a', 1)")
     created = last_change(agent)
-    run(dba, f"ALTER TABLE {table} ADD COLUMN w int")
-    eq(refusal(agent, f"SELECT interdict.revert({created})")["reason"], "undo.table_changed", "a column added since")
+    run(dba, f"ALTER TABLE {table} DROP COLUMN gone")
+    eq(refusal(agent, f"SELECT interdict.revert({created})")["reason"], "undo.table_changed", "a column dropped since")
     eq(one(dba, f"SELECT count(*) FROM {table}"), 1, "nothing reverted")
     run(dba, f"DROP TABLE {table}")
     eq(refusal(agent, f"SELECT interdict.revert({created})")["reason"], "undo.table_changed", "the table dropped since")

@@ -20,7 +20,11 @@
 //!   may set that dump every statement's trees into the server log (`debug_print_*`, `trace_sort`,
 //!   `trace_notify`: a readonly session filling the log's disk);
 //! - **watching**: what the DBA watches sessions by (`log_disconnections`, `track_activities`,
-//!   `track_counts`, and from 17 `event_triggers`) stays on where the DBA has it on.
+//!   `track_counts`, `track_functions`, `track_io_timing`, `track_wal_io_timing`,
+//!   `compute_query_id`, `update_process_title`, and from 17 `event_triggers`) stays on where the
+//!   DBA has it on; the superuser-only statistics dumps (`log_parser_stats`, `log_planner_stats`,
+//!   `log_executor_stats`, `log_statement_stats`) stay off where the DBA has them off, and
+//!   `temp_file_limit` stays within the DBA's bound.
 //!
 //! The lock works on Postgres' own records of the settings (`guc_tables.h: config_int`, …):
 //! - the value in force, the reset value and every value saved on the GUC stack (by `SET LOCAL` or
@@ -96,6 +100,16 @@ fn length_looseness(v: f64) -> f64 {
     if v < 0.0 { f64::NEG_INFINITY } else if v == 0.0 { f64::INFINITY } else { -v }
 }
 
+/// `compute_query_id` (`queryjumble.h: ComputeQueryIdType`: off 0, on 1, auto 2, regress 3): `auto`
+/// computes identifiers only where a module asks for them, `off` never.
+fn query_id_looseness(v: f64) -> f64 {
+    match v as i32 {
+        0 => 2.0,
+        2 => 1.0,
+        _ => 0.0,
+    }
+}
+
 /// A switch that, on, lets a session write past one of Postgres' protections (see the module's head).
 fn on_is_looser(v: f64) -> f64 {
     v
@@ -139,6 +153,18 @@ const LOCKED: &[Locked] = &[
     Locked { name: c"track_activities", rule: Rule::Floor(more_is_tighter) },
     Locked { name: c"track_counts", rule: Rule::Floor(more_is_tighter) },
     Locked { name: c"event_triggers", rule: Rule::Floor(more_is_tighter) }, // PostgreSQL 17+
+    Locked { name: c"track_functions", rule: Rule::Floor(more_is_tighter) }, // none < pl < all
+    Locked { name: c"track_io_timing", rule: Rule::Floor(more_is_tighter) },
+    Locked { name: c"track_wal_io_timing", rule: Rule::Floor(more_is_tighter) }, // PostgreSQL 14+
+    Locked { name: c"compute_query_id", rule: Rule::Floor(query_id_looseness) }, // PostgreSQL 14+
+    Locked { name: c"update_process_title", rule: Rule::Floor(more_is_tighter) },
+    // superuser-only: each writes a block of figures to the server log for every statement
+    Locked { name: c"log_parser_stats", rule: Rule::Floor(on_is_looser) },
+    Locked { name: c"log_planner_stats", rule: Rule::Floor(on_is_looser) },
+    Locked { name: c"log_executor_stats", rule: Rule::Floor(on_is_looser) },
+    Locked { name: c"log_statement_stats", rule: Rule::Floor(on_is_looser) },
+    // the DBA's bound on the disk a session's temporary files take
+    Locked { name: c"temp_file_limit", rule: Rule::Floor(threshold_looseness) },
 ];
 
 /// The timeouts' reason codes and ceiling settings, by `Rule::Ceiling` index.
@@ -549,10 +575,10 @@ macro_rules! check_table {
         },)*];
     };
 }
-check_table!(INT_CHECKS, c_int, check_int, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34);
-check_table!(ENUM_CHECKS, c_int, check_enum, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34);
-check_table!(BOOL_CHECKS, bool, check_bool, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34);
-check_table!(REAL_CHECKS, f64, check_real, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34);
+check_table!(INT_CHECKS, c_int, check_int, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39 40 41 42 43 44);
+check_table!(ENUM_CHECKS, c_int, check_enum, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39 40 41 42 43 44);
+check_table!(BOOL_CHECKS, bool, check_bool, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39 40 41 42 43 44);
+check_table!(REAL_CHECKS, f64, check_real, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39 40 41 42 43 44);
 
 // --- Postgres' own refusals, given a reason code ----------------------------------------------------
 

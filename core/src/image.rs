@@ -167,6 +167,16 @@ pub fn read_shape(shape: &str) -> Option<Vec<ShapeColumn>> {
     Some(out)
 }
 
+/// The positions of `recorded`'s columns, if a table shaped `now` still has each of them at its
+/// position with its type and type modifier (a column may have been renamed; columns added since
+/// are not in `recorded`): images recorded from `recorded` read the same in `now`. `None` if a
+/// column was dropped or changed type, or a shape does not read.
+pub fn recorded_columns_in(recorded: &str, now: &str) -> Option<Vec<i16>> {
+    let (recorded, now) = (read_shape(recorded)?, read_shape(now)?);
+    let kept = |r: &ShapeColumn| now.iter().any(|n| (n.attnum, n.typid, n.typmod) == (r.attnum, r.typid, r.typmod));
+    recorded.iter().all(kept).then(|| recorded.iter().map(|r| r.attnum).collect())
+}
+
 /// A row's text form from its fields' text forms, as `record_out` writes it: a null is nothing; a
 /// field is quoted if empty or holding `"`, `\\`, `(`, `)`, `,` or white space, with `"` and `\\`
 /// doubled inside.
@@ -347,6 +357,20 @@ mod tests {
         assert_eq!(varlena_data(&img[28..34]), Some(&b"xy"[..]));
         assert_eq!(varlena_data(&img[36..46]), None, "compressed");
         assert_eq!(varlena_data(&[0x07, b'a', b'b']), Some(&b"ab"[..]), "short header");
+    }
+
+    #[test]
+    fn recorded_columns_survive_renames_and_added_columns_only() {
+        let col = |name: &str, attnum, typid, typmod| ShapeColumn { name: name.into(), attnum, typid, typmod };
+        let recorded = write_shape(&[col("id", 1, 23, -1), col("v", 3, 1043, 14)]);
+        let renamed_and_added = write_shape(&[col("key", 1, 23, -1), col("v", 3, 1043, 14), col("extra", 4, 25, -1)]);
+        assert_eq!(recorded_columns_in(&recorded, &renamed_and_added), Some(vec![1, 3]));
+        assert_eq!(recorded_columns_in(&recorded, &recorded), Some(vec![1, 3]));
+        let retyped = write_shape(&[col("id", 1, 23, -1), col("v", 3, 1043, 24)]);
+        assert_eq!(recorded_columns_in(&recorded, &retyped), None, "a type modifier changed");
+        let dropped = write_shape(&[col("id", 1, 23, -1), col("extra", 4, 25, -1)]);
+        assert_eq!(recorded_columns_in(&recorded, &dropped), None, "a column dropped");
+        assert_eq!(recorded_columns_in("x@", &recorded), None, "an unreadable shape");
     }
 
     #[test]

@@ -263,7 +263,7 @@ reasons! {
         "only the role that made a change, or an operator, may revert it; force and other roles' changes are for operators, and readonly sessions revert nothing",
         "Ask an operator (a member of interdict_operator) to revert it from their own session.";
     UndoTableChanged => "undo.table_changed", "55000", [],
-        "a table this change touched was dropped, or its columns or key changed, since the change was recorded",
+        "a table this change touched was dropped, or a column it was recorded with was dropped or changed type, or its key changed, since the change was recorded",
         "Restore the rows by hand from the change's images (operators read them with interdict.change_images(id)), or ask an operator.";
     UndoConflict => "undo.conflict", "55000", [],
         "rows this change touched have changed since (or a deleted key is in use again), so reverting it would overwrite later work",

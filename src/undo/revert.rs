@@ -1,7 +1,8 @@
 //! `interdict.revert(id)`: restores a recorded change's before-images, conflict-checked, and records
 //! the revert as a change of its own (reverting that redoes the original).
 //!
-//! For each table the change touched: the table must still have the shape it was recorded from;
+//! For each table the change touched: the table must still have the columns it was recorded with,
+//! at their positions, with their types (renamed or added columns aside: see [`table_now`]);
 //! the change's row events collapse to one net step per row (`interdict_core::undo`); every row
 //! the change left must still be exactly its recorded after-image (`*=`, `record_image_eq`: byte
 //! equality, so no type needs an equality operator) and every key it freed must still be free —
@@ -184,17 +185,28 @@ fn table_now(id: i64, relid: pg_sys::Oid, name: &str, recorded_shape: &str) -> T
     if rel.is_null() {
         changed("the table was dropped");
     }
+    // The change's images read the same in the table now if each recorded column is still there,
+    // at its position, with its type: columns renamed or added since do not stand in the way. A
+    // column added since is neither compared nor written back (a row inserted back takes its
+    // default, as any INSERT that does not name it), and the revert's own change records the
+    // shape its images were taken from.
+    let recorded = match relation_shape(relid) {
+        Some(now) if now == recorded_shape => None,
+        Some(now) => Some(
+            interdict_core::image::recorded_columns_in(recorded_shape, &now)
+                .unwrap_or_else(|| changed("a column it had when the change was recorded was dropped or changed type")),
+        ),
+        None => changed("the table was dropped"),
+    };
     // SAFETY: `rel` is open; it is closed once read, its lock kept (an error while reading leaves
     // it to the transaction's abort, as for any relation).
     let read = unsafe {
-        let read = read_table(rel);
+        let read = read_table(rel, recorded.as_deref());
         pg_sys::relation_close(rel, pg_sys::NoLock as pg_sys::LOCKMODE);
         read
     };
     let mut t = read.unwrap_or_else(|why| changed(why));
-    if t.shape != recorded_shape {
-        changed("its columns changed since the change was recorded");
-    }
+    t.shape = recorded_shape.to_string();
     t.relid = relid;
     t.name = name.to_string();
     t
@@ -202,10 +214,10 @@ fn table_now(id: i64, relid: pg_sys::Oid, name: &str, recorded_shape: &str) -> T
 
 /// A table's key (its replica identity index: the primary key unless the DBA chose another unique
 /// index), the key's equality operators (the index's own operator families) and its column lists,
-/// from an open relation.
-unsafe fn read_table(rel: pg_sys::Relation) -> Result<Table, &'static str> {
+/// from an open relation; only the columns at `recorded` positions, if given (see [`table_now`]).
+unsafe fn read_table(rel: pg_sys::Relation, recorded: Option<&[i16]>) -> Result<Table, &'static str> {
     let relid = (*rel).rd_id;
-    let shape = relation_shape(relid).ok_or("the table was dropped")?;
+    let in_images = |attnum: i16| recorded.is_none_or(|r| r.contains(&attnum));
     let attrs = crate::nodes::tuple_desc_attrs((*rel).rd_att);
     let attname = |attnum: i16| quote_identifier(pg_sys::name_data_to_str(&attrs[attnum as usize - 1].attname));
     let key_index = pg_sys::RelationGetReplicaIndex(rel);
@@ -226,6 +238,10 @@ unsafe fn read_table(rel: pg_sys::Relation) -> Result<Table, &'static str> {
             pg_sys::index_close(index, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
             return Err("its key's columns or their equality operators could not be read");
         };
+        if !in_images(attnum) {
+            pg_sys::index_close(index, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+            return Err("its key has a column added since the change was recorded");
+        }
         key.0.push(attname(attnum));
         key.1.push(op_name);
         key.2.push(attnum);
@@ -239,6 +255,13 @@ unsafe fn read_table(rel: pg_sys::Relation) -> Result<Table, &'static str> {
     let (mut insert, mut update, mut stored, mut generated_stored, mut identity_always) = (Vec::new(), Vec::new(), Vec::new(), false, false);
     for a in attrs.iter().filter(|a| !a.attisdropped) {
         let (generated, identity, name) = (a.attgenerated as u8, a.attidentity as u8, attname(a.attnum));
+        if !in_images(a.attnum) {
+            if identity == b'a' {
+                // rows restored by delete and insert would take a new value in it
+                return Err("a GENERATED ALWAYS identity column was added since the change was recorded");
+            }
+            continue;
+        }
         generated_stored |= generated == b's';
         identity_always |= identity == b'a';
         if generated == 0 {
@@ -257,7 +280,7 @@ unsafe fn read_table(rel: pg_sys::Relation) -> Result<Table, &'static str> {
         name: String::new(),
         only: format!("ONLY {qualified}"),
         qualified,
-        shape,
+        shape: String::new(),
         key: key.0,
         key_ops: key.1,
         key_attnums: key.2,
