@@ -37,6 +37,20 @@ pub fn agent_mode() -> Option<Mode> {
     mode
 }
 
+/// Locks the session, its interdict settings and Postgres' own, if it has not locked yet: called
+/// on every object access, so that nothing runs before the lock closes — a fastpath function call
+/// (libpq's `PQfn`) as a session's first message reaches no other hook.
+pub fn lock_now() {
+    if crate::guard_sql::is_internal() {
+        return;
+    }
+    crate::session::ensure_locked();
+    let configured = settings::mode();
+    if configured != Mode::Off && settings::is_locked() {
+        crate::server_settings::lock(session_mode().unwrap_or(configured));
+    }
+}
+
 /// The settings decisions use, in the mode [`agent_mode`] chose.
 pub fn settings_for(mode: Mode) -> Settings {
     Settings { mode, ..settings::settings() }

@@ -1,5 +1,7 @@
-//! The session's start: where the lock closes. The first statement a session runs locks every
-//! interdict setting (see `settings/`). If the library was loaded after the role's settings were
+//! The session's start: where the lock closes. The first statement a session runs, or the first
+//! function it calls or name it resolves (the fastpath protocol calls a function with no statement
+//! around it), locks every interdict setting (see `settings/`); a parallel worker locks as its
+//! leader did. If the library was loaded after the role's settings were
 //! applied (`session_preload_libraries`, `LOAD`), Postgres handed us only the winning value of each
 //! setting, so a client's startup option could have hidden the DBA's value: in that case the DBA's
 //! values are read from `pg_db_role_setting` before locking.
@@ -54,15 +56,22 @@ pub fn ensure_locked() {
 #[cold]
 fn lock_session() {
     // SAFETY: reads of process globals and transaction state.
-    let ready = unsafe {
-        pg_sys::ParallelWorkerNumber < 0 && pg_sys::IsTransactionState() && !pg_sys::IsAbortedTransactionBlockState()
+    // A parallel worker locks once it has its leader's settings (`RestoreGUCState`, late in its start).
+    let (ready, worker) = unsafe {
+        (
+            pg_sys::IsTransactionState() && !pg_sys::IsAbortedTransactionBlockState() && !pg_sys::InitializingParallelWorker,
+            pg_sys::ParallelWorkerNumber >= 0,
+        )
     };
     if !ready {
         return; // the next statement in a usable transaction locks
     }
-    if LOADED_LATE.get() && settings::client_set_any() {
-        LOCKING.set(true);
-        let _reentry = Reentry;
+    LOCKING.set(true);
+    let _reentry = Reentry;
+    // A parallel worker gets only the winning value of each setting from its leader (a client's
+    // startup value among them, never the DBA's beneath it): it reads the DBA's values and locks as
+    // its leader did, so that it runs in its leader's mode.
+    if (LOADED_LATE.get() || worker) && settings::client_set_any() {
         read_dba_values();
     }
     settings::lock_all();

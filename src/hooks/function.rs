@@ -143,6 +143,7 @@ unsafe extern "C-unwind" fn object_access(
     sub_id: i32,
     arg: *mut c_void,
 ) {
+    crate::enforce::lock_now();
     if access == pg_sys::ObjectAccessType::OAT_FUNCTION_EXECUTE && crate::statement::simulating() && !crate::guard_sql::is_internal() {
         simulated_call(object_id);
     }

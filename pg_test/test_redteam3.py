@@ -1,0 +1,113 @@
+"""Red team 3 (PostgreSQL 16, eleventh session): what runs before a session's first statement, and
+parallel workers. Each test failed on the build the finding was made on."""
+import ctypes, ctypes.util, struct
+from harness import test, connect, run, one, eq, ARGS
+from test_adversary import server_version
+
+
+class Fastpath:
+    """A libpq connection that calls functions by OID with `PQfn` (the fastpath protocol: no
+    statement, no executor), as its first messages."""
+
+    class _Value(ctypes.Union):
+        _fields_ = [("ptr", ctypes.c_void_p), ("integer", ctypes.c_int)]
+
+    class _Arg(ctypes.Structure):
+        pass
+
+    _Arg._fields_ = [("len", ctypes.c_int), ("isint", ctypes.c_int), ("u", _Value)]
+
+    def __init__(self, role, options=None):
+        pq = ctypes.CDLL(ctypes.util.find_library("pq") or "libpq.so.5")
+        pq.PQconnectdb.restype, pq.PQconnectdb.argtypes = ctypes.c_void_p, [ctypes.c_char_p]
+        pq.PQstatus.argtypes = [ctypes.c_void_p]
+        pq.PQerrorMessage.restype, pq.PQerrorMessage.argtypes = ctypes.c_char_p, [ctypes.c_void_p]
+        pq.PQfn.restype = ctypes.c_void_p
+        pq.PQfn.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(ctypes.c_int), ctypes.c_int,
+                            ctypes.POINTER(self._Arg), ctypes.c_int]
+        pq.PQresultStatus.argtypes = [ctypes.c_void_p]
+        pq.PQresultErrorMessage.restype, pq.PQresultErrorMessage.argtypes = ctypes.c_char_p, [ctypes.c_void_p]
+        pq.PQresultErrorField.restype, pq.PQresultErrorField.argtypes = ctypes.c_char_p, [ctypes.c_void_p, ctypes.c_int]
+        pq.PQclear.argtypes = [ctypes.c_void_p]
+        pq.PQfinish.argtypes = [ctypes.c_void_p]
+        self.pq = pq
+        extra = f" options='{options}'" if options else ""
+        self.conn = pq.PQconnectdb(f"host={ARGS.host} port={ARGS.port} dbname=pgtest user={role}{extra}".encode())
+        assert pq.PQstatus(self.conn) == 0, pq.PQerrorMessage(self.conn)
+        self.keep = []
+
+    def _bytes(self, b):
+        buf = ctypes.create_string_buffer(b, len(b))
+        self.keep.append(buf)
+        a = self._Arg()
+        a.len, a.isint, a.u.ptr = len(b), 0, ctypes.cast(buf, ctypes.c_void_p).value
+        return a
+
+    def call(self, oid, *args):
+        """Calls function `oid` with binary arguments (bytes); returns None, or the error's message
+        and detail."""
+        arr = (self._Arg * max(1, len(args)))(*[self._bytes(a) for a in args])
+        out, n = ctypes.create_string_buffer(8192), ctypes.c_int(0)
+        r = self.pq.PQfn(self.conn, oid, out, ctypes.byref(n), 0, arr, len(args))
+        status = self.pq.PQresultStatus(r)
+        field = lambda code: (self.pq.PQresultErrorField(r, ord(code)) or b"").decode()
+        error = None if status in (1, 2) else f"{field('M')} {field('D')}"
+        self.pq.PQclear(r)
+        return error
+
+    def close(self):
+        self.pq.PQfinish(self.conn)
+
+
+def text(s):
+    return s.encode()
+
+
+def boolean(v):
+    return b"\x01" if v else b"\x00"
+
+
+@test
+def redteam3_r1_a_fastpath_call_before_any_statement_is_judged_in_the_locked_mode():
+    """The lock closed on the first statement only: a fastpath call (libpq's PQfn) as the session's
+    first message ran with the settings unlocked, so set_config('interdict.mode', 'off') was
+    allowed and every later fastpath call ran unguarded (setval on a DBA's sequence, lo_export over
+    a data file, pg_terminate_backend). Now the first function call locks the session: the mode
+    cannot be loosened, and setval is refused as readonly refuses it."""
+    dba = connect("postgres")
+    oid = lambda sig: one(dba, f"SELECT '{sig}'::regprocedure::oid")
+    set_config, setval = oid("set_config(text,text,boolean)"), oid("setval(regclass,bigint)")
+    seq = one(dba, "SELECT 's'::regclass::oid")
+    before = one(dba, "SELECT last_value FROM s")
+    fp = Fastpath("r_sess")
+    try:
+        error = fp.call(set_config, text("interdict.mode"), text("off"), boolean(False))
+        assert error and '"reason":"mode.locked"' in error, error
+        error = fp.call(setval, struct.pack("!I", seq), struct.pack("!q", 777))
+        assert error and '"reason":"readonly.' in error, error
+    finally:
+        fp.close()
+    eq(one(dba, "SELECT last_value FROM s"), before, "the sequence unchanged")
+    # Postgres' own settings are locked before a first fastpath call can loosen them (the floor
+    # was the value in force at the first statement).
+    fp = Fastpath("r_sess")
+    try:
+        error = fp.call(set_config, text("debug_print_parse"), text("on"), boolean(False))
+        assert error and '"reason":"setting.locked"' in error, error
+    finally:
+        fp.close()
+
+
+@test
+def redteam3_r3_a_parallel_worker_runs_in_its_leaders_mode():
+    """A parallel worker took its mode from the setting's winning value, which a client's startup
+    value (-c interdict.mode=off) is, not from its leader's lock: functions a worker ran were judged
+    in mode off. A worker now locks as its leader did."""
+    agent = connect("r_sess", options="-c interdict.mode=off")
+    eq(one(agent, "SHOW interdict.mode"), "readonly", "the leader's lock")
+    force = "debug_parallel_query" if server_version(agent) >= 160000 else "force_parallel_mode"
+    run(agent, f"SET {force} = on")
+    run(agent, "SET parallel_leader_participation = off")
+    plan = "\n".join(r[0] for r in run(agent, "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT DISTINCT current_setting('interdict.mode') FROM t"))
+    assert "Workers Launched: 1" in plan, plan
+    eq(run(agent, "SELECT DISTINCT current_setting('interdict.mode') FROM t"), [("readonly",)], "the worker's mode")
