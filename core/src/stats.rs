@@ -9,6 +9,10 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 /// Slots (distinct database, role and agent) counted apart; the rest share slot 0.
 pub const SLOTS: usize = 128;
+/// Agent names one role has slots for in one database; its further agents share one slot.
+pub const AGENTS_PER_ROLE: usize = 8;
+/// The agent name of a role's shared slot.
+pub const OTHER_AGENTS: &str = "(other agents)";
 /// Room for every reason code.
 pub const MAX_REASONS: usize = 96;
 /// Bytes of agent identity kept per slot.
@@ -137,11 +141,25 @@ pub struct SlotBook {
 impl SlotBook {
     pub const EMPTY: SlotBook = SlotBook { keys: [None; SLOTS] };
 
-    /// The slot of `key`, taking a free one the first time (slot 0 when none is free).
+    /// The slot of `key`, taking a free one the first time (slot 0 when none is free). A role's
+    /// sessions name their agents themselves (`interdict.agent` at connect): past
+    /// [`AGENTS_PER_ROLE`] names in a database, its further agents share one slot named
+    /// [`OTHER_AGENTS`], so that no role can take every slot from the others.
     pub fn slot_for(&mut self, key: SlotKey) -> usize {
         if let Some(i) = self.keys.iter().position(|k| *k == Some(key)) {
             return i;
         }
+        let same_role = |k: &&Option<SlotKey>| k.is_some_and(|k| (k.database, k.role) == (key.database, key.role));
+        let other = FixedText::new(OTHER_AGENTS);
+        let key = if key.agent != other && self.keys.iter().filter(same_role).count() >= AGENTS_PER_ROLE {
+            let shared = SlotKey { agent: other, ..key };
+            if let Some(i) = self.keys.iter().position(|k| *k == Some(shared)) {
+                return i;
+            }
+            shared
+        } else {
+            key
+        };
         match self.keys.iter().skip(1).position(Option::is_none) {
             Some(free) => {
                 self.keys[free + 1] = Some(key);
@@ -192,6 +210,22 @@ mod tests {
         }
         assert_eq!(book.slot_for(key(9999, "")), 0, "full: the shared slot");
         assert_eq!(book.in_use().len(), SLOTS);
+    }
+
+    #[test]
+    fn a_role_naming_many_agents_cannot_take_every_slot() {
+        let mut book = SlotBook::EMPTY;
+        let firsts: Vec<usize> = (0..AGENTS_PER_ROLE).map(|i| book.slot_for(key(10, &format!("run-{i}")))).collect();
+        assert!(firsts.iter().all(|&s| s != 0), "its first agents count apart");
+        let shared = book.slot_for(key(10, "run-many"));
+        assert_ne!(shared, 0);
+        assert!(!firsts.contains(&shared));
+        for i in 0..200 {
+            assert_eq!(book.slot_for(key(10, &format!("more-{i}"))), shared, "past the cap: one shared slot");
+        }
+        assert_eq!(book.in_use().iter().filter(|(_, k)| k.is_some_and(|k| k.role == 10)).count(), AGENTS_PER_ROLE + 1);
+        assert_ne!(book.slot_for(key(11, "run-0")), 0, "another role still finds a slot");
+        assert_eq!(book.slot_for(key(10, "run-3")), firsts[3], "a named agent keeps its slot");
     }
 
     #[test]
