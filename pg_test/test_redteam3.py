@@ -1,7 +1,7 @@
 """Red team 3 (PostgreSQL 16, eleventh session): what runs before a session's first statement, and
 parallel workers. Each test failed on the build the finding was made on."""
 import ctypes, ctypes.util, struct
-from harness import test, connect, run, one, eq, ARGS
+from harness import test, connect, run, one, eq, refused, ARGS
 from test_adversary import server_version
 
 
@@ -111,3 +111,25 @@ def redteam3_r3_a_parallel_worker_runs_in_its_leaders_mode():
     plan = "\n".join(r[0] for r in run(agent, "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT DISTINCT current_setting('interdict.mode') FROM t"))
     assert "Workers Launched: 1" in plan, plan
     eq(run(agent, "SELECT DISTINCT current_setting('interdict.mode') FROM t"), [("readonly",)], "the worker's mode")
+
+
+@test
+def redteam3_n1_a_table_cannot_depend_on_another_sessions_temporary_object():
+    """The G3 fix read only the session's own temporary schema: a superuser agent (or a definer
+    helper) made a permanent table OF another session's pg_temp_N type, and that session's end
+    dropped the table with its rows, unrecorded. Any session's temporary objects count now."""
+    from test_redteam import drop
+    dba, other, agent = connect("postgres"), connect("r_off"), connect("r_su")
+    table = f"rt3_victim_{ARGS.label}"
+    try:
+        run(agent, f"CREATE TABLE {table} (id int PRIMARY KEY, v text)")
+        run(agent, f"INSERT INTO {table} VALUES (1, 'precious')")
+        run(other, "CREATE TYPE pg_temp.x AS (id int, v text)")
+        schema = one(other, "SELECT pg_my_temp_schema()::regnamespace::text")
+        eq(one(agent, "SELECT pg_my_temp_schema()::int"), 0, "the agent has no temporary schema of its own")
+        refused(agent, f"ALTER TABLE {table} OF {schema}.x", "guarded.temporary_dependency")
+        other.close()
+        eq(one(dba, f"SELECT reloftype = 0 FROM pg_catalog.pg_class WHERE oid = '{table}'::regclass"), True, "not a typed table")
+        eq(run(dba, f"SELECT id, v FROM {table}"), [(1, "precious")], "the table and its row")
+    finally:
+        drop(dba, f"DROP TABLE IF EXISTS {table}")
