@@ -1,7 +1,7 @@
 """Red team 3 (PostgreSQL 16, eleventh session): what runs before a session's first statement, and
 parallel workers. Each test failed on the build the finding was made on."""
 import ctypes, ctypes.util, struct
-from harness import test, connect, run, one, eq, refused, ARGS
+from harness import test, connect, run, one, eq, refused, last_change, ARGS
 from test_adversary import server_version
 
 
@@ -133,3 +133,50 @@ def redteam3_n1_a_table_cannot_depend_on_another_sessions_temporary_object():
         eq(run(dba, f"SELECT id, v FROM {table}"), [(1, "precious")], "the table and its row")
     finally:
         drop(dba, f"DROP TABLE IF EXISTS {table}")
+
+
+@test
+def redteam3_n4_n5_an_operators_revert_judges_the_reverted_tables_code():
+    """The G11 fix held only when the reverting session was guarded: an operator (mode off)
+    reverting an agent's change ran the table's CHECK unguarded with triggers off — a DELETE of
+    another table (unrecorded, its ON DELETE CASCADE skipped), or G11's ALTER of another table of
+    the change (SIGSEGV, every session of the server ended). While a revert runs, any session judges
+    that code as guarded mode does: guarded.bypass, nothing reverted, the server up."""
+    from test_redteam import drop
+    from test_redteam2 import alive_dba, columns
+    dba, agent = connect("postgres"), connect("r_guard")
+    tag = ARGS.label
+    fn, ra, rb, victim = f"rt3_mid_{tag}", f"rt3_ra_{tag}", f"rt3_rb_{tag}", f"rt3_victim_{tag}"
+    try:
+        run(agent, f"CREATE TABLE {victim} (id int PRIMARY KEY)")
+        run(agent, f"INSERT INTO {victim} VALUES (1), (2)")
+        run(agent, f"""CREATE FUNCTION {fn}(v int) RETURNS boolean LANGUAGE plpgsql AS $$
+                       BEGIN
+                         IF current_setting('session_replication_role') = 'replica' THEN
+                           IF v = 1 THEN EXECUTE 'DELETE FROM public.{victim}'; END IF;
+                           IF v = 3 THEN EXECUTE 'ALTER TABLE public.{rb} ALTER COLUMN c TYPE text'; END IF;
+                         END IF;
+                         RETURN true;
+                       END $$""")
+        run(agent, f"CREATE TABLE {ra} (id int PRIMARY KEY, v int CHECK ({fn}(v)))")
+        run(agent, f"CREATE TABLE {rb} (id int PRIMARY KEY, c int)")
+        run(agent, f"INSERT INTO {ra} VALUES (1, 1), (3, 3)")
+        run(agent, f"UPDATE {ra} SET v = 10 + v WHERE id = 1")
+        deleting = last_change(agent)
+        op = connect("p_op")
+        refused(op, f"SELECT interdict.revert({deleting})", "guarded.bypass")
+        eq(run(dba, f"SELECT id FROM {victim} ORDER BY id"), [(1,), (2,)], "nothing deleted by the CHECK")
+        eq(run(dba, f"SELECT v FROM {ra} WHERE id = 1"), [(11,)], "nothing reverted")
+        run(agent, f"INSERT INTO {rb} VALUES (1073741823, 5)")
+        run(agent, f"WITH x AS (DELETE FROM {rb} WHERE id = 1073741823 RETURNING 1) UPDATE {ra} SET v = 13 WHERE id = 3")
+        altering = last_change(agent)
+        try:
+            refused(op, f"SELECT interdict.revert({altering})", "guarded.bypass")
+        finally:
+            dba = alive_dba()
+        eq(one(op, "SELECT 1"), 1, "the operator's backend is still alive")
+        eq(columns(dba, rb), [("id", "integer", None, ""), ("c", "integer", None, "")], "the other table not retyped")
+        eq(run(dba, f"SELECT id, c FROM {rb}"), [], "no row restored")
+    finally:
+        dba = alive_dba()
+        drop(dba, f"DROP TABLE IF EXISTS {ra}, {rb}, {victim}", f"DROP FUNCTION IF EXISTS {fn}(int)")

@@ -9,9 +9,19 @@ use interdict_core::stats::Counter;
 use interdict_core::{Mode, ReasonCode, Refusal, Settings, Verdict};
 use pgrx::pg_sys;
 
+/// The session's mode, except while `interdict.revert()` runs in a session in mode `off` (an
+/// operator's): the reverted tables' code inside it is judged as in guarded mode, where triggers
+/// off let it do only what readonly may (`guarded.bypass`).
+pub fn configured_mode() -> Mode {
+    match settings::mode() {
+        Mode::Off if crate::guard_sql::reverting() => Mode::Guarded,
+        mode => mode,
+    }
+}
+
 /// The mode the session's checks run under now, ignoring `simulate()`: `None` in mode `off`.
 pub fn session_mode() -> Option<Mode> {
-    effective_mode(settings::mode(), policy::unavailable().is_some(), false)
+    effective_mode(configured_mode(), policy::unavailable().is_some(), false)
 }
 
 /// The mode this statement runs under, or `None` when nothing is to be checked (mode `off`, the
@@ -23,13 +33,13 @@ pub fn agent_mode() -> Option<Mode> {
         return None;
     }
     crate::session::ensure_locked();
-    let configured = settings::mode();
+    let configured = configured_mode();
     let mode = effective_mode(configured, policy::unavailable().is_some(), statement::simulating());
     if mode == Some(Mode::Readonly) {
         // SAFETY: a plain write of a backend global.
         unsafe { pg_sys::XactReadOnly = true };
     }
-    if configured != Mode::Off {
+    if settings::mode() != Mode::Off {
         let locked = mode.unwrap_or(configured);
         crate::server_settings::lock(locked); // once: the locks on Postgres' own settings take hold
         stats::checked(locked);

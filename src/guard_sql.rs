@@ -57,6 +57,30 @@ pub fn is_internal() -> bool {
     on_own_tables() || unsafe { pg_sys::IsBinaryUpgrade || pg_sys::creating_extension }
 }
 
+/// Set while `interdict.revert()` runs, in any session (see [`reverting`]).
+static REVERTING: BackendCell<bool> = BackendCell::new(false);
+
+/// Whether `interdict.revert()` is running: the reverted tables' own code (a CHECK, a default, an
+/// index expression) runs inside its statements, with triggers off, in the reverting session —
+/// an operator's unguarded one too. That code is judged as guarded mode judges it there.
+#[inline]
+pub fn reverting() -> bool {
+    REVERTING.get()
+}
+
+/// Marks the revert running until the value returned is dropped.
+pub fn enter_revert() -> impl Drop {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            REVERTING.set(self.0);
+        }
+    }
+    let was = REVERTING.get();
+    REVERTING.set(true);
+    Restore(was)
+}
+
 /// Whether this executor start is the guard's own statement (by the address of its text).
 #[inline]
 pub fn is_own_statement(source: *const c_char) -> bool {

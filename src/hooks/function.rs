@@ -149,7 +149,7 @@ unsafe extern "C-unwind" fn object_access(
     }
     // Readonly refuses functions with side effects; guarded mode those whose writes undo cannot
     // record (large objects, other servers, server files) and judges the rows the others write.
-    let mode = settings::mode();
+    let mode = crate::enforce::configured_mode();
     if access == pg_sys::ObjectAccessType::OAT_FUNCTION_EXECUTE && mode != Mode::Off && !pg_sys::IsBinaryUpgrade && !crate::guard_sql::is_internal() {
         if crate::enforce::session_mode() == Some(Mode::Readonly) {
             // The fastpath protocol (libpq's lo_* calls) reaches only this hook: keep the backstop here too.

@@ -62,6 +62,7 @@ pub fn revert(ids: &[i64], force: bool) -> Vec<i64> {
     ids.sort_unstable_by(|a, b| b.cmp(a));
     ids.dedup();
     let _settings = RevertSettings::enter();
+    let _reverting = crate::guard_sql::enter_revert();
     ids.into_iter().map(|id| revert_one(id, force)).collect()
 }
 
