@@ -180,3 +180,43 @@ def redteam3_n4_n5_an_operators_revert_judges_the_reverted_tables_code():
     finally:
         dba = alive_dba()
         drop(dba, f"DROP TABLE IF EXISTS {ra}, {rb}, {victim}", f"DROP FUNCTION IF EXISTS {fn}(int)")
+
+
+@test
+def redteam3_n3_lossy_modifier_changes_are_column_type_refusals():
+    """Type modifiers were compared as plain numbers: interval month -> interval year kept only
+    whole years, numeric(2,2) -> numeric(2,-2) rounded to hundreds (a negative scale read as 2046),
+    numeric(5,2)[] -> numeric(6,0)[] rounded every element; all allowed, unrecorded. Each is
+    guarded.column_type now, the rows unchanged; a wider precision still passes."""
+    from test_redteam import drop
+    dba, agent = connect("postgres"), connect("r_guard")
+    table = f"rt3_lossy_{ARGS.label}"
+    try:
+        run(agent, f"CREATE TABLE {table} (id int PRIMARY KEY, iv interval month, n numeric(2,2), a numeric(5,2)[], ts timestamp(3))")
+        run(agent, f"INSERT INTO {table} VALUES (1, '1 year 5 months', 0.49, '{{1.49, 2.51}}', '2024-01-01 12:00:00.123')")
+        before = run(dba, f"SELECT iv::text, n::text, a::text, ts::text FROM {table}")
+        refused(agent, f"ALTER TABLE {table} ALTER COLUMN iv TYPE interval year", "guarded.column_type")
+        if server_version(dba) >= 150000:
+            refused(agent, f"ALTER TABLE {table} ALTER COLUMN n TYPE numeric(2,-2)", "guarded.column_type")
+        refused(agent, f"ALTER TABLE {table} ALTER COLUMN a TYPE numeric(6,0)[]", "guarded.column_type")
+        eq(run(dba, f"SELECT iv::text, n::text, a::text, ts::text FROM {table}"), before, "the values unchanged")
+        run(agent, f"ALTER TABLE {table} ALTER COLUMN a TYPE numeric(7,2)[]")
+        run(agent, f"ALTER TABLE {table} ALTER COLUMN ts TYPE timestamp(6)")
+        eq(run(dba, f"SELECT iv::text, n::text, a::text, ts::text FROM {table}"), before, "the widened columns keep every value")
+    finally:
+        drop(dba, f"DROP TABLE IF EXISTS {table}")
+
+
+@test
+def redteam3_n7_n10_the_guards_records_and_the_catalogs_are_never_written():
+    """COPY into interdict.change_rows, and DML on pg_db_role_setting (a superuser agent deleting
+    its own role's interdict.mode), were refused as the approvable guarded.not_reversible: one
+    approval let the agent forge undo's records or drop its own guard. They are
+    guarded.guard_schema and system.protected now, with no approval id."""
+    from harness import refusal
+    dba, agent = connect("postgres"), connect("r_su")
+    d = refusal(agent, "COPY interdict.change_rows FROM STDIN")
+    eq((d["reason"], "approval_id" in d), ("guarded.guard_schema", False), "COPY into the guard's records")
+    d = refusal(agent, "DELETE FROM pg_catalog.pg_db_role_setting WHERE setrole = 'r_su'::regrole")
+    eq((d["reason"], "approval_id" in d), ("system.protected", False), "DML on a system catalog")
+    eq(one(dba, "SELECT count(*) FROM pg_catalog.pg_db_role_setting WHERE setrole = 'r_su'::regrole"), 1, "the role's settings kept")

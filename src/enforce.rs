@@ -151,6 +151,18 @@ pub fn table_rules(mode: Mode, tables: impl FnOnce() -> (Vec<String>, Vec<String
 /// writes, functions), and for `COPY FROM`. In a simulation the refusal is noted, not raised.
 pub fn recordable_writes(relids: impl Iterator<Item = pg_sys::Oid>) {
     for relid in relids {
+        // The guard's records and Postgres' catalogs are never written from an agent session, by
+        // any command (COPY included), approval or not.
+        // SAFETY: catalog lookups inside a transaction.
+        let (guard, system) = unsafe { (crate::facts::guard_objects::is_guard_relation(relid), u32::from(relid) < pg_sys::FirstNormalObjectId) };
+        if guard || system {
+            let table = unsafe { crate::nodes::relation_name(relid) }.unwrap_or_default();
+            let refusal = match guard {
+                true => Refusal::new(ReasonCode::GuardedGuardSchema, Mode::Guarded, format!("writing {table}")),
+                false => Refusal::new(ReasonCode::SystemProtected, Mode::Guarded, format!("writing the system catalog {table}")),
+            };
+            enforce(Verdict::Refuse(refusal.fact("relation", table)));
+        }
         let Some(why) = crate::undo::not_recordable(relid) else { continue };
         // SAFETY: a catalog lookup inside a transaction.
         let table = unsafe { crate::nodes::relation_name(relid) }.unwrap_or_default();

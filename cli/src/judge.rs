@@ -966,7 +966,7 @@ fn is_plain_column(mut v: &Value, column: &str) -> bool {
 fn type_ref(t: &Value) -> TypeRef {
     let n = names(list(t, "names"));
     let name = n.last().cloned().unwrap_or_default();
-    let mods: Vec<u32> = list(t, "typmods").iter().filter_map(integer_constant).filter_map(|m| u32::try_from(m).ok()).collect();
+    let mods: Vec<i64> = list(t, "typmods").iter().filter_map(integer_constant).collect();
     let name = match name.as_str() {
         "integer" | "int" => "int4".to_string(),
         "smallint" => "int2".into(),
@@ -978,10 +978,11 @@ fn type_ref(t: &Value) -> TypeRef {
     };
     let modifier = match (name.as_str(), mods.as_slice()) {
         (_, []) => Modifier::None,
-        ("numeric", [p]) => Modifier::Numeric { precision: *p, scale: 0 },
-        ("numeric", [p, s, ..]) => Modifier::Numeric { precision: *p, scale: *s },
-        ("varchar" | "bpchar" | "bit" | "varbit", [n, ..]) => Modifier::Length(*n),
-        (_, [m, ..]) => Modifier::Other(*m),
+        ("numeric", [p]) => Modifier::Numeric { precision: *p as u32, scale: 0 },
+        ("numeric", [p, s, ..]) => Modifier::Numeric { precision: *p as u32, scale: *s as i32 },
+        ("varchar" | "bpchar" | "bit" | "varbit", [n, ..]) => Modifier::Length(*n as u32),
+        ("timestamp" | "timestamptz" | "time" | "timetz", [m, ..]) => Modifier::Other(*m as u32),
+        (_, [m, ..]) => Modifier::Opaque(*m as i32),
     };
     TypeRef::new(&name, modifier)
 }

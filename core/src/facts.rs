@@ -121,10 +121,14 @@ pub enum Modifier {
     None,
     /// A length (`varchar(n)`, `char(n)`, `bit(n)`).
     Length(u32),
-    /// `numeric(precision, scale)`.
-    Numeric { precision: u32, scale: u32 },
-    /// Any other modifier (`timestamp(p)`, `interval(p)`, …): a larger one keeps more.
+    /// `numeric(precision, scale)`; the scale may be negative (PostgreSQL 15+).
+    Numeric { precision: u32, scale: i32 },
+    /// A fractional-seconds precision (`timestamp(p)`, `time(p)`, a full-range `interval(p)`): a
+    /// larger one keeps more.
     Other(u32),
+    /// Any other modifier (`interval year`, an extension type's): only the same one is known to
+    /// keep every value.
+    Opaque(i32),
 }
 
 impl TypeRef {
@@ -132,6 +136,7 @@ impl TypeRef {
         let display = match modifier {
             Modifier::None => name.to_string(),
             Modifier::Length(n) | Modifier::Other(n) => format!("{name}({n})"),
+            Modifier::Opaque(m) => format!("{name} (modifier {m})"),
             Modifier::Numeric { precision, scale } => format!("{name}({precision},{scale})"),
         };
         TypeRef { name: name.into(), modifier, display }

@@ -216,9 +216,11 @@ fn wider_modifier(from: Modifier, to: Modifier) -> bool {
         (_, Modifier::None) => true, // no limit
         (Modifier::None, _) => false, // unlimited into limited
         (Modifier::Numeric { precision: fp, scale: fs }, Modifier::Numeric { precision: tp, scale: ts }) => {
-            ts >= fs && tp.saturating_sub(ts) >= fp.saturating_sub(fs)
+            // as many fractional digits, and as many integer digits (precision - scale)
+            ts >= fs && i64::from(tp) - i64::from(ts) >= i64::from(fp) - i64::from(fs)
         }
         (Modifier::Length(f), Modifier::Length(t)) | (Modifier::Other(f), Modifier::Other(t)) => t >= f,
+        (Modifier::Opaque(f), Modifier::Opaque(t)) => t == f,
         _ => false, // different kinds of modifier: not known to keep every value
     }
 }
@@ -235,7 +237,7 @@ mod tests {
         TypeRef::new(name, modifier)
     }
 
-    fn numeric(precision: u32, scale: u32) -> TypeRef {
+    fn numeric(precision: u32, scale: i32) -> TypeRef {
         TypeRef::new("numeric", Modifier::Numeric { precision, scale })
     }
 
@@ -263,6 +265,16 @@ mod tests {
         assert!(loses_data(&numeric(10, 2), &numeric(10, 1)), "fewer decimals");
         assert!(loses_data(&numeric(10, 2), &numeric(9, 2)), "fewer digits");
         assert!(loses_data(&t("numeric", -1), &numeric(10, 2)));
+        assert!(loses_data(&numeric(2, 2), &numeric(2, -2)), "a negative scale rounds to hundreds");
+        assert!(!loses_data(&numeric(2, -2), &numeric(4, 0)), "hundreds fit four integer digits");
+        assert!(loses_data(&numeric(3, -2), &numeric(4, 0)), "five integer digits do not");
+        let opaque = |m| TypeRef::new("interval", Modifier::Opaque(m));
+        assert!(loses_data(&opaque(0x0002_ffff), &opaque(0x0004_ffff)), "interval month into interval year");
+        assert!(!loses_data(&opaque(7), &opaque(7)));
+        assert!(!loses_data(&opaque(7), &t("interval", -1)), "into no modifier");
+        let precision = |p| TypeRef::new("timestamp", Modifier::Other(p));
+        assert!(!loses_data(&precision(3), &precision(6)));
+        assert!(loses_data(&precision(6), &precision(3)));
         assert!(loses_data(&t("json", -1), &t("jsonb", -1)), "jsonb drops duplicate keys and order");
         assert!(loses_data(&t("float8", -1), &t("text", -1)), "float text follows extra_float_digits");
         assert!(loses_data(&t("timestamp", -1), &t("timestamptz", -1)), "an instant follows TimeZone");

@@ -251,18 +251,26 @@ unsafe fn lookup_type(name: *mut pg_sys::TypeName) -> Option<(pg_sys::Oid, i32)>
 /// printed as Postgres prints them (`format_type_with_typemod`).
 unsafe fn type_ref(typid: pg_sys::Oid, typmod: i32) -> TypeRef {
     let name = type_name(typid).unwrap_or_default();
-    let is = |oids: &[pg_sys::Oid]| oids.contains(&typid);
+    // An array's modifier is its element type's.
+    let element = pg_sys::get_element_type(typid);
+    let of = if element == pg_sys::InvalidOid { typid } else { element };
+    let is = |oids: &[pg_sys::Oid]| oids.contains(&of);
     let m = typmod;
     let modifier = if m < 0 {
         Modifier::None
     } else if is(&[pg_sys::NUMERICOID]) && m >= 4 {
-        Modifier::Numeric { precision: (((m - 4) >> 16) & 0xffff) as u32, scale: ((m - 4) & 0xffff) as u32 }
+        // `make_numeric_typmod`: the scale is 11 bits, signed (negative from 15)
+        Modifier::Numeric { precision: (((m - 4) >> 16) & 0xffff) as u32, scale: ((((m - 4) & 0x7ff) ^ 1024) - 1024) }
     } else if is(&[pg_sys::VARCHAROID, pg_sys::BPCHAROID]) && m >= 4 {
         Modifier::Length((m - 4) as u32)
     } else if is(&[pg_sys::BITOID, pg_sys::VARBITOID]) {
         Modifier::Length(m as u32)
+    } else if is(&[pg_sys::TIMESTAMPOID, pg_sys::TIMESTAMPTZOID, pg_sys::TIMEOID, pg_sys::TIMETZOID]) {
+        Modifier::Other(m as u32) // a precision
+    } else if is(&[pg_sys::INTERVALOID]) && (m >> 16) & 0x7fff == 0x7fff {
+        Modifier::Other((m & 0xffff) as u32) // every field kept (`INTERVAL_FULL_RANGE`): a precision
     } else {
-        Modifier::Other(m as u32)
+        Modifier::Opaque(m) // interval's field restrictions, an extension type's modifier
     };
     let display = crate::nodes::cstr(pg_sys::format_type_with_typemod(typid, typmod)).unwrap_or_else(|| name.clone());
     TypeRef { name, modifier, display }
