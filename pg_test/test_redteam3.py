@@ -220,3 +220,38 @@ def redteam3_n7_n10_the_guards_records_and_the_catalogs_are_never_written():
     d = refusal(agent, "DELETE FROM pg_catalog.pg_db_role_setting WHERE setrole = 'r_su'::regrole")
     eq((d["reason"], "approval_id" in d), ("system.protected", False), "DML on a system catalog")
     eq(one(dba, "SELECT count(*) FROM pg_catalog.pg_db_role_setting WHERE setrole = 'r_su'::regrole"), 1, "the role's settings kept")
+
+
+@test
+def redteam3_n6_an_approval_of_a_nested_statement_binds_that_statement():
+    """An approval of `SELECT run(q) FROM jobs` refused for the nested DROP TABLE old_scratch ran
+    DROP TABLE precious once the agent changed q (nothing redefined: the nested text came from
+    data); a cursor's bound parameter did the same through FETCH. The nested statement's text and
+    parameters are in the approval id now: the other DROP is refused with another id, the approved
+    one runs. (A cursor's bound parameter values are in a FETCH's id too.)"""
+    from harness import refusal
+    from test_redteam import drop
+    dba, agent, op = connect("postgres"), connect("r_guard"), connect("p_op")
+    tag = ARGS.label
+    fn, jobs, scratch, precious = f"rt3_run_{tag}", f"rt3_jobs_{tag}", f"rt3_scratch_{tag}", f"rt3_precious_{tag}"
+    try:
+        run(agent, f"CREATE FUNCTION {fn}(q text) RETURNS int LANGUAGE plpgsql AS $$ BEGIN EXECUTE q; RETURN 1; END $$")
+        run(agent, f"CREATE TABLE {jobs} (id int PRIMARY KEY, q text)")
+        run(agent, f"CREATE TABLE {scratch} (id int PRIMARY KEY)")
+        run(agent, f"CREATE TABLE {precious} (id int PRIMARY KEY, v text)")
+        run(agent, f"INSERT INTO {precious} VALUES (1, 'keep me')")
+        run(agent, f"INSERT INTO {jobs} VALUES (1, 'DROP TABLE public.{scratch}')")
+        job = f"SELECT {fn}(q) FROM {jobs} WHERE id = 1"
+        first = refusal(agent, job)
+        eq(first["reason"], "guarded.drop", "the nested DROP refused")
+        run(op, f"SELECT interdict.approve('{first['approval_id']}')")
+        run(agent, f"UPDATE {jobs} SET q = 'DROP TABLE public.{precious}' WHERE id = 1")
+        other = refusal(agent, job)
+        eq(other["reason"], "guarded.drop", "another nested DROP is refused")
+        assert other["approval_id"] != first["approval_id"], other
+        eq(run(dba, f"SELECT v FROM {precious}"), [("keep me",)], "precious kept")
+        run(agent, f"UPDATE {jobs} SET q = 'DROP TABLE public.{scratch}' WHERE id = 1")
+        run(agent, job)
+        eq(one(dba, f"SELECT to_regclass('{scratch}') IS NULL"), True, "the approved DROP ran")
+    finally:
+        drop(dba, f"DROP TABLE IF EXISTS {jobs}, {scratch}, {precious}", f"DROP FUNCTION IF EXISTS {fn}(text)")

@@ -17,7 +17,11 @@ pub fn current_id(reason: ReasonCode) -> ApprovalId {
     let (text, params) = statement_text();
     // SAFETY: plain reads of backend globals.
     let (database, role) = unsafe { (u32::from(pg_sys::MyDatabaseId), u32::from(pg_sys::GetSessionUserId())) };
-    let resolved = crate::statement::statement_binding();
+    let mut resolved = crate::statement::statement_binding();
+    if let Some(nested) = crate::statement::judged() {
+        // a refusal of a nested statement: which one (see `statement::judging`)
+        resolved.extend([u32::MAX, nested as u32, (nested >> 32) as u32]);
+    }
     ApprovalId::for_request(&Request { database, role, statement: &text, params: &params, resolved: &resolved, reason: reason.reason().code })
 }
 

@@ -324,10 +324,7 @@ unsafe fn binding_of(pstmt: *mut pg_sys::PlannedStmt) -> Vec<u32> {
 /// relations and a hash of its text (FNV-1a), so that an approval of one does not carry over to
 /// another prepared or declared later under the same name.
 unsafe fn prepared(stmt: *mut pg_sys::Node) -> Option<(Vec<pg_sys::Oid>, u64)> {
-    let hash = |text: *const std::ffi::c_char| {
-        let bytes = std::ffi::CStr::from_ptr(text).to_bytes();
-        bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
-    };
+    let hash = |text: *const std::ffi::c_char| fnv(FNV_START, std::ffi::CStr::from_ptr(text).to_bytes());
     if crate::nodes::is_a(stmt, pg_sys::NodeTag::T_FetchStmt) {
         let portal = pg_sys::GetPortalByName((*(stmt as *mut pg_sys::FetchStmt)).portalname);
         if portal.is_null() || (*portal).sourceText.is_null() {
@@ -337,7 +334,11 @@ unsafe fn prepared(stmt: *mut pg_sys::Node) -> Option<(Vec<pg_sys::Oid>, u64)> {
             .filter(|s| crate::nodes::is_a(*s, pg_sys::NodeTag::T_PlannedStmt))
             .flat_map(|s| crate::nodes::list_oids((*(s as *mut pg_sys::PlannedStmt)).relationOids))
             .collect();
-        return Some((relations, hash((*portal).sourceText)));
+        // a cursor's bound parameters are part of what it runs
+        let with_params = param_values((*portal).portalParams)
+            .iter()
+            .fold(hash((*portal).sourceText), |h, v| fnv(fnv(h, &[0xff]), v.as_deref().unwrap_or("\\N").as_bytes()));
+        return Some((relations, with_params));
     }
     if !crate::nodes::is_a(stmt, pg_sys::NodeTag::T_ExecuteStmt) {
         return None;
@@ -348,6 +349,51 @@ unsafe fn prepared(stmt: *mut pg_sys::Node) -> Option<(Vec<pg_sys::Oid>, u64)> {
     }
     let source = (*prepared).plansource;
     Some((crate::nodes::list_oids((*source).relationOids).collect(), hash((*source).query_string)))
+}
+
+/// The nested statement being judged now (a query a function runs, PL/pgSQL's `EXECUTE`, a `DO`
+/// block's statements): a hash of its text and parameter values, bound into the approval id of a
+/// refusal raised while it is judged. The nested statement's text can come from data, a setting
+/// or a parameter: an approval given for one must not let another run under the same top-level
+/// statement.
+static JUDGING: BackendCell<Option<u64>> = BackendCell::new(None);
+
+/// Marks a nested statement (`source` with its location and length, `params`) as the one being
+/// judged until the value returned is dropped; nothing at the top level (its own text is bound).
+///
+/// # Safety
+/// `source` and `params` belong to the statement being judged (or are null).
+pub unsafe fn judging(source: *const std::ffi::c_char, location: i32, length: i32, params: pg_sys::ParamListInfo) -> impl Drop {
+    struct Restore(Option<u64>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            JUDGING.set(self.0);
+        }
+    }
+    let was = JUDGING.get();
+    if !at_top_level() && !source.is_null() {
+        let whole = std::ffi::CStr::from_ptr(source).to_bytes();
+        let start = (location.max(0) as usize).min(whole.len());
+        let end = if length > 0 { (start + length as usize).min(whole.len()) } else { whole.len() };
+        let mut h = fnv(FNV_START, &whole[start..end]);
+        for value in param_values(params) {
+            h = fnv(fnv(h, &[0xff]), value.as_deref().unwrap_or("\\N").as_bytes());
+        }
+        JUDGING.set(Some(h));
+    }
+    Restore(was)
+}
+
+/// The nested statement being judged, as [`judging`] hashed it.
+pub fn judged() -> Option<u64> {
+    JUDGING.get()
+}
+
+const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a over `bytes`, from `h`.
+fn fnv(h: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(h, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
 /// Parameter values as text, read only through the interface each kind of list offers: a list

@@ -78,6 +78,8 @@ unsafe fn before_start(query_desc: *mut pg_sys::QueryDesc, eflags: i32) -> bool 
         }
     }
     if let Some(mode) = mode {
+        let pstmt = (*query_desc).plannedstmt;
+        let _judging = statement::judging((*query_desc).sourceText, (*pstmt).stmt_location, (*pstmt).stmt_len, (*query_desc).params);
         let facts = plan_facts((*query_desc).plannedstmt, explain_only, mode == Mode::Guarded);
         crate::enforce::enforce_on(decide_plan(&crate::enforce::settings_for(mode), &facts), || plan_tables((*query_desc).plannedstmt).0);
         if !explain_only {
