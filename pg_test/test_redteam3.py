@@ -255,3 +255,41 @@ def redteam3_n6_an_approval_of_a_nested_statement_binds_that_statement():
         eq(one(dba, f"SELECT to_regclass('{scratch}') IS NULL"), True, "the approved DROP ran")
     finally:
         drop(dba, f"DROP TABLE IF EXISTS {jobs}, {scratch}, {precious}", f"DROP FUNCTION IF EXISTS {fn}(text)")
+
+
+@test
+def redteam3_n2_n8_no_code_of_the_agents_runs_in_other_sessions():
+    """Routes around the G16 fix, each ran an agent's code unguarded in other sessions: a superuser
+    agent replacing the function behind a DBA's trigger (or giving its own function to the DBA);
+    an index calling the agent's function (autovacuum's ANALYZE ran it: an "IMMUTABLE" PL/pgSQL
+    wrapper deleting rows); a table of the agent's inheriting from a DBA's table (the agent's
+    trigger on it fired for the DBA's UPDATE of the parent). Each is guarded.untrusted_code; the
+    agent's own functions, indexes with Postgres' functions and children of its own tables stay
+    allowed."""
+    from test_redteam import drop
+    dba, su, agent = connect("postgres"), connect("r_su"), connect("r_guard")
+    tag = ARGS.label
+    dba_fn, mine, idx_t, parent, child, own_parent = (f"rt3_dbafn_{tag}", f"rt3_mine_{tag}", f"rt3_idx_{tag}",
+                                                       f"rt3_parent_{tag}", f"rt3_child_{tag}", f"rt3_own_{tag}")
+    try:
+        run(dba, f"CREATE FUNCTION {dba_fn}() RETURNS int LANGUAGE sql AS 'SELECT 1'")
+        refused(su, f"CREATE OR REPLACE FUNCTION {dba_fn}() RETURNS int LANGUAGE sql AS 'SELECT 2'", "guarded.untrusted_code")
+        refused(su, f"ALTER FUNCTION {dba_fn}() SECURITY DEFINER", "guarded.untrusted_code")
+        eq(one(dba, f"SELECT {dba_fn}()"), 1, "the DBA's function unchanged")
+        run(su, f"CREATE FUNCTION {mine}(i int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN RETURN i; END $$")
+        run(su, f"CREATE OR REPLACE FUNCTION {mine}(i int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN RETURN i + 0; END $$")
+        refused(su, f"ALTER FUNCTION {mine}(int) OWNER TO postgres", "guarded.privileges")
+        run(agent, f"CREATE TABLE {idx_t} (id int PRIMARY KEY, v text)")
+        run(agent, f"CREATE INDEX ON {idx_t} (lower(v))")
+        run(agent, f"CREATE FUNCTION {mine}_g(i int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN RETURN i; END $$")
+        refused(agent, f"CREATE INDEX ON {idx_t} (({mine}_g(id)))", "guarded.untrusted_code")
+        refused(agent, f"CREATE INDEX ON {idx_t} (id) WHERE {mine}_g(id) > 0", "guarded.untrusted_code")
+        eq(one(dba, f"SELECT count(*) FROM pg_catalog.pg_index WHERE indrelid = '{idx_t}'::regclass"), 2, "the key and lower(v) only")
+        run(dba, f"CREATE TABLE {parent} (id int PRIMARY KEY, v text)")
+        refused(su, f"CREATE TABLE {child} (PRIMARY KEY (id)) INHERITS ({parent})", "guarded.untrusted_code")
+        eq(one(dba, f"SELECT to_regclass('{child}') IS NULL"), True, "no child of the DBA's table")
+        run(agent, f"CREATE TABLE {own_parent} (id int PRIMARY KEY, v text)")
+        run(agent, f"CREATE TABLE {own_parent}_c (PRIMARY KEY (id)) INHERITS ({own_parent})")
+    finally:
+        drop(dba, f"DROP TABLE IF EXISTS {idx_t}, {child}, {parent}, {own_parent} CASCADE",
+             f"DROP FUNCTION IF EXISTS {dba_fn}(), {mine}(int), {mine}_g(int)")

@@ -34,7 +34,7 @@ FLOORS = [
     # 7. The guard's own SQL, pinned and run as the extension's or a table's owner.
     ["guard_sql"],
     # 8. Stores: approvals, the policy, undo's records; facts read with the guard's own SQL.
-    ["approvals", "policy", "undo/mod", "undo/image", "undo/store", "undo/revert", "facts/temporary"],
+    ["approvals", "policy", "undo/mod", "undo/image", "undo/store", "undo/revert", "facts/temporary", "facts/planted"],
     # 9. The session's lock; check_role.
     ["session", "check_role"],
     # 10. Postgres' own settings locked in agent sessions.

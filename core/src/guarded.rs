@@ -58,6 +58,19 @@ pub fn temporary_dependency(found: Option<(String, String)>) -> Verdict {
     }
 }
 
+/// Code the statement left where other sessions run it unguarded (see the extension's
+/// `facts/planted.rs`): (what holds it, where it runs), if any, is refused.
+pub fn planted_code(found: Option<(String, String)>) -> Verdict {
+    match found {
+        None => Verdict::Allow,
+        Some((object, runs_in)) => Verdict::Refuse(
+            Refusal::new(ReasonCode::GuardedUntrustedCode, Mode::Guarded, format!("{object}, which runs in {runs_in}"))
+                .fact("object", object)
+                .fact("runs_in", runs_in),
+        ),
+    }
+}
+
 /// The rows of the command table marked `Judge`: what the statement says decides.
 fn judge(facts: &UtilityFacts, refuse: &dyn Fn(ReasonCode, String) -> Verdict) -> Verdict {
     let tag = facts.tag.as_str();

@@ -6,6 +6,7 @@ pub mod function;
 pub mod guard_objects;
 pub mod names;
 pub mod plan;
+pub mod planted;
 pub mod roles;
 pub mod scope;
 pub mod temporary;

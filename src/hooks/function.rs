@@ -184,6 +184,16 @@ unsafe extern "C-unwind" fn object_access(
             .fact("object", u32::from(object_id).to_string());
         crate::reasons::raise(&refusal);
     }
+    // Another role's function replaced or altered (its owner given to another role included): its
+    // body runs wherever that role's code calls it — a DBA's trigger, a helper — unguarded.
+    if changing && mode == Mode::Guarded && class_id == pg_sys::ProcedureRelationId && matches!(access, OAT_POST_CREATE | OAT_POST_ALTER) {
+        if let Some(owner) = function_owner(object_id).filter(|&o| !crate::facts::planted::the_agents(o)) {
+            let refusal = interdict_core::Refusal::new(interdict_core::ReasonCode::GuardedUntrustedCode, mode, "replacing or altering another role's function")
+                .fact("function", crate::nodes::describe_object(class_id, object_id, 0))
+                .fact("owner", u32::from(owner).to_string());
+            crate::reasons::raise(&refusal);
+        }
+    }
     // Postgres' own objects (initdb's, below FirstNormalObjectId: pg_catalog's functions, operators,
     // types, text search configurations, the public schema, …) serve every session: an agent
     // session (a superuser one, or through an owner's rights) changes none of them.
@@ -195,4 +205,15 @@ unsafe extern "C-unwind" fn object_access(
     if let Some(prev) = PREV.get() {
         crate::chain::call_down(|| prev(access, class_id, object_id, sub_id, arg), || {});
     }
+}
+
+/// `pg_proc.proowner` of a function, if it exists.
+unsafe fn function_owner(funcid: pg_sys::Oid) -> Option<pg_sys::Oid> {
+    let tuple = pg_sys::SearchSysCache1(pg_sys::SysCacheIdentifier::PROCOID as i32, pg_sys::Datum::from(funcid));
+    if tuple.is_null() {
+        return None;
+    }
+    let owner = (*(pg_sys::GETSTRUCT(tuple) as *mut pg_sys::FormData_pg_proc)).proowner;
+    pg_sys::ReleaseSysCache(tuple);
+    Some(owner)
 }

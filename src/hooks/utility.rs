@@ -78,6 +78,7 @@ unsafe fn after(counting: bool, pstmt: *mut pg_sys::PlannedStmt, qc: *mut pg_sys
         // What the statement made depend on the session's temporary objects (refused as a row
         // limit is below: the statement's work goes with the transaction).
         crate::enforce::enforce(interdict_core::guarded::temporary_dependency(crate::facts::temporary::permanent_dependent()));
+        crate::enforce::enforce(interdict_core::guarded::planted_code(planted((*pstmt).utilityStmt)));
     }
     if !counting {
         return;
@@ -90,6 +91,23 @@ unsafe fn after(counting: bool, pstmt: *mut pg_sys::PlannedStmt, qc: *mut pg_sys
         crate::undo::flush(false);
         statement::statement_ended();
     }
+}
+
+/// Code the statement left for other sessions to run (see `facts/planted.rs`): an index calling a
+/// function of the agent's, a table inheriting from or partitioning another role's table.
+unsafe fn planted(node: *mut pg_sys::Node) -> Option<(String, String)> {
+    use crate::facts::planted::{agent_function_in_index, others_parent};
+    let relid = |rv: *mut pg_sys::RangeVar| {
+        let relid = pg_sys::RangeVarGetRelidExtended(rv, pg_sys::NoLock as i32, pg_sys::RVROption::RVR_MISSING_OK, None, std::ptr::null_mut());
+        (relid != pg_sys::InvalidOid).then_some(relid)
+    };
+    if crate::nodes::is_a(node, pg_sys::NodeTag::T_IndexStmt) {
+        return relid((*(node as *mut pg_sys::IndexStmt)).relation).and_then(agent_function_in_index);
+    }
+    if crate::nodes::is_a(node, pg_sys::NodeTag::T_CreateStmt) && !(*(node as *mut pg_sys::CreateStmt)).inhRelations.is_null() {
+        return relid((*(node as *mut pg_sys::CreateStmt)).relation).and_then(others_parent);
+    }
+    None
 }
 
 /// Whether a statement can record a dependency in the catalog: transaction control, `SET` and
