@@ -618,6 +618,15 @@ impl Session {
         if node == "CreateTrigStmt" {
             return Some("CREATE TRIGGER: whether the table is the session's own (a trigger on another role's table is refused) is the server's to see".into());
         }
+        if node == "CreateFunctionStmt" && body.get("replace").and_then(Value::as_bool) == Some(true) {
+            return Some("CREATE OR REPLACE FUNCTION: whether the function is another role's (replacing it is refused) is the server's to see".into());
+        }
+        if node == "IndexStmt" && body.to_string().contains("\"FuncCall\"") {
+            return Some("an index calling a function: whether the function is the agent's own (autovacuum would run it: refused) is the server's to see".into());
+        }
+        if node == "CreateStmt" && body.to_string().contains("\"inh_relations\"") {
+            return Some("INHERITS / PARTITION OF: whether the parent is another role's table (refused) is the server's to see".into());
+        }
         if SYSTEM_OBJECT_CHANGES.contains(&node) {
             return Some("whether the object is one Postgres itself created (changing those is refused) is the server's to see".into());
         }

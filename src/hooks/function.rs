@@ -186,7 +186,9 @@ unsafe extern "C-unwind" fn object_access(
     }
     // Another role's function replaced or altered (its owner given to another role included): its
     // body runs wherever that role's code calls it — a DBA's trigger, a helper — unguarded.
-    if changing && mode == Mode::Guarded && class_id == pg_sys::ProcedureRelationId && matches!(access, OAT_POST_CREATE | OAT_POST_ALTER) {
+    // (Postgres' own functions are system.protected, below.)
+    let others_function = class_id == pg_sys::ProcedureRelationId && u32::from(object_id) >= pg_sys::FirstNormalObjectId;
+    if changing && mode == Mode::Guarded && others_function && matches!(access, OAT_POST_CREATE | OAT_POST_ALTER) {
         if let Some(owner) = function_owner(object_id).filter(|&o| !crate::facts::planted::the_agents(o)) {
             let refusal = interdict_core::Refusal::new(interdict_core::ReasonCode::GuardedUntrustedCode, mode, "replacing or altering another role's function")
                 .fact("function", crate::nodes::describe_object(class_id, object_id, 0))
