@@ -624,7 +624,7 @@ impl Session {
         if node == "IndexStmt" && body.to_string().contains("\"FuncCall\"") {
             return Some("an index calling a function: whether the function is the agent's own (autovacuum would run it: refused) is the server's to see".into());
         }
-        if node == "CreateStmt" && body.to_string().contains("\"inh_relations\"") {
+        if node == "CreateStmt" && body.get("inh_relations").and_then(Value::as_array).is_some_and(|a| !a.is_empty()) {
             return Some("INHERITS / PARTITION OF: whether the parent is another role's table (refused) is the server's to see".into());
         }
         if SYSTEM_OBJECT_CHANGES.contains(&node) {
