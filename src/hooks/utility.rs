@@ -110,11 +110,19 @@ unsafe fn planted(node: *mut pg_sys::Node) -> Option<(String, String)> {
     None
 }
 
-/// Whether a statement can record a dependency in the catalog: transaction control, `SET` and
-/// `SHOW` (the most frequent utility statements) cannot, so the catalog is not read after them.
+/// Whether a statement can record a dependency in the catalog itself. Transaction control, `SET`,
+/// `SHOW`, cursors, prepared statements, `COPY`, `LOCK`, `NOTIFY`/`LISTEN`, `VACUUM`, `DISCARD`
+/// cannot; `DO` and `CALL` only through the statements they run, each of which comes here on its
+/// own. The catalog is not read after them (they are most of a session's utility statements).
 unsafe fn may_add_dependencies(node: *mut pg_sys::Node) -> bool {
     use pg_sys::NodeTag::*;
-    ![T_TransactionStmt, T_VariableSetStmt, T_VariableShowStmt].into_iter().any(|tag| crate::nodes::is_a(node, tag))
+    ![
+        T_TransactionStmt, T_VariableSetStmt, T_VariableShowStmt, T_DoStmt, T_CallStmt, T_DeclareCursorStmt, T_FetchStmt,
+        T_ClosePortalStmt, T_PrepareStmt, T_ExecuteStmt, T_DeallocateStmt, T_CopyStmt, T_LockStmt, T_NotifyStmt, T_ListenStmt,
+        T_UnlistenStmt, T_VacuumStmt, T_DiscardStmt, T_CheckPointStmt,
+    ]
+    .into_iter()
+    .any(|tag| crate::nodes::is_a(node, tag))
 }
 
 /// An error beneath: the statement's nesting level is left (the transaction or subtransaction abort
