@@ -256,10 +256,7 @@ pub fn statement_bytes() -> Vec<u8> {
     with(|s| match &s.text {
         // SAFETY: the source belongs to the statement running now (`live`).
         Text::Client { source, location, length, live: true, .. } if !source.is_null() => unsafe {
-            let whole = std::ffi::CStr::from_ptr(*source).to_bytes();
-            let start = ((*location).max(0) as usize).min(whole.len());
-            let end = if *length > 0 { (start + *length as usize).min(whole.len()) } else { whole.len() };
-            whole[start..end].to_vec()
+            own_slice(std::ffi::CStr::from_ptr(*source).to_bytes(), *location, *length).to_vec()
         },
         Text::Owned(text) => text.clone().into_bytes(),
         _ => b"(no statement)".to_vec(),
@@ -335,10 +332,7 @@ unsafe fn prepared(stmt: *mut pg_sys::Node) -> Option<(Vec<pg_sys::Oid>, u64)> {
             .flat_map(|s| crate::nodes::list_oids((*(s as *mut pg_sys::PlannedStmt)).relationOids))
             .collect();
         // a cursor's bound parameters are part of what it runs
-        let with_params = param_values((*portal).portalParams)
-            .iter()
-            .fold(hash((*portal).sourceText), |h, v| fnv(fnv(h, &[0xff]), v.as_deref().unwrap_or("\\N").as_bytes()));
-        return Some((relations, with_params));
+        return Some((relations, with_params(hash((*portal).sourceText), (*portal).portalParams)));
     }
     if !crate::nodes::is_a(stmt, pg_sys::NodeTag::T_ExecuteStmt) {
         return None;
@@ -372,14 +366,8 @@ pub unsafe fn judging(source: *const std::ffi::c_char, location: i32, length: i3
     }
     let was = JUDGING.get();
     if !at_top_level() && !source.is_null() {
-        let whole = std::ffi::CStr::from_ptr(source).to_bytes();
-        let start = (location.max(0) as usize).min(whole.len());
-        let end = if length > 0 { (start + length as usize).min(whole.len()) } else { whole.len() };
-        let mut h = fnv(FNV_START, &whole[start..end]);
-        for value in param_values(params) {
-            h = fnv(fnv(h, &[0xff]), value.as_deref().unwrap_or("\\N").as_bytes());
-        }
-        JUDGING.set(Some(h));
+        let text = own_slice(std::ffi::CStr::from_ptr(source).to_bytes(), location, length);
+        JUDGING.set(Some(with_params(fnv(FNV_START, text), params)));
     }
     Restore(was)
 }
@@ -387,6 +375,22 @@ pub unsafe fn judging(source: *const std::ffi::c_char, location: i32, length: i3
 /// The nested statement being judged, as [`judging`] hashed it.
 pub fn judged() -> Option<u64> {
     JUDGING.get()
+}
+
+/// One statement's slice of a query string that may hold several (`stmt_location`, `stmt_len`: a
+/// length of 0 runs to the end).
+fn own_slice(whole: &[u8], location: i32, length: i32) -> &[u8] {
+    let start = (location.max(0) as usize).min(whole.len());
+    let end = if length > 0 { (start + length as usize).min(whole.len()) } else { whole.len() };
+    &whole[start..end]
+}
+
+/// `h` extended by parameter values, each after a separator (a null as `\N`).
+///
+/// # Safety
+/// `params` belongs to a statement running now (or is null).
+unsafe fn with_params(h: u64, params: pg_sys::ParamListInfo) -> u64 {
+    param_values(params).iter().fold(h, |h, v| fnv(fnv(h, &[0xff]), v.as_deref().unwrap_or("\\N").as_bytes()))
 }
 
 const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;

@@ -142,7 +142,7 @@ unsafe fn acts_on_guard_schema(node: *mut pg_sys::Node) -> bool {
 }
 
 /// A RangeVar's relation, if it exists (no lock: only its schema is read).
-unsafe fn resolve(rv: *mut pg_sys::RangeVar) -> Option<pg_sys::Oid> {
+pub unsafe fn resolve(rv: *mut pg_sys::RangeVar) -> Option<pg_sys::Oid> {
     if rv.is_null() {
         return None;
     }

@@ -4,7 +4,7 @@
 
 use crate::cell::BackendCell;
 use crate::chain;
-use crate::facts::utility::{executed_utility, utility_facts, utility_tables};
+use crate::facts::utility::{executed_utility, resolve, utility_facts, utility_tables};
 use crate::{blast, statement};
 use interdict_core::{decide_simulated, decide_utility, Mode};
 use pgrx::pg_sys;
@@ -60,11 +60,10 @@ unsafe fn copy_from_target(node: *mut pg_sys::Node) -> Option<pg_sys::Oid> {
         return None;
     }
     let copy = node as *mut pg_sys::CopyStmt;
-    if !(*copy).is_from || (*copy).relation.is_null() {
+    if !(*copy).is_from {
         return None;
     }
-    let relid = pg_sys::RangeVarGetRelidExtended((*copy).relation, pg_sys::NoLock as i32, pg_sys::RVROption::RVR_MISSING_OK, None, std::ptr::null_mut());
-    (relid != pg_sys::InvalidOid).then_some(relid)
+    resolve((*copy).relation)
 }
 
 /// After the statement: in guarded mode, no permanent object may now depend on a temporary one; the
@@ -97,15 +96,11 @@ unsafe fn after(counting: bool, pstmt: *mut pg_sys::PlannedStmt, qc: *mut pg_sys
 /// function of the agent's, a table inheriting from or partitioning another role's table.
 unsafe fn planted(node: *mut pg_sys::Node) -> Option<(String, String)> {
     use crate::facts::planted::{agent_function_in_index, others_parent};
-    let relid = |rv: *mut pg_sys::RangeVar| {
-        let relid = pg_sys::RangeVarGetRelidExtended(rv, pg_sys::NoLock as i32, pg_sys::RVROption::RVR_MISSING_OK, None, std::ptr::null_mut());
-        (relid != pg_sys::InvalidOid).then_some(relid)
-    };
     if crate::nodes::is_a(node, pg_sys::NodeTag::T_IndexStmt) {
-        return relid((*(node as *mut pg_sys::IndexStmt)).relation).and_then(agent_function_in_index);
+        return resolve((*(node as *mut pg_sys::IndexStmt)).relation).and_then(agent_function_in_index);
     }
     if crate::nodes::is_a(node, pg_sys::NodeTag::T_CreateStmt) && !(*(node as *mut pg_sys::CreateStmt)).inhRelations.is_null() {
-        return relid((*(node as *mut pg_sys::CreateStmt)).relation).and_then(others_parent);
+        return resolve((*(node as *mut pg_sys::CreateStmt)).relation).and_then(others_parent);
     }
     None
 }
