@@ -141,7 +141,9 @@ def redteam3_n4_n5_an_operators_revert_judges_the_reverted_tables_code():
     reverting an agent's change ran the table's CHECK unguarded with triggers off — a DELETE of
     another table (unrecorded, its ON DELETE CASCADE skipped), or G11's ALTER of another table of
     the change (SIGSEGV, every session of the server ended). While a revert runs, any session judges
-    that code as guarded mode does: guarded.bypass, nothing reverted, the server up."""
+    that code as guarded mode does (guarded.bypass); the function here is an agent role's, which an
+    operator's session runs as readonly whether reverting or not (system.agent_code, test_agent_code):
+    nothing reverted, the server up."""
     from test_redteam import drop
     from test_redteam2 import alive_dba, columns
     dba, agent = connect("postgres"), connect("r_guard")
@@ -164,14 +166,14 @@ def redteam3_n4_n5_an_operators_revert_judges_the_reverted_tables_code():
         run(agent, f"UPDATE {ra} SET v = 10 + v WHERE id = 1")
         deleting = last_change(agent)
         op = connect("p_op")
-        refused(op, f"SELECT interdict.revert({deleting})", "guarded.bypass")
+        refused(op, f"SELECT interdict.revert({deleting})", "system.agent_code")
         eq(run(dba, f"SELECT id FROM {victim} ORDER BY id"), [(1,), (2,)], "nothing deleted by the CHECK")
         eq(run(dba, f"SELECT v FROM {ra} WHERE id = 1"), [(11,)], "nothing reverted")
         run(agent, f"INSERT INTO {rb} VALUES (1073741823, 5)")
         run(agent, f"WITH x AS (DELETE FROM {rb} WHERE id = 1073741823 RETURNING 1) UPDATE {ra} SET v = 13 WHERE id = 3")
         altering = last_change(agent)
         try:
-            refused(op, f"SELECT interdict.revert({altering})", "guarded.bypass")
+            refused(op, f"SELECT interdict.revert({altering})", "system.agent_code")
         finally:
             dba = alive_dba()
         eq(one(op, "SELECT 1"), 1, "the operator's backend is still alive")

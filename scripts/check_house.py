@@ -35,8 +35,8 @@ FLOORS = [
     ["guard_sql"],
     # 8. Stores: approvals, the policy, undo's records; facts read with the guard's own SQL.
     ["approvals", "policy", "undo/mod", "undo/image", "undo/store", "undo/revert", "facts/temporary", "facts/planted"],
-    # 9. The session's lock; check_role.
-    ["session", "check_role"],
+    # 9. The session's lock; check_role; an agent's code in other roles' sessions.
+    ["session", "check_role", "agent_code"],
     # 10. Postgres' own settings locked in agent sessions.
     ["server_settings"],
     # 11. The GUC hooks of interdict's settings.

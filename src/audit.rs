@@ -214,6 +214,10 @@ fn compose(event: &str, with_statement: bool, fields: &impl Fn(&mut String)) -> 
         statement_fields(&mut out);
     }
     fields(&mut out);
+    let dropped = crate::messages::log_lines_dropped();
+    if dropped > 0 {
+        push_number(&mut out, "log_lines_dropped", dropped as i64);
+    }
     out.push('}');
     out
 }

@@ -9,14 +9,21 @@ use interdict_core::stats::Counter;
 use interdict_core::{Mode, ReasonCode, Refusal, Settings, Verdict};
 use pgrx::pg_sys;
 
-/// The session's mode, except while `interdict.revert()` runs in a session in mode `off` (an
-/// operator's): the reverted tables' code inside it is judged as in guarded mode, where triggers
-/// off let it do only what readonly may (`guarded.bypass`).
+/// The session's mode, except in a session in mode `off` (a DBA's, an operator's): inside code an
+/// agent role owns it is readonly (`agent_code.rs`), and while `interdict.revert()` runs the
+/// reverted tables' code is judged as in guarded mode, where triggers off let it do only what
+/// readonly may (`guarded.bypass`).
 pub fn configured_mode() -> Mode {
     match settings::mode() {
+        Mode::Off if crate::agent_code::inside().is_some() => Mode::Readonly,
         Mode::Off if crate::guard_sql::reverting() => Mode::Guarded,
         mode => mode,
     }
+}
+
+/// Inside code an agent role owns, in a session in mode `off`: the function running.
+pub fn foreign_code() -> Option<pg_sys::Oid> {
+    crate::agent_code::inside().filter(|_| settings::mode() == Mode::Off)
 }
 
 /// The mode the session's checks run under now, ignoring `simulate()`: `None` in mode `off`.
@@ -35,8 +42,9 @@ pub fn agent_mode() -> Option<Mode> {
     crate::session::ensure_locked();
     let configured = configured_mode();
     let mode = effective_mode(configured, policy::unavailable().is_some(), statement::simulating());
-    if mode == Some(Mode::Readonly) {
-        // SAFETY: a plain write of a backend global.
+    if mode == Some(Mode::Readonly) && settings::mode() != Mode::Off {
+        // SAFETY: a plain write of a backend global. (Never in another role's session, whose
+        // transaction goes on after the agent's code returns.)
         unsafe { pg_sys::XactReadOnly = true };
     }
     if settings::mode() != Mode::Off {
@@ -63,7 +71,7 @@ pub fn lock_now() {
 
 /// The settings decisions use, in the mode [`agent_mode`] chose.
 pub fn settings_for(mode: Mode) -> Settings {
-    Settings { mode, ..settings::settings() }
+    Settings { mode, foreign_code: foreign_code().is_some(), ..settings::settings() }
 }
 
 /// Whether this statement's rows are counted: guarded mode, or inside `simulate()`, but never the
@@ -80,6 +88,7 @@ fn session_facts() -> SessionFacts {
         dry_run: settings::dry_run(),
         simulating: statement::simulating(),
         policy_unavailable: if mode == Mode::Guarded { policy::unavailable() } else { None },
+        foreign_code: foreign_code().map(crate::agent_code::describe),
     }
 }
 

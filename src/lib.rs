@@ -2,6 +2,7 @@
 //!
 //! `_PG_init` reads as a table of contents: each line registers one part, and says why.
 
+mod agent_code;
 mod api;
 mod approvals;
 mod audit;

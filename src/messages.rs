@@ -130,3 +130,50 @@ fn put_notice(text: &str) {
         })
     }
 }
+
+/// An agent session's share of the server log. `RAISE LOG` in a loop, warnings, errors carrying a
+/// huge statement: any session can write the server log as fast as it can send, and a full disk
+/// stops the cluster (WAL writes fail), whatever the session's mode. So an agent session's
+/// messages to the server log draw on a bucket of [`LOG_BURST`] bytes refilled at [`LOG_RATE`]
+/// bytes a second; past it a message is not written to the server log (the client still gets
+/// what it would), and the next audit line that is written says how many were not
+/// (`log_lines_dropped`). The guard's own audit lines draw on the same bucket: an agent that
+/// floods refusals loses lines of its own refusals, never another session's.
+pub const LOG_BURST: f64 = 1_048_576.0;
+pub const LOG_RATE: f64 = 16_384.0;
+
+struct LogBudget {
+    bytes: f64,
+    at: Option<std::time::Instant>,
+    dropped: u64,
+}
+
+static LOG_BUDGET: BackendCell<LogBudget> = BackendCell::new(LogBudget { bytes: LOG_BURST, at: None, dropped: 0 });
+
+/// Whether a message of `bytes` goes to the server log (drawn from the session's bucket); one that
+/// does not is counted. `ours`: one of the guard's audit lines, which carries the count of those
+/// not written before it.
+pub fn log_budget_allows(bytes: usize, ours: bool) -> bool {
+    LOG_BUDGET.with(|b| {
+        let now = std::time::Instant::now();
+        if let Some(at) = b.at {
+            b.bytes = (b.bytes + now.duration_since(at).as_secs_f64() * LOG_RATE).min(LOG_BURST);
+        }
+        b.at = Some(now);
+        if (bytes as f64) > b.bytes {
+            b.dropped += 1;
+            return false;
+        }
+        b.bytes -= bytes as f64;
+        if ours {
+            b.dropped = 0;
+        }
+        true
+    })
+}
+
+/// How many of the session's messages were not written to the server log since the last audit
+/// line that was.
+pub fn log_lines_dropped() -> u64 {
+    LOG_BUDGET.with(|b| b.dropped)
+}

@@ -9,6 +9,7 @@
 use crate::cell::BackendCell;
 use crate::settings;
 use interdict_core::lock::Source;
+use interdict_core::Mode;
 use pgrx::pg_sys;
 
 /// Whether `_PG_init` ran after the backend applied role and database settings.
@@ -79,14 +80,16 @@ fn lock_session() {
     crate::audit::note_session(); // names for audit lines written outside a transaction
 }
 
-/// Feeds every interdict value a DBA stored for this database and session user into the lock.
+/// Feeds every interdict value a DBA stored for this database and the user who logged in into the
+/// lock. (The user who logged in, not the session user: a parallel worker of a superuser agent
+/// that ran `SET SESSION AUTHORIZATION` starts as that other role.)
 ///
 /// Read from `pg_db_role_setting` directly (a catalog scan, no SQL): nothing the session can
 /// create or set resolves here, and a failure is an error, never an empty result (which would let
 /// a client's value stand in for the DBA's).
 fn read_dba_values() {
     // SAFETY: plain reads of process globals.
-    let (db, role) = unsafe { (pg_sys::MyDatabaseId, pg_sys::GetSessionUserId()) };
+    let (db, role) = unsafe { (pg_sys::MyDatabaseId, pg_sys::GetAuthenticatedUserId()) };
     // SAFETY: a catalog scan inside a transaction (checked by the caller); each tuple is deformed
     // and its array copied before the scan moves on.
     // SAFETY: the server's own configuration files, parsed as it parses them, inside a transaction.
@@ -108,7 +111,7 @@ pub fn dba_values(name: &str) -> Vec<(Source, String)> {
         if !pg_sys::IsTransactionState() {
             return Vec::new();
         }
-        file_settings(|n| n == name).into_iter().chain(stored_settings(pg_sys::MyDatabaseId, pg_sys::GetSessionUserId()))
+        file_settings(|n| n == name).into_iter().chain(stored_settings(pg_sys::MyDatabaseId, pg_sys::GetAuthenticatedUserId()))
     };
     entries
         .into_iter()
@@ -116,9 +119,28 @@ pub fn dba_values(name: &str) -> Vec<(Source, String)> {
         .collect()
 }
 
+/// The mode a DBA configured for sessions of `role` in this database, whatever their clients ask:
+/// the server's files (read once per process), then `pg_db_role_setting` by rank, as the lock reads
+/// them for the session's own role. A value that does not parse counts as readonly.
+pub fn configured_mode_of(role: pg_sys::Oid) -> Mode {
+    static SERVER: BackendCell<Option<Vec<(Source, String)>>> = BackendCell::new(None);
+    // SAFETY: the server's files, parsed as it parses them; a catalog scan inside a transaction
+    // (the caller checks).
+    let server = SERVER.with(|files| files.get_or_insert_with(|| unsafe { file_settings(|n| n == "interdict.mode") }).clone());
+    let stored = unsafe { stored_settings(pg_sys::MyDatabaseId, role) };
+    let mut chosen: Option<(Source, String)> = None;
+    for (source, setting) in server.into_iter().chain(stored) {
+        let Some((name, value)) = setting.split_once('=') else { continue };
+        if name.eq_ignore_ascii_case("interdict.mode") && chosen.as_ref().is_none_or(|(s, _)| source >= *s) {
+            chosen = Some((source, value.to_string()));
+        }
+    }
+    chosen.map_or(Mode::Off, |(_, value)| Mode::parse(&value).unwrap_or(Mode::Readonly))
+}
+
 /// The server's configuration files' values of the settings `wanted` names (lower case)
-/// (`postgresql.conf` with what it includes, then `postgresql.auto.conf`: `ALTER SYSTEM`), in the
-/// order the server applies them. A client's startup value takes their place in the setting (with
+/// (`postgresql.conf` with what it includes, then `postgresql.auto.conf`: `ALTER SYSTEM`, then its
+/// command line), in the order the server applies them. A client's startup value takes their place in the setting (with
 /// the library loaded per session, before it is there to see them), so they are read again here,
 /// as the catalog's are.
 unsafe fn file_settings(wanted: impl Fn(&str) -> bool) -> Vec<(Source, String)> {
@@ -140,6 +162,39 @@ unsafe fn file_settings(wanted: impl Fn(&str) -> bool) -> Vec<(Source, String)> 
             item = (*item).next;
         }
         pg_sys::FreeConfigVariables(head);
+    }
+    out.extend(command_line_settings(&wanted));
+    out
+}
+
+/// The server's command line's settings (`-c name=value`, `--name=value`: `pg_ctl -o`, a service's
+/// or a container's arguments), which override its files: from `/proc/<postmaster>/cmdline`, else
+/// the `postmaster.opts` the server wrote at start.
+unsafe fn command_line_settings(wanted: &impl Fn(&str) -> bool) -> Vec<(Source, String)> {
+    let postmaster = pg_sys::PostmasterPid;
+    let args: Vec<String> = match std::fs::read(format!("/proc/{postmaster}/cmdline")) {
+        Ok(bytes) => bytes.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect(),
+        Err(_) => {
+            let opts = crate::nodes::cstr(pg_sys::DataDir).map(|dir| std::fs::read_to_string(format!("{dir}/postmaster.opts")).unwrap_or_default());
+            // `"/path/postgres" "-D" "…" "-c" "name=value"`: each argument in double quotes.
+            opts.unwrap_or_default().split('"').skip(1).step_by(2).map(str::to_string).collect()
+        }
+    };
+    let mut out = Vec::new();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let setting = match arg.as_str() {
+            "-c" => args.next(),
+            a if a.starts_with("--") => Some(a[2..].to_string()),
+            a if a.starts_with("-c") => Some(a[2..].to_string()),
+            _ => None,
+        };
+        if let Some((name, value)) = setting.as_deref().and_then(|s| s.split_once('=')) {
+            let name = name.to_ascii_lowercase().replace('-', "_"); // as `guc.c: ParseLongOption` reads it
+            if wanted(&name) {
+                out.push((Source::Server, format!("{name}={value}")));
+            }
+        }
     }
     out
 }

@@ -156,6 +156,24 @@ fn run_rolled_back(sql: &CString, settings: &Settings) -> Ran {
     }
 }
 
+/// Runs `f` in a subtransaction that is rolled back after (also when `f` raises: the error then
+/// goes on), with what `f` allocates in the caller's memory context.
+fn in_rolled_back_subtransaction<R>(f: impl FnOnce() -> R) -> R {
+    // SAFETY: the subtransaction pattern of plpgsql's exception blocks, as in `run_rolled_back`.
+    unsafe {
+        let context = pg_sys::CurrentMemoryContext;
+        let owner = pg_sys::CurrentResourceOwner;
+        pg_sys::BeginInternalSubTransaction(std::ptr::null());
+        pg_sys::MemoryContextSwitchTo(context);
+        let f = std::panic::AssertUnwindSafe(f);
+        let out = PgTryBuilder::new(move || Ok(f())).catch_others(Err).execute();
+        pg_sys::RollbackAndReleaseCurrentSubTransaction();
+        pg_sys::MemoryContextSwitchTo(context);
+        pg_sys::CurrentResourceOwner = owner;
+        out.unwrap_or_else(|e: CaughtError| e.rethrow())
+    }
+}
+
 /// A failed simulation: refused outright, timed out, or an error the statement would raise.
 fn failure(e: CaughtError) -> Value {
     let report = match &e {
@@ -192,8 +210,10 @@ unsafe fn set_local(name: &str, value: &str) {
 
 /// Readonly sessions never execute a write, not even to roll it back: plan it and judge the plan.
 fn plan_only(sql: *const std::ffi::c_char, parsed: *mut pg_sys::List, settings: &Settings, mut report: Map<String, Value>) -> Value {
-    // SAFETY: analysis and planning of one raw statement, as exec_simple_query does.
-    let (verdict, estimate) = unsafe {
+    // SAFETY: analysis and planning of one raw statement, as exec_simple_query does, in a
+    // subtransaction rolled back after: the locks planning takes (ROW EXCLUSIVE on a DELETE's
+    // table) go with it, never held by a readonly session to its transaction's end.
+    let (verdict, estimate) = in_rolled_back_subtransaction(|| unsafe {
         let Some(raw) = list_ptrs::<pg_sys::RawStmt>(parsed).next() else { raise_statements("", "no statement".into()) };
         let planned = pg_sys::pg_plan_queries(analyze(raw, sql), sql, pg_sys::CURSOR_OPT_PARALLEL_OK as i32, std::ptr::null_mut());
         let mut verdict = Verdict::Allow;
@@ -234,7 +254,7 @@ fn plan_only(sql: *const std::ffi::c_char, parsed: *mut pg_sys::List, settings: 
             }
         }
         (verdict, estimate)
-    };
+    });
     let obj = &mut report;
     obj.insert("executed".into(), json!(false));
     match verdict {

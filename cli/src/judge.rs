@@ -668,7 +668,7 @@ const LOCKED_SWITCHES: &[&str] = &[
     "jit_dump_bitcode", "jit_profiling_support", "allow_system_table_mods", "zero_damaged_pages", "ignore_checksum_failure",
     "allow_in_place_tablespaces", "debug_print_parse", "debug_print_rewritten", "debug_print_plan", "debug_pretty_print",
     "trace_sort", "trace_notify", "track_activities", "track_counts", "event_triggers", "track_functions", "track_io_timing",
-    "track_wal_io_timing", "compute_query_id", "update_process_title", "temp_file_limit",
+    "track_wal_io_timing", "compute_query_id", "update_process_title", "temp_file_limit", "log_lock_failures",
 ];
 
 /// Languages never trusted: C and internal (the core's rule) and the standard untrusted PLs, as

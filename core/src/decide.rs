@@ -19,6 +19,9 @@ pub struct Settings {
     pub max_rows: RowLimit,
     /// `interdict.simulate_timeout`.
     pub simulate_timeout: Millis,
+    /// The statement runs inside code an agent role owns, in another role's session (mode `off`):
+    /// judged as readonly, and it may leave nothing behind in that session ([`FOREIGN_SAFE_TAGS`]).
+    pub foreign_code: bool,
 }
 
 impl Default for Settings {
@@ -29,6 +32,7 @@ impl Default for Settings {
             readonly_allow: CommandSet::EMPTY,
             max_rows: RowLimit::DEFAULT,
             simulate_timeout: Millis::DEFAULT_SIMULATE,
+            foreign_code: false,
         }
     }
 }
@@ -45,6 +49,16 @@ const READONLY_SAFE_TAGS: &[&str] = &[
     "DISCARD SEQUENCES", "DISCARD TEMP", "DO", "CALL", "COPY", "LOCK TABLE",
 ];
 
+/// Utility commands an agent role's code may run in another role's session: those that leave
+/// nothing behind in it. Settings (`SET`, `RESET`, `DISCARD`), cursors, prepared statements,
+/// listeners, locks, constraint modes and transaction control all outlive the code that ran them,
+/// in a session that is not guarded; so does every command readonly refuses anyway.
+const FOREIGN_SAFE_TAGS: &[&str] = &["SHOW", "EXPLAIN", "DO", "CALL"];
+
+/// Functions readonly lets through that change the calling session's state (`set_config` outlives
+/// the code that called it).
+const SESSION_STATE_FUNCTIONS: &[&str] = &["set_config", "set_config_by_name", "setseed"];
+
 const MAINTENANCE_TAGS: &[&str] =
     &["VACUUM", "ANALYZE", "CLUSTER", "REINDEX", "CHECKPOINT", "REFRESH MATERIALIZED VIEW"];
 
@@ -58,7 +72,7 @@ const PROTECTED_SETTINGS: &[&str] = &[
     "default_transaction_read_only", "transaction_read_only", "session_replication_role",
     // The audit trail's and the DBA's statement log's (see the extension's server_settings.rs).
     "log_min_messages", "log_min_error_statement", "log_statement", "log_error_verbosity", "log_duration",
-    "log_lock_waits", "log_replication_commands", "log_min_duration_statement", "log_min_duration_sample",
+    "log_lock_waits", "log_lock_failures", "log_replication_commands", "log_min_duration_statement", "log_min_duration_sample",
     "log_temp_files", "log_statement_sample_rate", "log_transaction_sample_rate", "log_parameter_max_length",
     "log_parameter_max_length_on_error", "log_connections", "log_disconnections", "log_destination",
     "logging_collector", "log_line_prefix",
@@ -85,6 +99,9 @@ pub fn decide_utility(settings: &Settings, facts: &UtilityFacts) -> Verdict {
     }
     if let Some(v) = agent_session_limits(facts, &refuse) {
         return v;
+    }
+    if settings.foreign_code && !FOREIGN_SAFE_TAGS.contains(&facts.tag.as_str()) {
+        return refuse(ReasonCode::SystemAgentCode, format!("{} inside an agent's code, in another role's session", facts.tag));
     }
     match mode {
         Mode::Readonly if settings.readonly_allow.contains(facts.tag_index) => Verdict::Allow,
@@ -144,6 +161,11 @@ fn readonly_utility(facts: &UtilityFacts, refuse: &dyn Fn(ReasonCode, String) ->
         UtilityAction::Copy { file: true, .. } => return refuse(ReasonCode::ReadonlyServerFile, "COPY TO file".into()),
         UtilityAction::Lock { stronger_than_access_share: true } => {
             return refuse(ReasonCode::ReadonlyTableLock, "LOCK TABLE".into())
+        }
+        // DO runs its statements through the hooks, but an untrusted language's own code (a file
+        // written, a process started) passes none of them.
+        UtilityAction::Code { language, trusted: false } => {
+            return refuse(ReasonCode::ReadonlyUntrustedCode, format!("{tag} in language {language}"))
         }
         _ => {}
     }
@@ -214,6 +236,9 @@ pub fn decide_function(settings: &Settings, facts: &FunctionFacts) -> Verdict {
     // Known to change something: refused for what it does; else refused when VOLATILE and not known
     // to change nothing (default deny: the lists name only what is known).
     let unknown = !facts.guard && facts.judged(side_effect).is_none() && crate::functions::unknown(facts.runs(), facts.volatile);
+    if settings.foreign_code && facts.judged(|n| SESSION_STATE_FUNCTIONS.contains(&n).then_some(())).is_some() {
+        return Verdict::Refuse(refuse(ReasonCode::SystemAgentCode));
+    }
     match settings.mode {
         Mode::Readonly if unknown => Verdict::Refuse(refuse(ReasonCode::ReadonlyUnknownFunction)),
         Mode::Readonly => facts.judged(side_effect).map_or(Verdict::Allow, |code| Verdict::Refuse(refuse(code))),
@@ -327,6 +352,23 @@ mod tests {
         assert!(decide_utility(&s, &utility("LOAD", UtilityAction::Load)).is_allowed());
         assert!(decide_plan(&s, &plan(Operation::Delete)).is_allowed());
         assert!(decide_function(&s, &FunctionFacts { name: "nextval".into(), native: true, symbol: None, volatile: false, guard: false }).is_allowed());
+    }
+
+    #[test]
+    fn an_agents_code_elsewhere_leaves_nothing_behind() {
+        let s = Settings { foreign_code: true, ..settings(Mode::Readonly) };
+        for tag in ["SET", "RESET", "PREPARE", "LOCK TABLE", "BEGIN", "NOTIFY"] {
+            assert_eq!(code(decide_utility(&s, &utility(tag, UtilityAction::Other))), Some("system.agent_code"), "{tag}");
+        }
+        assert_eq!(code(decide_utility(&s, &utility("CREATE TABLE", UtilityAction::Other))), Some("system.agent_code"));
+        assert!(decide_utility(&s, &utility("DO", UtilityAction::Other)).is_allowed(), "DO's statements are judged one by one");
+        assert!(decide_utility(&settings(Mode::Readonly), &utility("SET", UtilityAction::Other)).is_allowed(), "an agent's own session may SET");
+        let f = |name: &str| FunctionFacts { name: name.into(), native: true, symbol: None, volatile: true, guard: false };
+        let set_config = FunctionFacts { symbol: Some("set_config_by_name".into()), ..f("set_config") };
+        assert_eq!(code(decide_function(&s, &set_config)), Some("system.agent_code"));
+        assert!(decide_function(&settings(Mode::Readonly), &set_config).is_allowed());
+        assert_eq!(code(decide_function(&s, &f("nextval"))), Some("readonly.sequence"), "readonly's refusals stand (reported as agent code by the outcome)");
+        assert!(decide_function(&s, &FunctionFacts { volatile: false, ..f("lower") }).is_allowed());
     }
 
     #[test]
@@ -466,6 +508,9 @@ mod tests {
         assert_eq!(code(decide_utility(&s, &utility("TRUNCATE TABLE", UtilityAction::Other))), Some("readonly.dml"));
         assert_eq!(code(decide_utility(&s, &utility("PREPARE TRANSACTION", UtilityAction::Other))), Some("readonly.two_phase"));
         assert!(decide_utility(&s, &utility("EXPLAIN", UtilityAction::Other)).is_allowed());
+        let untrusted = UtilityAction::Code { language: "plpython3u".into(), trusted: false };
+        assert_eq!(code(decide_utility(&s, &utility("DO", untrusted))), Some("readonly.untrusted_code"));
+        assert!(decide_utility(&s, &utility("DO", UtilityAction::Code { language: "plpgsql".into(), trusted: true })).is_allowed());
     }
 
     #[test]

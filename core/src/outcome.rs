@@ -16,6 +16,8 @@ pub struct SessionFacts {
     pub simulating: bool,
     /// A configured policy that is not valid, in a guarded session: its source and error.
     pub policy_unavailable: Option<(String, String)>,
+    /// Inside code an agent role owns, in a session in mode `off`: the function (and its owner).
+    pub foreign_code: Option<String>,
 }
 
 /// What to do with a verdict.
@@ -64,6 +66,9 @@ pub fn outcome(verdict: Verdict, session: &SessionFacts, rule: Option<&RolePolic
     if let Some((source, error)) = &session.policy_unavailable {
         refusal = unavailable(refusal, source, error);
     }
+    if let Some(function) = &session.foreign_code {
+        return Outcome::Raise(agent_code(refusal, function));
+    }
     if session.dry_run && session.mode == Mode::Guarded && refusal.code.dry_runnable() && !session.simulating {
         return Outcome::DryRunLog(refusal);
     }
@@ -79,6 +84,17 @@ fn unavailable(refusal: Refusal, source: &str, error: &str) -> Refusal {
         .fact("refused_as", refusal.code.reason().code)
         .fact("policy_source", source)
         .fact("policy_error", error);
+    r.facts.extend(refusal.facts);
+    r
+}
+
+/// A refusal met inside code an agent role owns, run in another role's session, reported as what
+/// it is (whatever readonly would have called it).
+fn agent_code(refusal: Refusal, function: &str) -> Refusal {
+    let mut r = Refusal::new(ReasonCode::SystemAgentCode, Mode::Readonly, refusal.what.clone()).fact("agent_function", function);
+    if refusal.code != ReasonCode::SystemAgentCode {
+        r = r.fact("refused_as", refusal.code.reason().code);
+    }
     r.facts.extend(refusal.facts);
     r
 }
@@ -159,6 +175,21 @@ mod tests {
             Outcome::Raise(r) => assert_eq!((r.code, r.fact_value("refused_as")), (ReasonCode::PolicyUnavailable, Some("guarded.truncate"))),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn refusals_inside_an_agents_code_elsewhere_say_so() {
+        let mut none = Vec::new;
+        let elsewhere = SessionFacts { mode: Mode::Off, foreign_code: Some("public.f() of agent".into()), ..SessionFacts::default() };
+        match outcome(refuse(ReasonCode::ReadonlyDml), &elsewhere, None, &mut none) {
+            Outcome::Raise(r) => {
+                assert_eq!((r.code, r.fact_value("refused_as"), r.fact_value("agent_function")), (ReasonCode::SystemAgentCode, Some("readonly.dml"), Some("public.f() of agent")));
+                assert!(!r.approvable());
+            }
+            other => panic!("{other:?}"),
+        }
+        let dry = SessionFacts { dry_run: true, ..elsewhere };
+        assert!(matches!(outcome(refuse(ReasonCode::ReadonlyDml), &dry, None, &mut none), Outcome::Raise(_)), "another role's dry run lets no agent code through");
     }
 
     #[test]

@@ -115,6 +115,9 @@ reasons! {
     ReadonlyServerProgram => "readonly.server_program", "25006", [],
         "it runs a program on the database server",
         "Use COPY … TO STDOUT and run the program on the client side.";
+    ReadonlyUntrustedCode => "readonly.untrusted_code", "25006", [],
+        "code in an untrusted language runs with the server's operating-system rights, which no check of the guard reaches",
+        "Use DO in a trusted language (plpgsql, sql), or ask a DBA to run it.";
     ReadonlyTableLock => "readonly.table_lock", "25006", [],
         "table locks stronger than ACCESS SHARE block other sessions' writes",
         "Use LOCK TABLE … IN ACCESS SHARE MODE, or no explicit lock: reads take the lock they need.";
@@ -163,6 +166,9 @@ reasons! {
     SystemProtected => "system.protected", "42501", [],
         "agent sessions cannot change the objects Postgres itself created (pg_catalog's functions, operators, types and text search configurations, the public schema, …): every session relies on them",
         "Create your own object (a function, a text search configuration) in a schema of yours and use it; a DBA changes Postgres' own objects.";
+    SystemAgentCode => "system.agent_code", "42501", [],
+        "code an agent role owns (a function, a trigger's or a constraint's function, an operator) runs in other roles' sessions only as a readonly session would, and changes nothing of that session either (its settings, cursors, prepared statements, transaction): it would otherwise run there unguarded",
+        "Run it from the agent's own session. A DBA who has reviewed the function can make it trusted by giving it to a role that is not an agent (ALTER FUNCTION … OWNER TO …).";
     SessionReplication => "session.replication", "28000", [],
         "replication connections are refused for roles in an agent mode: replication commands pass no hook the guard sees",
         "Connect without replication=…; a DBA gives replication to a role that is not an agent.";

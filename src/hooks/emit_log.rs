@@ -3,6 +3,8 @@
 //! - the timeouts' errors and core's read-only refusals in agent sessions (`server_settings.rs`);
 //! - a failure inside the guard's own Rust code (a panic pgrx turned into an error): `internal.failure`
 //!   with where it happened, in every mode.
+//!
+//! And an agent session's messages to the server log draw on its log budget (`messages.rs`).
 
 use crate::cell::BackendCell;
 use pgrx::pg_sys;
@@ -23,7 +25,27 @@ unsafe extern "C-unwind" fn emit_log(edata: *mut pg_sys::ErrorData) {
         crate::reasons::annotate_internal(edata);
         crate::server_settings::annotate(edata);
     }
+    if !edata.is_null() && (*edata).output_to_server && agent_session() {
+        let ours = crate::nodes::cstr((*edata).funcname).as_deref() == Some("log_line");
+        if !crate::messages::log_budget_allows(server_bytes(edata), ours) {
+            (*edata).output_to_server = false;
+        }
+    }
     if let Some(prev) = PREV.get() {
         crate::chain::call_down(|| prev(edata), || {});
     }
+}
+
+/// A session an agent mode judges, or an agent's code running in another role's.
+fn agent_session() -> bool {
+    crate::settings::mode() != interdict_core::Mode::Off || crate::enforce::foreign_code().is_some()
+}
+
+/// About what the message writes to the server log: its texts, and the statement unless hidden.
+unsafe fn server_bytes(edata: *mut pg_sys::ErrorData) -> usize {
+    let len = |p: *const std::ffi::c_char| if p.is_null() { 0 } else { std::ffi::CStr::from_ptr(p).to_bytes().len() };
+    let e = &*edata;
+    let context = if e.hide_ctx { 0 } else { len(e.context) };
+    let statement = if e.hide_stmt || e.elevel < pg_sys::log_min_error_statement { 0 } else { len(pg_sys::debug_query_string) };
+    128 + len(e.message) + len(e.detail) + len(e.detail_log) + len(e.hint) + context + statement
 }

@@ -15,13 +15,20 @@ use std::collections::HashMap;
 use std::ffi::c_void;
 
 static PREV: BackendCell<pg_sys::object_access_hook_type> = BackendCell::new(None);
-static CACHE: BackendCell<Option<(Mode, OidMap<Verdict>)>> = BackendCell::new(None);
+static CACHE: BackendCell<Option<((Mode, bool), OidMap<Verdict>)>> = BackendCell::new(None);
+
+static PREV_NEEDS: BackendCell<pg_sys::needs_fmgr_hook_type> = BackendCell::new(None);
+static PREV_FMGR: BackendCell<pg_sys::fmgr_hook_type> = BackendCell::new(None);
 
 pub fn register() {
-    // SAFETY: called once per process from _PG_init; we keep the previous hook and chain to it.
+    // SAFETY: called once per process from _PG_init; we keep the previous hooks and chain to them.
     unsafe {
         PREV.set(pg_sys::object_access_hook);
         pg_sys::object_access_hook = Some(object_access);
+        PREV_NEEDS.set(pg_sys::needs_fmgr_hook);
+        pg_sys::needs_fmgr_hook = Some(needs_fmgr);
+        PREV_FMGR.set(pg_sys::fmgr_hook);
+        pg_sys::fmgr_hook = Some(fmgr);
         pg_sys::CacheRegisterSyscacheCallback(
             pg_sys::SysCacheIdentifier::PROCOID as i32,
             Some(forget_functions),
@@ -36,28 +43,29 @@ unsafe extern "C-unwind" fn forget_functions(_arg: pg_sys::Datum, _cacheid: i32,
     crate::undo::forget_capture_function();
 }
 
-/// A function's verdict depends on the function and the mode only (`decide_function`): looked up
-/// per function call in a plan, so the cache is checked before anything else is read.
+/// A function's verdict depends on the function, the mode and whether an agent's code runs in
+/// another role's session (`decide_function`): looked up per function call in a plan, so the cache
+/// is checked before anything else is read.
 fn verdict_for(funcid: pg_sys::Oid) -> Verdict {
     let mode = crate::enforce::session_mode().unwrap_or_else(settings::mode); // no valid policy: guarded sessions read only
+    let key = (mode, crate::enforce::foreign_code().is_some());
     let cached = CACHE.with(|c| match c {
-        Some((m, map)) if *m == mode => map.get(&u32::from(funcid)).cloned(),
+        Some((k, map)) if *k == key => map.get(&u32::from(funcid)).cloned(),
         _ => None,
     });
     if let Some(v) = cached {
         return v;
     }
-    let mut settings = settings::settings();
-    settings.mode = mode;
+    let settings = crate::enforce::settings_for(mode);
     // SAFETY: we are inside the executor, hence inside a transaction.
     let verdict = match unsafe { function_facts(funcid) } {
         Some(facts) => decide_function(&settings, &facts),
         None => Verdict::Allow, // no such function: Postgres itself reports that
     };
     CACHE.with(|c| {
-        let (m, map) = c.get_or_insert_with(|| (mode, OidMap::default()));
-        if *m != mode {
-            *m = mode;
+        let (k, map) = c.get_or_insert_with(|| (key, OidMap::default()));
+        if *k != key {
+            *k = key;
             map.clear();
         }
         map.insert(u32::from(funcid), verdict.clone());
@@ -151,7 +159,7 @@ unsafe extern "C-unwind" fn object_access(
     // record (large objects, other servers, server files) and judges the rows the others write.
     let mode = crate::enforce::configured_mode();
     if access == pg_sys::ObjectAccessType::OAT_FUNCTION_EXECUTE && mode != Mode::Off && !pg_sys::IsBinaryUpgrade && !crate::guard_sql::is_internal() {
-        if crate::enforce::session_mode() == Some(Mode::Readonly) {
+        if crate::enforce::session_mode() == Some(Mode::Readonly) && settings::mode() != Mode::Off {
             // The fastpath protocol (libpq's lo_* calls) reaches only this hook: keep the backstop here too.
             pg_sys::XactReadOnly = true;
         }
@@ -185,11 +193,18 @@ unsafe extern "C-unwind" fn object_access(
         crate::reasons::raise(&refusal);
     }
     // Another role's function replaced or altered (its owner given to another role included): its
-    // body runs wherever that role's code calls it — a DBA's trigger, a helper — unguarded.
-    // (Postgres' own functions are system.protected, below.)
+    // body runs wherever that role's code calls it — a DBA's trigger, a helper — unguarded. A
+    // function the session creates or keeps is its own or another agent role's (one it is a member
+    // of), so that other sessions know it for an agent's code (`agent_code.rs`), never a group
+    // role's that is no agent. (Postgres' own functions are system.protected, below.)
     let others_function = class_id == pg_sys::ProcedureRelationId && u32::from(object_id) >= pg_sys::FirstNormalObjectId;
     if changing && mode == Mode::Guarded && others_function && matches!(access, OAT_POST_CREATE | OAT_POST_ALTER) {
-        if let Some(owner) = function_owner(object_id).filter(|&o| !crate::facts::planted::the_agents(o)) {
+        let agents = |o: pg_sys::Oid| {
+            crate::facts::planted::the_agents(o) && (o == pg_sys::GetSessionUserId() || crate::agent_code::is_agent_role(o))
+        };
+        // A new function's row is not visible before the command ends: its owner is the creator.
+        let owner = crate::agent_code::function_owner(object_id).or_else(|| (access == OAT_POST_CREATE).then(|| pg_sys::GetUserId()));
+        if let Some(owner) = owner.filter(|&o| !agents(o)) {
             let refusal = interdict_core::Refusal::new(interdict_core::ReasonCode::GuardedUntrustedCode, mode, "replacing or altering another role's function")
                 .fact("function", crate::nodes::describe_object(class_id, object_id, 0))
                 .fact("owner", u32::from(owner).to_string());
@@ -209,13 +224,29 @@ unsafe extern "C-unwind" fn object_access(
     }
 }
 
-/// `pg_proc.proowner` of a function, if it exists.
-unsafe fn function_owner(funcid: pg_sys::Oid) -> Option<pg_sys::Oid> {
-    let tuple = pg_sys::SearchSysCache1(pg_sys::SysCacheIdentifier::PROCOID as i32, pg_sys::Datum::from(funcid));
-    if tuple.is_null() {
-        return None;
+/// `needs_fmgr_hook`: a function an agent role owns, called in a session in mode `off`, goes
+/// through `fmgr_security_definer` (and [`fmgr`]); see `agent_code.rs`. Asked once per function
+/// lookup (`fmgr_info`) of every function that is not built in.
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn needs_fmgr(funcid: pg_sys::Oid) -> bool {
+    let prev = PREV_NEEDS.get().is_some_and(|prev| crate::chain::call_down_returning(|| prev(funcid), || {}));
+    prev || crate::agent_code::is_agent_function(funcid)
+}
+
+/// `fmgr_hook`: a call through `fmgr_security_definer` starts or ends (every SECURITY DEFINER
+/// function's and every function with a `SET` clause, besides the agents' ones).
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn fmgr(event: pg_sys::FmgrHookEventType::Type, flinfo: *mut pg_sys::FmgrInfo, private: *mut pg_sys::Datum) {
+    use pg_sys::FmgrHookEventType::*;
+    // A start that raises (here or beneath) is never ended: the call is pushed last.
+    let agent = (event == FHET_START && crate::agent_code::is_agent_function((*flinfo).fn_oid)).then_some((*flinfo).fn_oid);
+    if matches!(event, FHET_END | FHET_ABORT) {
+        crate::agent_code::left();
     }
-    let owner = (*(pg_sys::GETSTRUCT(tuple) as *mut pg_sys::FormData_pg_proc)).proowner;
-    pg_sys::ReleaseSysCache(tuple);
-    Some(owner)
+    if let Some(prev) = PREV_FMGR.get() {
+        crate::chain::call_down(|| prev(event, flinfo, private), || {});
+    }
+    if event == FHET_START {
+        crate::agent_code::entered(agent);
+    }
 }

@@ -183,6 +183,7 @@ pub fn settings() -> Settings {
         readonly_allow: ALLOWED.with(|a| a.effective().0).union(&POLICY_ALLOWED.get()),
         max_rows: MAX_ROWS.with(|m| *m.effective()),
         simulate_timeout: SIMULATE_TIMEOUT.with(|t| *t.effective()),
+        foreign_code: false, // the session's own code: enforce::settings_for says otherwise
     }
 }
 
