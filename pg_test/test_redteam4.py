@@ -66,3 +66,94 @@ def redteam4_readonly_refuses_do_in_an_untrusted_language():
     agent = connect("r_sess")
     refused(agent, "DO LANGUAGE plperlu $$ $$", "readonly.untrusted_code")
     eq(one(agent, "DO $$ BEGIN PERFORM 1; END $$; SELECT 1"), 1, "PL/pgSQL's DO runs")
+
+
+@test
+def redteam4_g8_simulate_inside_a_writing_statement_leaves_its_change_recorded():
+    """simulate() called in the statement that wrote (SELECT run_sql('DELETE …'), interdict.simulate(…))
+    flushed the statement's captured rows inside the simulation's subtransaction, which is always
+    rolled back: the rows were deleted, the change "recorded" was not. The statement's change is now
+    written when the statement ends, and reverting it restores the rows."""
+    from test_redteam import drop
+    agent, dba = connect("r_guard"), connect("postgres")
+    fn = f"rt4_w_{ARGS.label}"
+    try:
+        run(agent, f"CREATE FUNCTION {fn}() RETURNS int LANGUAGE plpgsql AS $$ BEGIN DELETE FROM t WHERE id > 8; RETURN 1; END $$")
+        run(agent, f"SELECT {fn}(), interdict.simulate('SELECT 1')")
+        eq(one(dba, "SELECT count(*) FROM t"), 8, "the statement's delete")
+        change = one(agent, "SELECT id FROM interdict.last_change()")
+        run(agent, f"SELECT interdict.revert({change})")
+        eq(run(dba, "SELECT id, v FROM t WHERE id > 8 ORDER BY id"), [(9, "v9"), (10, "v10")], "the rows restored")
+    finally:
+        drop(dba, f"DROP FUNCTION IF EXISTS {fn}()")
+
+
+@test
+def redteam4_g5_no_new_object_in_postgres_own_schemas():
+    """CREATE AGGREGATE pg_catalog.array_agg(int8) answered every session's array_agg (the revert's
+    conflict check too: a conflicting revert reported success and restored nothing). Creating or
+    moving an object into pg_catalog or information_schema is system.protected, whatever names it
+    (schema-qualified, or the search path)."""
+    from test_redteam import drop
+    agent, dba = connect("r_su"), connect("postgres")
+    tag = ARGS.label
+    try:
+        refused(agent, "CREATE AGGREGATE pg_catalog.array_agg(int8) (sfunc = array_append, stype = int8[])", "system.protected")
+        refused(agent, f"CREATE FUNCTION information_schema.rt4_f_{tag}() RETURNS int LANGUAGE sql AS 'SELECT 1'", "system.protected")
+        run(agent, "SET search_path = pg_catalog")
+        refused(agent, f"CREATE FUNCTION rt4_g_{tag}() RETURNS int LANGUAGE sql AS 'SELECT 1'", "system.protected")
+        run(agent, "RESET search_path")
+        eq(one(dba, "SELECT count(*) FROM pg_proc WHERE proname = 'array_agg' AND pronamespace = 'pg_catalog'::regnamespace"), 2, "Postgres' own two")
+        run(agent, f"CREATE FUNCTION public.rt4_h_{tag}() RETURNS int LANGUAGE sql AS 'SELECT 1'")
+    finally:
+        drop(dba, f"DROP FUNCTION IF EXISTS public.rt4_h_{tag}()", f"DROP FUNCTION IF EXISTS pg_catalog.rt4_g_{tag}()")
+
+
+@test
+def redteam4_g7_another_roles_function_is_not_dropped_for_a_replacement():
+    """CREATE OR REPLACE of a DBA's function was refused, but DROP FUNCTION then CREATE FUNCTION of
+    the same name was not: the DBA's code calling it by name ran the agent's. Dropping another
+    role's function is guarded.untrusted_code."""
+    from test_redteam import drop
+    agent, dba = connect("r_su"), connect("postgres")
+    fn = f"rt4_dbafn_{ARGS.label}"
+    try:
+        run(dba, f"CREATE FUNCTION {fn}(i int) RETURNS int LANGUAGE sql AS 'SELECT i'")
+        refused(agent, f"DROP FUNCTION {fn}(int)", "guarded.untrusted_code")
+        eq(one(dba, f"SELECT {fn}(7)"), 7, "the DBA's function in place")
+        run(agent, f"CREATE FUNCTION {fn}_own() RETURNS int LANGUAGE sql AS 'SELECT 1'")
+        run(agent, f"DROP FUNCTION {fn}_own()")
+    finally:
+        drop(dba, f"DROP FUNCTION IF EXISTS {fn}(int)", f"DROP FUNCTION IF EXISTS {fn}_own()")
+
+
+@test
+def redteam4_g1_g2_g6_no_agent_function_where_maintenance_or_another_role_runs_it():
+    """Routes around the N8 fix: CREATE STATISTICS on the agent's function and an EXCLUDE
+    constraint's index (autovacuum's ANALYZE ran the code, deleting rows unrecorded); and a
+    superuser agent attaching its function to a DBA's table (a CHECK … NOT VALID, a default) or a
+    DBA's view (CREATE OR REPLACE VIEW). Each is guarded.untrusted_code; the agent's own table may
+    call its function in a CHECK (that runs elsewhere only as readonly code)."""
+    from test_redteam import drop
+    agent, su, dba = connect("r_guard"), connect("r_su"), connect("postgres")
+    tag = ARGS.label
+    own, fn, sufn, dbat, dbav = f"rt4_own_{tag}", f"rt4_fn_{tag}", f"rt4_sufn_{tag}", f"rt4_dbat_{tag}", f"rt4_dbav_{tag}"
+    try:
+        run(agent, f"CREATE FUNCTION {fn}(i int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN RETURN i; END $$")
+        run(agent, f"CREATE TABLE {own} (id int PRIMARY KEY, v int)")
+        refused(agent, f"CREATE STATISTICS {own}_s ON ({fn}(v)) FROM {own}", "guarded.untrusted_code")
+        refused(agent, f"ALTER TABLE {own} ADD CONSTRAINT {own}_x EXCLUDE USING btree (({fn}(v)) WITH =)", "guarded.untrusted_code")
+        eq(one(dba, f"SELECT count(*) FROM pg_statistic_ext WHERE stxrelid = '{own}'::regclass"), 0, "no statistics")
+        eq(one(dba, f"SELECT count(*) FROM pg_index WHERE indrelid = '{own}'::regclass"), 1, "the key only")
+        run(agent, f"ALTER TABLE {own} ADD CONSTRAINT {own}_c CHECK ({fn}(v) >= 0)")
+        run(dba, f"CREATE TABLE {dbat} (id int PRIMARY KEY, v int)")
+        run(dba, f"CREATE VIEW {dbav} AS SELECT 1 AS x")
+        run(su, f"CREATE FUNCTION {sufn}(i int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN RETURN i; END $$")
+        refused(su, f"ALTER TABLE {dbat} ADD CONSTRAINT {dbat}_c CHECK ({sufn}(id) > 0) NOT VALID", "guarded.untrusted_code")
+        refused(su, f"ALTER TABLE {dbat} ALTER COLUMN v SET DEFAULT {sufn}(1)", "guarded.untrusted_code")
+        refused(su, f"CREATE OR REPLACE VIEW {dbav} AS SELECT {sufn}(1) AS x", "guarded.untrusted_code")
+        eq(one(dba, f"SELECT count(*) FROM pg_constraint WHERE conrelid = '{dbat}'::regclass AND contype = 'c'"), 0, "no CHECK on the DBA's table")
+        eq(one(dba, f"SELECT x FROM {dbav}"), 1, "the DBA's view as it was")
+    finally:
+        drop(dba, f"DROP TABLE IF EXISTS {own}, {dbat} CASCADE", f"DROP VIEW IF EXISTS {dbav}",
+             f"DROP FUNCTION IF EXISTS {fn}(int)", f"DROP FUNCTION IF EXISTS {sufn}(int)")

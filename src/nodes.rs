@@ -177,6 +177,48 @@ unsafe fn first_parent(relid: pg_sys::Oid) -> Option<pg_sys::Oid> {
     parent
 }
 
+/// The namespace of object `object_id` of catalog `class_id` as the running command left it
+/// (`SnapshotSelf`: a row this very command wrote, which the syscache does not see before the
+/// command ends, at `OAT_POST_CREATE`), if objects of that class live in namespaces.
+///
+/// # Safety
+/// Inside a transaction (a catalog scan).
+pub unsafe fn namespace_now(class_id: pg_sys::Oid, object_id: pg_sys::Oid) -> Option<pg_sys::Oid> {
+    if !pg_sys::is_objectclass_supported(class_id) {
+        return None;
+    }
+    let (attnum, index, oid_attnum) =
+        (pg_sys::get_object_attnum_namespace(class_id), pg_sys::get_object_oid_index(class_id), pg_sys::get_object_attnum_oid(class_id));
+    if attnum <= 0 || index == pg_sys::InvalidOid || oid_attnum <= 0 {
+        return None;
+    }
+    let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
+    let rel = pg_sys::table_open(class_id, lock);
+    let mut key = std::mem::zeroed::<pg_sys::ScanKeyData>();
+    pg_sys::ScanKeyInit(
+        &mut key,
+        oid_attnum,
+        pg_sys::BTEqualStrategyNumber as pg_sys::StrategyNumber,
+        pg_sys::RegProcedure::from(pg_sys::F_OIDEQ),
+        pg_sys::Datum::from(object_id),
+    );
+    let scan = pg_sys::systable_beginscan(rel, index, true, &raw mut pg_sys::SnapshotSelfData, 1, &mut key);
+    let tuple = pg_sys::systable_getnext(scan);
+    let mut namespace = None;
+    if !tuple.is_null() {
+        let natts = (*(*rel).rd_att).natts as usize;
+        let (mut values, mut nulls) = (vec![pg_sys::Datum::from(0usize); natts], vec![true; natts]);
+        pg_sys::heap_deform_tuple(tuple, (*rel).rd_att, values.as_mut_ptr(), nulls.as_mut_ptr());
+        let at = attnum as usize - 1;
+        if at < natts && !nulls[at] {
+            namespace = Some(pg_sys::Oid::from(values[at].value() as u32));
+        }
+    }
+    pg_sys::systable_endscan(scan);
+    pg_sys::table_close(rel, lock);
+    namespace
+}
+
 /// This backend's local transaction id (`PGPROC.lxid`; `vxid.lxid` from 17).
 ///
 /// # Safety

@@ -1,7 +1,8 @@
 //! Code an agent session leaves where other sessions run it, unguarded: a function of the agent's
-//! in an index's expression or predicate (autovacuum's `ANALYZE`, any session's writes and
-//! `REINDEX` evaluate it), a table of the agent's inheriting from or partitioning another role's
-//! table (the agent's triggers on it fire for the other role's statements on the parent). Read
+//! in an index's or extended statistics' expression (autovacuum's `ANALYZE`, any session's writes
+//! and `REINDEX` evaluate it), or in another role's relation's `CHECK`, default, view or policy; a
+//! table of the agent's inheriting from or partitioning another role's table (the agent's triggers
+//! on it fire for the other role's statements on the parent). Read
 //! from the catalog after the statement (with the guard's own SQL), like `temporary.rs`. (Another
 //! role's function replaced or altered is refused as Postgres does it, in the object-access hook.)
 
@@ -18,24 +19,57 @@ pub fn the_agents(owner: pg_sys::Oid) -> bool {
     }
 }
 
-/// Functions the indexes of `relid` call in their expressions or predicates (`pg_depend`), that
-/// are not Postgres' own: (index and function, the function's owner).
-const INDEX_FUNCTIONS: &str = "
+/// Functions of roles' own (not Postgres') that the code a relation carries calls (`pg_depend`):
+/// its indexes' and extended statistics' expressions and predicates, which autovacuum's `ANALYZE`
+/// and every session's writes and `REINDEX` evaluate whoever owns them (an `EXCLUDE` constraint's
+/// index too), and its `CHECK`s, defaults, generated columns, rules (a view's query) and row
+/// policies, which run in every session that writes or reads it: (what calls what, the function's
+/// owner, evaluated by maintenance, the relation's owner).
+const RELATION_FUNCTIONS: &str = "
+WITH code (classid, objid, maintenance) AS (
+    SELECT 'pg_catalog.pg_class'::pg_catalog.regclass, indexrelid, true FROM pg_catalog.pg_index WHERE indrelid OPERATOR(pg_catalog.=) $1
+    UNION ALL SELECT 'pg_catalog.pg_statistic_ext'::pg_catalog.regclass, oid, true FROM pg_catalog.pg_statistic_ext WHERE stxrelid OPERATOR(pg_catalog.=) $1
+    UNION ALL SELECT 'pg_catalog.pg_constraint'::pg_catalog.regclass, oid, false FROM pg_catalog.pg_constraint WHERE conrelid OPERATOR(pg_catalog.=) $1
+    UNION ALL SELECT 'pg_catalog.pg_attrdef'::pg_catalog.regclass, oid, false FROM pg_catalog.pg_attrdef WHERE adrelid OPERATOR(pg_catalog.=) $1
+    UNION ALL SELECT 'pg_catalog.pg_rewrite'::pg_catalog.regclass, oid, false FROM pg_catalog.pg_rewrite WHERE ev_class OPERATOR(pg_catalog.=) $1
+    UNION ALL SELECT 'pg_catalog.pg_policy'::pg_catalog.regclass, oid, false FROM pg_catalog.pg_policy WHERE polrelid OPERATOR(pg_catalog.=) $1)
 SELECT pg_catalog.pg_describe_object(d.classid, d.objid, 0) OPERATOR(pg_catalog.||) ' calls function '
-       OPERATOR(pg_catalog.||) p.oid::pg_catalog.regprocedure::pg_catalog.text, p.proowner
-FROM pg_catalog.pg_index i
-JOIN pg_catalog.pg_depend d ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
-                           AND d.objid OPERATOR(pg_catalog.=) i.indexrelid
+       OPERATOR(pg_catalog.||) p.oid::pg_catalog.regprocedure::pg_catalog.text, p.proowner, c.maintenance,
+       (SELECT r.relowner FROM pg_catalog.pg_class r WHERE r.oid OPERATOR(pg_catalog.=) $1)
+FROM code c
+JOIN pg_catalog.pg_depend d ON d.classid OPERATOR(pg_catalog.=) c.classid AND d.objid OPERATOR(pg_catalog.=) c.objid
 JOIN pg_catalog.pg_proc p ON d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
                          AND d.refobjid OPERATOR(pg_catalog.=) p.oid
-WHERE i.indrelid OPERATOR(pg_catalog.=) $1 AND p.oid OPERATOR(pg_catalog.>=) $2";
+WHERE p.oid OPERATOR(pg_catalog.>=) $2";
 
-/// An index of `relid` that calls a function of the agent's, described as (index and function,
-/// where it runs).
-pub fn agent_function_in_index(relid: pg_sys::Oid) -> Option<(String, String)> {
+/// Code of the agent's that relation `relid` now carries where other sessions run it: a function
+/// of the agent's in an index's or extended statistics' expression (autovacuum runs it, on any
+/// table), or in a `CHECK`, default, view query or policy of another role's relation. Described as
+/// (what calls what, where it runs). (The agent's own tables' `CHECK`s and defaults run in other
+/// sessions only as readonly code: `agent_code.rs`.)
+pub fn agent_code_on(relid: pg_sys::Oid) -> Option<(String, String)> {
     let args = [DatumWithOid::from(relid), DatumWithOid::from(pg_sys::Oid::from(pg_sys::FirstNormalObjectId))];
-    let (found, _) = rows("reading the functions indexes call", INDEX_FUNCTIONS, &args).into_iter().find(|(_, owner)| the_agents(*owner))?;
-    Some((found, "autovacuum's ANALYZE and every session writing or reindexing the table".into()))
+    let found: Vec<(String, pg_sys::Oid, bool, pg_sys::Oid)> = crate::guard_sql::as_guard("reading the functions a relation's code calls", || {
+        pgrx::Spi::connect(|client| {
+            let mut out = Vec::new();
+            for row in client.select(RELATION_FUNCTIONS, None, &args)? {
+                if let (Some(what), Some(owner), Some(maintenance), Some(relowner)) =
+                    (row.get::<String>(1)?, row.get::<pg_sys::Oid>(2)?, row.get::<bool>(3)?, row.get::<pg_sys::Oid>(4)?)
+                {
+                    out.push((what, owner, maintenance, relowner));
+                }
+            }
+            Ok::<_, pgrx::spi::Error>(out)
+        })
+        .unwrap_or_default()
+    });
+    found.into_iter().filter(|(_, owner, ..)| the_agents(*owner)).find_map(|(what, _, maintenance, relowner)| {
+        if maintenance {
+            Some((what, "autovacuum's ANALYZE and every session writing or reindexing the table".to_string()))
+        } else {
+            (!the_agents(relowner)).then(|| (what, "every session writing or reading another role's relation".to_string()))
+        }
+    })
 }
 
 /// The parents of `relid` (`pg_inherits`: inheritance or a partitioned table), with their owners.

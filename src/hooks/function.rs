@@ -211,6 +211,26 @@ unsafe extern "C-unwind" fn object_access(
             crate::reasons::raise(&refusal);
         }
     }
+    // Dropping another role's function frees its name for the agent's own (a DBA's trigger or
+    // function calling it by name would then run the agent's code): as replacing it.
+    if changing && mode == Mode::Guarded && others_function && access == OAT_DROP {
+        if let Some(owner) = crate::agent_code::function_owner(object_id).filter(|&o| !crate::facts::planted::the_agents(o)) {
+            let refusal = interdict_core::Refusal::new(interdict_core::ReasonCode::GuardedUntrustedCode, mode, "dropping another role's function")
+                .fact("function", crate::nodes::describe_object(class_id, object_id, 0))
+                .fact("owner", u32::from(owner).to_string());
+            crate::reasons::raise(&refusal);
+        }
+    }
+    // A new object in one of Postgres' own schemas (pg_catalog, information_schema) is found
+    // before or beside Postgres' own by every session's name lookup: `pg_catalog.array_agg(int8)`
+    // would answer every session's array_agg, the guard's own conflict checks included.
+    if changing && matches!(access, OAT_POST_CREATE | OAT_POST_ALTER) && sub_id == 0 && crate::enforce::agent_mode().is_some() {
+        if let Some(namespace) = crate::nodes::namespace_now(class_id, object_id).filter(|&n| is_system_namespace(n)) {
+            let refusal = interdict_core::Refusal::new(interdict_core::ReasonCode::SystemProtected, mode, "creating or moving an object into a schema of Postgres' own")
+                .fact("schema", crate::nodes::describe_object(pg_sys::NamespaceRelationId, namespace, 0));
+            crate::reasons::raise(&refusal);
+        }
+    }
     // Postgres' own objects (initdb's, below FirstNormalObjectId: pg_catalog's functions, operators,
     // types, text search configurations, the public schema, …) serve every session: an agent
     // session (a superuser one, or through an owner's rights) changes none of them.
@@ -249,4 +269,12 @@ unsafe extern "C-unwind" fn fmgr(event: pg_sys::FmgrHookEventType::Type, flinfo:
     if event == FHET_START {
         crate::agent_code::entered(agent);
     }
+}
+
+/// A schema initdb made, other than `public` and `pg_toast` (where Postgres puts the toast tables
+/// of the agent's own tables): `pg_catalog`, `information_schema`.
+fn is_system_namespace(namespace: pg_sys::Oid) -> bool {
+    const PUBLIC: u32 = 2200; // `pg_namespace.dat`
+    let n = u32::from(namespace);
+    n < pg_sys::FirstNormalObjectId && n != PUBLIC && n != pg_sys::PG_TOAST_NAMESPACE
 }

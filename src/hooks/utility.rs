@@ -92,17 +92,42 @@ unsafe fn after(counting: bool, pstmt: *mut pg_sys::PlannedStmt, qc: *mut pg_sys
     }
 }
 
-/// Code the statement left for other sessions to run (see `facts/planted.rs`): an index calling a
-/// function of the agent's, a table inheriting from or partitioning another role's table.
+/// Code the statement left for other sessions to run (see `facts/planted.rs`): a function of the
+/// agent's that an index or extended statistics evaluate, or that another role's relation now
+/// calls; a table inheriting from or partitioning another role's table.
 unsafe fn planted(node: *mut pg_sys::Node) -> Option<(String, String)> {
-    use crate::facts::planted::{agent_function_in_index, others_parent};
-    if crate::nodes::is_a(node, pg_sys::NodeTag::T_IndexStmt) {
-        return resolve((*(node as *mut pg_sys::IndexStmt)).relation).and_then(agent_function_in_index);
+    use crate::facts::planted::{agent_code_on, others_parent};
+    use crate::nodes::is_a;
+    use pg_sys::NodeTag::*;
+    let relation = if is_a(node, T_IndexStmt) {
+        (*(node as *mut pg_sys::IndexStmt)).relation
+    } else if is_a(node, T_CreateStmt) {
+        let create = node as *mut pg_sys::CreateStmt;
+        if !(*create).inhRelations.is_null() {
+            if let Some(found) = resolve((*create).relation).and_then(others_parent) {
+                return Some(found);
+            }
+        }
+        (*create).relation
+    } else if is_a(node, T_AlterTableStmt) {
+        (*(node as *mut pg_sys::AlterTableStmt)).relation
+    } else if is_a(node, T_ViewStmt) {
+        (*(node as *mut pg_sys::ViewStmt)).view
+    } else if is_a(node, T_CreateStatsStmt) {
+        crate::nodes::list_ptrs::<pg_sys::Node>((*(node as *mut pg_sys::CreateStatsStmt)).relations)
+            .find(|n| is_a(*n, T_RangeVar))
+            .map_or(std::ptr::null_mut(), |n| n as *mut pg_sys::RangeVar)
+    } else if is_a(node, T_CreatePolicyStmt) {
+        (*(node as *mut pg_sys::CreatePolicyStmt)).table
+    } else if is_a(node, T_AlterPolicyStmt) {
+        (*(node as *mut pg_sys::AlterPolicyStmt)).table
+    } else {
+        return None;
+    };
+    if relation.is_null() {
+        return None;
     }
-    if crate::nodes::is_a(node, pg_sys::NodeTag::T_CreateStmt) && !(*(node as *mut pg_sys::CreateStmt)).inhRelations.is_null() {
-        return resolve((*(node as *mut pg_sys::CreateStmt)).relation).and_then(others_parent);
-    }
-    None
+    resolve(relation).and_then(agent_code_on)
 }
 
 /// Whether a statement can record a dependency in the catalog itself. Transaction control, `SET`,

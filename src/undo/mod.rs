@@ -126,9 +126,12 @@ pub fn capturing() -> bool {
     !crate::guard_sql::is_internal() && crate::settings::mode() == Mode::Guarded && !crate::statement::simulating()
 }
 
-/// A new top-level statement: it gets its own change.
+/// A new top-level statement: it gets its own change. (Not a simulated one: `simulate()` called
+/// inside a statement leaves that statement's change alone.)
 pub fn statement_begins() {
-    with(|b| b.change = None);
+    if !crate::statement::simulating() {
+        with(|b| b.change = None);
+    }
 }
 
 /// This session's most recent change.
@@ -490,6 +493,12 @@ pub fn subxact_event(event: pg_sys::SubXactEvent::Type, level: i32) {
 /// Writes the rows captured so far to the statement's change (created on first use) and tells the
 /// session. `at_commit`: rows deferred triggers wrote while the transaction commits.
 pub fn flush(at_commit: bool) {
+    if crate::statement::simulating() {
+        // A simulated statement captures nothing; the rows held now are the statement's that
+        // called simulate(), written when it ends (not in the simulation's subtransaction, which
+        // is always rolled back).
+        return;
+    }
     let (mut events, captured, mut tables, ahead) = with(|b| {
         let taken = (std::mem::take(&mut b.events), b.captured, std::mem::take(&mut b.tables), b.ahead.take());
         b.forget_rows();
