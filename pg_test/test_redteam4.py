@@ -157,3 +157,81 @@ def redteam4_g1_g2_g6_no_agent_function_where_maintenance_or_another_role_runs_i
     finally:
         drop(dba, f"DROP TABLE IF EXISTS {own}, {dbat} CASCADE", f"DROP VIEW IF EXISTS {dbav}",
              f"DROP FUNCTION IF EXISTS {fn}(int)", f"DROP FUNCTION IF EXISTS {sufn}(int)")
+
+
+def bump_table(agent, tag):
+    """The agent's table of 40 rows and its function that updates one row by id."""
+    table, fn = f"rt4_b_{tag}", f"rt4_bump_{tag}"
+    run(agent, f"CREATE TABLE {table} (id int PRIMARY KEY, v int)")
+    run(agent, f"INSERT INTO {table} SELECT g, 0 FROM generate_series(1, 40) g")
+    run(agent, f"CREATE FUNCTION {fn}(i int) RETURNS int LANGUAGE plpgsql AS $$ BEGIN UPDATE {table} SET v = v + 1 WHERE id = i; RETURN 1; END $$")
+    return table, fn
+
+
+@test
+def redteam4_g4_a_portal_run_in_pieces_around_another_is_judged_as_itself():
+    """Extended protocol: a portal executed in pieces with another portal run in between lost its
+    statement state to the other: its count began again, its change was recorded under the other
+    statement's text, and its refusal's approval id named no statement. Each piece run after
+    another statement is now a statement of its own with the portal's own text: recorded under it,
+    refused past the limit within the piece, its approval id bound to it."""
+    from test_redteam import drop
+    from wire import Wire
+    dba, agent = connect("postgres"), connect("r_guard")
+    tag = ARGS.label
+    table, fn = bump_table(agent, tag)
+    sql = f"SELECT {fn}(id) FROM {table} ORDER BY id"
+    wire = Wire("r_guard")
+    try:
+        wire.query("SET interdict.max_rows = 20")
+        wire.query("BEGIN")
+        wire.parse("w", sql)
+        wire.parse("o", "SELECT 1")
+        wire.bind("p1", "w")
+        for piece in range(3):
+            wire.execute("p1", 6)
+            wire.bind(f"p{piece + 2}", "o")
+            wire.execute(f"p{piece + 2}")
+        wire.execute("p1", 15)  # 33 rows in all, 15 in this piece
+        out = wire.sync()
+        errors = [m for k, m in out if k == "E"]
+        eq(errors, [], "pieces within the limit")
+        wire.query("COMMIT")
+        texts = run(dba, f"SELECT DISTINCT statement FROM interdict.changes WHERE role_name = 'r_guard' AND table_names @> ARRAY['public.{table}'] AND statement NOT LIKE 'INSERT INTO %'")
+        eq(texts, [(sql,)], "every piece recorded under the portal's own text")
+        eq(one(dba, f"SELECT sum(v) FROM {table}"), 33, "18 + 15 rows bumped")
+        wire.query("BEGIN")
+        wire.bind("q1", "w")
+        wire.execute("q1", 5)
+        wire.bind("q2", "o")
+        wire.execute("q2")
+        wire.execute("q1", 25)
+        out = wire.sync()
+        errors = [m for k, m in out if k == "E"]
+        eq(len(errors), 1, "one refusal")
+        assert '"reason":"guarded.blast_radius"' in errors[0].get("D", ""), errors[0]
+        wire.query("ROLLBACK")
+    finally:
+        wire.close()
+        drop(dba, f"DROP TABLE IF EXISTS {table}", f"DROP FUNCTION IF EXISTS {fn}(int)")
+
+
+@test
+def redteam4_g3_a_held_cursors_work_at_commit_is_bound_to_its_own_text():
+    """A WITH HOLD cursor's query runs to its end at COMMIT; its refusal's approval id was made of
+    "(no statement)", the same for every cursor of the role: approving one let another run. The
+    work is now the cursor's own statement: two cursors' refusals carry two ids."""
+    from test_redteam import drop
+    from harness import refusal
+    dba, agent = connect("postgres"), connect("r_guard")
+    tag = ARGS.label
+    table, fn = bump_table(agent, tag)
+    try:
+        run(agent, "SET interdict.max_rows = 20")
+        first = refusal(agent, f"BEGIN; DECLARE c CURSOR WITH HOLD FOR SELECT {fn}(id) FROM {table}; COMMIT")
+        second = refusal(agent, f"BEGIN; DECLARE d CURSOR WITH HOLD FOR SELECT {fn}(id) FROM {table} WHERE id > 5; COMMIT")
+        eq((first["reason"], second["reason"]), ("guarded.blast_radius", "guarded.blast_radius"))
+        assert first["approval_id"] != second["approval_id"], (first, second)
+        eq(one(dba, f"SELECT sum(v) FROM {table}"), 0, "nothing bumped")
+    finally:
+        drop(dba, f"DROP TABLE IF EXISTS {table}", f"DROP FUNCTION IF EXISTS {fn}(int)")

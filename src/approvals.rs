@@ -27,9 +27,10 @@ pub fn current_id(reason: ReasonCode) -> ApprovalId {
 
 /// Adds the statement's approval id to a refusal an operator may approve.
 pub fn with_approval_id(refusal: Refusal) -> Refusal {
-    // Work done at COMMIT (deferred triggers) has no statement of its own to bind an approval to:
-    // every such refusal would share one id, so none is approvable.
-    if crate::statement::at_commit() {
+    // Work done at COMMIT (deferred triggers), or outside any statement's text, has no statement
+    // of its own to bind an approval to: every such refusal would share one id, so none is
+    // approvable.
+    if crate::statement::at_commit() || !crate::statement::has_text() {
         return refusal.without_approval();
     }
     if refusal.approvable() {
@@ -56,7 +57,7 @@ pub fn consume(rows: u64, reason: ReasonCode) -> Option<Option<u64>> {
     // A read-only transaction (`SET TRANSACTION READ ONLY`, a standby) can mark nothing used: the
     // refusal stands, and the approval waits for a transaction that can write.
     // SAFETY: a plain read of a backend global.
-    if unsafe { pg_sys::XactReadOnly } || crate::statement::at_commit() || !store_exists() {
+    if unsafe { pg_sys::XactReadOnly } || crate::statement::at_commit() || !crate::statement::has_text() || !store_exists() {
         return None;
     }
     let id = current_id(reason).text;

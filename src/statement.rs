@@ -217,6 +217,27 @@ pub fn begin_if_top_level(source: *const std::ffi::c_char, pstmt: *mut pg_sys::P
     })
 }
 
+/// At a depth-0 `ExecutorRun` of `top`: if another statement began since `top`'s began (a client
+/// ran another portal before executing this one further, extended protocol; a held cursor run to
+/// its end at COMMIT), what `top` does from here on is a statement of its own, with `top`'s text
+/// and parameters: counted against its own limit, recorded as its own change, its refusals bound
+/// to its own text, as if the client had sent it again. Returns whether one began.
+pub fn resume_if_other(top: *mut pg_sys::QueryDesc) -> bool {
+    let other = with(|s| s.depth == 0 && !s.simulating && !matches!(&s.text, Text::Client { top: t, .. } if *t == top));
+    if !other {
+        return false;
+    }
+    // SAFETY: `top` is the QueryDesc being run, alive with its portal.
+    let (source, pstmt, params) = unsafe { ((*top).sourceText, (*top).plannedstmt, (*top).params) };
+    begin_if_top_level(source, pstmt, params, top)
+}
+
+/// Whether the running statement has a text of its own to bind an approval to (a client's statement
+/// while it runs, or work the guard named).
+pub fn has_text() -> bool {
+    with(|s| matches!(&s.text, Text::Client { live: true, .. } | Text::Owned(_)))
+}
+
 /// The top-level statement ended (its `ExecutorEnd`, or its utility hook returned): its text
 /// and parameters are no longer read.
 pub fn statement_ended() {

@@ -132,6 +132,7 @@ unsafe extern "C-unwind" fn executor_run(
     count: u64,
     execute_once: bool,
 ) {
+    resume(query_desc);
     let entered = enter();
     let prev = PREV_RUN.get();
     chain::call_down(
@@ -142,11 +143,13 @@ unsafe extern "C-unwind" fn executor_run(
         || statement::leave(entered),
     );
     statement::leave(entered);
+    ran(entered);
 }
 
 #[cfg(feature = "pg18")]
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn executor_run(query_desc: *mut pg_sys::QueryDesc, direction: pg_sys::ScanDirection::Type, count: u64) {
+    resume(query_desc);
     let entered = enter();
     let prev = PREV_RUN.get();
     chain::call_down(
@@ -157,6 +160,23 @@ unsafe extern "C-unwind" fn executor_run(query_desc: *mut pg_sys::QueryDesc, dir
         || statement::leave(entered),
     );
     statement::leave(entered);
+    ran(entered);
+}
+
+/// Before a run: a top-level portal run again after another statement began is a statement of its
+/// own (see `statement::resume_if_other`).
+unsafe fn resume(query_desc: *mut pg_sys::QueryDesc) {
+    if crate::enforce::counting_rows() && statement::resume_if_other(query_desc) {
+        crate::undo::statement_begins();
+    }
+}
+
+/// After a run: rows a top-level run captured (a function's writes) are written to its change now,
+/// not left for whichever statement ends next (a portal run in pieces may be followed by another).
+fn ran(entered: bool) {
+    if entered && statement::at_top_level() {
+        crate::undo::flush(false);
+    }
 }
 
 #[pgrx::pg_guard]
