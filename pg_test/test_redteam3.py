@@ -105,12 +105,17 @@ def redteam3_r3_a_parallel_worker_runs_in_its_leaders_mode():
     in mode off. A worker now locks as its leader did."""
     agent = connect("r_sess", options="-c interdict.mode=off")
     eq(one(agent, "SHOW interdict.mode"), "readonly", "the leader's lock")
+    eq(workers_mode(agent), [("readonly",)], "the worker's mode")
+
+
+def workers_mode(agent):
+    """interdict.mode as a parallel worker of the session sees it (one worker, the leader idle)."""
     force = "debug_parallel_query" if server_version(agent) >= 160000 else "force_parallel_mode"
     run(agent, f"SET {force} = on")
     run(agent, "SET parallel_leader_participation = off")
     plan = "\n".join(r[0] for r in run(agent, "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT DISTINCT current_setting('interdict.mode') FROM t"))
     assert "Workers Launched: 1" in plan, plan
-    eq(run(agent, "SELECT DISTINCT current_setting('interdict.mode') FROM t"), [("readonly",)], "the worker's mode")
+    return run(agent, "SELECT DISTINCT current_setting('interdict.mode') FROM t")
 
 
 @test

@@ -23,7 +23,7 @@ FLOORS = [
     # 2. The settings in force (values only; their GUC hooks sit on floor 11).
     ["settings/mod", "settings/values"],
     # 3. Facts: Postgres trees and catalogs -> the core's plain facts.
-    ["facts/mod", "facts/calls", "facts/function", "facts/guard_objects", "facts/plan", "facts/roles",
+    ["facts/mod", "facts/calls", "facts/expressions", "facts/function", "facts/guard_objects", "facts/plan", "facts/roles",
      "facts/scope", "facts/utility"],
     # 4. The statement running now (nesting, counts, text, approved limit, simulation).
     ["statement"],

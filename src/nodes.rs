@@ -177,9 +177,8 @@ unsafe fn first_parent(relid: pg_sys::Oid) -> Option<pg_sys::Oid> {
     parent
 }
 
-/// The namespace of object `object_id` of catalog `class_id` as the running command left it
-/// (`SnapshotSelf`: a row this very command wrote, which the syscache does not see before the
-/// command ends, at `OAT_POST_CREATE`), if objects of that class live in namespaces.
+/// The namespace of object `object_id` of catalog `class_id` as the running command left it, if
+/// objects of that class live in namespaces.
 ///
 /// # Safety
 /// Inside a transaction (a catalog scan).
@@ -187,36 +186,68 @@ pub unsafe fn namespace_now(class_id: pg_sys::Oid, object_id: pg_sys::Oid) -> Op
     if !pg_sys::is_objectclass_supported(class_id) {
         return None;
     }
-    let (attnum, index, oid_attnum) =
-        (pg_sys::get_object_attnum_namespace(class_id), pg_sys::get_object_oid_index(class_id), pg_sys::get_object_attnum_oid(class_id));
-    if attnum <= 0 || index == pg_sys::InvalidOid || oid_attnum <= 0 {
+    let attnum = pg_sys::get_object_attnum_namespace(class_id);
+    let at = usize::try_from(attnum).ok()?.checked_sub(1)?;
+    let (values, nulls) = row_now(class_id, object_id, None)?;
+    (at < values.len() && !nulls[at]).then(|| pg_sys::Oid::from(values[at].value() as u32))
+}
+
+/// The row of object `object_id` in catalog `class_id` as the running command left it
+/// (`SnapshotSelf`: a row this very command wrote, which the syscache does not see before the
+/// command ends, at `OAT_POST_CREATE`), deformed from a copy in the current memory context: by
+/// its `oid` through the catalog's oid index, or by its first column through `index`.
+///
+/// # Safety
+/// Inside a transaction (a catalog scan).
+pub unsafe fn row_now(class_id: pg_sys::Oid, object_id: pg_sys::Oid, index: Option<pg_sys::Oid>) -> Option<(Vec<pg_sys::Datum>, Vec<bool>)> {
+    let (index, key_attnum) = match index {
+        Some(index) => (index, 1),
+        None if pg_sys::is_objectclass_supported(class_id) => (pg_sys::get_object_oid_index(class_id), pg_sys::get_object_attnum_oid(class_id)),
+        None => return None,
+    };
+    if index == pg_sys::InvalidOid || key_attnum <= 0 {
         return None;
     }
+    rows_now(class_id, object_id, index, key_attnum, 1).into_iter().next()
+}
+
+/// Up to `limit` rows of catalog `class_id` whose column `key_attnum` is `key`, through `index`
+/// (whose first column it is), as the running command left them (see [`row_now`]).
+///
+/// # Safety
+/// Inside a transaction (a catalog scan).
+pub unsafe fn rows_now(class_id: pg_sys::Oid, key: pg_sys::Oid, index: pg_sys::Oid, key_attnum: pg_sys::AttrNumber, limit: usize) -> Vec<(Vec<pg_sys::Datum>, Vec<bool>)> {
     let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
     let rel = pg_sys::table_open(class_id, lock);
-    let mut key = std::mem::zeroed::<pg_sys::ScanKeyData>();
+    let mut scan_key = std::mem::zeroed::<pg_sys::ScanKeyData>();
     pg_sys::ScanKeyInit(
-        &mut key,
-        oid_attnum,
+        &mut scan_key,
+        key_attnum,
         pg_sys::BTEqualStrategyNumber as pg_sys::StrategyNumber,
         pg_sys::RegProcedure::from(pg_sys::F_OIDEQ),
-        pg_sys::Datum::from(object_id),
+        pg_sys::Datum::from(key),
     );
-    let scan = pg_sys::systable_beginscan(rel, index, true, &raw mut pg_sys::SnapshotSelfData, 1, &mut key);
-    let tuple = pg_sys::systable_getnext(scan);
-    let mut namespace = None;
-    if !tuple.is_null() {
-        let natts = (*(*rel).rd_att).natts as usize;
-        let (mut values, mut nulls) = (vec![pg_sys::Datum::from(0usize); natts], vec![true; natts]);
-        pg_sys::heap_deform_tuple(tuple, (*rel).rd_att, values.as_mut_ptr(), nulls.as_mut_ptr());
-        let at = attnum as usize - 1;
-        if at < natts && !nulls[at] {
-            namespace = Some(pg_sys::Oid::from(values[at].value() as u32));
+    let scan = pg_sys::systable_beginscan(rel, index, true, &raw mut pg_sys::SnapshotSelfData, 1, &mut scan_key);
+    let mut copies = Vec::new();
+    while copies.len() < limit {
+        let tuple = pg_sys::systable_getnext(scan);
+        if tuple.is_null() {
+            break;
         }
+        copies.push(pg_sys::heap_copytuple(tuple));
     }
     pg_sys::systable_endscan(scan);
+    let natts = (*(*rel).rd_att).natts as usize;
+    let rows = copies
+        .into_iter()
+        .map(|copy| {
+            let (mut values, mut nulls) = (vec![pg_sys::Datum::from(0usize); natts], vec![true; natts]);
+            pg_sys::heap_deform_tuple(copy, (*rel).rd_att, values.as_mut_ptr(), nulls.as_mut_ptr());
+            (values, nulls)
+        })
+        .collect();
     pg_sys::table_close(rel, lock);
-    namespace
+    rows
 }
 
 /// This backend's local transaction id (`PGPROC.lxid`; `vxid.lxid` from 17).

@@ -624,6 +624,22 @@ impl Session {
         if node == "IndexStmt" && body.to_string().contains("\"FuncCall\"") {
             return Some("an index calling a function: whether the function is the agent's own (autovacuum would run it: refused) is the server's to see".into());
         }
+        let calls = body.to_string().contains("\"FuncCall\"");
+        let relation_code = match node {
+            "CreateStatsStmt" | "AlterTableStmt" | "CreatePolicyStmt" | "AlterPolicyStmt" => calls,
+            "ViewStmt" => calls && body.get("replace").and_then(Value::as_bool) == Some(true),
+            "CreateStmt" => calls && body.to_string().contains("CONSTR_EXCLUSION"),
+            _ => false,
+        };
+        if relation_code {
+            return Some("a relation's code calling a function (statistics, an EXCLUDE index, a CHECK, a default, a view, a policy): whether the function is the agent's and the relation another role's or maintained by autovacuum (refused) is the server's to see".into());
+        }
+        if node == "DropStmt" && ["FUNCTION", "PROCEDURE", "ROUTINE", "AGGREGATE"].contains(&tags::object_type_name(field_i64(body, "remove_type")).as_str()) {
+            return Some("DROP FUNCTION: whether the function is another role's (dropping it is refused) is the server's to see".into());
+        }
+        if created_schema(node, body).is_some_and(|s| s == "pg_catalog" || s == "information_schema") {
+            return Some("an object made in or moved to Postgres' own schema (refused: system.protected) is the server's to see".into());
+        }
         if node == "CreateStmt" && body.get("inh_relations").and_then(Value::as_array).is_some_and(|a| !a.is_empty()) {
             return Some("INHERITS / PARTITION OF: whether the parent is another role's table (refused) is the server's to see".into());
         }
@@ -1098,4 +1114,26 @@ fn parse_interdict_setting(name: &str, value: &str) -> Option<Result<(), String>
         "log_statement" => LogStatement::parse(value).map(|_| ()),
         _ => return None,
     })
+}
+
+/// The schema a statement names for the object it creates (or moves an object to), where written.
+fn created_schema(node: &str, body: &Value) -> Option<String> {
+    let relation = |field: &str| child(body, field).and_then(|r| as_kind(r, "RangeVar")).and_then(|r| range_var(r).1);
+    let qualified = |field: &str| {
+        let n = names(list(body, field));
+        (n.len() > 1).then(|| n[n.len() - 2].clone())
+    };
+    match node {
+        "CreateStmt" | "CreateForeignTableStmt" => relation("relation").or_else(|| child(body, "base").and_then(|b| created_schema("CreateStmt", b))),
+        "ViewStmt" => relation("view"),
+        "CreateSeqStmt" => relation("sequence"),
+        "CompositeTypeStmt" => relation("typevar"),
+        "CreateTableAsStmt" => child(body, "into").and_then(|i| as_kind(i, "IntoClause").or(Some(i))).and_then(|i| child(i, "rel")).and_then(|r| as_kind(r, "RangeVar").or(Some(r))).and_then(|r| range_var(r).1),
+        "CreateFunctionStmt" => qualified("funcname"),
+        "DefineStmt" => qualified("defnames"),
+        "CreateDomainStmt" => qualified("domainname"),
+        "CreateEnumStmt" | "CreateRangeStmt" => qualified("type_name"),
+        "AlterObjectSchemaStmt" => field_str(body, "newschema").map(str::to_string),
+        _ => None,
+    }
 }

@@ -4,7 +4,7 @@
 //! and the blast radius (how many rows it changes). Every refusal here except those that protect the
 //! guard itself can be let through once by an operator's approval (see [`crate::approval`]).
 
-use crate::facts::{Modifier, PlanFacts, RowFacts, TableChange, TypeRef, UtilityAction, UtilityFacts};
+use crate::facts::{FunctionFacts, Modifier, PlanFacts, RowFacts, TableChange, TypeRef, UtilityAction, UtilityFacts};
 use crate::utility_table::{self, Guarded};
 use crate::{Mode, ReasonCode, Refusal, Verdict};
 
@@ -69,6 +69,26 @@ pub fn planted_code(found: Option<(String, String)>) -> Verdict {
                 .fact("runs_in", runs_in),
         ),
     }
+}
+
+/// Whether a function that an agent's stored code calls (a view's query, a default, a `CHECK`, a
+/// trigger's `WHEN`, a default argument, an aggregate's or operator's function) would act where
+/// other sessions evaluate that code — with their rights, outside any function of the agent's —
+/// beyond what the agent's own code may do there (read only, leaving nothing behind): a native
+/// function readonly refuses (sequences aside: a serial column's default draws from its own
+/// sequence) or that changes the session (`set_config`); a volatile function of the guard's own
+/// (`interdict.approve`, `load_policy`: an operator's rights would approve the agent's request);
+/// another role's volatile function (a DBA's helper would write for the agent, unrecorded).
+/// `agents`: the function is the agent's (its body is judged where it runs, `system.agent_code`).
+pub fn acts_elsewhere(function: &FunctionFacts, agents: bool) -> bool {
+    if function.guard {
+        return function.volatile;
+    }
+    if function.native {
+        let settings = crate::Settings { mode: Mode::Readonly, foreign_code: true, ..crate::Settings::default() };
+        return matches!(crate::decide_function(&settings, function), Verdict::Refuse(r) if r.code != ReasonCode::ReadonlySequence);
+    }
+    function.volatile && !agents
 }
 
 /// The rows of the command table marked `Judge`: what the statement says decides.
@@ -241,6 +261,19 @@ fn wider_modifier(from: Modifier, to: Modifier) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_code_acting_elsewhere() {
+        let f = |name: &str, native, volatile, guard| FunctionFacts { name: name.into(), native, symbol: None, volatile, guard };
+        assert!(acts_elsewhere(&f("pg_terminate_backend", true, true, false), true), "a builtin acting on other sessions");
+        assert!(acts_elsewhere(&FunctionFacts { symbol: Some("set_config_by_name".into()), ..f("set_config", true, true, false) }, false));
+        assert!(acts_elsewhere(&f("approve", false, true, true), false), "the guard's approve");
+        assert!(!acts_elsewhere(&f("history", false, false, true), false), "a stable guard function reads");
+        assert!(!acts_elsewhere(&f("nextval", true, true, false), false), "a serial's default");
+        assert!(!acts_elsewhere(&f("now", true, false, false), false));
+        assert!(acts_elsewhere(&f("run_sql", false, true, false), false), "another role's volatile helper");
+        assert!(!acts_elsewhere(&f("my_fn", false, true, false), true), "the agent's own function is judged where it runs");
+    }
 
     fn t(name: &str, typmod: i32) -> TypeRef {
         let modifier = match typmod {

@@ -2,6 +2,7 @@
 //! `PlannedStmt`, the utility statement's node, `pg_proc`); none looks at statement text.
 
 pub mod calls;
+pub mod expressions;
 pub mod function;
 pub mod guard_objects;
 pub mod names;

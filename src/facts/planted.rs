@@ -102,3 +102,50 @@ fn rows(doing: &str, sql: &str, args: &[DatumWithOid]) -> Vec<(String, pg_sys::O
         .unwrap_or_default()
     })
 }
+
+/// Names other sessions would resolve to the agent's object instead of what they mean: a function
+/// or operator named as one of `pg_catalog`'s (Postgres picks the best-fitting argument types
+/// across the search path: `public.count(int4)` answers `count(id)` before `pg_catalog.count("any")`),
+/// a schema named after another role (`"$user"` in every search path finds it first).
+const SHADOWS: &str = "
+SELECT pg_catalog.pg_describe_object($1, $2, 0), 'pg_catalog.' OPERATOR(pg_catalog.||) p.proname
+  FROM pg_catalog.pg_proc p
+ WHERE $1 OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass AND p.oid OPERATOR(pg_catalog.=) $2
+   AND p.pronamespace OPERATOR(pg_catalog.<>) 'pg_catalog'::pg_catalog.regnamespace
+   AND EXISTS (SELECT FROM pg_catalog.pg_proc q WHERE q.proname OPERATOR(pg_catalog.=) p.proname
+                  AND q.pronamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace)
+UNION ALL
+SELECT pg_catalog.pg_describe_object($1, $2, 0), 'pg_catalog.' OPERATOR(pg_catalog.||) o.oprname
+  FROM pg_catalog.pg_operator o
+ WHERE $1 OPERATOR(pg_catalog.=) 'pg_catalog.pg_operator'::pg_catalog.regclass AND o.oid OPERATOR(pg_catalog.=) $2
+   AND o.oprnamespace OPERATOR(pg_catalog.<>) 'pg_catalog'::pg_catalog.regnamespace
+   AND EXISTS (SELECT FROM pg_catalog.pg_operator q WHERE q.oprname OPERATOR(pg_catalog.=) o.oprname
+                  AND q.oprnamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace)
+UNION ALL
+SELECT pg_catalog.pg_describe_object($1, $2, 0), 'the schema \"$user\" names for role ' OPERATOR(pg_catalog.||) n.nspname
+  FROM pg_catalog.pg_namespace n
+ WHERE $1 OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass AND n.oid OPERATOR(pg_catalog.=) $2
+   AND EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) n.nspname
+                  AND r.oid OPERATOR(pg_catalog.<>) $3)";
+
+/// What object `object_id` of catalog `class_id` would shadow for other sessions, if anything:
+/// (the object, what it shadows).
+pub fn shadows(class_id: pg_sys::Oid, object_id: pg_sys::Oid) -> Option<(String, String)> {
+    if ![pg_sys::ProcedureRelationId, pg_sys::OperatorRelationId, pg_sys::NamespaceRelationId].contains(&class_id) {
+        return None;
+    }
+    // SAFETY: a plain read of a backend global.
+    let me = unsafe { pg_sys::GetSessionUserId() };
+    let args = [DatumWithOid::from(class_id), DatumWithOid::from(object_id), DatumWithOid::from(me)];
+    crate::guard_sql::as_guard("reading what a new name shadows", || {
+        pgrx::Spi::connect(|client| {
+            for row in client.select(SHADOWS, None, &args)? {
+                if let (Some(object), Some(shadowed)) = (row.get::<String>(1)?, row.get::<String>(2)?) {
+                    return Ok::<_, pgrx::spi::Error>(Some((object, shadowed)));
+                }
+            }
+            Ok(None)
+        })
+        .unwrap_or_default()
+    })
+}

@@ -192,6 +192,20 @@ unsafe extern "C-unwind" fn object_access(
             .fact("object", u32::from(object_id).to_string());
         crate::reasons::raise(&refusal);
     }
+    // What the object's stored code calls is read when the statement ends (`facts/expressions.rs`).
+    if changing && mode == Mode::Guarded && matches!(access, OAT_POST_CREATE | OAT_POST_ALTER) {
+        crate::facts::expressions::note(class_id, object_id);
+    }
+    // A new object in one of Postgres' own schemas (pg_catalog, information_schema) is found
+    // before or beside Postgres' own by every session's name lookup: `pg_catalog.array_agg(int8)`
+    // would answer every session's array_agg, the guard's own conflict checks included.
+    if changing && matches!(access, OAT_POST_CREATE | OAT_POST_ALTER) && sub_id == 0 && crate::enforce::agent_mode().is_some() {
+        if let Some(namespace) = crate::nodes::namespace_now(class_id, object_id).filter(|&n| is_system_namespace(n)) {
+            let refusal = interdict_core::Refusal::new(interdict_core::ReasonCode::SystemProtected, mode, "creating or moving an object into a schema of Postgres' own")
+                .fact("schema", crate::nodes::describe_object(pg_sys::NamespaceRelationId, namespace, 0));
+            crate::reasons::raise(&refusal);
+        }
+    }
     // Another role's function replaced or altered (its owner given to another role included): its
     // body runs wherever that role's code calls it — a DBA's trigger, a helper — unguarded. A
     // function the session creates or keeps is its own or another agent role's (one it is a member
@@ -218,16 +232,6 @@ unsafe extern "C-unwind" fn object_access(
             let refusal = interdict_core::Refusal::new(interdict_core::ReasonCode::GuardedUntrustedCode, mode, "dropping another role's function")
                 .fact("function", crate::nodes::describe_object(class_id, object_id, 0))
                 .fact("owner", u32::from(owner).to_string());
-            crate::reasons::raise(&refusal);
-        }
-    }
-    // A new object in one of Postgres' own schemas (pg_catalog, information_schema) is found
-    // before or beside Postgres' own by every session's name lookup: `pg_catalog.array_agg(int8)`
-    // would answer every session's array_agg, the guard's own conflict checks included.
-    if changing && matches!(access, OAT_POST_CREATE | OAT_POST_ALTER) && sub_id == 0 && crate::enforce::agent_mode().is_some() {
-        if let Some(namespace) = crate::nodes::namespace_now(class_id, object_id).filter(|&n| is_system_namespace(n)) {
-            let refusal = interdict_core::Refusal::new(interdict_core::ReasonCode::SystemProtected, mode, "creating or moving an object into a schema of Postgres' own")
-                .fact("schema", crate::nodes::describe_object(pg_sys::NamespaceRelationId, namespace, 0));
             crate::reasons::raise(&refusal);
         }
     }

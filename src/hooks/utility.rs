@@ -78,6 +78,14 @@ unsafe fn after(counting: bool, pstmt: *mut pg_sys::PlannedStmt, qc: *mut pg_sys
         // limit is below: the statement's work goes with the transaction).
         crate::enforce::enforce(interdict_core::guarded::temporary_dependency(crate::facts::temporary::permanent_dependent()));
         crate::enforce::enforce(interdict_core::guarded::planted_code(planted((*pstmt).utilityStmt)));
+        let noted = crate::facts::expressions::take_noted();
+        crate::enforce::enforce(interdict_core::guarded::planted_code(planted_calls(&noted)));
+        if let Some((object, shadowed)) = noted.iter().find_map(|&(class, object)| crate::facts::planted::shadows(class, object)) {
+            let refusal = interdict_core::Refusal::new(interdict_core::ReasonCode::SystemProtected, Mode::Guarded, format!("{object}, which other sessions' names would find instead of {shadowed}"))
+                .fact("object", object)
+                .fact("shadows", shadowed);
+            crate::reasons::raise(&refusal);
+        }
     }
     if !counting {
         return;
@@ -128,6 +136,30 @@ unsafe fn planted(node: *mut pg_sys::Node) -> Option<(String, String)> {
         return None;
     }
     resolve(relation).and_then(agent_code_on)
+}
+
+/// Stored code of the objects the statement created or altered (`noted`) that calls a function
+/// acting where other sessions evaluate it (`interdict_core::guarded::acts_elsewhere`): (what calls
+/// what, where it runs).
+unsafe fn planted_calls(noted: &[(pg_sys::Oid, pg_sys::Oid)]) -> Option<(String, String)> {
+    for &(class, object) in noted {
+        // A domain's CHECK runs where no session judges it (autovacuum, through an index's cast):
+        // no function of the agent's either, as in an index.
+        let anywhere = crate::facts::expressions::is_domain_constraint(class, object);
+        for function in crate::facts::expressions::functions_called(class, object) {
+            if crate::undo::is_capture_function(function) {
+                continue; // the recording trigger interdict.record() gives every recorded table
+            }
+            let Some(facts) = crate::facts::function::function_facts(function) else { continue };
+            let agents = crate::agent_code::function_owner(function)
+                .is_some_and(|o| crate::facts::planted::the_agents(o) || crate::agent_code::is_agent_role(o));
+            if interdict_core::guarded::acts_elsewhere(&facts, agents) || (anywhere && agents && u32::from(function) >= pg_sys::FirstNormalObjectId) {
+                let what = format!("{} calls {}", crate::nodes::describe_object(class, object, 0), crate::nodes::describe_object(pg_sys::ProcedureRelationId, function, 0));
+                return Some((what, "every session that evaluates it (a DBA reading a view, writing a table, calling a function), with that session's rights".into()));
+            }
+        }
+    }
+    None
 }
 
 /// Whether a statement can record a dependency in the catalog itself. Transaction control, `SET`,

@@ -28,6 +28,7 @@ unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut c
     if matches!(event, XACT_EVENT_COMMIT | XACT_EVENT_ABORT | XACT_EVENT_PREPARE | XACT_EVENT_PARALLEL_ABORT) {
         crate::server_settings::statement_ended();
         crate::agent_code::forget_roles();
+        crate::facts::expressions::take_noted(); // a failed statement's objects are gone with it
     }
     crate::statement::xact_event(event);
 }

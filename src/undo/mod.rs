@@ -289,6 +289,14 @@ pub fn forget_capture_function() {
     RECORDED.with(Vec::clear);
 }
 
+/// Whether `funcid` is `interdict.capture()` or `interdict.capturing()`: what `interdict.record()`
+/// puts on every recorded table (the agent's own included).
+pub fn is_capture_function(funcid: pg_sys::Oid) -> bool {
+    // SAFETY: catalog lookups inside a transaction (the caller reads the catalog too).
+    let (capture, capturing) = unsafe { capture_functions() };
+    funcid != pg_sys::InvalidOid && (funcid == capture || funcid == capturing)
+}
+
 /// `interdict.capture()` and `interdict.capturing()` (`InvalidOid` if the extension is not created here).
 unsafe fn capture_functions() -> (pg_sys::Oid, pg_sys::Oid) {
     if let Some(oids) = CAPTURE_FUNCTIONS.get() {
