@@ -133,7 +133,8 @@ fn run_rolled_back(sql: &CString, settings: &Settings) -> Ran {
         // Within the session's lock_timeout ceiling (agent modes refuse a higher lock_timeout).
         let lock_ms = if settings::mode() == Mode::Off { timeout_ms as u64 } else { settings::ceilings()[1].clamp(timeout_ms as u64) };
         set_local("lock_timeout", &format!("{lock_ms}ms"));
-        enable_timeout_after(STATEMENT_TIMEOUT, timeout_ms);
+        let left = if StatementTimeout > 0 { statement_time_left().max(1) } else { i32::MAX };
+        enable_timeout_after(STATEMENT_TIMEOUT, timeout_ms.min(left));
         let sql_text = sql.to_string_lossy().into_owned();
         let outcome = PgTryBuilder::new(|| {
             pgrx::spi::Spi::run(&sql_text).map_err(|e| json!({ "verdict": "error", "message": e.to_string() }))
@@ -149,7 +150,9 @@ fn run_rolled_back(sql: &CString, settings: &Settings) -> Ran {
         pg_sys::CurrentResourceOwner = owner;
         statement::swap(saved);
         if StatementTimeout > 0 {
-            enable_timeout_after(STATEMENT_TIMEOUT, StatementTimeout); // the caller's own, afresh
+            // The caller's own, with what was left of it (a statement calling simulate() per row
+            // would otherwise run past its timeout, and past the ceiling on it).
+            enable_timeout_after(STATEMENT_TIMEOUT, statement_time_left().max(1));
         }
         let changed = tables.into_iter().filter(|t| t.inserted + t.updated + t.deleted > 0).collect();
         (outcome, changed, seen, approval_id)
@@ -172,6 +175,14 @@ fn in_rolled_back_subtransaction<R>(f: impl FnOnce() -> R) -> R {
         pg_sys::CurrentResourceOwner = owner;
         out.unwrap_or_else(|e: CaughtError| e.rethrow())
     }
+}
+
+/// Milliseconds of the caller's statement_timeout not yet spent by its statement.
+fn statement_time_left() -> i32 {
+    // SAFETY: plain reads of backend state.
+    let spent_ms = unsafe { (pg_sys::GetCurrentTimestamp() - pg_sys::GetCurrentStatementStartTimestamp()) / 1000 };
+    // SAFETY: as above.
+    (i64::from(unsafe { StatementTimeout }) - spent_ms).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
 }
 
 /// A failed simulation: refused outright, timed out, or an error the statement would raise.

@@ -111,6 +111,11 @@ pub struct Statement {
     /// The transaction (see [`XACT_SEQ`]) whose work at commit this statement counts, if it is
     /// that work (deferred triggers fired at commit).
     at_commit_of: Option<u64>,
+    /// The search path and user as the statement began (a hash), for its approval id: a function
+    /// the statement runs may set its own path before a refusal is raised inside it.
+    path_at_begin: u64,
+    /// The portal a resumed run belongs to (a hash of its name; see [`resume_if_other`]).
+    portal: u64,
 }
 
 /// Where a statement's text comes from.
@@ -187,7 +192,7 @@ pub fn begin_if_top_level(source: *const std::ffi::c_char, pstmt: *mut pg_sys::P
             let simulated = matches!(&s.text, Text::Owned(t) if unsafe { crate::nodes::cstr(source) }.as_deref().map(str::trim) == Some(t.trim()));
             if s.binding.is_none() && simulated {
                 // SAFETY: pstmt is the statement being started.
-                s.binding = Some(unsafe { binding_of(pstmt) });
+                s.binding = Some(unsafe { bound(pstmt, s.path_at_begin, s.portal) });
             }
             return false;
         }
@@ -204,6 +209,8 @@ pub fn begin_if_top_level(source: *const std::ffi::c_char, pstmt: *mut pg_sys::P
         s.approved_at = None;
         s.binding = None;
         s.at_commit_of = (!client).then_some(xact);
+        s.portal = 0;
+        s.path_at_begin = path_now();
         s.text = if client {
             // SAFETY: pstmt is the statement being started.
             let (location, length) = unsafe { ((*pstmt).stmt_location, (*pstmt).stmt_len) };
@@ -227,9 +234,15 @@ pub fn resume_if_other(top: *mut pg_sys::QueryDesc) -> bool {
     if !other {
         return false;
     }
-    // SAFETY: `top` is the QueryDesc being run, alive with its portal.
+    // SAFETY: `top` is the QueryDesc being run, alive with its portal; ActivePortal is the portal running now, or null.
     let (source, pstmt, params) = unsafe { ((*top).sourceText, (*top).plannedstmt, (*top).params) };
-    begin_if_top_level(source, pstmt, params, top)
+    let began = begin_if_top_level(source, pstmt, params, top);
+    if began {
+        // Cursors declared in one query string share its text: the portal's name tells them apart.
+        let portal = unsafe { pg_sys::ActivePortal.as_ref().and_then(|p| p.name.as_ref()).map(|n| std::ffi::CStr::from_ptr(n).to_bytes()) };
+        with(|s| s.portal = fnv(FNV_START, portal.unwrap_or_default()));
+    }
+    began
 }
 
 /// Whether the running statement has a text of its own to bind an approval to (a client's statement
@@ -293,9 +306,28 @@ pub fn statement_binding() -> Vec<u32> {
         Text::Client { pstmt, live: true, .. } => *pstmt,
         _ => std::ptr::null_mut(),
     });
+    let (path, portal) = with(|s| (s.path_at_begin, s.portal));
     // SAFETY: the plan of the statement running now (`live`), or null.
-    let b = unsafe { binding_of(pstmt) };
+    let b = unsafe { bound(pstmt, path, portal) };
     with(|s| s.binding = Some(b.clone()));
+    b
+}
+
+/// [`binding_of`], then after a third 0: the search path as the statement began (`path`), the
+/// portal a resumed run belongs to (`portal`), and the functions (and types) the plan depends on
+/// (`PlanInvalItem`s: the same text may call another function of the same name once one is
+/// created, or the path changed).
+///
+/// # Safety
+/// `pstmt` is a valid planned statement, or null.
+unsafe fn bound(pstmt: *mut pg_sys::PlannedStmt, path: u64, portal: u64) -> Vec<u32> {
+    let mut b = binding_of(pstmt);
+    b.extend([0, path as u32, (path >> 32) as u32, portal as u32, (portal >> 32) as u32]);
+    if !pstmt.is_null() {
+        for item in list_ptrs::<pg_sys::PlanInvalItem>((*pstmt).invalItems) {
+            b.extend([(*item).cacheId as u32, (*item).hashValue]);
+        }
+    }
     b
 }
 
@@ -515,7 +547,16 @@ pub fn swap(replacement: Statement) -> Statement {
 
 /// A statement state for `simulate(sql)`: its approval id is that of `sql` itself.
 pub fn fresh_simulation(sql: &str) -> Statement {
-    Statement { simulating: true, text: Text::Owned(sql.to_string()), ..Statement::default() }
+    Statement { simulating: true, text: Text::Owned(sql.to_string()), path_at_begin: path_now(), ..Statement::default() }
+}
+
+/// The search path setting's text and the current user, hashed: what resolves a statement's names.
+fn path_now() -> u64 {
+    // SAFETY: the setting's text (or null) and the current user, plain reads of backend globals.
+    unsafe {
+        let path = if pg_sys::namespace_search_path.is_null() { &b""[..] } else { std::ffi::CStr::from_ptr(pg_sys::namespace_search_path).to_bytes() };
+        fnv(fnv(FNV_START, path), &u32::from(pg_sys::GetUserId()).to_le_bytes())
+    }
 }
 
 pub fn simulating() -> bool {

@@ -36,9 +36,11 @@ unsafe extern "C-unwind" fn emit_log(edata: *mut pg_sys::ErrorData) {
     }
 }
 
-/// A session an agent mode judges, or an agent's code running in another role's.
+/// A session an agent mode judges, an agent's code running in another role's, or a session not
+/// yet locked (a client's `-c interdict.mode=off` stands until then, and a session sending only
+/// syntax errors never locks).
 fn agent_session() -> bool {
-    crate::settings::mode() != interdict_core::Mode::Off || crate::enforce::foreign_code().is_some()
+    !crate::settings::is_locked() || crate::settings::mode() != interdict_core::Mode::Off || crate::enforce::foreign_code().is_some()
 }
 
 /// About what the message writes to the server log: its texts, and the statement unless hidden.
@@ -47,5 +49,5 @@ unsafe fn server_bytes(edata: *mut pg_sys::ErrorData) -> usize {
     let e = &*edata;
     let context = if e.hide_ctx { 0 } else { len(e.context) };
     let statement = if e.hide_stmt || e.elevel < pg_sys::log_min_error_statement { 0 } else { len(pg_sys::debug_query_string) };
-    128 + len(e.message) + len(e.detail) + len(e.detail_log) + len(e.hint) + context + statement
+    128 + len(e.message) + len(e.detail) + len(e.detail_log) + len(e.hint) + len(e.internalquery) + context + statement
 }

@@ -102,13 +102,20 @@ unsafe extern "C-unwind" fn executor_start(query_desc: *mut pg_sys::QueryDesc, e
     let prev = PREV_START.get();
     let outer = STARTING.get();
     STARTING.set((*query_desc).plannedstmt);
+    // What runs while the plan starts (a function run-time partition pruning calls) is part of
+    // this statement, not a new top-level one.
+    let entered = enter();
     chain::call_down(
         || match prev {
             Some(prev) => prev(query_desc, eflags),
             None => chain::standard_ExecutorStart(query_desc, eflags),
         },
-        || STARTING.set(outer),
+        || {
+            statement::leave(entered);
+            STARTING.set(outer)
+        },
     );
+    statement::leave(entered);
     STARTING.set(outer);
     if count {
         blast::watch(query_desc);
