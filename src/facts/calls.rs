@@ -22,15 +22,15 @@ pub mod oids {
 }
 
 /// The walker callback's type (`nodeFuncs.h: tree_walker_callback`).
-type Walker = unsafe extern "C-unwind" fn(node: *mut pg_sys::Node, context: *mut c_void) -> bool;
+pub(crate) type Walker = unsafe extern "C-unwind" fn(node: *mut pg_sys::Node, context: *mut c_void) -> bool;
 
 extern "C-unwind" {
     #[cfg(any(feature = "pg13", feature = "pg14", feature = "pg15"))]
     #[link_name = "expression_tree_walker"]
-    fn walk_expression(node: *mut pg_sys::Node, walker: Walker, context: *mut c_void) -> bool;
+    pub(crate) fn walk_expression(node: *mut pg_sys::Node, walker: Walker, context: *mut c_void) -> bool;
     #[cfg(not(any(feature = "pg13", feature = "pg14", feature = "pg15")))]
     #[link_name = "expression_tree_walker_impl"]
-    fn walk_expression(node: *mut pg_sys::Node, walker: Walker, context: *mut c_void) -> bool;
+    pub(crate) fn walk_expression(node: *mut pg_sys::Node, walker: Walker, context: *mut c_void) -> bool;
 }
 
 /// Whether the plan calls `lo_open` with a constant mode that includes `INV_WRITE`.

@@ -12,6 +12,7 @@
 //! Objects are noted as Postgres creates or alters them in an agent session (the object-access
 //! hook) and read when the statement ends.
 
+use super::calls::{walk_expression, Walker};
 use crate::cell::BackendCell;
 use crate::nodes::is_a;
 use pgrx::pg_sys;
@@ -171,16 +172,9 @@ unsafe fn read_columns(class_id: pg_sys::Oid, values: &[pg_sys::Datum], nulls: &
     }
 }
 
-type Walker = unsafe extern "C-unwind" fn(node: *mut pg_sys::Node, context: *mut c_void) -> bool;
 type Checker = unsafe extern "C-unwind" fn(func_id: pg_sys::Oid, context: *mut c_void) -> bool;
 
 extern "C-unwind" {
-    #[cfg(any(feature = "pg13", feature = "pg14", feature = "pg15"))]
-    #[link_name = "expression_tree_walker"]
-    fn walk_expression(node: *mut pg_sys::Node, walker: Walker, context: *mut c_void) -> bool;
-    #[cfg(not(any(feature = "pg13", feature = "pg14", feature = "pg15")))]
-    #[link_name = "expression_tree_walker_impl"]
-    fn walk_expression(node: *mut pg_sys::Node, walker: Walker, context: *mut c_void) -> bool;
     #[cfg(any(feature = "pg13", feature = "pg14", feature = "pg15"))]
     #[link_name = "query_tree_walker"]
     fn walk_query(query: *mut pg_sys::Query, walker: Walker, context: *mut c_void, flags: i32) -> bool;
