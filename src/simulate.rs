@@ -123,46 +123,43 @@ type Ran = (Result<(), Value>, Vec<TableRows>, statement::Seen, String);
 fn run_rolled_back(sql: &CString, settings: &Settings) -> Ran {
     let timeout_ms = settings.simulate_timeout.0.min(i32::MAX as u64) as i32;
     let saved = statement::swap(statement::fresh_simulation(&sql.to_string_lossy()));
-    // SAFETY: the subtransaction pattern of plpgsql's exception blocks (pl_exec.c:
-    // exec_stmt_block): remember context and owner, begin, run, roll back, restore.
-    unsafe {
-        let context = pg_sys::CurrentMemoryContext;
-        let owner = pg_sys::CurrentResourceOwner;
-        pg_sys::BeginInternalSubTransaction(std::ptr::null());
-        pg_sys::MemoryContextSwitchTo(context);
+    let (outcome, tables, seen, approval_id) = in_rolled_back_subtransaction(|| {
         // Within the session's lock_timeout ceiling (agent modes refuse a higher lock_timeout).
         let lock_ms = if settings::mode() == Mode::Off { timeout_ms as u64 } else { settings::ceilings()[1].clamp(timeout_ms as u64) };
-        set_local("lock_timeout", &format!("{lock_ms}ms"));
-        let left = if StatementTimeout > 0 { statement_time_left().max(1) } else { i32::MAX };
-        enable_timeout_after(STATEMENT_TIMEOUT, timeout_ms.min(left));
+        // SAFETY: SET LOCAL and the statement timer, inside the subtransaction.
+        unsafe {
+            set_local("lock_timeout", &format!("{lock_ms}ms"));
+            let left = if StatementTimeout > 0 { statement_time_left().max(1) } else { i32::MAX };
+            enable_timeout_after(STATEMENT_TIMEOUT, timeout_ms.min(left));
+        }
         let sql_text = sql.to_string_lossy().into_owned();
         let outcome = PgTryBuilder::new(|| {
             pgrx::spi::Spi::run(&sql_text).map_err(|e| json!({ "verdict": "error", "message": e.to_string() }))
         })
         .catch_others(|e| Err(failure(e)))
         .execute();
-        disable_timeout(STATEMENT_TIMEOUT, false);
-        let tables = statement::tables();
-        let seen = statement::seen();
-        let approval_id = approvals::current_id(ReasonCode::GuardedBlastRadius).text; // of `sql`'s row limit, while its statement state is in place
-        pg_sys::RollbackAndReleaseCurrentSubTransaction();
-        pg_sys::MemoryContextSwitchTo(context);
-        pg_sys::CurrentResourceOwner = owner;
-        statement::swap(saved);
-        if StatementTimeout > 0 {
-            // The caller's own, with what was left of it (a statement calling simulate() per row
-            // would otherwise run past its timeout, and past the ceiling on it).
-            enable_timeout_after(STATEMENT_TIMEOUT, statement_time_left().max(1));
-        }
-        let changed = tables.into_iter().filter(|t| t.inserted + t.updated + t.deleted > 0).collect();
-        (outcome, changed, seen, approval_id)
+        // SAFETY: the timer armed above.
+        unsafe { disable_timeout(STATEMENT_TIMEOUT, false) };
+        // Of `sql`'s row limit, while its statement state is in place.
+        let approval_id = approvals::current_id(ReasonCode::GuardedBlastRadius).text;
+        (outcome, statement::tables(), statement::seen(), approval_id)
+    });
+    statement::swap(saved);
+    // SAFETY: a plain read of the setting; the statement timer re-armed.
+    if unsafe { StatementTimeout } > 0 {
+        // The caller's own, with what was left of it (a statement calling simulate() per row
+        // would otherwise run past its timeout, and past the ceiling on it).
+        unsafe { enable_timeout_after(STATEMENT_TIMEOUT, statement_time_left().max(1)) };
     }
+    let changed = tables.into_iter().filter(|t| t.inserted + t.updated + t.deleted > 0).collect();
+    (outcome, changed, seen, approval_id)
 }
 
 /// Runs `f` in a subtransaction that is rolled back after (also when `f` raises: the error then
 /// goes on), with what `f` allocates in the caller's memory context.
 fn in_rolled_back_subtransaction<R>(f: impl FnOnce() -> R) -> R {
-    // SAFETY: the subtransaction pattern of plpgsql's exception blocks, as in `run_rolled_back`.
+    // SAFETY: the subtransaction pattern of plpgsql's exception blocks (pl_exec.c:
+    // exec_stmt_block): remember context and owner, begin, run, roll back, restore.
     unsafe {
         let context = pg_sys::CurrentMemoryContext;
         let owner = pg_sys::CurrentResourceOwner;

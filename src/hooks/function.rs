@@ -206,30 +206,23 @@ unsafe extern "C-unwind" fn object_access(
             crate::reasons::raise(&refusal);
         }
     }
-    // Another role's function replaced or altered (its owner given to another role included): its
-    // body runs wherever that role's code calls it — a DBA's trigger, a helper — unguarded. A
-    // function the session creates or keeps is its own or another agent role's (one it is a member
-    // of), so that other sessions know it for an agent's code (`agent_code.rs`), never a group
-    // role's that is no agent. (Postgres' own functions are system.protected, below.)
+    // Another role's function replaced, altered (its owner given to another role included) or
+    // dropped (which frees its name for the agent's own): its body runs wherever that role's code
+    // calls it — a DBA's trigger, a helper — unguarded. A function the session creates or keeps is
+    // its own or another agent role's (one it is a member of), so that other sessions know it for
+    // an agent's code (`agent_code.rs`), never a group role's that is no agent. (Postgres' own
+    // functions are system.protected, below.)
     let others_function = class_id == pg_sys::ProcedureRelationId && u32::from(object_id) >= pg_sys::FirstNormalObjectId;
-    if changing && mode == Mode::Guarded && others_function && matches!(access, OAT_POST_CREATE | OAT_POST_ALTER) {
+    if changing && mode == Mode::Guarded && others_function && matches!(access, OAT_POST_CREATE | OAT_POST_ALTER | OAT_DROP) {
         let agents = |o: pg_sys::Oid| {
-            crate::facts::planted::the_agents(o) && (o == pg_sys::GetSessionUserId() || crate::agent_code::is_agent_role(o))
+            crate::facts::planted::the_agents(o)
+                && (access == OAT_DROP || o == pg_sys::GetSessionUserId() || crate::agent_code::is_agent_role(o))
         };
         // A new function's row is not visible before the command ends: its owner is the creator.
         let owner = crate::agent_code::function_owner(object_id).or_else(|| (access == OAT_POST_CREATE).then(|| pg_sys::GetUserId()));
         if let Some(owner) = owner.filter(|&o| !agents(o)) {
-            let refusal = interdict_core::Refusal::new(interdict_core::ReasonCode::GuardedUntrustedCode, mode, "replacing or altering another role's function")
-                .fact("function", crate::nodes::describe_object(class_id, object_id, 0))
-                .fact("owner", u32::from(owner).to_string());
-            crate::reasons::raise(&refusal);
-        }
-    }
-    // Dropping another role's function frees its name for the agent's own (a DBA's trigger or
-    // function calling it by name would then run the agent's code): as replacing it.
-    if changing && mode == Mode::Guarded && others_function && access == OAT_DROP {
-        if let Some(owner) = crate::agent_code::function_owner(object_id).filter(|&o| !crate::facts::planted::the_agents(o)) {
-            let refusal = interdict_core::Refusal::new(interdict_core::ReasonCode::GuardedUntrustedCode, mode, "dropping another role's function")
+            let what = if access == OAT_DROP { "dropping another role's function" } else { "replacing or altering another role's function" };
+            let refusal = interdict_core::Refusal::new(interdict_core::ReasonCode::GuardedUntrustedCode, mode, what)
                 .fact("function", crate::nodes::describe_object(class_id, object_id, 0))
                 .fact("owner", u32::from(owner).to_string());
             crate::reasons::raise(&refusal);
