@@ -20,8 +20,11 @@ ALTER ROLE r_su_blocked SET interdict.blocked_commands = 'VACUUM';
 CREATE ROLE r_allow LOGIN;           ALTER ROLE r_allow SET interdict.mode = 'readonly';
 ALTER ROLE r_allow SET interdict.readonly_allow = 'analyze';
 CREATE ROLE r_bad LOGIN;             ALTER ROLE r_bad SET interdict.mode = 'bogus';
+-- Roles that drain their server-log budget (shared by a role's sessions with shared memory).
+CREATE ROLE r_flood LOGIN;           ALTER ROLE r_flood SET interdict.mode = 'readonly';
+CREATE ROLE r_flood2 LOGIN;          ALTER ROLE r_flood2 SET interdict.mode = 'readonly';
 DO $$ DECLARE r text; BEGIN
-  FOREACH r IN ARRAY ARRAY['r_sess', 'r_guard', 'r_indb', 'r_plain', 'r_off', 'r_su', 'r_su_blocked', 'r_allow', 'r_bad'] LOOP
+  FOREACH r IN ARRAY ARRAY['r_sess', 'r_guard', 'r_indb', 'r_plain', 'r_off', 'r_su', 'r_su_blocked', 'r_allow', 'r_bad', 'r_flood', 'r_flood2'] LOOP
     EXECUTE format('ALTER ROLE %I SET session_preload_libraries = %L', r, 'interdict');
   END LOOP;
 END $$;

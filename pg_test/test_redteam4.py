@@ -22,7 +22,7 @@ def redteam4_f3_an_agent_session_cannot_flood_the_server_log():
     """RAISE LOG in a loop wrote the server log at 130 MB/s (a full disk stops the cluster). An
     agent session's messages to the server log draw on a budget (1 MiB, then 16 KiB/s): 4 MB of
     RAISE LOG writes about 1 MiB, and the next audit line says how many lines were not written."""
-    agent = connect("r_sess")
+    agent = connect("r_flood")  # a role of its own: with shared memory the budget is the role's
     pid = pid_of(agent)
     before = os.path.getsize(ARGS.log)
     run(agent, "DO $$ BEGIN FOR i IN 1..40 LOOP RAISE LOG '%', repeat('x', 100000); END LOOP; END $$")

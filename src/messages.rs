@@ -17,6 +17,7 @@
 
 use pgrx::pg_sys;
 use crate::cell::BackendCell;
+use interdict_core::log_budget::Bucket;
 use std::ffi::{c_char, c_int, CStr, CString};
 
 // Postgres' reporting entry points, which pgrx leaves out of its bindings.
@@ -131,49 +132,43 @@ fn put_notice(text: &str) {
     }
 }
 
-/// An agent session's share of the server log. `RAISE LOG` in a loop, warnings, errors carrying a
-/// huge statement: any session can write the server log as fast as it can send, and a full disk
-/// stops the cluster (WAL writes fail), whatever the session's mode. So an agent session's
-/// messages to the server log draw on a bucket of [`LOG_BURST`] bytes refilled at [`LOG_RATE`]
-/// bytes a second; past it a message is not written to the server log (the client still gets
-/// what it would), and the next audit line that is written says how many were not
-/// (`log_lines_dropped`). The guard's own audit lines draw on the same bucket: an agent that
-/// floods refusals loses lines of its own refusals, never another session's.
-pub const LOG_BURST: f64 = 1_048_576.0;
-pub const LOG_RATE: f64 = 16_384.0;
+/// An agent's share of the server log (`interdict_core::log_budget`): the role's bucket in shared
+/// memory when there is shared memory and the session locked as a role, else the process's own.
+/// The guard's own audit lines draw on the same bucket: an agent that floods refusals loses lines
+/// of its own refusals, never another role's.
+static LOG_BUDGET: BackendCell<Bucket> = BackendCell::new(Bucket::FULL);
 
-struct LogBudget {
-    bytes: f64,
-    at: Option<std::time::Instant>,
-    dropped: u64,
+/// The role whose bucket this process draws on (set when the session locks in an agent mode).
+static LOG_ROLE: BackendCell<Option<pg_sys::Oid>> = BackendCell::new(None);
+
+/// The session locked in an agent mode as `role` (the user who logged in).
+pub fn note_log_role(role: pg_sys::Oid) {
+    LOG_ROLE.set(Some(role).filter(|r| *r != pg_sys::InvalidOid));
 }
 
-static LOG_BUDGET: BackendCell<LogBudget> = BackendCell::new(LogBudget { bytes: LOG_BURST, at: None, dropped: 0 });
-
-/// Whether a message of `bytes` goes to the server log (drawn from the session's bucket); one that
-/// does not is counted. `ours`: one of the guard's audit lines, which carries the count of those
-/// not written before it.
+/// Whether a message of `bytes` goes to the server log; one that does not is counted. `ours`: one
+/// of the guard's audit lines, which carries the count of those not written before it.
 pub fn log_budget_allows(bytes: usize, ours: bool) -> bool {
-    LOG_BUDGET.with(|b| {
-        let now = std::time::Instant::now();
-        if let Some(at) = b.at {
-            b.bytes = (b.bytes + now.duration_since(at).as_secs_f64() * LOG_RATE).min(LOG_BURST);
-        }
-        b.at = Some(now);
-        if (bytes as f64) > b.bytes {
-            b.dropped += 1;
-            return false;
-        }
-        b.bytes -= bytes as f64;
-        if ours {
-            b.dropped = 0;
-        }
-        true
-    })
+    // SAFETY: reads the clock.
+    let now = unsafe { pg_sys::GetCurrentTimestamp() };
+    match shared_role() {
+        Some(role) => crate::shmem::with_log_book(|book| book.draw(u32::from(role), now, bytes, ours)).unwrap_or(true),
+        None => LOG_BUDGET.with(|b| b.draw(now, bytes, ours)),
+    }
 }
 
-/// How many of the session's messages were not written to the server log since the last audit
-/// line that was.
+/// How many of the session's (with shared memory: its role's) messages were not written to the
+/// server log since the last audit line that was.
 pub fn log_lines_dropped() -> u64 {
-    LOG_BUDGET.with(|b| b.dropped)
+    match shared_role() {
+        Some(role) => crate::shmem::with_log_book(|book| book.dropped(u32::from(role))).unwrap_or(0),
+        None => LOG_BUDGET.with(|b| b.dropped()),
+    }
+}
+
+/// The role whose shared bucket applies: only in a process with shared memory and a `PGPROC`
+/// (the book's LWLock needs one), once it locked as an agent role.
+fn shared_role() -> Option<pg_sys::Oid> {
+    // SAFETY: a plain read of a process global.
+    LOG_ROLE.get().filter(|_| crate::shmem::attached() && unsafe { !pg_sys::MyProc.is_null() })
 }

@@ -78,6 +78,10 @@ fn lock_session() {
     settings::lock_all();
     crate::policy::lock(); // the role's policy rule, folded into the settings (tighter wins)
     crate::audit::note_session(); // names for audit lines written outside a transaction
+    if settings::mode() != Mode::Off {
+        // SAFETY: a plain read of a process global, set once the user logged in.
+        crate::messages::note_log_role(unsafe { pg_sys::GetAuthenticatedUserId() }); // the role's log budget
+    }
 }
 
 /// Feeds every interdict value a DBA stored for this database and the user who logged in into the

@@ -1,11 +1,12 @@
 //! Shared memory, which exists only when the library is in `shared_preload_libraries`: the book of
-//! refused requests waiting for an operator (`interdict.pending()`) and the counters of
-//! `interdict.stats()`. A refused statement's transaction aborts, so what must outlive it cannot be
+//! refused requests waiting for an operator (`interdict.pending()`), the counters of
+//! `interdict.stats()` and the agent roles' server-log buckets (`interdict_core::log_budget`). A refused statement's transaction aborts, so what must outlive it cannot be
 //! a table row. Loaded per session (or with `LOAD`) there is no shared memory: the book is absent,
 //! `pending()` says why (operators approve by the `approval_id` in the agent's error), and each
 //! backend counts for itself.
 
 use crate::cell::BackendCell;
+use interdict_core::log_budget::LogBook;
 use interdict_core::pending::{PendingBook, PendingRequest};
 use interdict_core::stats::{Counters, SlotBook};
 use pgrx::atomics::PgAtomic;
@@ -30,6 +31,8 @@ pub fn init() {
     // SAFETY: the counters are atomics and the slot book plain data: any process may use them.
     pgrx::pg_shmem_init!(COUNTERS = unsafe { AssertPGRXSharedMemory::new(Counters::new()) });
     pgrx::pg_shmem_init!(SLOT_BOOK = unsafe { AssertPGRXSharedMemory::new(SlotBook::EMPTY) });
+    // SAFETY: the log book is plain data (numbers).
+    pgrx::pg_shmem_init!(LOG_BOOK = unsafe { AssertPGRXSharedMemory::new(LogBook::EMPTY) });
     ATTACHED.set(true);
 }
 
@@ -62,4 +65,12 @@ pub fn counters() -> Option<&'static Counters> {
 /// Runs `f` on the cluster's slot book, under its lock (`None` without shared memory).
 pub fn with_slot_book<R>(f: impl FnOnce(&mut SlotBook) -> R) -> Option<R> {
     attached().then(|| f(&mut SLOT_BOOK.exclusive()))
+}
+
+// SAFETY: the name is ours alone.
+static LOG_BOOK: PgLwLock<AssertPGRXSharedMemory<LogBook>> = unsafe { PgLwLock::new(c"interdict.log_book") };
+
+/// Runs `f` on the agent roles' server-log buckets, under their lock (`None` without shared memory).
+pub fn with_log_book<R>(f: impl FnOnce(&mut LogBook) -> R) -> Option<R> {
+    attached().then(|| f(&mut LOG_BOOK.exclusive()))
 }

@@ -23,6 +23,7 @@
 //! - [`stats`]: the counters of `interdict.stats()`.
 //! - [`redact`]: statement text without its literals, for the audit trail.
 //! - [`audit`]: the audit trail's timestamps.
+//! - [`log_budget`]: an agent's share of the server log (per role with shared memory).
 //! - [`role_check`]: `interdict.check_role()`'s findings from a role's facts.
 //! - [`utility_table`]: guarded mode's default-deny table of utility commands.
 
@@ -40,6 +41,7 @@ pub mod guarded;
 pub mod image;
 pub mod limits;
 pub mod lock;
+pub mod log_budget;
 pub mod mode;
 pub mod outcome;
 pub mod pending;

@@ -49,5 +49,6 @@ unsafe fn server_bytes(edata: *mut pg_sys::ErrorData) -> usize {
     let e = &*edata;
     let context = if e.hide_ctx { 0 } else { len(e.context) };
     let statement = if e.hide_stmt || e.elevel < pg_sys::log_min_error_statement { 0 } else { len(pg_sys::debug_query_string) };
-    128 + len(e.message) + len(e.detail) + len(e.detail_log) + len(e.hint) + len(e.internalquery) + context + statement
+    // (`backtrace`: what `backtrace_functions`, a superuser's setting, adds to a message)
+    128 + len(e.message) + len(e.detail) + len(e.detail_log) + len(e.hint) + len(e.internalquery) + len(e.backtrace) + context + statement
 }
