@@ -8,6 +8,7 @@
 
 use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys;
+use pgrx::spi::{SpiError, SpiHeapTupleData};
 
 /// Whether role `owner` is the session's role, or one it is a member of (superuser rights not
 /// counting: a superuser agent's code is still the agent's).
@@ -49,19 +50,11 @@ WHERE p.oid OPERATOR(pg_catalog.>=) $2";
 /// sessions only as readonly code: `agent_code.rs`.)
 pub fn agent_code_on(relid: pg_sys::Oid) -> Option<(String, String)> {
     let args = [DatumWithOid::from(relid), DatumWithOid::from(pg_sys::Oid::from(pg_sys::FirstNormalObjectId))];
-    let found: Vec<(String, pg_sys::Oid, bool, pg_sys::Oid)> = crate::guard_sql::as_guard("reading the functions a relation's code calls", || {
-        pgrx::Spi::connect(|client| {
-            let mut out = Vec::new();
-            for row in client.select(RELATION_FUNCTIONS, None, &args)? {
-                if let (Some(what), Some(owner), Some(maintenance), Some(relowner)) =
-                    (row.get::<String>(1)?, row.get::<pg_sys::Oid>(2)?, row.get::<bool>(3)?, row.get::<pg_sys::Oid>(4)?)
-                {
-                    out.push((what, owner, maintenance, relowner));
-                }
-            }
-            Ok::<_, pgrx::spi::Error>(out)
+    let found = guard_rows("reading the functions a relation's code calls", RELATION_FUNCTIONS, &args, |row| {
+        Ok(match (row.get::<String>(1)?, row.get::<pg_sys::Oid>(2)?, row.get::<bool>(3)?, row.get::<pg_sys::Oid>(4)?) {
+            (Some(what), Some(owner), Some(maintenance), Some(relowner)) => Some((what, owner, maintenance, relowner)),
+            _ => None,
         })
-        .unwrap_or_default()
     });
     found.into_iter().filter(|(_, owner, ..)| the_agents(*owner)).find_map(|(what, _, maintenance, relowner)| {
         if maintenance {
@@ -89,15 +82,18 @@ pub fn others_parent(relid: pg_sys::Oid) -> Option<(String, String)> {
 
 /// Rows of (text, owner) from the guard's own query `sql`.
 fn rows(doing: &str, sql: &str, args: &[DatumWithOid]) -> Vec<(String, pg_sys::Oid)> {
+    guard_rows(doing, sql, args, |row| Ok(row.get::<String>(1)?.zip(row.get::<pg_sys::Oid>(2)?)))
+}
+
+/// What the guard's own query `sql` returns, each row as `read` reads it (`None`: skipped).
+fn guard_rows<T>(doing: &str, sql: &str, args: &[DatumWithOid], read: impl Fn(&SpiHeapTupleData) -> Result<Option<T>, SpiError>) -> Vec<T> {
     crate::guard_sql::as_guard(doing, || {
         pgrx::Spi::connect(|client| {
             let mut out = Vec::new();
             for row in client.select(sql, None, args)? {
-                if let (Some(what), Some(owner)) = (row.get::<String>(1)?, row.get::<pg_sys::Oid>(2)?) {
-                    out.push((what, owner));
-                }
+                out.extend(read(&row)?);
             }
-            Ok::<_, pgrx::spi::Error>(out)
+            Ok::<_, SpiError>(out)
         })
         .unwrap_or_default()
     })
@@ -137,15 +133,5 @@ pub fn shadows(class_id: pg_sys::Oid, object_id: pg_sys::Oid) -> Option<(String,
     // SAFETY: a plain read of a backend global.
     let me = unsafe { pg_sys::GetSessionUserId() };
     let args = [DatumWithOid::from(class_id), DatumWithOid::from(object_id), DatumWithOid::from(me)];
-    crate::guard_sql::as_guard("reading what a new name shadows", || {
-        pgrx::Spi::connect(|client| {
-            for row in client.select(SHADOWS, None, &args)? {
-                if let (Some(object), Some(shadowed)) = (row.get::<String>(1)?, row.get::<String>(2)?) {
-                    return Ok::<_, pgrx::spi::Error>(Some((object, shadowed)));
-                }
-            }
-            Ok(None)
-        })
-        .unwrap_or_default()
-    })
+    guard_rows("reading what a new name shadows", SHADOWS, &args, |row| Ok(row.get::<String>(1)?.zip(row.get::<String>(2)?))).into_iter().next()
 }
