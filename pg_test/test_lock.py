@@ -157,7 +157,7 @@ def superuser_agent_cannot_escape():
     run(c, "SET ROLE r_none")
     refused(c, "SET interdict.mode = off", "mode.locked")
     run(c, "RESET ROLE")
-    run(c, "SET SESSION AUTHORIZATION r_none")
+    refused(c, "SET SESSION AUTHORIZATION r_none", "setting.locked")  # the user who logged in, always
     eq(mode(c), "guarded", "after SET SESSION AUTHORIZATION")
     refused(c, "SET interdict.mode = off", "mode.locked")
 

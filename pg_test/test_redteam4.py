@@ -13,7 +13,9 @@ def redteam4_f1_a_parallel_worker_locks_as_the_user_who_logged_in():
     values of the user who logged in."""
     agent = connect("r_su", options="-c interdict.mode=off")
     eq(one(agent, "SHOW interdict.mode"), "guarded", "the leader's lock")
-    run(agent, "SET SESSION AUTHORIZATION postgres")
+    # Red team 6: SET SESSION AUTHORIZATION is refused in agent sessions now; the workers read the
+    # user who logged in all the same.
+    refused(agent, "SET SESSION AUTHORIZATION postgres", "setting.locked")
     eq(workers_mode(agent), [("guarded",)], "the worker's mode")
 
 

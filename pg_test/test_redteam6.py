@@ -1,7 +1,7 @@
 """Red team 6 (thirteenth session) and the gaps the twelfth session's note left. Each test is the
 finding's reproduction, asserting what must hold."""
 import os
-from harness import test, connect, run, ARGS
+from harness import test, connect, run, one, eq, refused, ARGS
 
 
 @test
@@ -19,3 +19,26 @@ def redteam6_reconnecting_draws_on_the_roles_log_budget():
         assert 900_000 < grown < 1_400_000, f"three connections of one role wrote {grown} bytes"
     else:
         assert grown > 2_700_000, f"each process its own bucket: {grown} bytes"
+
+
+@test
+def redteam6_a_superuser_agent_stays_the_user_who_logged_in():
+    """P3, P8, R3: SET SESSION AUTHORIZATION let a guarded superuser agent be the DBA (replace the
+    DBA's trigger function: it kept the DBA as owner and ran unguarded in the DBA's sessions) or
+    another agent (revert its changes, spend its approvals, have its own writes recorded as
+    theirs). In an agent session session_authorization names only the user who logged in, by
+    every route."""
+    agent = connect("r_su")
+    refused(agent, "SET SESSION AUTHORIZATION postgres", "setting.locked")
+    refused(agent, "SELECT set_config('session_authorization', 'r_guard', false)", "setting.locked")
+    refused(agent, "BEGIN; SET LOCAL SESSION AUTHORIZATION r_guard", "setting.locked")
+    run(agent, "ROLLBACK")
+    # a function's SET clause: refused as the function is made (Postgres tries the value then)
+    refused(agent, "CREATE FUNCTION pg_temp.as_other() RETURNS text LANGUAGE sql SET session_authorization = 'r_guard' AS 'SELECT session_user::text'", "setting.locked")
+    run(agent, "SET SESSION AUTHORIZATION r_su")  # the user who logged in: allowed
+    run(agent, "RESET SESSION AUTHORIZATION")
+    eq(one(agent, "SELECT session_user::text"), "r_su", "the session user")
+    run(agent, "UPDATE t SET v = v WHERE id = 1")
+    eq(one(agent, "SELECT role_name::text FROM interdict.changes ORDER BY id DESC LIMIT 1"), "r_su", "whose change it is")
+    late = connect("r_su", options="-c session_authorization=postgres")
+    eq(one(late, "SELECT session_user::text"), "r_su", "a client's session_authorization at connect (Postgres does not apply it)")

@@ -24,7 +24,11 @@
 //!   `compute_query_id`, `update_process_title`, and from 17 `event_triggers`) stays on where the
 //!   DBA has it on; the superuser-only statistics dumps (`log_parser_stats`, `log_planner_stats`,
 //!   `log_executor_stats`, `log_statement_stats`) stay off where the DBA has them off, and
-//!   `temp_file_limit` stays within the DBA's bound.
+//!   `temp_file_limit` stays within the DBA's bound;
+//! - **who the session is**: `session_authorization` stays the user who logged in. A superuser agent
+//!   that became another role (`SET SESSION AUTHORIZATION`, `set_config`, a function's `SET`
+//!   clause) would be that role to everything that asks who the session is — undo's records and
+//!   who may revert them, approvals, the ownership checks — and would plant code as the DBA.
 //!
 //! The lock works on Postgres' own records of the settings (`guc_tables.h: config_int`, …):
 //! - the value in force, the reset value and every value saved on the GUC stack (by `SET LOCAL` or
@@ -304,7 +308,43 @@ pub fn register() {
             })
             .collect();
         HOOKED.set(Some(hooked));
+        let conf = find(c"session_authorization") as *mut pg_sys::config_string;
+        if !conf.is_null() {
+            SESSION_AUTHORIZATION_OWN.set((*conf).check_hook);
+            (*conf).check_hook = Some(check_session_authorization);
+        }
     }
+}
+
+/// `session_authorization`'s own check hook, once ours is in front of it.
+static SESSION_AUTHORIZATION_OWN: BackendCell<pg_sys::GucStringCheckHook> = BackendCell::new(None);
+
+/// In a locked agent session, `session_authorization` may name only the user who logged in (a
+/// client's value at connect is not applied: Postgres sets the session user after it).
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn check_session_authorization(newval: *mut *mut std::ffi::c_char, extra: Extra, source: Src) -> bool {
+    let mode = settings::mode();
+    if settings::is_locked() && mode != Mode::Off && source == pg_sys::GucSource::PGC_S_SESSION && !crate::guard_sql::guard_sets_setting() {
+        let wanted = crate::nodes::cstr(*newval).unwrap_or_default();
+        if let Some(refusal) = other_session_user(&wanted, mode) {
+            return crate::reasons::reject(refusal);
+        }
+    }
+    match SESSION_AUTHORIZATION_OWN.get() {
+        Some(own) => crate::chain::call_down_returning(|| own(newval, extra, source), || {}),
+        None => true,
+    }
+}
+
+/// A refusal if `role` (a name) is not the user who logged in.
+unsafe fn other_session_user(role: &str, mode: Mode) -> Option<Refusal> {
+    let me = crate::nodes::cstr(pg_sys::GetUserNameFromId(pg_sys::GetAuthenticatedUserId(), true)).unwrap_or_default();
+    (role != me).then(|| {
+        Refusal::new(ReasonCode::SettingLocked, mode, format!("setting session_authorization to {role}"))
+            .fact("setting", "session_authorization")
+            .fact("in_force", me)
+            .fact("attempted", role.to_string())
+    })
 }
 
 /// At the session's lock: in an agent mode, the settings' limits take hold.

@@ -458,6 +458,9 @@ impl Session {
                 ),
             });
         }
+        if name == "session_authorization" && mode != Mode::Off {
+            return Some(Judgement::needs("session_authorization: agent sessions may name only the user who logged in, whom the server knows".to_string()));
+        }
         if let Some(setting) = name.strip_prefix("interdict.") {
             if let Some(Err(e)) = parse_interdict_setting(setting, &value) {
                 return Some(Judgement::Refuse(

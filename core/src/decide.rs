@@ -531,8 +531,8 @@ mod tests {
         let s = settings(Mode::Guarded);
         let copy = |from, file, program| utility("COPY", UtilityAction::Copy { from, file, program });
         assert_eq!(code(decide_utility(&s, &copy(false, true, false))), Some("guarded.not_reversible"), "TO a server file");
-        assert_eq!(code(decide_utility(&s, &copy(false, true, true))), Some("guarded.not_reversible"), "TO PROGRAM");
-        assert_eq!(code(decide_utility(&s, &copy(true, true, true))), Some("guarded.not_reversible"), "FROM PROGRAM runs a program");
+        assert_eq!(code(decide_utility(&s, &copy(false, true, true))), Some("guarded.untrusted_code"), "TO PROGRAM");
+        assert_eq!(code(decide_utility(&s, &copy(true, true, true))), Some("guarded.untrusted_code"), "FROM PROGRAM runs a program");
         assert!(decide_utility(&s, &copy(true, true, false)).is_allowed(), "FROM a file: its rows are recorded");
         assert!(decide_utility(&s, &copy(false, false, false)).is_allowed(), "TO STDOUT");
     }

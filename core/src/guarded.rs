@@ -95,10 +95,13 @@ pub fn acts_elsewhere(function: &FunctionFacts, agents: bool) -> bool {
 fn judge(facts: &UtilityFacts, refuse: &dyn Fn(ReasonCode, String) -> Verdict) -> Verdict {
     let tag = facts.tag.as_str();
     match &facts.action {
-        // What COPY writes outside the database (a server file, a program's effects) undo cannot record.
-        UtilityAction::Copy { from, file, program } if *program || (*file && !*from) => {
-            let what = if *program { "COPY … PROGRAM" } else { "COPY … TO a server file" };
-            refuse(ReasonCode::GuardedNotReversible, what.into()).fact("why", "it writes outside the database, where undo cannot follow")
+        // A program runs as the server's operating-system user: code no guard sees, whatever it does
+        // (it can rewrite the server's files and configuration), never approvable or relaxed.
+        UtilityAction::Copy { program: true, .. } => refuse(ReasonCode::GuardedUntrustedCode, "COPY … PROGRAM".into())
+            .fact("why", "it runs a program on the server as the server's operating-system user, where no guard checks what it does"),
+        // What COPY writes to a server file undo cannot record.
+        UtilityAction::Copy { from: false, file: true, .. } => {
+            refuse(ReasonCode::GuardedNotReversible, "COPY … TO a server file".into()).fact("why", "it writes outside the database, where undo cannot follow")
         }
         UtilityAction::SetVariable { name, value } if name == "session_replication_role" => {
             let origin = value.as_deref().is_some_and(|v| v.trim().eq_ignore_ascii_case("origin"));

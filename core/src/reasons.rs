@@ -197,7 +197,7 @@ reasons! {
         "it acts on the server or on other sessions (signalling or terminating backends, reloading configuration, replication slots, checkpoints, statistics, notifications)",
         "Ask a DBA; guarded sessions may cancel their own backend and take their own advisory locks.";
     GuardedUntrustedCode => "guarded.untrusted_code", "42501", [],
-        "agent sessions cannot add code that runs unchecked: functions in C, internal or an untrusted language, new languages, extensions not in interdict.allowed_extensions, extension updates, triggers on other roles' tables, other roles' functions replaced or altered, their own functions in index expressions (autovacuum runs them), tables inheriting from or partitioning other roles' tables",
+        "agent sessions cannot add or run code that runs unchecked: functions in C, internal or an untrusted language, programs (COPY … PROGRAM), new languages, extensions not in interdict.allowed_extensions, extension updates, triggers on other roles' tables, other roles' functions replaced or altered, their own functions in index expressions (autovacuum runs them), tables inheriting from or partitioning other roles' tables",
         "Write the function in SQL or PL/pgSQL, or ask a DBA to install it (or to add the extension to interdict.allowed_extensions); put triggers only on tables of your own; index expressions only with Postgres' own functions.";
     GuardedDropColumn => "guarded.drop_column", "42501", [APPROVABLE DRY_RUNNABLE PROTECTS_DATA UNRECORDABLE = "drop_column"],
         "dropping a column destroys its data",
