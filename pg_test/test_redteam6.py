@@ -1,7 +1,7 @@
 """Red team 6 (thirteenth session) and the gaps the twelfth session's note left. Each test is the
 finding's reproduction, asserting what must hold."""
 import os
-from harness import test, connect, run, one, eq, refused, ARGS
+from harness import test, connect, run, one, eq, refused, last_change, ARGS
 
 
 @test
@@ -42,3 +42,27 @@ def redteam6_a_superuser_agent_stays_the_user_who_logged_in():
     eq(one(agent, "SELECT role_name::text FROM interdict.changes ORDER BY id DESC LIMIT 1"), "r_su", "whose change it is")
     late = connect("r_su", options="-c session_authorization=postgres")
     eq(one(late, "SELECT session_user::text"), "r_su", "a client's session_authorization at connect (Postgres does not apply it)")
+
+
+@test
+def redteam6_a_revert_needs_the_rights_its_writes_need():
+    """R1: a revert writes as the table's owner, and checked only that the change was the agent's:
+    after a DBA revoked every right the agent had on a table, its revert (and the revert of that,
+    redoing the write) still wrote the table. A role reverts only where it may still write what the
+    revert writes (an operator may always)."""
+    dba = connect("postgres")
+    run(dba, "DROP TABLE IF EXISTS rt6_priv")
+    run(dba, "CREATE TABLE rt6_priv (id int PRIMARY KEY, v text)")
+    run(dba, "SELECT interdict.record('rt6_priv')")
+    run(dba, "INSERT INTO rt6_priv VALUES (1, 'a')")
+    run(dba, "GRANT ALL ON rt6_priv TO r_guard")
+    agent = connect("r_guard")
+    run(agent, "DELETE FROM rt6_priv WHERE id = 1")
+    change = last_change(agent)
+    run(dba, "REVOKE ALL ON rt6_priv FROM r_guard")
+    refused(agent, f"SELECT interdict.revert({change})", "undo.not_allowed")
+    eq(one(dba, "SELECT count(*) FROM rt6_priv"), 0, "nothing written back")
+    run(dba, "GRANT INSERT ON rt6_priv TO r_guard")
+    run(agent, f"SELECT interdict.revert({change})")
+    eq(one(dba, "SELECT v FROM rt6_priv WHERE id = 1"), "a", "with INSERT back, the deleted row is restored")
+    run(dba, "DROP TABLE rt6_priv")

@@ -149,6 +149,37 @@ impl std::fmt::Display for PolicyError {
     }
 }
 
+/// The largest policy read, in bytes (a policy is a few hundred bytes to a few kilobytes).
+pub const MAX_POLICY_BYTES: usize = 1 << 20;
+/// The deepest nesting of `[` and `{` read (a policy nests three or four deep).
+pub const MAX_POLICY_NESTING: usize = 64;
+
+/// Why `yaml` is not even parsed: too large, or nested too deep. The YAML parser's time grows with
+/// the square of the nesting (40,000 brackets took 11 s, uninterruptible): refused before it runs.
+fn beyond_bounds(yaml: &str) -> Option<String> {
+    if yaml.len() > MAX_POLICY_BYTES {
+        return Some(format!("the policy is {} bytes; at most {MAX_POLICY_BYTES} are read", yaml.len()));
+    }
+    let (mut depth, mut deepest, mut quote, mut comment) = (0usize, 0usize, None, false);
+    for c in yaml.chars() {
+        match (quote, c) {
+            (_, '\n') => comment = false,
+            _ if comment => {}
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '#') => comment = true,
+            (None, '[' | '{') => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            (None, ']' | '}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    (deepest > MAX_POLICY_NESTING).then(|| format!("the policy nests {deepest} deep; at most {MAX_POLICY_NESTING} levels of [ and {{ are read"))
+}
+
 /// A parsed, validated policy.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
@@ -159,6 +190,9 @@ pub struct Policy {
 impl Policy {
     /// Parses and validates `yaml`. `valid_tags` are the server's command tags, for `blocked_commands`.
     pub fn parse(yaml: &str, valid_tags: &[&str]) -> Result<Policy, PolicyError> {
+        if let Some(message) = beyond_bounds(yaml) {
+            return Err(PolicyError { line: None, column: None, message });
+        }
         let file: PolicyFile = serde_norway::from_str(yaml).map_err(|e| {
             let location = e.location();
             let message = e.to_string();
@@ -410,6 +444,19 @@ mod tests {
 
     fn parse(yaml: &str) -> Result<Policy, PolicyError> {
         Policy::parse(yaml, TAGS)
+    }
+
+    #[test]
+    fn deep_or_huge_input_is_refused_before_the_parser_runs() {
+        let deep = format!("version: 1\ndefaults: {}{}\n", "[".repeat(40_000), "]".repeat(40_000));
+        let started = std::time::Instant::now();
+        let e = parse(&deep).unwrap_err();
+        assert!(e.message.contains("nests 40000 deep"), "{e}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(1), "refused at once");
+        let huge = format!("version: 1\n#{}\n", "x".repeat(MAX_POLICY_BYTES));
+        assert!(parse(&huge).unwrap_err().message.contains("at most"));
+        let quoted = "version: 1\ndefaults:\n  tables:\n    \"public.t\": {write: false}  # [[[[ not nesting\n";
+        assert!(parse(quoted).is_ok(), "brackets in comments and quotes do not count");
     }
 
     const SAMPLE: &str = "\

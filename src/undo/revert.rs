@@ -717,6 +717,32 @@ fn verify_foreign_keys(id: i64, tables: &[Table], done: &[(Counts, Vec<Inverse>)
     }
 }
 
+/// What the session's role lacks of what the revert of `ops` on `relid` writes (the revert writes
+/// as the table's owner): `USAGE` on its schema, and `DELETE` to take back inserted rows, `INSERT`
+/// to put back deleted ones, `UPDATE` for updated ones. A role whose rights a DBA withdrew reverts
+/// nothing there (an operator may).
+unsafe fn missing_privilege(relid: pg_sys::Oid, ops: impl Iterator<Item = Op>) -> Option<String> {
+    let role = pg_sys::GetSessionUserId();
+    let namespace = pg_sys::get_rel_namespace(relid);
+    #[cfg(any(feature = "pg13", feature = "pg14", feature = "pg15"))]
+    let usage = pg_sys::pg_namespace_aclcheck(namespace, role, pg_sys::ACL_USAGE as pg_sys::AclMode);
+    #[cfg(not(any(feature = "pg13", feature = "pg14", feature = "pg15")))]
+    let usage = pg_sys::object_aclcheck(pg_sys::NamespaceRelationId, namespace, role, pg_sys::ACL_USAGE as pg_sys::AclMode);
+    if usage != pg_sys::AclResult::ACLCHECK_OK {
+        return Some("USAGE on its schema".into());
+    }
+    let mut needed: Vec<(u32, &str)> = ops
+        .map(|op| match op {
+            Op::Insert => (pg_sys::ACL_DELETE, "DELETE"),
+            Op::Delete => (pg_sys::ACL_INSERT, "INSERT"),
+            Op::Update => (pg_sys::ACL_UPDATE, "UPDATE"),
+        })
+        .collect();
+    needed.sort_unstable();
+    needed.dedup();
+    needed.into_iter().find(|(mode, _)| pg_sys::pg_class_aclcheck(relid, role, *mode as pg_sys::AclMode) != pg_sys::AclResult::ACLCHECK_OK).map(|(_, name)| name.to_string())
+}
+
 /// Reverts one change; returns the id of the change that records the revert.
 fn revert_one(id: i64, force: bool) -> i64 {
     // The change's row, locked (two reverts of one change wait for each other), with its tables.
@@ -751,6 +777,15 @@ fn revert_one(id: i64, force: bool) -> i64 {
     recorded.sort_by_key(|(relid, _, _)| u32::from(*relid));
     let tables: Vec<Table> = recorded.iter().map(|(relid, name, shape)| table_now(id, *relid, name, shape)).collect();
     let mut rows = read_rows(id).unwrap_or_else(|e| crate::reasons::internal_failure(&format!("reading change {id}"), &e));
+    if !crate::facts::roles::is_operator() {
+        for t in &tables {
+            // SAFETY: catalog lookups inside the revert's transaction.
+            if let Some(missing) = unsafe { missing_privilege(t.relid, rows.iter().filter(|r| r.relid == t.relid).map(|r| r.op)) } {
+                let what = format!("reverting change {id}, which needs {missing} on {} that the role no longer has", t.name);
+                crate::reasons::raise(&refuse(ReasonCode::UndoNotAllowed, id, what).fact("table", t.name.clone()).fact("missing_privilege", missing));
+            }
+        }
+    }
     let done: Vec<_> = tables.iter().map(|t| revert_table(id, t, rows.extract_if(.., |r| r.relid == t.relid).collect(), force)).collect();
     verify_foreign_keys(id, &tables, &done);
     let (mut change, mut summary, mut seq) = (ChangeRows::default(), Vec::new(), 0);
