@@ -1,6 +1,7 @@
 """Red team 6 (thirteenth session) and the gaps the twelfth session's note left. Each test is the
 finding's reproduction, asserting what must hold."""
 import os
+import psycopg2
 from harness import test, connect, run, one, eq, refused, last_change, ARGS
 
 
@@ -66,3 +67,43 @@ def redteam6_a_revert_needs_the_rights_its_writes_need():
     run(agent, f"SELECT interdict.revert({change})")
     eq(one(dba, "SELECT v FROM rt6_priv WHERE id = 1"), "a", "with INSERT back, the deleted row is restored")
     run(dba, "DROP TABLE rt6_priv")
+
+
+@test
+def redteam6_a_range_types_subtype_diff_is_no_agent_function():
+    """P10: autovacuum's ANALYZE of a column of a range type calls the type's subtype_diff, outside
+    any session a guard judges (without shared_preload_libraries): an agent's function there wrote
+    unrecorded tables and signalled other sessions. As in an index, a range type's functions are
+    Postgres' own or refused."""
+    agent = connect("r_guard")
+    run(agent, "DROP TYPE IF EXISTS rt6_range_ok")
+    run(agent, "CREATE OR REPLACE FUNCTION rt6_diff(int4, int4) RETURNS float8 LANGUAGE sql IMMUTABLE AS 'SELECT ($1 - $2)::float8'")
+    refused(agent, "CREATE TYPE rt6_range AS RANGE (subtype = int4, subtype_diff = rt6_diff)", "guarded.untrusted_code")
+    eq(one(agent, "SELECT count(*) FROM pg_type WHERE typname = 'rt6_range'"), 0, "the type went with the statement")
+    run(agent, "CREATE TYPE rt6_range_ok AS RANGE (subtype = int4, subtype_diff = int4range_subdiff)")  # Postgres' own
+    run(agent, "DROP TYPE rt6_range_ok")
+    run(agent, "DROP FUNCTION rt6_diff(int4, int4)")
+
+
+@test
+def redteam6_a_simulation_never_outlives_an_error():
+    """R4 (critical): an error escaping simulate() (here: called in parallel mode, where it cannot
+    begin its subtransaction) left the session's statement state a simulation's for good: every
+    later statement ran unrecorded, with no row limit and no refusal. The caller's state is put
+    back however simulate() ends, and a simulation's never outlives its transaction."""
+    agent = connect("r_guard")
+    run(agent, "CREATE OR REPLACE FUNCTION rt6_sim() RETURNS text LANGUAGE plpgsql PARALLEL SAFE AS $$ BEGIN RETURN interdict.simulate('SELECT 1')::text; END $$")
+    parallel = "force_parallel_mode" if one(agent, "SELECT current_setting('server_version_num')::int") < 160000 else "debug_parallel_query"
+    run(agent, f"SET {parallel} = on")
+    run(agent, "SET max_parallel_workers = 0")
+    try:
+        run(agent, "SELECT rt6_sim()")
+    except psycopg2.Error:
+        pass
+    else:
+        raise AssertionError("simulate() ran in parallel mode")
+    run(agent, f"RESET {parallel}")
+    refused(agent, "DELETE FROM t", "guarded.unscoped_write")
+    run(agent, "UPDATE t SET v = v WHERE id = 2")
+    eq(one(agent, "SELECT statement FROM interdict.last_change()"), "UPDATE t SET v = v WHERE id = 2", "the write is recorded")
+    run(agent, "DROP FUNCTION rt6_sim()")

@@ -211,6 +211,24 @@ pub unsafe fn row_now(class_id: pg_sys::Oid, object_id: pg_sys::Oid, index: Opti
     rows_now(class_id, object_id, index, key_attnum, 1).into_iter().next()
 }
 
+/// Whether object `object_id` of catalog `class_id` is an internal part of another object
+/// (`pg_depend.deptype` 'i': a range type's constructors, which Postgres gives the bootstrap
+/// superuser): Postgres drops it only with that object, whose own drop is judged.
+///
+/// # Safety
+/// Inside a transaction (a catalog scan).
+pub unsafe fn is_internal_part(class_id: pg_sys::Oid, object_id: pg_sys::Oid) -> bool {
+    const DEPEND: u32 = 2608; // pg_depend
+    const DEPEND_DEPENDER_INDEX: u32 = 2673; // (classid, objid, objsubid)
+    let depend = pg_sys::Oid::from(DEPEND);
+    let column = |name: &std::ffi::CStr| usize::try_from(pg_sys::get_attnum(depend, name.as_ptr())).ok().and_then(|a| a.checked_sub(1));
+    let (Some(classid), Some(deptype)) = (column(c"classid"), column(c"deptype")) else { return false };
+    let objid = pg_sys::get_attnum(depend, c"objid".as_ptr());
+    rows_now(depend, object_id, pg_sys::Oid::from(DEPEND_DEPENDER_INDEX), objid, usize::MAX)
+        .iter()
+        .any(|(values, nulls)| !nulls[classid] && values[classid].value() as u32 == u32::from(class_id) && !nulls[deptype] && values[deptype].value() as u8 == b'i')
+}
+
 /// Up to `limit` rows of catalog `class_id` whose column `key_attnum` is `key`, through `index`
 /// (whose first column it is), as the running command left them (see [`row_now`]).
 ///

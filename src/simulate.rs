@@ -122,7 +122,16 @@ type Ran = (Result<(), Value>, Vec<TableRows>, statement::Seen, String);
 /// Runs `sql` in a subtransaction that is always rolled back, counting its rows.
 fn run_rolled_back(sql: &CString, settings: &Settings) -> Ran {
     let timeout_ms = settings.simulate_timeout.0.min(i32::MAX as u64) as i32;
-    let saved = statement::swap(statement::fresh_simulation(&sql.to_string_lossy()));
+    // The caller's statement state is put back however the run ends (an error escaping it too).
+    struct PutBack(Option<statement::Statement>);
+    impl Drop for PutBack {
+        fn drop(&mut self) {
+            if let Some(saved) = self.0.take() {
+                statement::swap(saved);
+            }
+        }
+    }
+    let put_back = PutBack(Some(statement::swap(statement::fresh_simulation(&sql.to_string_lossy()))));
     let (outcome, tables, seen, approval_id) = in_rolled_back_subtransaction(|| {
         // Within the session's lock_timeout ceiling (agent modes refuse a higher lock_timeout).
         let lock_ms = if settings::mode() == Mode::Off { timeout_ms as u64 } else { settings::ceilings()[1].clamp(timeout_ms as u64) };
@@ -144,7 +153,7 @@ fn run_rolled_back(sql: &CString, settings: &Settings) -> Ran {
         let approval_id = approvals::current_id(ReasonCode::GuardedBlastRadius).text;
         (outcome, statement::tables(), statement::seen(), approval_id)
     });
-    statement::swap(saved);
+    drop(put_back);
     // SAFETY: a plain read of the setting; the statement timer re-armed.
     if unsafe { StatementTimeout } > 0 {
         // The caller's own, with what was left of it (a statement calling simulate() per row

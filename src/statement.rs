@@ -667,6 +667,13 @@ pub fn xact_event(event: pg_sys::XactEvent::Type) {
     }
     STATEMENT.with(|s| {
         let Some(st) = s else { return };
+        if st.simulating && matches!(event, XACT_EVENT_COMMIT | XACT_EVENT_ABORT | XACT_EVENT_PREPARE | XACT_EVENT_PARALLEL_ABORT) {
+            // A simulation's state never outlives its transaction, whatever ended it (simulate()
+            // puts the caller's back as it returns; an error escaping it must not leave the
+            // session judging every later statement as a simulation).
+            *s = None;
+            return;
+        }
         match event {
             // Every executor of the transaction is gone; what earlier transactions of the same
             // statement committed (a procedure's COMMIT) stays counted.

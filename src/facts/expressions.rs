@@ -32,6 +32,8 @@ mod catalog {
     pub const EVENT_TRIGGER: u32 = 3466;
     pub const OPERATOR: u32 = 2617;
     pub const PROC: u32 = 1255;
+    pub const RANGE: u32 = 3541;
+    pub const RANGE_TYPID_INDEX: u32 = 3542;
     pub const REWRITE: u32 = 2618;
     pub const TRIGGER: u32 = 2620;
     pub const TYPE: u32 = 1247;
@@ -67,6 +69,7 @@ fn code_columns(class: u32) -> (&'static [&'static CStr], &'static [&'static CSt
         catalog::OPERATOR => (&[], &[c"oprcode"]),
         catalog::CAST => (&[], &[c"castfunc"]),
         catalog::TYPE => (&[c"typdefaultbin"], &[]),
+        catalog::RANGE => (&[], &[c"rngsubdiff", c"rngcanonical"]),
         catalog::EVENT_TRIGGER => (&[], &[c"evtfoid"]),
         _ => (&[], &[]),
     }
@@ -83,6 +86,10 @@ pub unsafe fn functions_called(class_id: pg_sys::Oid, object_id: pg_sys::Oid) ->
     if u32::from(class_id) == catalog::PROC {
         // An aggregate's support functions are in its pg_aggregate row (keyed by the function).
         read_code(pg_sys::Oid::from(catalog::AGGREGATE), object_id, Some(pg_sys::Oid::from(catalog::AGGREGATE_FNOID_INDEX)), &mut out);
+    }
+    if u32::from(class_id) == catalog::TYPE {
+        // A range type's subtype_diff (and canonical) function is in its pg_range row (keyed by the type).
+        read_code(pg_sys::Oid::from(catalog::RANGE), object_id, Some(pg_sys::Oid::from(catalog::RANGE_TYPID_INDEX)), &mut out);
     }
     out.sort_unstable_by_key(|o| u32::from(*o));
     out.dedup();
@@ -208,13 +215,18 @@ unsafe extern "C-unwind" fn checker(func_id: pg_sys::Oid, context: *mut c_void) 
     false
 }
 
-/// Whether object `object_id` of catalog `class` is a domain's constraint (`pg_constraint.contypid`
-/// set): a domain's `CHECK` runs wherever a value takes the type — an index expression's cast,
-/// which autovacuum evaluates.
+/// Whether object `object_id` of catalog `class` holds code that runs where no session judges it:
+/// a domain's constraint (`pg_constraint.contypid` set: a domain's `CHECK` runs wherever a value
+/// takes the type — an index expression's cast, which autovacuum evaluates), or a range type (its
+/// `subtype_diff`: autovacuum's `ANALYZE` of any column of the type).
 ///
 /// # Safety
 /// Inside a transaction (a catalog scan).
-pub unsafe fn is_domain_constraint(class: pg_sys::Oid, object_id: pg_sys::Oid) -> bool {
+pub unsafe fn runs_anywhere(class: pg_sys::Oid, object_id: pg_sys::Oid) -> bool {
+    is_domain_constraint(class, object_id) || (u32::from(class) == catalog::TYPE && pg_sys::get_typtype(object_id) == pg_sys::TYPTYPE_RANGE as std::ffi::c_char)
+}
+
+unsafe fn is_domain_constraint(class: pg_sys::Oid, object_id: pg_sys::Oid) -> bool {
     if u32::from(class) != catalog::CONSTRAINT {
         return false;
     }

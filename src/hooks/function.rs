@@ -213,7 +213,12 @@ unsafe extern "C-unwind" fn object_access(
     // an agent's code (`agent_code.rs`), never a group role's that is no agent. (Postgres' own
     // functions are system.protected, below.)
     let others_function = class_id == pg_sys::ProcedureRelationId && u32::from(object_id) >= pg_sys::FirstNormalObjectId;
-    if changing && mode == Mode::Guarded && others_function && matches!(access, OAT_POST_CREATE | OAT_POST_ALTER | OAT_DROP) {
+    if changing
+        && mode == Mode::Guarded
+        && others_function
+        && matches!(access, OAT_POST_CREATE | OAT_POST_ALTER | OAT_DROP)
+        && !(access == OAT_DROP && crate::nodes::is_internal_part(class_id, object_id))
+    {
         let agents = |o: pg_sys::Oid| {
             crate::facts::planted::the_agents(o)
                 && (access == OAT_DROP || o == pg_sys::GetSessionUserId() || crate::agent_code::is_agent_role(o))

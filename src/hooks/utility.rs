@@ -143,9 +143,10 @@ unsafe fn planted(node: *mut pg_sys::Node) -> Option<(String, String)> {
 /// what, where it runs).
 unsafe fn planted_calls(noted: &[(pg_sys::Oid, pg_sys::Oid)]) -> Option<(String, String)> {
     for &(class, object) in noted {
-        // A domain's CHECK runs where no session judges it (autovacuum, through an index's cast):
-        // no function of the agent's either, as in an index.
-        let anywhere = crate::facts::expressions::is_domain_constraint(class, object);
+        // A domain's CHECK, a range type's subtype_diff run where no session judges them
+        // (autovacuum, through an index's cast or ANALYZE): no function of the agent's either, as
+        // in an index.
+        let anywhere = crate::facts::expressions::runs_anywhere(class, object);
         for function in crate::facts::expressions::functions_called(class, object) {
             if crate::undo::is_capture_function(function) {
                 continue; // the recording trigger interdict.record() gives every recorded table
