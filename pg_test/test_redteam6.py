@@ -107,3 +107,25 @@ def redteam6_a_simulation_never_outlives_an_error():
     run(agent, "UPDATE t SET v = v WHERE id = 2")
     eq(one(agent, "SELECT statement FROM interdict.last_change()"), "UPDATE t SET v = v WHERE id = 2", "the write is recorded")
     run(agent, "DROP FUNCTION rt6_sim()")
+
+
+@test
+def redteam6_a_revert_restores_columns_added_with_a_default_after_a_rewrite():
+    """R8: rows stored before ADD COLUMN … DEFAULT hold fewer columns; Postgres reads the rest from
+    attmissingval, which VACUUM FULL clears. Images copied the stored bytes, so a revert after the
+    DBA's VACUUM FULL put the rows back with NULL there (or failed on NOT NULL). Images hold every
+    column."""
+    dba = connect("postgres")
+    run(dba, "DROP TABLE IF EXISTS rt6_fd")
+    run(dba, "CREATE TABLE rt6_fd (id int PRIMARY KEY, v text)")
+    run(dba, "INSERT INTO rt6_fd SELECT g, 'v' || g FROM generate_series(1, 3) g")
+    run(dba, "SELECT interdict.record('rt6_fd')")
+    run(dba, "ALTER TABLE rt6_fd ADD COLUMN c int NOT NULL DEFAULT 5, ADD COLUMN d text DEFAULT 'dflt'")
+    run(dba, "GRANT ALL ON rt6_fd TO r_guard")
+    agent = connect("r_guard")
+    run(agent, "DELETE FROM rt6_fd WHERE id IN (1, 2)")
+    change = last_change(agent)
+    run(dba, "VACUUM FULL rt6_fd")
+    run(agent, f"SELECT interdict.revert({change})")
+    eq(run(dba, "SELECT id, v, c, d FROM rt6_fd ORDER BY id"), [(1, "v1", 5, "dflt"), (2, "v2", 5, "dflt"), (3, "v3", 5, "dflt")], "the rows as they were")
+    run(dba, "DROP TABLE rt6_fd")

@@ -35,7 +35,15 @@ pub unsafe fn take(tuple: pg_sys::HeapTuple, desc: pg_sys::TupleDesc) -> Option<
     if tuple.is_null() {
         return None;
     }
-    let datum = pg_sys::heap_copy_tuple_as_datum(tuple, desc).cast_mut_ptr::<u8>();
+    // A row stored before an `ADD COLUMN … DEFAULT` holds fewer columns than the table has: Postgres
+    // reads the rest from the column's `attmissingval`, which a table rewrite (VACUUM FULL, CLUSTER)
+    // clears. The image holds every column, so that it reads back the same after one.
+    let stored = i32::from((*(*tuple).t_data).t_infomask2 & pg_sys::HEAP_NATTS_MASK as u16);
+    let full = if stored < (*desc).natts { pg_sys::heap_expand_tuple(tuple, desc) } else { tuple };
+    let datum = pg_sys::heap_copy_tuple_as_datum(full, desc).cast_mut_ptr::<u8>();
+    if full != tuple {
+        pg_sys::heap_freetuple(full);
+    }
     let len = pgrx::varlena::varsize_4b(datum as *const pg_sys::varlena);
     Some(Taken { datum, len })
 }
