@@ -84,6 +84,7 @@ def policy_limits_tables_structural_rules_and_role_modes():
     eq(d["reason"], "guarded.truncate", "truncate: refuse")
     assert "approval_id" not in d, f"a policy refusal offers no approval: {d}"
     refused(a, "INSERT INTO audit.log VALUES (1)", "policy.table_write")
+    refused(a, "ALTER TABLE audit.log SET SCHEMA public", "policy.table_write")  # out of the rule's name
     refused(a, "SELECT * FROM secret", "policy.table_read")
     refused(a, "SELECT count(*) FROM t JOIN secret USING (id)", "policy.table_read")
     refused(a, "COPY secret TO STDOUT", "policy.table_read")

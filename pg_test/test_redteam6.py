@@ -129,3 +129,27 @@ def redteam6_a_revert_restores_columns_added_with_a_default_after_a_rewrite():
     run(agent, f"SELECT interdict.revert({change})")
     eq(run(dba, "SELECT id, v, c, d FROM rt6_fd ORDER BY id"), [(1, "v1", 5, "dflt"), (2, "v2", 5, "dflt"), (3, "v3", 5, "dflt")], "the rows as they were")
     run(dba, "DROP TABLE rt6_fd")
+
+
+@test
+def redteam6_others_objects_keep_their_names():
+    """P4, P1: a guarded agent (a superuser one, or ordinary through a DBA's definer helper) swapped
+    the names of two DBA tables, and a DBA's TRUNCATE of one emptied the other; moving a table or
+    renaming its schema took it out of a policy's rule. Another role's object is neither renamed
+    nor moved (its columns neither); the agent's own are."""
+    dba = connect("postgres")
+    run(dba, "DROP SCHEMA IF EXISTS rt6_s CASCADE")
+    run(dba, "CREATE SCHEMA rt6_s")
+    run(dba, "CREATE TABLE rt6_s.dba_t (id int PRIMARY KEY, v text)")
+    agent = connect("r_su")
+    refused(agent, "ALTER TABLE t RENAME TO t_old", "guarded.others_name")
+    refused(agent, "ALTER TABLE t RENAME COLUMN v TO w", "guarded.others_name")
+    refused(agent, "ALTER TABLE t SET SCHEMA rt6_s", "guarded.others_name")
+    refused(agent, "ALTER SCHEMA rt6_s RENAME TO rt6_s2", "guarded.others_name")
+    refused(agent, "ALTER SEQUENCE s RENAME TO s_old", "guarded.others_name")
+    eq(one(dba, "SELECT count(*) FROM pg_class WHERE relname IN ('t', 's') AND relnamespace = 'public'::regnamespace"), 2, "the DBA's names stand")
+    mine = f"rt6_mine_{ARGS.label}"
+    run(agent, f"CREATE TABLE {mine} (id int PRIMARY KEY)")
+    run(agent, f"ALTER TABLE {mine} RENAME TO {mine}_2")  # its own (a guarded session drops no table: left)
+    run(agent, f"ALTER TABLE {mine}_2 RENAME COLUMN id TO key")
+    run(dba, "DROP SCHEMA rt6_s CASCADE")

@@ -211,6 +211,20 @@ pub unsafe fn row_now(class_id: pg_sys::Oid, object_id: pg_sys::Oid, index: Opti
     rows_now(class_id, object_id, index, key_attnum, 1).into_iter().next()
 }
 
+/// The owner of object `object_id` of catalog `class_id` as the running command left it, for the
+/// catalogs that record one (`None` for the others: a trigger, a constraint).
+///
+/// # Safety
+/// Inside a transaction (a catalog scan).
+pub unsafe fn object_owner(class_id: pg_sys::Oid, object_id: pg_sys::Oid) -> Option<pg_sys::Oid> {
+    if !pg_sys::is_objectclass_supported(class_id) {
+        return None;
+    }
+    let at = usize::try_from(pg_sys::get_object_attnum_owner(class_id)).ok()?.checked_sub(1)?;
+    let (values, nulls) = row_now(class_id, object_id, None)?;
+    (at < values.len() && !nulls[at]).then(|| pg_sys::Oid::from(values[at].value() as u32))
+}
+
 /// Whether object `object_id` of catalog `class_id` is an internal part of another object
 /// (`pg_depend.deptype` 'i': a range type's constructors, which Postgres gives the bootstrap
 /// superuser): Postgres drops it only with that object, whose own drop is judged.

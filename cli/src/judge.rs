@@ -621,6 +621,9 @@ impl Session {
         if node == "CreateTrigStmt" {
             return Some("CREATE TRIGGER: whether the table is the session's own (a trigger on another role's table is refused) is the server's to see".into());
         }
+        if (node == "RenameStmt" || node == "AlterObjectSchemaStmt") && tags::object_type_name(field_i64(body, kind_field.unwrap_or_default())) != "EXTENSION" {
+            return Some("a rename or schema move: whether the object is another role's (refused) is the server's to see".into());
+        }
         if node == "CreateFunctionStmt" && body.get("replace").and_then(Value::as_bool) == Some(true) {
             return Some("CREATE OR REPLACE FUNCTION: whether the function is another role's (replacing it is refused) is the server's to see".into());
         }

@@ -199,6 +199,9 @@ reasons! {
     GuardedUntrustedCode => "guarded.untrusted_code", "42501", [],
         "agent sessions cannot add or run code that runs unchecked: functions in C, internal or an untrusted language, programs (COPY … PROGRAM), new languages, extensions not in interdict.allowed_extensions, extension updates, triggers on other roles' tables, other roles' functions replaced or altered, their own functions in index expressions (autovacuum runs them), tables inheriting from or partitioning other roles' tables",
         "Write the function in SQL or PL/pgSQL, or ask a DBA to install it (or to add the extension to interdict.allowed_extensions); put triggers only on tables of your own; index expressions only with Postgres' own functions.";
+    GuardedOthersName => "guarded.others_name", "42501", [],
+        "renaming another role's object, or moving it to another schema, changes what that role's statements, applications and policies find by its name (a DBA's TRUNCATE of one table would empty another)",
+        "Rename or move only objects your role owns; ask a DBA to rename theirs.";
     GuardedDropColumn => "guarded.drop_column", "42501", [APPROVABLE DRY_RUNNABLE PROTECTS_DATA UNRECORDABLE = "drop_column"],
         "dropping a column destroys its data",
         "Keep the column (stop reading it), or ask an operator to approve the approval_id in the detail.";

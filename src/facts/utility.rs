@@ -79,11 +79,13 @@ unsafe fn option_is_true(arg: *mut pg_sys::Node) -> bool {
 }
 
 /// The relations a statement names, for the guard-schema check: `ALTER TABLE`, `ALTER … RENAME`,
-/// `CREATE TRIGGER/RULE/INDEX`, `TRUNCATE`.
+/// `ALTER … SET SCHEMA`, `CREATE TRIGGER/RULE/INDEX`, `TRUNCATE`.
 unsafe fn named_relations(node: *mut pg_sys::Node) -> Vec<*mut pg_sys::RangeVar> {
     match (*node).type_ {
         T_AlterTableStmt => vec![(*(node as *mut pg_sys::AlterTableStmt)).relation],
         T_RenameStmt => vec![(*(node as *mut pg_sys::RenameStmt)).relation],
+        // `ALTER TABLE … SET SCHEMA`: a policy's rule on the table's name applies (the table leaves it)
+        T_AlterObjectSchemaStmt => vec![(*(node as *mut pg_sys::AlterObjectSchemaStmt)).relation],
         T_CreateTrigStmt => vec![(*(node as *mut pg_sys::CreateTrigStmt)).relation],
         T_RuleStmt => vec![(*(node as *mut pg_sys::RuleStmt)).relation],
         T_IndexStmt => vec![(*(node as *mut pg_sys::IndexStmt)).relation],

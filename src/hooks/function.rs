@@ -233,6 +233,17 @@ unsafe extern "C-unwind" fn object_access(
             crate::reasons::raise(&refusal);
         }
     }
+    // Another role's object renamed or moved to another schema: its role's statements, its
+    // applications and a policy's table rules find something else by that name (an agent renaming
+    // `tickets` to `loose` has a DBA's `TRUNCATE loose` empty it). A column renamed is its table's.
+    if access == OAT_POST_ALTER && mode == Mode::Guarded && crate::hooks::utility::renaming() {
+        if let Some(owner) = crate::nodes::object_owner(class_id, object_id).filter(|&o| !crate::facts::planted::the_agents(o) && !crate::agent_code::is_agent_role(o)) {
+            let refusal = interdict_core::Refusal::new(interdict_core::ReasonCode::GuardedOthersName, mode, "renaming or moving another role's object")
+                .fact("object", crate::nodes::describe_object(class_id, object_id, sub_id))
+                .fact("owner", crate::nodes::cstr(pg_sys::GetUserNameFromId(owner, true)).unwrap_or_default());
+            crate::reasons::raise(&refusal);
+        }
+    }
     // Postgres' own objects (initdb's, below FirstNormalObjectId: pg_catalog's functions, operators,
     // types, text search configurations, the public schema, …) serve every session: an agent
     // session (a superuser one, or through an owner's rights) changes none of them.

@@ -199,8 +199,27 @@ unsafe fn guarded(
     // the rows a COPY loaded are always known.
     let mut own_qc = std::mem::zeroed::<pg_sys::QueryCompletion>();
     let qc = if qc.is_null() { &raw mut own_qc } else { qc };
-    chain::call_down(|| call(qc), || failed(counting));
+    let outer = RENAMING.get();
+    RENAMING.set(crate::enforce::agent_mode() == Some(Mode::Guarded) && renames((*pstmt).utilityStmt));
+    chain::call_down(|| call(qc), || {
+        failed(counting);
+        RENAMING.set(outer);
+    });
+    RENAMING.set(outer);
     after(counting, pstmt, qc);
+}
+
+/// Set while a guarded session's `ALTER … RENAME` or `ALTER … SET SCHEMA` runs: the objects
+/// Postgres alters meanwhile are renamed or moved (the object-access hook judges whose they are).
+static RENAMING: BackendCell<bool> = BackendCell::new(false);
+
+/// Whether a guarded session's rename or schema move is running (see [`RENAMING`]).
+pub fn renaming() -> bool {
+    RENAMING.get()
+}
+
+unsafe fn renames(node: *mut pg_sys::Node) -> bool {
+    crate::nodes::is_a(node, pg_sys::NodeTag::T_RenameStmt) || crate::nodes::is_a(node, pg_sys::NodeTag::T_AlterObjectSchemaStmt)
 }
 
 #[cfg(not(feature = "pg13"))]
