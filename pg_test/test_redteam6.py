@@ -153,3 +153,31 @@ def redteam6_others_objects_keep_their_names():
     run(agent, f"ALTER TABLE {mine} RENAME TO {mine}_2")  # its own (a guarded session drops no table: left)
     run(agent, f"ALTER TABLE {mine}_2 RENAME COLUMN id TO key")
     run(dba, "DROP SCHEMA rt6_s CASCADE")
+
+
+@test
+def redteam6_nothing_of_an_agent_holds_the_guards_records():
+    """P6: a guarded superuser agent's table with a foreign key to interdict.changes pinned every
+    change it named (the DBA's purge failed), and its LOCK TABLE interdict.changes stopped every
+    guarded write. Nothing an agent makes depends on the guard's tables, and it locks none."""
+    agent = connect("r_su")
+    refused(agent, f"CREATE TABLE rt6_pin_{ARGS.label} (id bigint PRIMARY KEY REFERENCES interdict.changes (id))", "extension.protected")
+    refused(agent, f"CREATE VIEW rt6_chg_{ARGS.label} AS SELECT id FROM interdict.changes", "extension.protected")
+    refused(agent, "BEGIN; LOCK TABLE interdict.changes IN ACCESS EXCLUSIVE MODE", "guarded.guard_schema")
+    run(agent, "ROLLBACK")
+    eq(one(connect("postgres"), f"SELECT count(*) FROM pg_class WHERE relname IN ('rt6_pin_{ARGS.label}', 'rt6_chg_{ARGS.label}')"), 0, "nothing made")
+
+
+@test
+def redteam6_copy_never_writes_the_servers_own_files():
+    """P2: with a policy allowing writes outside the database (or one approval), a guarded agent's
+    COPY … TO rewrote the DBA's policy file, and its next session ran under the agent's policy; the
+    same reaches postgresql.auto.conf or pg_hba.conf. A COPY into the data directory, beside the
+    configuration files or to the policy file is guarded.server_config, never approvable."""
+    agent = connect("r_su")
+    refused(agent, "COPY (SELECT 'x') TO 'postgresql.auto.conf'", "guarded.server_config")
+    data = one(agent, "SELECT current_setting('data_directory')")
+    refused(agent, f"COPY (SELECT 'x') TO '{data}/base/../pg_hba.conf'", "guarded.server_config")
+    hba = one(agent, "SELECT current_setting('hba_file')")
+    refused(agent, f"COPY (SELECT 'x') TO '{hba}'", "guarded.server_config")
+    refused(agent, f"COPY (SELECT 'x') TO '{ARGS.files}/rt6_elsewhere.txt'", "guarded.not_reversible")  # elsewhere: approvable

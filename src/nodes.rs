@@ -225,6 +225,27 @@ pub unsafe fn object_owner(class_id: pg_sys::Oid, object_id: pg_sys::Oid) -> Opt
     (at < values.len() && !nulls[at]).then(|| pg_sys::Oid::from(values[at].value() as u32))
 }
 
+/// What object `object_id` of catalog `class_id` depends on, as the running command left
+/// `pg_depend`: (referenced catalog, referenced object, dependency type).
+///
+/// # Safety
+/// Inside a transaction (a catalog scan).
+pub unsafe fn dependencies(class_id: pg_sys::Oid, object_id: pg_sys::Oid) -> Vec<(pg_sys::Oid, pg_sys::Oid, u8)> {
+    const DEPEND: u32 = 2608; // pg_depend
+    const DEPEND_DEPENDER_INDEX: u32 = 2673; // (classid, objid, objsubid)
+    let depend = pg_sys::Oid::from(DEPEND);
+    let column = |name: &std::ffi::CStr| usize::try_from(pg_sys::get_attnum(depend, name.as_ptr())).ok().and_then(|a| a.checked_sub(1));
+    let (Some(classid), Some(refclassid), Some(refobjid), Some(deptype)) = (column(c"classid"), column(c"refclassid"), column(c"refobjid"), column(c"deptype")) else {
+        return Vec::new();
+    };
+    let oid = |values: &[pg_sys::Datum], at: usize| pg_sys::Oid::from(values[at].value() as u32);
+    rows_now(depend, object_id, pg_sys::Oid::from(DEPEND_DEPENDER_INDEX), pg_sys::get_attnum(depend, c"objid".as_ptr()), usize::MAX)
+        .iter()
+        .filter(|(values, _)| oid(values, classid) == class_id)
+        .map(|(values, _)| (oid(values, refclassid), oid(values, refobjid), values[deptype].value() as u8))
+        .collect()
+}
+
 /// Whether object `object_id` of catalog `class_id` is an internal part of another object
 /// (`pg_depend.deptype` 'i': a range type's constructors, which Postgres gives the bootstrap
 /// superuser): Postgres drops it only with that object, whose own drop is judged.
@@ -232,15 +253,7 @@ pub unsafe fn object_owner(class_id: pg_sys::Oid, object_id: pg_sys::Oid) -> Opt
 /// # Safety
 /// Inside a transaction (a catalog scan).
 pub unsafe fn is_internal_part(class_id: pg_sys::Oid, object_id: pg_sys::Oid) -> bool {
-    const DEPEND: u32 = 2608; // pg_depend
-    const DEPEND_DEPENDER_INDEX: u32 = 2673; // (classid, objid, objsubid)
-    let depend = pg_sys::Oid::from(DEPEND);
-    let column = |name: &std::ffi::CStr| usize::try_from(pg_sys::get_attnum(depend, name.as_ptr())).ok().and_then(|a| a.checked_sub(1));
-    let (Some(classid), Some(deptype)) = (column(c"classid"), column(c"deptype")) else { return false };
-    let objid = pg_sys::get_attnum(depend, c"objid".as_ptr());
-    rows_now(depend, object_id, pg_sys::Oid::from(DEPEND_DEPENDER_INDEX), objid, usize::MAX)
-        .iter()
-        .any(|(values, nulls)| !nulls[classid] && values[classid].value() as u32 == u32::from(class_id) && !nulls[deptype] && values[deptype].value() as u8 == b'i')
+    dependencies(class_id, object_id).iter().any(|&(_, _, deptype)| deptype == b'i')
 }
 
 /// Up to `limit` rows of catalog `class_id` whose column `key_attnum` is `key`, through `index`

@@ -71,6 +71,20 @@ pub fn planted_code(found: Option<(String, String)>) -> Verdict {
     }
 }
 
+/// A server file a statement writes (`COPY … TO 'file'`) that is one of the server's own: in its
+/// data directory, beside its configuration files, or the guard's policy file (`place` names which).
+/// What is written there changes how the server runs or what the guard allows (a policy file an
+/// agent rewrote loosened its next session): never approvable, whatever a policy allows for writes
+/// outside the database.
+pub fn server_file_write(place: Option<String>) -> Verdict {
+    match place {
+        None => Verdict::Allow,
+        Some(place) => Verdict::Refuse(
+            Refusal::new(ReasonCode::GuardedServerConfig, Mode::Guarded, format!("COPY … TO a file in {place}")).fact("place", place),
+        ),
+    }
+}
+
 /// Whether a function that an agent's stored code calls (a view's query, a default, a `CHECK`, a
 /// trigger's `WHEN`, a default argument, an aggregate's or operator's function) would act where
 /// other sessions evaluate that code — with their rights, outside any function of the agent's —

@@ -89,6 +89,21 @@ pub unsafe fn is_guard_object(class_id: pg_sys::Oid, object_id: pg_sys::Oid) -> 
     schema != pg_sys::InvalidOid && namespace_of(&address) == Some(schema)
 }
 
+/// A relation of the guard's that object `object_id` of catalog `class_id` now depends on
+/// (`pg_depend`: a foreign key referencing `interdict.changes`, a view or statistics over it), if
+/// any: such an object would keep the guard from purging its records (a foreign key pins each row)
+/// or the extension from being dropped.
+///
+/// # Safety
+/// Inside a transaction (a catalog scan).
+pub unsafe fn guard_relation_depended_on(class_id: pg_sys::Oid, object_id: pg_sys::Oid) -> Option<pg_sys::Oid> {
+    crate::nodes::dependencies(class_id, object_id)
+        .into_iter()
+        .filter(|&(class, relid, _)| class == pg_sys::RelationRelationId && is_guard_relation(relid))
+        .map(|(_, relid, _)| relid)
+        .next()
+}
+
 /// Whether a relation is one of the guard's, asked for every sequence an agent's `nextval()` names:
 /// the common answer ("not in the guard's schema") comes from two syscache lookups (the relation's
 /// namespace, the schema by name), without `is_guard_object`'s scans of `pg_extension` and

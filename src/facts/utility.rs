@@ -139,8 +139,61 @@ unsafe fn names_only_scratch(node: *mut pg_sys::Node) -> bool {
 
 unsafe fn acts_on_guard_schema(node: *mut pg_sys::Node) -> bool {
     let schema = crate::facts::guard_objects::interdict_namespace();
-    schema != pg_sys::InvalidOid
-        && named_relations(node).into_iter().filter_map(|rv| resolve(rv)).any(|relid| pg_sys::get_rel_namespace(relid) == schema)
+    let mut relations = named_relations(node);
+    if is_a(node, T_LockStmt) {
+        relations.extend(list_ptrs::<pg_sys::RangeVar>((*(node as *mut pg_sys::LockStmt)).relations)); // a lock holds every guarded write
+    }
+    schema != pg_sys::InvalidOid && relations.into_iter().filter_map(|rv| resolve(rv)).any(|relid| pg_sys::get_rel_namespace(relid) == schema)
+}
+
+/// Where `COPY … TO 'file'` writes among the server's own files, if it does: its data directory (a
+/// relative name is the data directory's), the directories of its configuration files
+/// (`postgresql.conf`, `pg_hba.conf`, `pg_ident.conf`), the guard's policy file and its directory.
+/// Paths are compared with symbolic links resolved, as far as they exist.
+///
+/// # Safety
+/// `node` is a valid utility statement node.
+pub unsafe fn copy_into_server_files(node: *mut pg_sys::Node) -> Option<String> {
+    use std::path::{Component, Path, PathBuf};
+    if !is_a(node, T_CopyStmt) || (*(node as *mut pg_sys::CopyStmt)).is_from || (*(node as *mut pg_sys::CopyStmt)).is_program {
+        return None;
+    }
+    let file = cstr((*(node as *mut pg_sys::CopyStmt)).filename)?;
+    let data = PathBuf::from(cstr(pg_sys::DataDir)?);
+    // The longest part of `path` that exists, resolved, with the rest after it; `None` if the rest
+    // climbs (`..`) through what does not exist.
+    let resolved = |path: &Path| -> Option<PathBuf> {
+        let mut existing = path.to_path_buf();
+        let mut rest = Vec::new();
+        while !existing.exists() {
+            rest.push(existing.file_name()?.to_os_string());
+            existing.pop();
+        }
+        let mut out = existing.canonicalize().ok()?;
+        for part in rest.iter().rev() {
+            if Path::new(part).components().any(|c| !matches!(c, Component::Normal(_))) {
+                return None;
+            }
+            out.push(part);
+        }
+        Some(out)
+    };
+    let target = resolved(&data.join(&file));
+    let policy = crate::settings::hooks::policy_file().map(|p| data.join(p));
+    let mut places: Vec<(String, PathBuf)> = vec![("the data directory".into(), data.clone())];
+    for (what, setting) in [("postgresql.conf", pg_sys::ConfigFileName), ("pg_hba.conf", pg_sys::HbaFileName), ("pg_ident.conf", pg_sys::IdentFileName)] {
+        if let Some(dir) = cstr(setting).map(|f| data.join(f)).and_then(|f| f.parent().map(Path::to_path_buf)) {
+            places.push((format!("the directory of {what}"), dir));
+        }
+    }
+    if let Some(policy) = policy {
+        places.push(("interdict.policy_file".into(), policy.clone()));
+        if let Some(dir) = policy.parent() {
+            places.push(("the directory of interdict.policy_file".into(), dir.to_path_buf()));
+        }
+    }
+    let Some(target) = target else { return Some("a path through directories that do not exist".into()) };
+    places.into_iter().find(|(_, place)| resolved(place).is_some_and(|p| target.starts_with(p))).map(|(what, _)| what)
 }
 
 /// A RangeVar's relation, if it exists (no lock: only its schema is read).

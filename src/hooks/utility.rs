@@ -40,6 +40,10 @@ unsafe fn guard(pstmt: *mut pg_sys::PlannedStmt, query_string: *const c_char, pa
             if statement::simulating() {
                 crate::enforce::enforce(decide_simulated(mode, Some(&facts), None));
             }
+            if mode == Mode::Guarded {
+                // Before the verdict on writes outside the database, which an approval or a policy may allow.
+                crate::enforce::enforce(interdict_core::guarded::server_file_write(crate::facts::utility::copy_into_server_files(node)));
+            }
             crate::enforce::enforce_on(decide_utility(&crate::enforce::settings_for(mode), &facts), || utility_tables(node).0);
             crate::enforce::table_rules(mode, || utility_tables(node));
             if mode == Mode::Guarded {
@@ -80,6 +84,12 @@ unsafe fn after(counting: bool, pstmt: *mut pg_sys::PlannedStmt, qc: *mut pg_sys
         crate::enforce::enforce(interdict_core::guarded::planted_code(planted((*pstmt).utilityStmt)));
         let noted = crate::facts::expressions::take_noted();
         crate::enforce::enforce(interdict_core::guarded::planted_code(planted_calls(&noted)));
+        if let Some((class, object, relid)) = noted.iter().find_map(|&(c, o)| crate::facts::guard_objects::guard_relation_depended_on(c, o).map(|r| (c, o, r))) {
+            let refusal = interdict_core::Refusal::new(interdict_core::ReasonCode::ExtensionProtected, Mode::Guarded, "an object that depends on the guard's records")
+                .fact("object", crate::nodes::describe_object(class, object, 0))
+                .fact("depends_on", crate::nodes::describe_object(pg_sys::RelationRelationId, relid, 0));
+            crate::reasons::raise(&refusal);
+        }
         if let Some((object, shadowed)) = noted.iter().find_map(|&(class, object)| crate::facts::planted::shadows(class, object)) {
             let refusal = interdict_core::Refusal::new(interdict_core::ReasonCode::SystemProtected, Mode::Guarded, format!("{object}, which other sessions' names would find instead of {shadowed}"))
                 .fact("object", object)

@@ -297,6 +297,12 @@ unsafe extern "C-unwind" fn check_allowed_extensions(newval: *mut *mut c_char, _
 
 static mut POLICY_FILE_RAW: *mut c_char = std::ptr::null_mut();
 
+/// `interdict.policy_file`, if set.
+pub fn policy_file() -> Option<String> {
+    // SAFETY: the GUC's string, owned by guc.c (or null), read on the backend's thread.
+    Some(unsafe { guc_text(POLICY_FILE_RAW) }.trim().to_string()).filter(|p| !p.is_empty())
+}
+
 /// Policies the check hook parsed, by the number it handed Postgres as "extra"; the assign hook
 /// takes its own (a check for validation only, `ALTER SYSTEM`'s, is never assigned: a few are kept).
 static PARSED_POLICIES: BackendCell<Vec<(u64, String, Option<Policy>)>> = BackendCell::new(Vec::new());
