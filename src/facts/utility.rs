@@ -148,12 +148,13 @@ unsafe fn acts_on_guard_schema(node: *mut pg_sys::Node) -> bool {
 
 /// Where `COPY … TO 'file'` writes among the server's own files, if it does: its data directory (a
 /// relative name is the data directory's), the directories of its configuration files
-/// (`postgresql.conf`, `pg_hba.conf`, `pg_ident.conf`), the guard's policy file and its directory.
+/// (`postgresql.conf`, `pg_hba.conf`, `pg_ident.conf`), the guard's policy file (`interdict.policy_file`)
+/// and its directory.
 /// Paths are compared with symbolic links resolved, as far as they exist.
 ///
 /// # Safety
 /// `node` is a valid utility statement node.
-pub unsafe fn copy_into_server_files(node: *mut pg_sys::Node) -> Option<String> {
+pub unsafe fn copy_into_server_files(node: *mut pg_sys::Node, policy_file: Option<String>) -> Option<String> {
     use std::path::{Component, Path, PathBuf};
     if !is_a(node, T_CopyStmt) || (*(node as *mut pg_sys::CopyStmt)).is_from || (*(node as *mut pg_sys::CopyStmt)).is_program {
         return None;
@@ -179,7 +180,7 @@ pub unsafe fn copy_into_server_files(node: *mut pg_sys::Node) -> Option<String> 
         Some(out)
     };
     let target = resolved(&data.join(&file));
-    let policy = crate::settings::hooks::policy_file().map(|p| data.join(p));
+    let policy = policy_file.map(|p| data.join(p));
     let mut places: Vec<(String, PathBuf)> = vec![("the data directory".into(), data.clone())];
     for (what, setting) in [("postgresql.conf", pg_sys::ConfigFileName), ("pg_hba.conf", pg_sys::HbaFileName), ("pg_ident.conf", pg_sys::IdentFileName)] {
         if let Some(dir) = cstr(setting).map(|f| data.join(f)).and_then(|f| f.parent().map(Path::to_path_buf)) {

@@ -42,7 +42,7 @@ unsafe fn guard(pstmt: *mut pg_sys::PlannedStmt, query_string: *const c_char, pa
             }
             if mode == Mode::Guarded {
                 // Before the verdict on writes outside the database, which an approval or a policy may allow.
-                crate::enforce::enforce(interdict_core::guarded::server_file_write(crate::facts::utility::copy_into_server_files(node)));
+                crate::enforce::enforce(interdict_core::guarded::server_file_write(crate::facts::utility::copy_into_server_files(node, crate::settings::hooks::policy_file())));
             }
             crate::enforce::enforce_on(decide_utility(&crate::enforce::settings_for(mode), &facts), || utility_tables(node).0);
             crate::enforce::table_rules(mode, || utility_tables(node));
