@@ -59,8 +59,19 @@ def ceilings_cap_timeouts_in_agent_modes():
     dba.rollback()
     eq(e["reason"], "ceiling.lock_timeout", "a lock wait past the ceiling")
     eq((e["setting"], e["ceiling"]), ("lock_timeout", "500ms"), "with the ceiling in force")
-    # PostgreSQL 17+: a transaction past the transaction_timeout ceiling ends the session.
+    # PostgreSQL 13-16 (no transaction_timeout): a statement that starts in a transaction older than
+    # the ceiling is refused, which ends the transaction and its locks; ROLLBACK passes.
     x = connect("r_xact")
+    if int(one(x, "SHOW server_version_num")) < 170000:
+        x.autocommit = False
+        run(x, "LOCK TABLE t IN ACCESS SHARE MODE")
+        run(x, "SELECT pg_sleep(1.1)")  # started within the ceiling: runs to its end
+        refused(x, "SELECT 1", "ceiling.transaction_timeout")
+        x.rollback()
+        x.autocommit = True
+        eq(one(x, "SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid() AND relation = 't'::regclass"), 0, "its locks went with it")
+        eq(one(x, "SELECT 1"), 1, "a new transaction runs")
+    # PostgreSQL 17+: a transaction past the transaction_timeout ceiling ends the session.
     if int(one(x, "SHOW server_version_num")) >= 170000:
         x.autocommit = False
         run(x, "SELECT 1")

@@ -45,6 +45,21 @@ def redteam6_a_superuser_agent_stays_the_user_who_logged_in():
     eq(one(late, "SELECT session_user::text"), "r_su", "a client's session_authorization at connect (Postgres does not apply it)")
 
 
+def agent_deleted(dba, table, rows, where, *ddl):
+    """A DBA's recorded table (id, v) with `rows`, then `ddl`, written by r_guard, whose DELETE …
+    WHERE `where` is recorded: (the agent's session, the change)."""
+    run(dba, f"DROP TABLE IF EXISTS {table}")
+    run(dba, f"CREATE TABLE {table} (id int PRIMARY KEY, v text)")
+    run(dba, f"INSERT INTO {table} {rows}")
+    run(dba, f"SELECT interdict.record('{table}')")
+    for statement in ddl:
+        run(dba, statement)
+    run(dba, f"GRANT ALL ON {table} TO r_guard")
+    agent = connect("r_guard")
+    run(agent, f"DELETE FROM {table} WHERE {where}")
+    return agent, last_change(agent)
+
+
 @test
 def redteam6_a_revert_needs_the_rights_its_writes_need():
     """R1: a revert writes as the table's owner, and checked only that the change was the agent's:
@@ -52,14 +67,7 @@ def redteam6_a_revert_needs_the_rights_its_writes_need():
     redoing the write) still wrote the table. A role reverts only where it may still write what the
     revert writes (an operator may always)."""
     dba = connect("postgres")
-    run(dba, "DROP TABLE IF EXISTS rt6_priv")
-    run(dba, "CREATE TABLE rt6_priv (id int PRIMARY KEY, v text)")
-    run(dba, "SELECT interdict.record('rt6_priv')")
-    run(dba, "INSERT INTO rt6_priv VALUES (1, 'a')")
-    run(dba, "GRANT ALL ON rt6_priv TO r_guard")
-    agent = connect("r_guard")
-    run(agent, "DELETE FROM rt6_priv WHERE id = 1")
-    change = last_change(agent)
+    agent, change = agent_deleted(dba, "rt6_priv", "VALUES (1, 'a')", "id = 1")
     run(dba, "REVOKE ALL ON rt6_priv FROM r_guard")
     refused(agent, f"SELECT interdict.revert({change})", "undo.not_allowed")
     eq(one(dba, "SELECT count(*) FROM rt6_priv"), 0, "nothing written back")
@@ -116,15 +124,8 @@ def redteam6_a_revert_restores_columns_added_with_a_default_after_a_rewrite():
     DBA's VACUUM FULL put the rows back with NULL there (or failed on NOT NULL). Images hold every
     column."""
     dba = connect("postgres")
-    run(dba, "DROP TABLE IF EXISTS rt6_fd")
-    run(dba, "CREATE TABLE rt6_fd (id int PRIMARY KEY, v text)")
-    run(dba, "INSERT INTO rt6_fd SELECT g, 'v' || g FROM generate_series(1, 3) g")
-    run(dba, "SELECT interdict.record('rt6_fd')")
-    run(dba, "ALTER TABLE rt6_fd ADD COLUMN c int NOT NULL DEFAULT 5, ADD COLUMN d text DEFAULT 'dflt'")
-    run(dba, "GRANT ALL ON rt6_fd TO r_guard")
-    agent = connect("r_guard")
-    run(agent, "DELETE FROM rt6_fd WHERE id IN (1, 2)")
-    change = last_change(agent)
+    agent, change = agent_deleted(dba, "rt6_fd", "SELECT g, 'v' || g FROM generate_series(1, 3) g", "id IN (1, 2)",
+                                  "ALTER TABLE rt6_fd ADD COLUMN c int NOT NULL DEFAULT 5, ADD COLUMN d text DEFAULT 'dflt'")
     run(dba, "VACUUM FULL rt6_fd")
     run(agent, f"SELECT interdict.revert({change})")
     eq(run(dba, "SELECT id, v, c, d FROM rt6_fd ORDER BY id"), [(1, "v1", 5, "dflt"), (2, "v2", 5, "dflt"), (3, "v3", 5, "dflt")], "the rows as they were")

@@ -55,6 +55,32 @@ pub fn agent_mode() -> Option<Mode> {
     mode
 }
 
+/// PostgreSQL 13–16 have no `transaction_timeout`: in an agent session, a statement that starts in a
+/// transaction older than `interdict.max_transaction_timeout` is refused (`ceiling.transaction_timeout`),
+/// which ends the transaction and releases its locks (a transaction that keeps running statements
+/// would otherwise hold them past every other ceiling). Transaction control passes (`ROLLBACK` ends
+/// it). From 17, Postgres' own `transaction_timeout`, capped at the ceiling, ends it at the ceiling.
+pub fn transaction_ceiling(mode: Mode) {
+    #[cfg(any(feature = "pg13", feature = "pg14", feature = "pg15", feature = "pg16"))]
+    {
+        let ceiling = settings::ceilings()[3];
+        if ceiling.0 == 0 {
+            return;
+        }
+        // SAFETY: plain reads of the clock and of the transaction's start.
+        let age_ms = unsafe { (pg_sys::GetCurrentTimestamp() - pg_sys::GetCurrentTransactionStartTimestamp()) / 1000 };
+        if age_ms > ceiling.0 as i64 {
+            let refusal = Refusal::new(ReasonCode::CeilingTransactionTimeout, mode, "a statement in a transaction older than the ceiling")
+                .fact("setting", "interdict.max_transaction_timeout")
+                .fact("ceiling", ceiling.render())
+                .fact("transaction_ms", age_ms.to_string());
+            crate::reasons::raise(&refusal);
+        }
+    }
+    #[cfg(not(any(feature = "pg13", feature = "pg14", feature = "pg15", feature = "pg16")))]
+    let _ = mode;
+}
+
 /// Locks the session, its interdict settings and Postgres' own, if it has not locked yet: called
 /// on every object access, so that nothing runs before the lock closes — a fastpath function call
 /// (libpq's `PQfn`) as a session's first message reaches no other hook.

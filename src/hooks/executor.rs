@@ -78,6 +78,7 @@ unsafe fn before_start(query_desc: *mut pg_sys::QueryDesc, eflags: i32) -> bool 
         }
     }
     if let Some(mode) = mode {
+        crate::enforce::transaction_ceiling(mode);
         let pstmt = (*query_desc).plannedstmt;
         let _judging = statement::judging((*query_desc).sourceText, (*pstmt).stmt_location, (*pstmt).stmt_len, (*query_desc).params);
         let facts = plan_facts((*query_desc).plannedstmt, explain_only, mode == Mode::Guarded);

@@ -31,6 +31,9 @@ unsafe fn guard(pstmt: *mut pg_sys::PlannedStmt, query_string: *const c_char, pa
         }
     }
     if let Some(mode) = mode {
+        if !crate::nodes::is_a((*pstmt).utilityStmt, pg_sys::NodeTag::T_TransactionStmt) {
+            crate::enforce::transaction_ceiling(mode); // ROLLBACK ends a transaction past it
+        }
         let _judging = statement::judging(query_string, (*pstmt).stmt_location, (*pstmt).stmt_len, params);
         // What the statement runs, whatever wraps it: `EXPLAIN ANALYZE CREATE TABLE … AS` creates the
         // table through its INTO receiver, which no other hook sees.
