@@ -235,13 +235,13 @@ pub unsafe fn dependencies(class_id: pg_sys::Oid, object_id: pg_sys::Oid) -> Vec
     const DEPEND_DEPENDER_INDEX: u32 = 2673; // (classid, objid, objsubid)
     let depend = pg_sys::Oid::from(DEPEND);
     let column = |name: &std::ffi::CStr| usize::try_from(pg_sys::get_attnum(depend, name.as_ptr())).ok().and_then(|a| a.checked_sub(1));
-    let (Some(classid), Some(refclassid), Some(refobjid), Some(deptype)) = (column(c"classid"), column(c"refclassid"), column(c"refobjid"), column(c"deptype")) else {
+    let (Some(refclassid), Some(refobjid), Some(deptype)) = (column(c"refclassid"), column(c"refobjid"), column(c"deptype")) else {
         return Vec::new();
     };
     let oid = |values: &[pg_sys::Datum], at: usize| pg_sys::Oid::from(values[at].value() as u32);
-    rows_now(depend, object_id, pg_sys::Oid::from(DEPEND_DEPENDER_INDEX), pg_sys::get_attnum(depend, c"objid".as_ptr()), usize::MAX)
+    let keys = [(pg_sys::get_attnum(depend, c"classid".as_ptr()), class_id), (pg_sys::get_attnum(depend, c"objid".as_ptr()), object_id)];
+    rows_where(depend, pg_sys::Oid::from(DEPEND_DEPENDER_INDEX), &keys, usize::MAX)
         .iter()
-        .filter(|(values, _)| oid(values, classid) == class_id)
         .map(|(values, _)| (oid(values, refclassid), oid(values, refobjid), values[deptype].value() as u8))
         .collect()
 }
@@ -262,17 +262,28 @@ pub unsafe fn is_internal_part(class_id: pg_sys::Oid, object_id: pg_sys::Oid) ->
 /// # Safety
 /// Inside a transaction (a catalog scan).
 pub unsafe fn rows_now(class_id: pg_sys::Oid, key: pg_sys::Oid, index: pg_sys::Oid, key_attnum: pg_sys::AttrNumber, limit: usize) -> Vec<(Vec<pg_sys::Datum>, Vec<bool>)> {
+    rows_where(class_id, index, &[(key_attnum, key)], limit)
+}
+
+/// Up to `limit` rows of catalog `class_id` whose columns equal `keys` (column, OID), through
+/// `index` (whose leading columns they are, in order), as the running command left them.
+///
+/// # Safety
+/// Inside a transaction (a catalog scan).
+unsafe fn rows_where(class_id: pg_sys::Oid, index: pg_sys::Oid, keys: &[(pg_sys::AttrNumber, pg_sys::Oid)], limit: usize) -> Vec<(Vec<pg_sys::Datum>, Vec<bool>)> {
     let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
     let rel = pg_sys::table_open(class_id, lock);
-    let mut scan_key = std::mem::zeroed::<pg_sys::ScanKeyData>();
-    pg_sys::ScanKeyInit(
-        &mut scan_key,
-        key_attnum,
-        pg_sys::BTEqualStrategyNumber as pg_sys::StrategyNumber,
-        pg_sys::RegProcedure::from(pg_sys::F_OIDEQ),
-        pg_sys::Datum::from(key),
-    );
-    let scan = pg_sys::systable_beginscan(rel, index, true, &raw mut pg_sys::SnapshotSelfData, 1, &mut scan_key);
+    let mut scan_keys = vec![std::mem::zeroed::<pg_sys::ScanKeyData>(); keys.len()];
+    for (scan_key, &(attnum, key)) in scan_keys.iter_mut().zip(keys) {
+        pg_sys::ScanKeyInit(
+            scan_key,
+            attnum,
+            pg_sys::BTEqualStrategyNumber as pg_sys::StrategyNumber,
+            pg_sys::RegProcedure::from(pg_sys::F_OIDEQ),
+            pg_sys::Datum::from(key),
+        );
+    }
+    let scan = pg_sys::systable_beginscan(rel, index, true, &raw mut pg_sys::SnapshotSelfData, keys.len() as i32, scan_keys.as_mut_ptr());
     let mut copies = Vec::new();
     while copies.len() < limit {
         let tuple = pg_sys::systable_getnext(scan);
