@@ -99,6 +99,33 @@ def policy_limits_tables_structural_rules_and_role_modes():
     eq(one(dba, "SELECT count(*) FROM t") + one(dba, "SELECT count(*) FROM audit.log"), 10, "nothing changed")
 
 @test
+def renaming_out_of_a_table_rule_is_refused():
+    """A rename or move that takes a relation out of the table rule that applies to it: the agent's
+    own schema renamed out of a `schema.*` rule (written past its limit, renamed back), a table moved
+    or renamed out of its rule. Within the same rule it is allowed."""
+    dba = connect("postgres", "pgtest_policy")
+    ws = f"ws_{ARGS.label}"
+    run(dba, f"DROP SCHEMA IF EXISTS {ws} CASCADE")
+    run(dba, f"DROP SCHEMA IF EXISTS {ws}_free CASCADE")
+    run(dba, "GRANT CREATE ON DATABASE pgtest_policy TO p_agent")
+    load(dba, f"version: 1\ndefaults:\n  tables:\n    {ws}.*: {{max_rows: 2}}\n    public.small: {{max_rows: 1}}\n")
+    a = connect("p_agent", "pgtest_policy")
+    run(a, f"CREATE SCHEMA {ws}")
+    run(a, f"CREATE TABLE {ws}.x (id int PRIMARY KEY)")
+    refused(a, f"INSERT INTO {ws}.x SELECT generate_series(1, 3)", "guarded.blast_radius")  # the rule's limit
+    refused(a, f"ALTER SCHEMA {ws} RENAME TO {ws}_free", "policy.table_write")
+    refused(a, f"ALTER TABLE {ws}.x SET SCHEMA public", "policy.table_write")
+    run(a, f"CREATE SCHEMA {ws}_free")
+    refused(a, f"ALTER TABLE {ws}.x SET SCHEMA {ws}_free", "policy.table_write")
+    run(a, f"ALTER TABLE {ws}.x RENAME TO y")  # still under {ws}.*
+    eq(one(dba, f"SELECT count(*) FROM pg_namespace WHERE nspname = '{ws}'"), 1, "the schema keeps its name")
+    load(dba, "version: 1\n")
+    run(dba, f"DROP SCHEMA {ws} CASCADE")
+    run(dba, f"DROP SCHEMA {ws}_free CASCADE")
+    run(dba, "REVOKE CREATE ON DATABASE pgtest_policy FROM p_agent")
+
+
+@test
 def policy_file_broken_closes_writes_valid_applies():
     dba = connect("postgres", "pgtest_policy")
     path = os.path.join(ARGS.files, f"policy-{ARGS.label}.yaml")

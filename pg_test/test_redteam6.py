@@ -2,7 +2,7 @@
 finding's reproduction, asserting what must hold."""
 import os
 import psycopg2
-from harness import test, connect, run, one, eq, refused, last_change, ARGS
+from harness import test, connect, run, one, eq, refused, refusal, last_change, ARGS
 
 
 @test
@@ -182,3 +182,84 @@ def redteam6_copy_never_writes_the_servers_own_files():
     hba = one(agent, "SELECT current_setting('hba_file')")
     refused(agent, f"COPY (SELECT 'x') TO '{hba}'", "guarded.server_config")
     refused(agent, f"COPY (SELECT 'x') TO '{ARGS.files}/rt6_elsewhere.txt'", "guarded.not_reversible")  # elsewhere: approvable
+
+
+@test
+def redteam6_no_function_writes_the_servers_own_files():
+    """The gap P2 left: lo_export and adminpack's pg_file_write/rename/unlink write server files by a
+    name, and were guarded.not_reversible (an approval or a policy's `non_reversible: allow` let them
+    rewrite postgresql.auto.conf or the policy file). A name that is not a constant of the statement,
+    or names one of the server's own files, is guarded.server_config, never approvable."""
+    agent = connect("r_su")
+    hba = one(agent, "SELECT current_setting('hba_file')")
+    refused(agent, "SELECT lo_export(0, 'postgresql.auto.conf')", "guarded.server_config")
+    refused(agent, f"SELECT lo_export(0, '{hba}')", "guarded.server_config")
+    refused(agent, "SELECT lo_export(0, current_setting('hba_file'))", "guarded.server_config")  # computed as it runs
+    # a PL/pgSQL variable or a parameter: Postgres' custom plan holds its value as a constant
+    refused(agent, "DO $$ DECLARE p text := 'postgresql.auto.conf'; BEGIN PERFORM lo_export(0, p); END $$", "guarded.server_config")
+    run(agent, "PREPARE rt6_export(text) AS SELECT lo_export(0, $1)")
+    refused(agent, "EXECUTE rt6_export('postgresql.auto.conf')", "guarded.server_config")
+    refused(agent, f"EXECUTE rt6_export('{ARGS.files}/rt6_lo.txt')", "guarded.not_reversible")
+    run(agent, "SET plan_cache_mode = force_generic_plan")  # a generic plan holds the parameter: not spelled out
+    refused(agent, f"EXECUTE rt6_export('{ARGS.files}/rt6_lo.txt')", "guarded.server_config")
+    run(agent, "RESET plan_cache_mode")
+    refused(agent, f"SELECT lo_export(0, '{ARGS.files}/rt6_lo.txt')", "guarded.not_reversible")  # elsewhere: approvable, as before
+    dba = connect("postgres")
+    if one(dba, "SELECT count(*) FROM pg_available_extensions WHERE name = 'adminpack'"):  # 13-16
+        run(dba, "CREATE EXTENSION IF NOT EXISTS adminpack")
+        refused(agent, "SELECT pg_file_write('postgresql.auto.conf', 'x', false)", "guarded.server_config")
+        refused(agent, "SELECT pg_file_rename('postgresql.auto.conf', 'old.conf')", "guarded.server_config")
+        refused(agent, "SELECT pg_file_unlink('pg_hba.conf')", "guarded.server_config")
+        refused(agent, f"SELECT pg_file_write('{ARGS.files}/rt6_pf.txt', 'x', false)", "guarded.not_reversible")
+        run(dba, "DROP EXTENSION adminpack")
+
+
+@test
+def redteam6_a_revert_has_a_blast_radius():
+    """R5: reverts were not counted against max_rows: one revert of three changes of 10 rows each (or
+    the redo of an approved write, a revert of its revert) wrote 30 rows with max_rows 20 and no
+    approval. A revert's rows are its statement's, refused past the limit, approvable as any write."""
+    dba = connect("postgres")
+    run(dba, "DROP TABLE IF EXISTS rt6_radius")
+    run(dba, "CREATE TABLE rt6_radius (id int PRIMARY KEY, v text)")
+    run(dba, "INSERT INTO rt6_radius SELECT g, 'a' FROM generate_series(1, 30) g")
+    run(dba, "SELECT interdict.record('rt6_radius')")
+    run(dba, "GRANT ALL ON rt6_radius TO r_guard")
+    agent = connect("r_guard")
+    run(agent, "SET interdict.max_rows = 20")
+    ids = []
+    for low in (1, 11, 21):
+        run(agent, f"UPDATE rt6_radius SET v = 'b' WHERE id BETWEEN {low} AND {low + 9}")
+        ids.append(last_change(agent))
+    sql = f"SELECT interdict.revert(ARRAY{ids}::bigint[]) /* {ARGS.label} */"
+    d = refusal(agent, sql)
+    eq((d["reason"], d["rows_reached"], d["max_rows"]), ("guarded.blast_radius", "30", "20"), "a revert of 30 rows, limit 20")
+    eq(one(dba, "SELECT count(*) FROM rt6_radius WHERE v = 'b'"), 30, "nothing reverted")
+    run(agent, f"SELECT interdict.revert({ids[0]})")  # within the limit
+    eq(one(dba, "SELECT count(*) FROM rt6_radius WHERE v = 'b'"), 20, "one change reverted")
+    run(agent, "SET interdict.max_rows = 15")
+    rest = f"SELECT interdict.revert(ARRAY{ids[1:]}::bigint[]) /* {ARGS.label} */"
+    d = refusal(agent, rest)
+    eq((d["reason"], d["rows_reached"]), ("guarded.blast_radius", "20"), "two changes of 10, limit 15")
+    run(dba, f"SELECT interdict.approve('{d['approval_id']}', max_rows => 20)")
+    run(agent, rest)  # approved
+    eq(one(dba, "SELECT count(*) FROM rt6_radius WHERE v = 'b'"), 0, "with the approval, the rest reverted")
+    run(dba, "DROP TABLE rt6_radius")
+
+
+@test
+def redteam6_copy_from_stops_near_its_limit():
+    """R6: COPY … FROM was counted only when it had loaded (and recorded) every row: 300,001 rows
+    loaded and captured before the refusal. Its rows are counted as they are written (as the
+    recording trigger's WHEN sees each): a 5,000-row COPY with max_rows 5 stops at row 6."""
+    agent = connect("r_guard")
+    run(agent, "SET interdict.max_rows = 5")
+    data = "".join(f"{1000 + i}\tcopied\n" for i in range(5000))
+    try:
+        agent.cursor().copy_expert("COPY t FROM STDIN", __import__("io").StringIO(data))
+        raise AssertionError("COPY of 5,000 rows allowed with max_rows 5")
+    except psycopg2.Error as e:
+        d = __import__("json").loads(e.diag.message_detail)
+        eq((d["reason"], d["rows_reached"]), ("guarded.blast_radius", "6"), "refused at limit + 1")
+    run(agent, "ROLLBACK")
+    eq(one(agent, "SELECT count(*) FROM t"), 10, "nothing loaded")

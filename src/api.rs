@@ -147,10 +147,15 @@ fn relation_is_recorded(rel: pg_sys::Oid) -> bool {
 }
 
 /// The WHEN clause of every recording trigger: true only in a guarded session, so that other
-/// sessions pay one call per row and queue nothing.
+/// sessions pay one call per row and queue nothing. It is also where a `COPY … FROM`'s rows are
+/// counted against its limit as they are written (no executor node sees them).
 #[pg_extern(volatile, parallel_safe)]
 fn capturing() -> bool {
-    crate::undo::capturing()
+    let capturing = crate::undo::capturing();
+    if capturing && crate::statement::copy_row() {
+        crate::blast::check_limit();
+    }
+    capturing
 }
 
 // The recording trigger (installed by `interdict.record(table)`): keeps each row's images for the
@@ -187,7 +192,7 @@ pub unsafe extern "C-unwind" fn interdict_revert_image(fcinfo: pg_sys::FunctionC
 /// only) restores the before-images over whatever is there now.
 #[pg_extern(volatile, name = "revert")]
 fn revert(id: i64, force: default!(bool, false)) -> i64 {
-    crate::undo::revert(&[id], force)[0]
+    crate::undo::revert(&[id], force, &crate::blast::count_written)[0]
 }
 
 /// Reverts several changes in one transaction, newest first.
@@ -197,7 +202,7 @@ fn revert_many(ids: Vec<Option<i64>>, force: default!(bool, false)) -> Vec<i64> 
         let refusal = Refusal::new(ReasonCode::UndoNotFound, crate::settings::mode(), "reverting a NULL change id");
         crate::reasons::raise(&refusal)
     };
-    crate::undo::revert(&ids, force)
+    crate::undo::revert(&ids, force, &crate::blast::count_written)
 }
 
 /// A NULL where a function of the guard needs a value.

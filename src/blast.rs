@@ -104,6 +104,15 @@ unsafe extern "C-unwind" fn counted_exec(node: *mut pg_sys::PlanState) -> *mut p
     slot
 }
 
+/// Rows a guarded statement writes that no ModifyTable node sees (what `interdict.revert()` writes
+/// back) join its rows, against its limit.
+pub fn count_written(tables: Vec<TableRows>) {
+    if crate::enforce::counting_rows() {
+        tables.into_iter().for_each(statement::add_rows);
+        check_limit();
+    }
+}
+
 /// Refuses the statement if its rows passed the limit (unless simulating, which counts to the end).
 pub fn check_limit() {
     let (simulating, approved, estimate) = statement::limit_state();

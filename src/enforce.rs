@@ -181,6 +181,18 @@ pub fn table_rules(mode: Mode, tables: impl FnOnce() -> (Vec<String>, Vec<String
     }
 }
 
+/// A rename or move that takes a relation out of the policy's table rule for it (`renamed`: the
+/// relations it renames, `schema.name` now and after), asked only under a policy with table rules.
+pub fn renames_under_rules(mode: Mode, renamed: impl FnOnce() -> Vec<(String, String)>) {
+    if policy::with_rule(|rule| rule.has_table_rules()) != Some(true) {
+        return;
+    }
+    let renamed = renamed();
+    if let Some(verdict) = policy::with_rule(|rule| rule.decide_renamed(mode, &renamed)) {
+        enforce(verdict);
+    }
+}
+
 /// Guarded mode: refuses writing relations undo cannot record (unless the policy allows it, with a
 /// warning). Asked for every statement's result relations, nested ones included (cascades, trigger
 /// writes, functions), and for `COPY FROM`. In a simulation the refusal is noted, not raised.

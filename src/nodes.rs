@@ -265,8 +265,23 @@ pub unsafe fn rows_now(class_id: pg_sys::Oid, key: pg_sys::Oid, index: pg_sys::O
     rows_where(class_id, index, &[(key_attnum, key)], limit)
 }
 
+/// The relations in schema `namespace`, as the running command left `pg_class` (a scan of the whole
+/// catalog: no index leads with `relnamespace`; for the rare statement that renames a schema).
+///
+/// # Safety
+/// Inside a transaction (a catalog scan).
+pub unsafe fn relations_in(namespace: pg_sys::Oid) -> Vec<pg_sys::Oid> {
+    let class = pg_sys::RelationRelationId;
+    let Some(oid_at) = usize::try_from(pg_sys::get_attnum(class, c"oid".as_ptr())).ok().and_then(|a| a.checked_sub(1)) else { return Vec::new() };
+    rows_where(class, pg_sys::InvalidOid, &[(pg_sys::get_attnum(class, c"relnamespace".as_ptr()), namespace)], usize::MAX)
+        .iter()
+        .map(|(values, _)| pg_sys::Oid::from(values[oid_at].value() as u32))
+        .collect()
+}
+
 /// Up to `limit` rows of catalog `class_id` whose columns equal `keys` (column, OID), through
-/// `index` (whose leading columns they are, in order), as the running command left them.
+/// `index` (whose leading columns they are, in order; `InvalidOid`: the whole catalog is read), as
+/// the running command left them.
 ///
 /// # Safety
 /// Inside a transaction (a catalog scan).
@@ -283,7 +298,7 @@ unsafe fn rows_where(class_id: pg_sys::Oid, index: pg_sys::Oid, keys: &[(pg_sys:
             pg_sys::Datum::from(key),
         );
     }
-    let scan = pg_sys::systable_beginscan(rel, index, true, &raw mut pg_sys::SnapshotSelfData, keys.len() as i32, scan_keys.as_mut_ptr());
+    let scan = pg_sys::systable_beginscan(rel, index, index != pg_sys::InvalidOid, &raw mut pg_sys::SnapshotSelfData, keys.len() as i32, scan_keys.as_mut_ptr());
     let mut copies = Vec::new();
     while copies.len() < limit {
         let tuple = pg_sys::systable_getnext(scan);

@@ -116,6 +116,9 @@ pub struct Statement {
     path_at_begin: u64,
     /// The portal a resumed run belongs to (a hash of its name; see [`resume_if_other`]).
     portal: u64,
+    /// `COPY … FROM` running: its table, the depth its own rows are written at, and the rows
+    /// counted so far (see [`copy_row`]).
+    copy: Option<(pg_sys::Oid, u32, u64)>,
 }
 
 /// Where a statement's text comes from.
@@ -159,7 +162,12 @@ pub fn enter() {
 /// Leaves what [`enter`] entered (`entered`: whether it did).
 pub fn leave(entered: bool) {
     if entered {
-        with(|s| s.depth = s.depth.saturating_sub(1));
+        with(|s| {
+            s.depth = s.depth.saturating_sub(1);
+            if s.copy.is_some_and(|(_, depth, _)| depth > s.depth) {
+                s.copy = None; // a `COPY … FROM` ended, or failed: what it loaded joins through `add_rows`
+            }
+        });
     }
 }
 
@@ -203,6 +211,7 @@ pub fn begin_if_top_level(source: *const std::ffi::c_char, pstmt: *mut pg_sys::P
             return false; // more of the same commit's work
         }
         s.finished.clear();
+        s.copy = None;
         s.estimate = None;
         s.approved_limit = None;
         s.approval_asked = false;
@@ -488,7 +497,7 @@ pub fn tables() -> Vec<TableRows> {
     with(|s| {
         let mut out: Vec<TableRows> = Vec::new();
         // SAFETY: running counters point at live executor state (dropped at ExecutorEnd or abort).
-        let live = s.counters.iter().map(|c| unsafe { c.rows() });
+        let live = s.counters.iter().map(|c| unsafe { c.rows() }).chain(s.copy.map(copy_rows));
         for t in s.finished.iter().map(|(_, t)| *t).chain(live) {
             match out.iter_mut().find(|o| o.relid == t.relid) {
                 Some(o) => {
@@ -529,15 +538,42 @@ pub unsafe fn fold_node(query_desc: *mut pg_sys::QueryDesc) {
     });
 }
 
-/// `COPY … FROM` loaded `n` rows into `relid` (no ModifyTable node saw them): they join the
-/// statement's rows at the current (sub)transaction level.
-pub fn add_loaded(relid: pg_sys::Oid, n: u64) {
-    if n == 0 || crate::nodes::is_session_temp(relid) {
+/// `COPY … FROM` into `relid` starts, at the current depth: its rows are counted as they are
+/// written, through [`copy_row`], not only when it ends (a load past the limit stops near it);
+/// leaving that depth ([`leave`]) ends the count.
+pub fn copy_begins(relid: pg_sys::Oid) {
+    with(|s| s.copy = Some((relid, s.depth, 0)));
+}
+
+/// The recording trigger's `WHEN` met a row of a guarded session's write (`COPY` queues each row's
+/// event as it writes the row, or a buffer of them): one the running `COPY … FROM` itself writes
+/// (at its depth, not a statement of a trigger's) is counted. Returns whether it was.
+pub fn copy_row() -> bool {
+    STATEMENT.with(|s| {
+        let Some(st) = s else { return false };
+        match &mut st.copy {
+            Some((_, depth, rows)) if *depth == st.depth => {
+                *rows += 1;
+                true
+            }
+            _ => false,
+        }
+    })
+}
+
+fn copy_rows((relid, _, inserted): (pg_sys::Oid, u32, u64)) -> TableRows {
+    TableRows { relid, inserted, ..TableRows::default() }
+}
+
+/// Rows no ModifyTable node saw (`COPY … FROM` loaded them, `interdict.revert()` writes them back)
+/// join the statement's rows at the current (sub)transaction level.
+pub fn add_rows(rows: TableRows) {
+    if rows.total() == 0 || crate::nodes::is_session_temp(rows.relid) {
         return;
     }
     // SAFETY: a plain read of transaction state.
     let level = unsafe { pg_sys::GetCurrentTransactionNestLevel() };
-    with(|s| s.finished.push((level, TableRows { relid, inserted: n, ..TableRows::default() })));
+    with(|s| s.finished.push((level, rows)));
 }
 
 /// Swaps the statement state, for `simulate()`: it counts a statement of its own inside the caller's.
@@ -639,7 +675,11 @@ pub fn count_fed(node: *mut pg_sys::PlanState) {
 /// Rows changed so far by the statement, all tables together.
 pub fn rows_so_far() -> u64 {
     // SAFETY: running counters point at live executor state (dropped at ExecutorEnd or abort).
-    with(|s| s.finished.iter().map(|(_, t)| t.total()).sum::<u64>() + s.counters.iter().map(|c| unsafe { c.rows() }.total()).sum::<u64>())
+    with(|s| {
+        s.finished.iter().map(|(_, t)| t.total()).sum::<u64>()
+            + s.counters.iter().map(|c| unsafe { c.rows() }.total()).sum::<u64>()
+            + s.copy.map_or(0, |(_, _, n)| n)
+    })
 }
 
 /// What the row limit depends on: whether the statement is simulated, the limit an approval set,

@@ -308,6 +308,17 @@ impl Session {
                         _ => Call::Refused(r),
                     };
                 }
+                // A server file by name (`src/hooks/function.rs: server_files_named`): a relative name
+                // that does not climb is in the data directory; any other is the server's to place.
+                if let Some(positions) = interdict_core::functions::path_arguments(name).filter(|_| r.code == ReasonCode::GuardedNotReversible) {
+                    let paths: Vec<Option<String>> = positions.iter().filter_map(|&i| args.get(i)).map(const_text).collect();
+                    if paths.iter().flatten().any(|p| !p.starts_with('/') && !p.split('/').any(|part| part == "..")) {
+                        if let Verdict::Refuse(r) = interdict_core::guarded::server_file_write(&format!("function {name}"), Some("the data directory".into())) {
+                            return Call::Refused(r);
+                        }
+                    }
+                    return Call::Unknown(format!("function {name}(): whether the file it names is one of the server's own is the server's to see"));
+                }
                 Call::Refused(r)
             }
             Verdict::Allow if self.mode() == Mode::Readonly && name == "lo_open" => lo_open(args),

@@ -52,7 +52,8 @@ const INDEX_MAINTENANCE: &[&str] = &["brin_summarize_new_values", "brin_summariz
 const HEAP_SURGERY: &[&str] = &["heap_force_kill", "heap_force_freeze"];
 
 const SERVER_FILE: &[&str] =
-    &["pg_file_write", "pg_file_rename", "pg_file_unlink", "pg_file_sync", "autoprewarm_dump_now", "pg_export_snapshot"];
+    &["pg_file_write", "pg_file_rename", "pg_file_unlink", "pg_file_sync", "pg_file_write_v1_1", "pg_file_rename_v1_1",
+      "pg_file_unlink_v1_1", "autoprewarm_dump_now", "pg_export_snapshot"];
 
 /// By name and by what they run (each name runs an `_int4` and an `_int8` builtin).
 const ADVISORY_LOCK: &[&str] = &[
@@ -167,6 +168,20 @@ const CHANGES_NOTHING: &[&str] = &[
 /// is what it runs (`prosrc`).
 pub fn unknown(runs: &str, volatile: bool) -> bool {
     volatile && side_effect(runs).is_none() && !CHANGES_NOTHING.contains(&runs)
+}
+
+/// The arguments that name a server file, by position, of a native function that writes, renames or
+/// removes one: where guarded mode lets such a function run (an operator's approval, a policy's
+/// `non_reversible: allow`), each must be a constant of the statement naming no file of the
+/// server's own (`guarded::server_file_write`). adminpack's `pg_file_*` (13–16) resolve a relative
+/// name in the data directory, `lo_export` in the server's working directory (the same).
+pub fn path_arguments(runs: &str) -> Option<&'static [usize]> {
+    match runs {
+        "lo_export" | "be_lo_export" => Some(&[1]),
+        "pg_file_write" | "pg_file_write_v1_1" | "pg_file_unlink" | "pg_file_unlink_v1_1" => Some(&[0]),
+        "pg_file_rename" | "pg_file_rename_v1_1" => Some(&[0, 1, 2]),
+        _ => None,
+    }
 }
 
 /// Whether a native function acts outside the database's transaction, so a rolled-back simulation

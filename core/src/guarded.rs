@@ -71,16 +71,18 @@ pub fn planted_code(found: Option<(String, String)>) -> Verdict {
     }
 }
 
-/// A server file a statement writes (`COPY … TO 'file'`) that is one of the server's own: in its
-/// data directory, beside its configuration files, or the guard's policy file (`place` names which).
-/// What is written there changes how the server runs or what the guard allows (a policy file an
-/// agent rewrote loosened its next session): never approvable, whatever a policy allows for writes
-/// outside the database.
-pub fn server_file_write(place: Option<String>) -> Verdict {
+/// A server file a statement writes (`COPY … TO 'file'`, `lo_export(…, 'file')`, adminpack's
+/// `pg_file_write`) that is one of the server's own: in its data directory, beside its configuration
+/// files, or the guard's policy file (`place` names which, or says the path is not a constant the
+/// statement spells out). What is written there changes how the server runs or what the guard
+/// allows (a policy file an agent rewrote loosened its next session): never approvable, whatever a
+/// policy allows for writes outside the database. `writer` names what writes (`COPY … TO`,
+/// `function lo_export`).
+pub fn server_file_write(writer: &str, place: Option<String>) -> Verdict {
     match place {
         None => Verdict::Allow,
         Some(place) => Verdict::Refuse(
-            Refusal::new(ReasonCode::GuardedServerConfig, Mode::Guarded, format!("COPY … TO a file in {place}")).fact("place", place),
+            Refusal::new(ReasonCode::GuardedServerConfig, Mode::Guarded, format!("{writer} writing a file in {place}")).fact("place", place),
         ),
     }
 }

@@ -406,6 +406,22 @@ impl RolePolicy {
         Verdict::Allow
     }
 
+    /// Renames and moves (`schema.name` now, after) against the table rules: one that takes a
+    /// relation out of the rule that applies to it now (its row limits, `read`/`write`, structural
+    /// actions), to no rule or another, is refused — the rule would no longer find it (an agent's
+    /// schema renamed out of a `schema.*` rule, written past its limits, renamed back).
+    pub fn decide_renamed(&self, mode: Mode, renamed: &[(String, String)]) -> Verdict {
+        for (now, after) in renamed {
+            let rule_now = most_specific(self.tables.iter(), now).map(|(pattern, _)| pattern);
+            let rule_after = most_specific(self.tables.iter(), after).map(|(pattern, _)| pattern);
+            if let Some(pattern) = rule_now.filter(|&p| Some(p) != rule_after) {
+                let what = format!("renaming {now} to {after}, out of the policy's table rule {pattern}");
+                return Verdict::Refuse(Refusal::new(ReasonCode::PolicyTableWrite, mode, what).fact("relation", now).fact("rule", pattern).without_approval());
+            }
+        }
+        Verdict::Allow
+    }
+
     /// The first per-operation or per-table limit the statement's rows passed, if any.
     pub fn row_excess(&self, counts: &[TableCount]) -> Option<RowExcess> {
         let total = |f: fn(&TableCount) -> u64| counts.iter().map(f).sum::<u64>();
@@ -610,6 +626,20 @@ roles:
             let tags = ["TRUNCATE TABLE", "VACUUM", "CLUSTER", "REINDEX", "CHECKPOINT", "ANALYZE", "CREATE INDEX", "REFRESH MATERIALIZED VIEW", "LOCK TABLE", "COPY"];
             Policy::parse(&text, &tags).unwrap_or_else(|e| panic!("{file}: {e}"));
         }
+    }
+
+    #[test]
+    fn renames_out_of_a_rule() {
+        let rule = parse("version: 1\ndefaults:\n  tables:\n    ws.*: {max_rows: 10}\n    '*.*': {read: true}\n").unwrap().for_role("a");
+        let renamed = |now: &str, after: &str| rule.decide_renamed(Mode::Guarded, &[(now.into(), after.into())]);
+        let code = |v: Verdict| match v {
+            Verdict::Refuse(r) => Some(r.code),
+            Verdict::Allow => None,
+        };
+        assert_eq!(code(renamed("ws.t", "free.t")), Some(ReasonCode::PolicyTableWrite), "out of ws.* into *");
+        assert_eq!(code(renamed("ws.*", "free.*")), Some(ReasonCode::PolicyTableWrite), "a schema renamed");
+        assert_eq!(code(renamed("ws.t", "ws.u")), None, "within ws.*");
+        assert_eq!(code(renamed("a.t", "b.t")), None, "* before and after");
     }
 
     #[test]

@@ -133,6 +133,62 @@ unsafe extern "C-unwind" fn sequence_arguments(node: *mut pg_sys::Node, context:
     walk_expression(node, sequence_arguments, context)
 }
 
+/// The file names the plan's calls of `funcid` pass at `positions` (text constants; a NULL names no
+/// file), or `None` if one of them is not a constant, or if the plan shows no call of `funcid` at all
+/// (a PL/pgSQL simple expression, the fast-path protocol, a tree not walked here): a path the
+/// statement does not spell out.
+///
+/// # Safety
+/// `pstmt` is a valid planned statement.
+pub unsafe fn path_arguments(pstmt: *mut pg_sys::PlannedStmt, funcid: pg_sys::Oid, positions: &[usize]) -> Option<Vec<String>> {
+    let mut found = PathArguments { funcid, positions: positions.to_vec(), calls: 0, paths: Vec::new(), unknown: false };
+    let plans = std::iter::once((*pstmt).planTree).chain(list_ptrs::<pg_sys::Plan>((*pstmt).subplans));
+    for plan in plans {
+        each_expression(plan, &mut |expr| {
+            let context = &mut found as *mut PathArguments as *mut c_void;
+            let failed = pgrx::PgTryBuilder::new(|| pg_sys::ffi::pg_guard_ffi_boundary(|| path_argument_calls(expr, context)))
+                .catch_others(|_| true)
+                .execute();
+            found.unknown |= failed;
+        });
+    }
+    (found.calls > 0 && !found.unknown).then_some(found.paths)
+}
+
+struct PathArguments {
+    funcid: pg_sys::Oid,
+    positions: Vec<usize>,
+    calls: usize,
+    paths: Vec<String>,
+    unknown: bool,
+}
+
+/// `expression_tree_walker`'s callback for [`path_arguments`].
+unsafe extern "C-unwind" fn path_argument_calls(node: *mut pg_sys::Node, context: *mut c_void) -> bool {
+    if node.is_null() {
+        return false;
+    }
+    let found = &mut *(context as *mut PathArguments);
+    if is_a(node, T_FuncExpr) && (*(node as *mut pg_sys::FuncExpr)).funcid == found.funcid {
+        found.calls += 1;
+        let args: Vec<*mut pg_sys::Node> = list_ptrs::<pg_sys::Node>((*(node as *mut pg_sys::FuncExpr)).args).collect();
+        for &position in &found.positions {
+            let Some(&arg) = args.get(position) else { continue };
+            let constant = arg as *mut pg_sys::Const;
+            if !is_a(arg, T_Const) || (*constant).consttype != pg_sys::TEXTOID {
+                found.unknown = true;
+            } else if !(*constant).constisnull {
+                let text = pg_sys::text_to_cstring((*constant).constvalue.cast_mut_ptr());
+                match crate::nodes::cstr(text) {
+                    Some(path) => found.paths.push(path),
+                    None => found.unknown = true,
+                }
+            }
+        }
+    }
+    walk_expression(node, path_argument_calls, context)
+}
+
 unsafe fn walk(node: *mut pg_sys::Node, walker: Walker) -> bool {
     !node.is_null() && walker(node, std::ptr::null_mut())
 }

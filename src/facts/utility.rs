@@ -146,21 +146,26 @@ unsafe fn acts_on_guard_schema(node: *mut pg_sys::Node) -> bool {
     schema != pg_sys::InvalidOid && relations.into_iter().filter_map(|rv| resolve(rv)).any(|relid| pg_sys::get_rel_namespace(relid) == schema)
 }
 
-/// Where `COPY … TO 'file'` writes among the server's own files, if it does: its data directory (a
-/// relative name is the data directory's), the directories of its configuration files
-/// (`postgresql.conf`, `pg_hba.conf`, `pg_ident.conf`), the guard's policy file (`interdict.policy_file`)
-/// and its directory.
-/// Paths are compared with symbolic links resolved, as far as they exist.
+/// Where `COPY … TO 'file'` writes among the server's own files, if it does ([`server_place`]).
 ///
 /// # Safety
 /// `node` is a valid utility statement node.
 pub unsafe fn copy_into_server_files(node: *mut pg_sys::Node, policy_file: Option<String>) -> Option<String> {
-    use std::path::{Component, Path, PathBuf};
     if !is_a(node, T_CopyStmt) || (*(node as *mut pg_sys::CopyStmt)).is_from || (*(node as *mut pg_sys::CopyStmt)).is_program {
         return None;
     }
-    let file = cstr((*(node as *mut pg_sys::CopyStmt)).filename)?;
-    let data = PathBuf::from(cstr(pg_sys::DataDir)?);
+    server_place(&cstr((*(node as *mut pg_sys::CopyStmt)).filename)?, policy_file)
+}
+
+/// Which of the server's own places a file name the server writes is in, if any: its data directory
+/// (a relative name is the data directory's: the server's working directory), the directories of its
+/// configuration files (`postgresql.conf`, `pg_hba.conf`, `pg_ident.conf`), the guard's policy file
+/// (`interdict.policy_file`) and its directory.
+/// Paths are compared with symbolic links resolved, as far as they exist.
+pub fn server_place(file: &str, policy_file: Option<String>) -> Option<String> {
+    use std::path::{Component, Path, PathBuf};
+    // SAFETY: DataDir is set at the server's start and not changed after.
+    let data = PathBuf::from(unsafe { cstr(pg_sys::DataDir) }?);
     // The longest part of `path` that exists, resolved, with the rest after it; `None` if the rest
     // climbs (`..`) through what does not exist.
     let resolved = |path: &Path| -> Option<PathBuf> {
@@ -179,11 +184,12 @@ pub unsafe fn copy_into_server_files(node: *mut pg_sys::Node, policy_file: Optio
         }
         Some(out)
     };
-    let target = resolved(&data.join(&file));
+    let target = resolved(&data.join(file));
     let policy = policy_file.map(|p| data.join(p));
     let mut places: Vec<(String, PathBuf)> = vec![("the data directory".into(), data.clone())];
-    for (what, setting) in [("postgresql.conf", pg_sys::ConfigFileName), ("pg_hba.conf", pg_sys::HbaFileName), ("pg_ident.conf", pg_sys::IdentFileName)] {
-        if let Some(dir) = cstr(setting).map(|f| data.join(f)).and_then(|f| f.parent().map(Path::to_path_buf)) {
+    // SAFETY: the configuration files' names are set at the server's start (and reloads).
+    for (what, setting) in unsafe { [("postgresql.conf", pg_sys::ConfigFileName), ("pg_hba.conf", pg_sys::HbaFileName), ("pg_ident.conf", pg_sys::IdentFileName)] } {
+        if let Some(dir) = unsafe { cstr(setting) }.map(|f| data.join(f)).and_then(|f| f.parent().map(Path::to_path_buf)) {
             places.push((format!("the directory of {what}"), dir));
         }
     }
@@ -195,6 +201,48 @@ pub unsafe fn copy_into_server_files(node: *mut pg_sys::Node, policy_file: Optio
     }
     let Some(target) = target else { return Some("a path through directories that do not exist".into()) };
     places.into_iter().find(|(_, place)| resolved(place).is_some_and(|p| target.starts_with(p))).map(|(what, _)| what)
+}
+
+/// The relations an `ALTER … RENAME` or `ALTER … SET SCHEMA` gives another name, as (`schema.name`
+/// now, after), for a policy's table rules: a schema renamed renames each relation in it, and
+/// `schema.*` (what a rule on the schema finds of relations made there later).
+///
+/// # Safety
+/// `node` is a valid utility statement node; inside a transaction.
+pub unsafe fn renamed_relations(node: *mut pg_sys::Node) -> Vec<(String, String)> {
+    use pg_sys::ObjectType::*;
+    let relation_kind = |kind| matches!(kind, OBJECT_TABLE | OBJECT_VIEW | OBJECT_MATVIEW | OBJECT_FOREIGN_TABLE | OBJECT_SEQUENCE | OBJECT_INDEX);
+    let moved = |rv: *mut pg_sys::RangeVar, schema: Option<String>, name: Option<String>| -> Vec<(String, String)> {
+        let Some(relid) = resolve(rv) else { return Vec::new() };
+        let (Some(now), Some(relname)) = (crate::nodes::relation_name(relid), cstr(pg_sys::get_rel_name(relid))) else { return Vec::new() };
+        let schema = schema.or_else(|| cstr(pg_sys::get_namespace_name(pg_sys::get_rel_namespace(relid)))).unwrap_or_default();
+        vec![(now, format!("{schema}.{}", name.unwrap_or(relname)))]
+    };
+    if is_a(node, T_RenameStmt) {
+        let stmt = &*(node as *mut pg_sys::RenameStmt);
+        let Some(new) = cstr(stmt.newname) else { return Vec::new() };
+        if relation_kind(stmt.renameType) {
+            return moved(stmt.relation, None, Some(new));
+        }
+        if stmt.renameType == OBJECT_SCHEMA {
+            let Some(old) = cstr(stmt.subname) else { return Vec::new() };
+            let namespace = pg_sys::get_namespace_oid(stmt.subname, true);
+            let mut renamed: Vec<(String, String)> = crate::nodes::relations_in(namespace)
+                .into_iter()
+                .filter_map(|relid| cstr(pg_sys::get_rel_name(relid)))
+                .map(|name| (format!("{old}.{name}"), format!("{new}.{name}")))
+                .collect();
+            renamed.push((format!("{old}.*"), format!("{new}.*")));
+            return renamed;
+        }
+    }
+    if is_a(node, T_AlterObjectSchemaStmt) {
+        let stmt = &*(node as *mut pg_sys::AlterObjectSchemaStmt);
+        if relation_kind(stmt.objectType) {
+            return moved(stmt.relation, cstr(stmt.newschema), None);
+        }
+    }
+    Vec::new()
 }
 
 /// A RangeVar's relation, if it exists (no lock: only its schema is read).

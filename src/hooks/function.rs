@@ -130,6 +130,29 @@ unsafe fn signals_own_backend(verdict: &Verdict) -> bool {
     super::executor::starting().is_some_and(|pstmt| crate::facts::calls::signals_only_own_backend(pstmt))
 }
 
+/// A function that writes, renames or removes a server file by name (`lo_export`, adminpack's
+/// `pg_file_write`), which guarded mode refuses as `guarded.not_reversible` (an operator may approve
+/// it, a policy allow it): each name must be a constant of the plan being started naming none of the
+/// server's own files, else `guarded.server_config`, never approvable — as `COPY … TO` (`hooks/utility.rs`).
+unsafe fn server_files_named(funcid: pg_sys::Oid, verdict: Verdict) -> Verdict {
+    let Verdict::Refuse(r) = &verdict else { return verdict };
+    if r.code != interdict_core::ReasonCode::GuardedNotReversible {
+        return verdict;
+    }
+    let Some(facts) = function_facts(funcid) else { return verdict };
+    let Some(positions) = facts.judged(interdict_core::functions::path_arguments) else { return verdict };
+    let paths = super::executor::starting().and_then(|pstmt| crate::facts::calls::path_arguments(pstmt, funcid, positions));
+    let policy_file = settings::hooks::policy_file();
+    let place = match paths {
+        None => Some("a place the statement does not name (a path computed as it runs)".to_string()),
+        Some(paths) => paths.iter().find_map(|path| crate::facts::utility::server_place(path, policy_file.clone())),
+    };
+    match interdict_core::guarded::server_file_write(&format!("function {}", facts.name), place) {
+        Verdict::Allow => verdict,
+        refused => refused,
+    }
+}
+
 /// `lo_open` changes nothing by itself, and a descriptor writes only through functions readonly
 /// refuses (`lowrite`, `lo_truncate`). Where the plan shows a constant mode with `INV_WRITE`, the
 /// call is refused at once; elsewhere (a mode computed at run time, PL/pgSQL simple expressions,
@@ -166,7 +189,7 @@ unsafe extern "C-unwind" fn object_access(
         if mode == Mode::Guarded && matches!(u32::from(object_id), oids::NEXTVAL | oids::SETVAL | oids::SETVAL3) {
             refuse_guard_sequences(mode);
         }
-        let verdict = verdict_for(object_id);
+        let verdict = server_files_named(object_id, verdict_for(object_id));
         if !signals_own_backend(&verdict) {
             crate::enforce::enforce(verdict);
         }

@@ -45,10 +45,11 @@ unsafe fn guard(pstmt: *mut pg_sys::PlannedStmt, query_string: *const c_char, pa
             }
             if mode == Mode::Guarded {
                 // Before the verdict on writes outside the database, which an approval or a policy may allow.
-                crate::enforce::enforce(interdict_core::guarded::server_file_write(crate::facts::utility::copy_into_server_files(node, crate::settings::hooks::policy_file())));
+                crate::enforce::enforce(interdict_core::guarded::server_file_write("COPY … TO", crate::facts::utility::copy_into_server_files(node, crate::settings::hooks::policy_file())));
             }
             crate::enforce::enforce_on(decide_utility(&crate::enforce::settings_for(mode), &facts), || utility_tables(node).0);
             crate::enforce::table_rules(mode, || utility_tables(node));
+            crate::enforce::renames_under_rules(mode, || crate::facts::utility::renamed_relations(node));
             if mode == Mode::Guarded {
                 crate::enforce::recordable_writes(copy_from_target(node).into_iter());
             }
@@ -57,6 +58,9 @@ unsafe fn guard(pstmt: *mut pg_sys::PlannedStmt, query_string: *const c_char, pa
     }
     if counting {
         statement::enter();
+        if let Some(relid) = copy_from_target((*pstmt).utilityStmt) {
+            statement::copy_begins(relid);
+        }
     }
     counting
 }
@@ -104,7 +108,7 @@ unsafe fn after(counting: bool, pstmt: *mut pg_sys::PlannedStmt, qc: *mut pg_sys
         return;
     }
     if let Some(relid) = copy_from_target((*pstmt).utilityStmt) {
-        statement::add_loaded(relid, (*qc).nprocessed);
+        statement::add_rows(statement::TableRows { relid, inserted: (*qc).nprocessed, ..Default::default() });
         blast::check_limit();
     }
     if statement::at_top_level() {

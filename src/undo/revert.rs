@@ -35,6 +35,7 @@ use super::image::{self, serve};
 use super::store::{read_rows, write_change, ChangeRows, Counts, StoredRow, Target};
 use super::{describe_rows, relation_shape};
 use crate::guard_sql::{as_guard, as_table_owner, own_statement, own_statement_latest, setting_by_guard, Arg};
+use crate::statement::TableRows;
 use interdict_core::image::Column;
 use interdict_core::undo::{steps, Event, Op, OutOfOrder, Step};
 use interdict_core::{Mode, ReasonCode, Refusal};
@@ -48,8 +49,9 @@ fn refuse(code: ReasonCode, id: i64, what: String) -> Refusal {
 }
 
 /// Reverts changes newest first, in one transaction; returns the ids of the changes that record
-/// the reverts.
-pub fn revert(ids: &[i64], force: bool) -> Vec<i64> {
+/// the reverts. `count` is handed each change's rows before any is written (`blast::count_written`:
+/// a revert, or the redo of one, is a write like any other, against its statement's limit).
+pub fn revert(ids: &[i64], force: bool, count: &dyn Fn(Vec<TableRows>)) -> Vec<i64> {
     let first = ids.first().copied().unwrap_or_default();
     if crate::settings::mode() == Mode::Readonly {
         crate::reasons::raise(&refuse(ReasonCode::UndoNotAllowed, first, "reverting from a readonly session".into()));
@@ -63,7 +65,7 @@ pub fn revert(ids: &[i64], force: bool) -> Vec<i64> {
     ids.dedup();
     let _settings = RevertSettings::enter();
     let _reverting = crate::guard_sql::enter_revert();
-    ids.into_iter().map(|id| revert_one(id, force)).collect()
+    ids.into_iter().map(|id| revert_one(id, force, count)).collect()
 }
 
 /// The setting for the revert's statements, restored when it ends: replica role (no user triggers,
@@ -743,8 +745,25 @@ unsafe fn missing_privilege(relid: pg_sys::Oid, ops: impl Iterator<Item = Op>) -
     needed.into_iter().find(|(mode, _)| pg_sys::pg_class_aclcheck(relid, role, *mode as pg_sys::AclMode) != pg_sys::AclResult::ACLCHECK_OK).map(|(_, name)| name.to_string())
 }
 
+/// The rows a revert of `rows` writes, per table: an inserted row is deleted, a deleted one inserted.
+fn rows_written(rows: &[StoredRow]) -> Vec<TableRows> {
+    let mut tables: Vec<TableRows> = Vec::new();
+    for row in rows {
+        let i = tables.iter().position(|t| t.relid == row.relid).unwrap_or_else(|| {
+            tables.push(TableRows { relid: row.relid, ..TableRows::default() });
+            tables.len() - 1
+        });
+        match row.op {
+            Op::Insert => tables[i].deleted += 1,
+            Op::Delete => tables[i].inserted += 1,
+            Op::Update => tables[i].updated += 1,
+        }
+    }
+    tables
+}
+
 /// Reverts one change; returns the id of the change that records the revert.
-fn revert_one(id: i64, force: bool) -> i64 {
+fn revert_one(id: i64, force: bool, count: &dyn Fn(Vec<TableRows>)) -> i64 {
     // The change's row, locked (two reverts of one change wait for each other), with its tables.
     let found = as_guard("reading the change", || {
         Spi::connect_mut(|client| {
@@ -786,6 +805,7 @@ fn revert_one(id: i64, force: bool) -> i64 {
             }
         }
     }
+    count(rows_written(&rows));
     let done: Vec<_> = tables.iter().map(|t| revert_table(id, t, rows.extract_if(.., |r| r.relid == t.relid).collect(), force)).collect();
     verify_foreign_keys(id, &tables, &done);
     let (mut change, mut summary, mut seq) = (ChangeRows::default(), Vec::new(), 0);
