@@ -7,7 +7,7 @@ client would and asserts the exact outcome. Run against a cluster prepared by sc
 import argparse, os, sys, traceback
 import harness
 from harness import ARGS, TESTS, restore_t
-import test_lock, test_approvals, test_undo, test_stats_audit, test_ceilings, test_check_role, test_policies, test_adversary, test_redteam, test_redteam2, test_redteam3, test_redteam4, test_redteam5, test_redteam6, test_agent_code  # noqa: F401,E401 register their tests
+import test_lock, test_approvals, test_undo, test_stats_audit, test_ceilings, test_check_role, test_policies, test_adversary, test_redteam, test_redteam2, test_redteam3, test_redteam4, test_redteam5, test_redteam6, test_redteam7, test_agent_code  # noqa: F401,E401 register their tests
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__)

@@ -126,6 +126,52 @@ def renaming_out_of_a_table_rule_is_refused():
 
 
 @test
+def a_rule_on_a_partitioned_table_covers_its_partitions():
+    """Red team 7's G4: a table rule on a partitioned table did not cover its partitions named
+    directly (write: false, yet INSERT INTO the partition; read: false, yet SELECT from it). A
+    relation answers to its own rule and its ancestors'; a per-table row limit too."""
+    dba = connect("postgres", "pgtest_policy")
+    run(dba, "DROP TABLE IF EXISTS rt7_m, rt7_r")
+    for t in ("rt7_m", "rt7_r"):
+        run(dba, f"CREATE TABLE {t} (id int, region text, PRIMARY KEY (id, region)) PARTITION BY LIST (region)")
+        run(dba, f"CREATE TABLE {t}_eu PARTITION OF {t} FOR VALUES IN ('eu')")
+        run(dba, f"INSERT INTO {t} SELECT g, 'eu' FROM generate_series(1, 10) g")
+        run(dba, f"SELECT interdict.record('{t}')")
+        run(dba, f"GRANT ALL ON {t}, {t}_eu TO PUBLIC")
+    load(dba, "version: 1\ndefaults:\n  tables:\n    public.rt7_m: {write: false}\n    public.rt7_r: {read: false}\n    public.rt7_r_eu: {read: false, max_rows: 2}\n")
+    a = connect("p_agent", "pgtest_policy")
+    refused(a, "INSERT INTO rt7_m_eu VALUES (11, 'eu')", "policy.table_write")
+    refused(a, "DELETE FROM rt7_m_eu WHERE id = 1", "policy.table_write")
+    refused(a, "SELECT count(*) FROM rt7_r_eu", "policy.table_read")
+    load(dba, "version: 1\ndefaults:\n  tables:\n    public.rt7_m: {max_rows: 2}\n")
+    a = connect("p_agent", "pgtest_policy")
+    d = refusal(a, "UPDATE rt7_m_eu SET id = id WHERE id <= 3")
+    eq((d["reason"], d["limit_from"]), ("guarded.blast_radius", "policy: rows in public.rt7_m"), "the partitioned table's limit")
+    eq(one(dba, "SELECT count(*) FROM rt7_m") + one(dba, "SELECT count(*) FROM rt7_r"), 20, "nothing changed")
+    load(dba, "version: 1\n")
+    run(dba, "DROP TABLE rt7_m, rt7_r")
+
+
+@test
+def table_rules_hold_in_simulate_and_revert():
+    """Red team 7's A3: simulate() ran on past a policy.table_read refusal and the closed table came
+    back in the error message of a failing cast. A11: interdict.revert() wrote a table the policy
+    had closed with write: false since the change. Both now answer to the rules."""
+    dba = connect("postgres", "pgtest_policy")
+    load(dba, "version: 1\n")
+    a = connect("p_agent", "pgtest_policy")
+    run(a, "UPDATE small SET id = id WHERE id = 1")
+    change = last_change(a)
+    load(dba, "version: 1\ndefaults:\n  tables:\n    public.secret: {read: false}\n    public.small: {write: false}\n")
+    a = connect("p_agent", "pgtest_policy")
+    report = one(a, "SELECT interdict.simulate($q$SELECT string_agg(v, ',')::int FROM secret$q$)")
+    eq((report["verdict"], report["reason"]), ("refused", "policy.table_read"), "stopped at the rule")
+    assert "key" not in json.dumps(report), report
+    refused(a, f"SELECT interdict.revert({change})", "policy.table_write")
+    load(dba, "version: 1\n")
+
+
+@test
 def policy_file_broken_closes_writes_valid_applies():
     dba = connect("postgres", "pgtest_policy")
     path = os.path.join(ARGS.files, f"policy-{ARGS.label}.yaml")

@@ -55,6 +55,17 @@ class Fastpath:
         self.pq.PQclear(r)
         return error
 
+    def exec(self, sql):
+        """Runs `sql` as a simple query on the same connection; returns None, or the error's message
+        and detail."""
+        self.pq.PQexec.restype, self.pq.PQexec.argtypes = ctypes.c_void_p, [ctypes.c_void_p, ctypes.c_char_p]
+        r = self.pq.PQexec(self.conn, sql.encode())
+        status = self.pq.PQresultStatus(r)
+        field = lambda code: (self.pq.PQresultErrorField(r, ord(code)) or b"").decode()
+        error = None if status in (1, 2) else f"{field('M')} {field('D')}"
+        self.pq.PQclear(r)
+        return error
+
     def close(self):
         self.pq.PQfinish(self.conn)
 

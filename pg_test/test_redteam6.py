@@ -181,34 +181,41 @@ def redteam6_copy_never_writes_the_servers_own_files():
     refused(agent, f"COPY (SELECT 'x') TO '{data}/base/../pg_hba.conf'", "guarded.server_config")
     hba = one(agent, "SELECT current_setting('hba_file')")
     refused(agent, f"COPY (SELECT 'x') TO '{hba}'", "guarded.server_config")
-    refused(agent, f"COPY (SELECT 'x') TO '{ARGS.files}/rt6_elsewhere.txt'", "guarded.not_reversible")  # elsewhere: approvable
+    refused(agent, f"COPY (SELECT 'x') TO '{ARGS.files}/rt6_elsewhere.txt'", "guarded.not_reversible")  # a named directory: approvable
+    refused(agent, "COPY (SELECT 'x') TO '/tmp/rt6_outside.txt'", "guarded.server_file")  # a directory no DBA named
 
 
 @test
 def redteam6_no_function_writes_the_servers_own_files():
     """The gap P2 left: lo_export and adminpack's pg_file_write/rename/unlink write server files by a
     name, and were guarded.not_reversible (an approval or a policy's `non_reversible: allow` let them
-    rewrite postgresql.auto.conf or the policy file). A name that is not a constant of the statement,
-    or names one of the server's own files, is guarded.server_config, never approvable."""
+    rewrite postgresql.auto.conf, the policy file, the OS user's ~/.ssh/authorized_keys). A name
+    among the server's own files is guarded.server_config; one outside the directories
+    interdict.file_directories names, or not a constant of the statement, guarded.server_file:
+    neither approvable."""
     agent = connect("r_su")
     hba = one(agent, "SELECT current_setting('hba_file')")
     refused(agent, "SELECT lo_export(0, 'postgresql.auto.conf')", "guarded.server_config")
     refused(agent, f"SELECT lo_export(0, '{hba}')", "guarded.server_config")
-    refused(agent, "SELECT lo_export(0, current_setting('hba_file'))", "guarded.server_config")  # computed as it runs
+    refused(agent, "SELECT lo_export(0, current_setting('hba_file'))", "guarded.server_file")  # computed as it runs
     # a PL/pgSQL variable or a parameter: Postgres' custom plan holds its value as a constant
     refused(agent, "DO $$ DECLARE p text := 'postgresql.auto.conf'; BEGIN PERFORM lo_export(0, p); END $$", "guarded.server_config")
     run(agent, "PREPARE rt6_export(text) AS SELECT lo_export(0, $1)")
     refused(agent, "EXECUTE rt6_export('postgresql.auto.conf')", "guarded.server_config")
     refused(agent, f"EXECUTE rt6_export('{ARGS.files}/rt6_lo.txt')", "guarded.not_reversible")
     run(agent, "SET plan_cache_mode = force_generic_plan")  # a generic plan holds the parameter: not spelled out
-    refused(agent, f"EXECUTE rt6_export('{ARGS.files}/rt6_lo.txt')", "guarded.server_config")
+    refused(agent, f"EXECUTE rt6_export('{ARGS.files}/rt6_lo.txt')", "guarded.server_file")
     run(agent, "RESET plan_cache_mode")
-    refused(agent, f"SELECT lo_export(0, '{ARGS.files}/rt6_lo.txt')", "guarded.not_reversible")  # elsewhere: approvable, as before
+    refused(agent, f"SELECT lo_export(0, '{ARGS.files}/rt6_lo.txt')", "guarded.not_reversible")  # a named directory: approvable
+    refused(agent, "SELECT lo_export(0, '/tmp/rt6_lo.txt')", "guarded.server_file")  # a directory no DBA named
+    home = one(connect("postgres"), "SELECT current_setting('data_directory')") + "/../.ssh/authorized_keys"
+    refused(agent, f"SELECT lo_export(0, '{home}')", "guarded.server_file")  # beside the data directory
     dba = connect("postgres")
     if one(dba, "SELECT count(*) FROM pg_available_extensions WHERE name = 'adminpack'"):  # 13-16
         run(dba, "CREATE EXTENSION IF NOT EXISTS adminpack")
         refused(agent, "SELECT pg_file_write('postgresql.auto.conf', 'x', false)", "guarded.server_config")
-        refused(agent, "SELECT pg_file_rename('postgresql.auto.conf', 'old.conf')", "guarded.server_config")
+        refused(agent, "SELECT pg_file_rename('postgresql.auto.conf', 'old.conf', NULL)", "guarded.server_config")
+        refused(agent, "SELECT pg_file_rename('postgresql.auto.conf', 'old.conf')", "guarded.server_file")  # a SQL wrapper: its parameters
         refused(agent, "SELECT pg_file_unlink('pg_hba.conf')", "guarded.server_config")
         refused(agent, f"SELECT pg_file_write('{ARGS.files}/rt6_pf.txt', 'x', false)", "guarded.not_reversible")
         run(dba, "DROP EXTENSION adminpack")

@@ -12,7 +12,7 @@ half() {
     local cases=()
     while [ "$1" != -- ]; do cases+=("$1"); shift; done
     shift
-    cluster_start "$name" "$port"
+    cluster_start "$name" "$port" "interdict.file_directories = '$CLUSTERS/$name/server-files'"
     local sock=$CLUSTERS/$name/sock files=$CLUSTERS/$name/server-files
     as_postgres mkdir -p "$files"
     local admin=(as_postgres psql -X -q -v ON_ERROR_STOP=1 -h "$sock" -p "$port" -U postgres)

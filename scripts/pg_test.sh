@@ -3,7 +3,7 @@
 # then after a restart with shared_preload_libraries.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 PORT=${PGTEST_PORT:-$(port_for 5434)}
-cluster_start pgtest "$PORT"
+cluster_start pgtest "$PORT" "interdict.file_directories = '$CLUSTERS/pgtest/files'"
 SOCK=$CLUSTERS/pgtest/sock
 psql_admin() { as_postgres psql -X -q -v ON_ERROR_STOP=1 -h "$SOCK" -p "$PORT" -U postgres "$@"; }
 psql_admin -d postgres -f "$ROOT/pg_test/setup.sql" >/dev/null

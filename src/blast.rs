@@ -105,9 +105,14 @@ unsafe extern "C-unwind" fn counted_exec(node: *mut pg_sys::PlanState) -> *mut p
 }
 
 /// Rows a guarded statement writes that no ModifyTable node sees (what `interdict.revert()` writes
-/// back) join its rows, against its limit.
+/// back): against the policy's table rules (`write: false`), then joining its rows, against its limit.
 pub fn count_written(tables: Vec<TableRows>) {
+    if let Some(mode) = crate::enforce::agent_mode() {
+        // SAFETY (each): catalog lookups inside the revert's transaction.
+        crate::enforce::table_rules(mode, || (tables.iter().flat_map(|t| unsafe { crate::nodes::names_with_ancestors(t.relid) }).collect(), Vec::new()));
+    }
     if crate::enforce::counting_rows() {
+        statement::begin_if_outside("(a fast-path call) interdict.revert()");
         tables.into_iter().for_each(statement::add_rows);
         check_limit();
     }
@@ -143,13 +148,27 @@ pub fn check_limit() {
     }
 }
 
+/// The name a policy's per-table limits find a table by: its own, or (without a rule of its own) the
+/// first of its ancestors' that a rule names — a partition written directly answers to the rule on
+/// its partitioned table.
+///
+/// # Safety
+/// Inside a transaction (catalog lookups).
+unsafe fn rule_name(relid: pg_sys::Oid) -> String {
+    let own = relation_name(relid).unwrap_or_default();
+    if crate::policy::with_rule(|rule| rule.has_table_rules() && rule.table(&own).is_none()) != Some(true) {
+        return own;
+    }
+    let ruled = crate::nodes::names_with_ancestors(relid).into_iter().find(|name| crate::policy::with_rule(|rule| rule.table(name).is_some()) == Some(true));
+    ruled.unwrap_or(own)
+}
+
 /// The limit `tables`' rows passed, if any: `limit` (`interdict.max_rows`, or an approval's), else,
 /// without an approval, the first per-operation or per-table limit of the session's policy.
 pub fn excess(tables: &[TableRows], limits: &RowLimits, estimate: Option<f64>) -> Option<RowFacts> {
     let (limit, approved) = (limits.limit, limits.approved);
     // SAFETY (each lookup): catalog lookups inside a transaction.
-    let named: Vec<(String, &TableRows)> =
-        tables.iter().filter(|t| t.total() > 0).map(|t| (unsafe { relation_name(t.relid) }.unwrap_or_default(), t)).collect();
+    let named: Vec<(String, &TableRows)> = tables.iter().filter(|t| t.total() > 0).map(|t| (unsafe { rule_name(t.relid) }, t)).collect();
     let names = named.iter().map(|(n, _)| n.clone()).collect();
     let reached: u64 = tables.iter().map(TableRows::total).sum();
     if reached > limit {

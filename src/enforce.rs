@@ -139,7 +139,11 @@ pub fn enforce_on(verdict: Verdict, tables: impl FnOnce() -> Vec<String>) {
         }
         Outcome::NoteUnrecordable => statement::note_unrecordable(),
         Outcome::DryRunLog(r) => dry_run_log(&r),
-        Outcome::Record(r) => statement::record_refusal(approvals::with_approval_id(r)),
+        Outcome::Record(r) => {
+            let r = approvals::with_approval_id(r);
+            statement::record_refusal(r.clone());
+            reasons::raise(&r) // simulate() reports the refusal it recorded; the statement stops here
+        }
         Outcome::Raise(r) => {
             if r.approvable() && approvals::approved_override(r.code) {
                 return; // an operator's approval for this very statement was waiting: consumed

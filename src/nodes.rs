@@ -157,6 +157,25 @@ pub unsafe fn topmost_parent(relid: pg_sys::Oid) -> pg_sys::Oid {
     current
 }
 
+/// A relation's name (`schema.name`), then each ancestor's (its partitioned table's or inheritance
+/// parent's, the first parent at each step): what a policy's table rules find it by — a rule on a
+/// partitioned table covers its partitions named directly.
+///
+/// # Safety
+/// Inside a transaction (catalog lookups).
+pub unsafe fn names_with_ancestors(relid: pg_sys::Oid) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut current = relid;
+    for _ in 0..64 {
+        names.extend(relation_name(current));
+        match first_parent(current) {
+            Some(parent) if parent != current => current = parent,
+            _ => break,
+        }
+    }
+    names
+}
+
 unsafe fn first_parent(relid: pg_sys::Oid) -> Option<pg_sys::Oid> {
     let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
     let rel = pg_sys::table_open(pg_sys::Oid::from(INHERITS_RELATION_ID), lock);

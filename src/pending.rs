@@ -23,7 +23,7 @@ pub fn note(refusal: &Refusal) {
         agent: FixedText::new(&crate::settings::agent()),
         reason: refusal.code as u16,
         rows_reached: refusal.fact_value("rows_reached").and_then(|r| r.parse().ok()).unwrap_or(0),
-        statement: FixedText::new(interdict_core::approval::normalize(&text)),
+        statement: FixedText::new_marked(interdict_core::approval::normalize(&text)),
         first_at: now,
         last_at: now,
         times: 1,

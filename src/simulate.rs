@@ -2,9 +2,11 @@
 //!
 //! Exactly one statement. In readonly mode it is only planned: the verdict and the planner's estimate.
 //! Otherwise it runs inside a subtransaction that is always rolled back, with the row counters of
-//! `statement.rs` counting exactly (no limit), the hooks recording the first refusal instead of raising it,
-//! what a rollback cannot undo refused outright, and a time box (`interdict.simulate_timeout`, also
-//! used as `lock_timeout`). In mode `off` it shows what a guarded session would get.
+//! `statement.rs` counting exactly (no limit: a statement over it runs to its end, for its totals),
+//! the first refusal recorded for the report and stopping the statement (what it refused never runs,
+//! not even to be rolled back), what a rollback cannot undo refused outright, and a time box
+//! (`interdict.simulate_timeout`, also used as `lock_timeout`). In mode `off` it shows what a guarded
+//! session would get.
 
 use crate::facts::plan::plan_facts;
 use crate::facts::utility::{executed_query, executed_utility, utility_facts};
@@ -50,8 +52,8 @@ pub fn simulate(sql: &str) -> Value {
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     let total: u64 = tables.iter().map(|t| t.inserted + t.updated + t.deleted).sum();
     let verdict = match (&outcome, would_refuse) {
-        (Err(failure), _) => failure.clone(),
-        (Ok(()), Some(refusal)) => verdict_of(&refusal),
+        (_, Some(refusal)) => verdict_of(&refusal), // the first refusal, which stopped the statement
+        (Err(failure), None) => failure.clone(),
         (Ok(()), None) => match crate::blast::excess(&tables, &interdict_core::outcome::row_limit(None, settings.max_rows.0, u64::MAX), estimate) {
             None => json!({ "verdict": "allowed" }),
             Some(facts) => match decide_rows(settings.mode, &facts) {

@@ -210,17 +210,7 @@ pub fn begin_if_top_level(source: *const std::ffi::c_char, pstmt: *mut pg_sys::P
         if !client && s.at_commit_of == Some(xact) {
             return false; // more of the same commit's work
         }
-        s.finished.clear();
-        s.copy = None;
-        s.estimate = None;
-        s.approved_limit = None;
-        s.approval_asked = false;
-        s.approved_at = None;
-        s.binding = None;
-        s.at_commit_of = (!client).then_some(xact);
-        s.portal = 0;
-        s.path_at_begin = path_now();
-        s.text = if client {
+        let text = if client {
             // SAFETY: pstmt is the statement being started.
             let (location, length) = unsafe { ((*pstmt).stmt_location, (*pstmt).stmt_len) };
             Text::Client { source, location, length, params, pstmt, top, live: true }
@@ -229,8 +219,39 @@ pub fn begin_if_top_level(source: *const std::ffi::c_char, pstmt: *mut pg_sys::P
             let committing = unsafe { crate::nodes::cstr(pg_sys::debug_query_string) };
             Text::Owned(format!("(deferred triggers at commit) {}", committing.unwrap_or_default()).trim_end().to_string())
         };
+        s.restart(text, (!client).then_some(xact));
         true
     })
+}
+
+/// A call no statement runs — the fast-path protocol calls a function directly, and no executor or
+/// utility hook begins a statement for it — is a statement of its own, named `what`: the rows an
+/// earlier statement counted and the limit its approval set do not carry over. Returns whether one began.
+pub fn begin_if_outside(what: &str) -> bool {
+    with(|s| {
+        if s.depth > 0 || s.simulating {
+            return false;
+        }
+        s.restart(Text::Owned(what.to_string()), None);
+        true
+    })
+}
+
+impl Statement {
+    /// A new statement's counts, approval and text.
+    fn restart(&mut self, text: Text, at_commit_of: Option<u64>) {
+        self.finished.clear();
+        self.copy = None;
+        self.estimate = None;
+        self.approved_limit = None;
+        self.approval_asked = false;
+        self.approved_at = None;
+        self.binding = None;
+        self.at_commit_of = at_commit_of;
+        self.portal = 0;
+        self.path_at_begin = path_now();
+        self.text = text;
+    }
 }
 
 /// At a depth-0 `ExecutorRun` of `top`: if another statement began since `top`'s began (a client

@@ -313,7 +313,7 @@ impl Session {
                 if let Some(positions) = interdict_core::functions::path_arguments(name).filter(|_| r.code == ReasonCode::GuardedNotReversible) {
                     let paths: Vec<Option<String>> = positions.iter().filter_map(|&i| args.get(i)).map(const_text).collect();
                     if paths.iter().flatten().any(|p| !p.starts_with('/') && !p.split('/').any(|part| part == "..")) {
-                        if let Verdict::Refuse(r) = interdict_core::guarded::server_file_write(&format!("function {name}"), Some("the data directory".into())) {
+                        if let Verdict::Refuse(r) = interdict_core::guarded::server_file_write(&format!("function {name}"), interdict_core::guarded::FileTarget::ServerOwn("the data directory".into())) {
                             return Call::Refused(r);
                         }
                     }
@@ -631,6 +631,9 @@ impl Session {
         }
         if node == "CreateTrigStmt" {
             return Some("CREATE TRIGGER: whether the table is the session's own (a trigger on another role's table is refused) is the server's to see".into());
+        }
+        if node == "CopyStmt" && field_str(body, "filename").is_some() && !field_bool(body, "is_program") && !field_bool(body, "is_from") {
+            return Some("COPY … TO a server file: where it is (the server's own files, a directory interdict.file_directories names, elsewhere) is the server's to see".into());
         }
         if (node == "RenameStmt" || node == "AlterObjectSchemaStmt") && tags::object_type_name(field_i64(body, kind_field.unwrap_or_default())) != "EXTENSION" {
             return Some("a rename or schema move: whether the object is another role's (refused) is the server's to see".into());

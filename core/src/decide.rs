@@ -624,7 +624,7 @@ mod tests {
         assert!(decide_function(&settings(Mode::Guarded), &f("nextval", true)).is_allowed());
         let guarded = |name| decide_function(&settings(Mode::Guarded), &f(name, true)).code();
         assert_eq!(guarded("lo_put"), Some(ReasonCode::GuardedNotReversible), "undo cannot record large objects");
-        assert_eq!(guarded("dblink_exec"), Some(ReasonCode::GuardedNotReversible), "nor other servers");
+        assert_eq!(guarded("dblink_exec"), Some(ReasonCode::GuardedUntrustedCode), "a connection runs SQL no guard sees (this server's, as its DBA)");
         assert_eq!(guarded("pg_file_write"), Some(ReasonCode::GuardedNotReversible), "nor server files");
         assert_eq!(guarded("pg_advisory_lock"), None, "guarded mode judges what is written, not locks");
         assert!(decide_function(&settings(Mode::Guarded), &f("lo_put", false)).is_allowed(), "a SQL function of that name: by what it runs");

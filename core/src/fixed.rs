@@ -21,6 +21,19 @@ impl<const N: usize> FixedText<N> {
         FixedText { len: end as u16, bytes }
     }
 
+    /// `text` cut as [`Self::new`] cuts it, ending in a marker that says how much went (a reader —
+    /// an operator deciding on a request — must not take the head for the whole).
+    pub fn new_marked(text: &str) -> FixedText<N> {
+        if !Self::was_cut(text) {
+            return Self::new(text);
+        }
+        let mut end = N.min(u16::MAX as usize).saturating_sub(40).min(text.len());
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        Self::new(&format!("{} … [cut: {} more bytes]", &text[..end], text.len() - end))
+    }
+
     pub fn as_str(&self) -> &str {
         // Only `new` writes the bytes, from a valid string cut at a boundary.
         std::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or("")
@@ -49,5 +62,12 @@ mod tests {
         assert_eq!(FixedText::<4>::new("abcé").as_str(), "abc", "é is two bytes: cut before it");
         assert_eq!(FixedText::<4>::EMPTY.as_str(), "");
         assert!(FixedText::<4>::was_cut("abcde") && !FixedText::<4>::was_cut("abcd"));
+    }
+
+    #[test]
+    fn a_cut_text_says_so() {
+        assert_eq!(FixedText::<64>::new_marked("short").as_str(), "short");
+        let cut = FixedText::<64>::new_marked(&"x".repeat(100));
+        assert_eq!(cut.as_str(), format!("{} … [cut: 76 more bytes]", "x".repeat(24)));
     }
 }

@@ -210,7 +210,9 @@ pub fn guarded_refusal(name: &str) -> Option<(ReasonCode, Option<&'static str>)>
     }
     match side_effect(name)? {
         ReasonCode::ReadonlyLargeObject => Some((ReasonCode::GuardedNotReversible, Some("large-object writes are not recorded for undo"))),
-        ReasonCode::ReadonlyRemote => Some((ReasonCode::GuardedNotReversible, Some("it writes through a connection to another server"))),
+        // A connection runs SQL as whatever role it logs in as, on any server — this one included,
+        // as its DBA (a superuser's dblink needs no password): nothing of it is guarded or recorded.
+        ReasonCode::ReadonlyRemote => Some((ReasonCode::GuardedUntrustedCode, Some("it runs SQL through a connection to a server, this one included, as a role no guard sees"))),
         ReasonCode::ReadonlyServerFile => Some((ReasonCode::GuardedNotReversible, Some("it writes a file on the database server"))),
         ReasonCode::ReadonlyServerAdmin | ReasonCode::ReadonlyNotify => Some((ReasonCode::GuardedServerAdmin, None)),
         ReasonCode::ReadonlyDml => Some((ReasonCode::GuardedNotReversible, Some("it changes rows on their pages, past the recording trigger"))),

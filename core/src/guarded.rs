@@ -71,18 +71,35 @@ pub fn planted_code(found: Option<(String, String)>) -> Verdict {
     }
 }
 
-/// A server file a statement writes (`COPY … TO 'file'`, `lo_export(…, 'file')`, adminpack's
-/// `pg_file_write`) that is one of the server's own: in its data directory, beside its configuration
-/// files, or the guard's policy file (`place` names which, or says the path is not a constant the
-/// statement spells out). What is written there changes how the server runs or what the guard
-/// allows (a policy file an agent rewrote loosened its next session): never approvable, whatever a
-/// policy allows for writes outside the database. `writer` names what writes (`COPY … TO`,
-/// `function lo_export`).
-pub fn server_file_write(writer: &str, place: Option<String>) -> Verdict {
-    match place {
-        None => Verdict::Allow,
-        Some(place) => Verdict::Refuse(
+/// Where a server file a statement writes (`COPY … TO 'file'`, `lo_export(…, 'file')`, adminpack's
+/// `pg_file_write`) is, as the extension resolves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileTarget {
+    /// In a directory `interdict.file_directories` names (and none of the server's own places).
+    Named,
+    /// One of the server's own: its data directory, beside its configuration files, the guard's
+    /// policy file (which, said here).
+    ServerOwn(String),
+    /// Anywhere else, or a name the statement does not spell out (said here).
+    Elsewhere(String),
+}
+
+/// Guarded mode writes server files only where a DBA said (default-deny: a file the server's OS user
+/// owns can be its `~/.ssh/authorized_keys`, a script `archive_command` runs, a library a path
+/// loads). What is written among the server's own files changes how it runs or what the guard
+/// allows (a policy file an agent rewrote loosened its next session): `guarded.server_config`; any
+/// other place a DBA did not name: `guarded.server_file`. Neither is approvable, whatever a policy
+/// allows for writes outside the database; a named directory leaves the write to that verdict
+/// (`guarded.not_reversible`). `writer` names what writes (`COPY … TO`, `function lo_export`).
+pub fn server_file_write(writer: &str, target: FileTarget) -> Verdict {
+    match target {
+        FileTarget::Named => Verdict::Allow,
+        FileTarget::ServerOwn(place) => Verdict::Refuse(
             Refusal::new(ReasonCode::GuardedServerConfig, Mode::Guarded, format!("{writer} writing a file in {place}")).fact("place", place),
+        ),
+        FileTarget::Elsewhere(file) => Verdict::Refuse(
+            Refusal::new(ReasonCode::GuardedServerFile, Mode::Guarded, format!("{writer} writing {file}, outside interdict.file_directories"))
+                .fact("file", file),
         ),
     }
 }

@@ -30,7 +30,9 @@ pub enum Outcome {
     NoteUnrecordable,
     /// A dry-run session: the refusal is logged and counted, the statement goes on.
     DryRunLog(Refusal),
-    /// Inside `simulate()`: the first refusal is kept for the report, the statement goes on.
+    /// Inside `simulate()`: the refusal is kept for the report and stops the simulated statement
+    /// (what it refused — a C function, an event trigger, a read of a closed table — never runs, not
+    /// even in the rolled-back subtransaction).
     Record(Refusal),
     /// Raised, unless it is approvable and an operator's approval for it is waiting.
     Raise(Refusal),

@@ -217,6 +217,9 @@ reasons! {
     GuardedServerConfig => "guarded.server_config", "42501", [],
         "agent sessions in guarded mode cannot change the server's configuration",
         "Ask a DBA to change the server's settings.";
+    GuardedServerFile => "guarded.server_file", "42501", [],
+        "agent sessions in guarded mode write server files only into the directories interdict.file_directories names (a file the OS user owns can be a program it runs, a key it trusts, a script a server setting calls)",
+        "Return the data to the client (COPY … TO STDOUT, psql's \\copy), or ask a DBA to name a directory for exports in interdict.file_directories.";
     GuardedBypass => "guarded.bypass", "42501", [APPROVABLE DRY_RUNNABLE = "bypass"],
         "it disables or bypasses triggers, rules or row-level security, which other safeguards rely on",
         "Leave triggers, rules and row security enabled; ask an operator to approve the approval_id in the detail if it is needed.";

@@ -60,17 +60,20 @@ pub unsafe fn opens_large_object_for_write(pstmt: *mut pg_sys::PlannedStmt) -> b
 /// `pstmt` is a valid planned statement.
 pub unsafe fn signals_only_own_backend(pstmt: *mut pg_sys::PlannedStmt) -> bool {
     let mut other = false;
+    let mut own = 0usize;
     let plans = std::iter::once((*pstmt).planTree).chain(list_ptrs::<pg_sys::Plan>((*pstmt).subplans));
     for plan in plans {
         each_expression(plan, &mut |expr| {
             if !other {
-                other = pgrx::PgTryBuilder::new(|| pg_sys::ffi::pg_guard_ffi_boundary(|| walk(expr, signals_another_backend)))
+                let context = &mut own as *mut usize as *mut c_void;
+                other = pgrx::PgTryBuilder::new(|| pg_sys::ffi::pg_guard_ffi_boundary(|| signals_another_backend(expr, context)))
                     .catch_others(|_| true)
                     .execute();
             }
         });
     }
-    !other
+    // A call the walk did not meet (an index qualifier, a tree not walked here) is not provably own.
+    !other && own > 0
 }
 
 /// `expression_tree_walker`'s callback: true (stop) at a signalling call whose target is not
@@ -91,21 +94,23 @@ unsafe extern "C-unwind" fn signals_another_backend(node: *mut pg_sys::Node, con
             if !own {
                 return true;
             }
+            *(context as *mut usize) += 1;
         }
     }
     walk_expression(node, signals_another_backend, context)
 }
 
-/// The sequences the plan's `nextval`/`setval` calls name by a constant (`'s'::regclass`).
+/// The plan's `nextval`/`setval` calls: (the function, the sequence its first argument names by a
+/// constant, `'s'::regclass`, or `None` when it is not a constant).
 ///
 /// # Safety
 /// `pstmt` is a valid planned statement.
-pub unsafe fn sequences_named(pstmt: *mut pg_sys::PlannedStmt) -> Vec<pg_sys::Oid> {
-    let mut found: Vec<pg_sys::Oid> = Vec::new();
+pub unsafe fn sequence_calls(pstmt: *mut pg_sys::PlannedStmt) -> Vec<(u32, Option<pg_sys::Oid>)> {
+    let mut found: Vec<(u32, Option<pg_sys::Oid>)> = Vec::new();
     let plans = std::iter::once((*pstmt).planTree).chain(list_ptrs::<pg_sys::Plan>((*pstmt).subplans));
     for plan in plans {
         each_expression(plan, &mut |expr| {
-            let context = &mut found as *mut Vec<pg_sys::Oid> as *mut c_void;
+            let context = &mut found as *mut Vec<(u32, Option<pg_sys::Oid>)> as *mut c_void;
             pgrx::PgTryBuilder::new(|| pg_sys::ffi::pg_guard_ffi_boundary(|| !expr.is_null() && sequence_arguments(expr, context)))
                 .catch_others(|_| false)
                 .execute();
@@ -114,7 +119,7 @@ pub unsafe fn sequences_named(pstmt: *mut pg_sys::PlannedStmt) -> Vec<pg_sys::Oi
     found
 }
 
-/// `expression_tree_walker`'s callback: collects the constant first argument of sequence functions.
+/// `expression_tree_walker`'s callback: collects sequence functions' first arguments.
 unsafe extern "C-unwind" fn sequence_arguments(node: *mut pg_sys::Node, context: *mut c_void) -> bool {
     if node.is_null() {
         return false;
@@ -124,10 +129,9 @@ unsafe extern "C-unwind" fn sequence_arguments(node: *mut pg_sys::Node, context:
         let id = u32::from((*f).funcid);
         if id == oids::NEXTVAL || id == oids::SETVAL || id == oids::SETVAL3 {
             let arg = list_ptrs::<pg_sys::Node>((*f).args).next().unwrap_or(std::ptr::null_mut());
-            if is_a(arg, T_Const) && !(*(arg as *mut pg_sys::Const)).constisnull {
-                let oid = pg_sys::Oid::from((*(arg as *mut pg_sys::Const)).constvalue.value() as u32);
-                (*(context as *mut Vec<pg_sys::Oid>)).push(oid);
-            }
+            let constant = is_a(arg, T_Const) && !(*(arg as *mut pg_sys::Const)).constisnull;
+            let sequence = constant.then(|| pg_sys::Oid::from((*(arg as *mut pg_sys::Const)).constvalue.value() as u32));
+            (*(context as *mut Vec<(u32, Option<pg_sys::Oid>)>)).push((id, sequence));
         }
     }
     walk_expression(node, sequence_arguments, context)

@@ -76,15 +76,16 @@ unsafe fn guard_schema_write(pstmt: *mut pg_sys::PlannedStmt) -> Option<String> 
 }
 
 /// Tables the statement writes (its result relations, WITH clauses included) and every table it
-/// reads, `schema.name`, for a policy's table rules.
+/// reads, `schema.name`, each followed by its ancestors' names (`nodes::names_with_ancestors`), for a
+/// policy's table rules.
 ///
 /// # Safety
 /// `pstmt` is a valid planned statement, inside a transaction.
 pub unsafe fn plan_tables(pstmt: *mut pg_sys::PlannedStmt) -> (Vec<String>, Vec<String>) {
-    let written = list_ints((*pstmt).resultRelations).filter_map(|rti| rti_relid(pstmt, rti)).filter_map(|r| relation_name(r)).collect();
+    let written = list_ints((*pstmt).resultRelations).filter_map(|rti| rti_relid(pstmt, rti)).flat_map(|r| crate::nodes::names_with_ancestors(r)).collect();
     let read = list_ptrs::<pg_sys::RangeTblEntry>((*pstmt).rtable)
         .filter(|rte| (**rte).rtekind == pg_sys::RTEKind::RTE_RELATION)
-        .filter_map(|rte| relation_name((*rte).relid))
+        .flat_map(|rte| crate::nodes::names_with_ancestors((*rte).relid))
         .collect();
     (written, read)
 }

@@ -2,6 +2,7 @@
 
 use crate::nodes::{cstr, int_value, is_a, list_ptrs, string_value};
 use interdict_core::facts::{Modifier, TableChange, TypeRef, UtilityAction, UtilityFacts};
+use interdict_core::guarded::FileTarget;
 use pgrx::pg_sys;
 use pgrx::pg_sys::NodeTag::*;
 
@@ -101,7 +102,7 @@ unsafe fn named_relations(node: *mut pg_sys::Node) -> Vec<*mut pg_sys::RangeVar>
 /// `node` is a valid utility statement node, inside a transaction.
 pub unsafe fn utility_tables(node: *mut pg_sys::Node) -> (Vec<String>, Vec<String>) {
     let names = |rvs: Vec<*mut pg_sys::RangeVar>| -> Vec<String> {
-        rvs.into_iter().filter_map(|rv| resolve(rv)).filter_map(|relid| crate::nodes::relation_name(relid)).collect()
+        rvs.into_iter().filter_map(|rv| resolve(rv)).flat_map(|relid| crate::nodes::names_with_ancestors(relid)).collect()
     };
     if is_a(node, T_CopyStmt) {
         let copy = node as *mut pg_sys::CopyStmt;
@@ -146,61 +147,88 @@ unsafe fn acts_on_guard_schema(node: *mut pg_sys::Node) -> bool {
     schema != pg_sys::InvalidOid && relations.into_iter().filter_map(|rv| resolve(rv)).any(|relid| pg_sys::get_rel_namespace(relid) == schema)
 }
 
-/// Where `COPY … TO 'file'` writes among the server's own files, if it does ([`server_place`]).
+/// Where `COPY … TO 'file'` writes ([`server_place`]), if it writes a server file.
 ///
 /// # Safety
 /// `node` is a valid utility statement node.
-pub unsafe fn copy_into_server_files(node: *mut pg_sys::Node, policy_file: Option<String>) -> Option<String> {
+pub unsafe fn copy_to_server_file(node: *mut pg_sys::Node, places: &FilePlaces) -> Option<FileTarget> {
     if !is_a(node, T_CopyStmt) || (*(node as *mut pg_sys::CopyStmt)).is_from || (*(node as *mut pg_sys::CopyStmt)).is_program {
         return None;
     }
-    server_place(&cstr((*(node as *mut pg_sys::CopyStmt)).filename)?, policy_file)
+    Some(server_place(&cstr((*(node as *mut pg_sys::CopyStmt)).filename)?, places))
 }
 
-/// Which of the server's own places a file name the server writes is in, if any: its data directory
-/// (a relative name is the data directory's: the server's working directory), the directories of its
-/// configuration files (`postgresql.conf`, `pg_hba.conf`, `pg_ident.conf`), the guard's policy file
-/// (`interdict.policy_file`) and its directory.
+/// The settings that place server files: `interdict.policy_file`, `interdict.file_directories`.
+pub struct FilePlaces {
+    pub policy_file: Option<String>,
+    pub named: Vec<String>,
+}
+
+/// Where a file the server writes by name is ([`FileTarget`]): among the server's own places — its
+/// data directory (a relative name is the data directory's: the server's working directory), its
+/// tablespaces' directories, the directories of its configuration files (`postgresql.conf`,
+/// `pg_hba.conf`, `pg_ident.conf`), the guard's policy file (`interdict.policy_file`) and its
+/// directory — in a directory `interdict.file_directories` names, or elsewhere.
 /// Paths are compared with symbolic links resolved, as far as they exist.
-pub fn server_place(file: &str, policy_file: Option<String>) -> Option<String> {
+pub fn server_place(file: &str, places: &FilePlaces) -> FileTarget {
+    server_own_place(file, places.policy_file.as_deref()).unwrap_or_else(|target| {
+        let mut named = places.named.iter().filter_map(|d| resolved_in_data(d));
+        match target {
+            Some(target) if named.any(|dir| target.starts_with(dir)) => FileTarget::Named,
+            Some(target) => FileTarget::Elsewhere(target.display().to_string()),
+            None => FileTarget::Elsewhere(format!("{file} (through directories that do not exist)")),
+        }
+    })
+}
+
+/// `path` (a relative one in the data directory) with symbolic links resolved as far as it exists,
+/// the rest after it; `None` if the rest climbs (`..`) through what does not exist.
+fn resolved_in_data(path: &str) -> Option<std::path::PathBuf> {
     use std::path::{Component, Path, PathBuf};
     // SAFETY: DataDir is set at the server's start and not changed after.
     let data = PathBuf::from(unsafe { cstr(pg_sys::DataDir) }?);
-    // The longest part of `path` that exists, resolved, with the rest after it; `None` if the rest
-    // climbs (`..`) through what does not exist.
-    let resolved = |path: &Path| -> Option<PathBuf> {
-        let mut existing = path.to_path_buf();
-        let mut rest = Vec::new();
-        while !existing.exists() {
-            rest.push(existing.file_name()?.to_os_string());
-            existing.pop();
+    let mut existing = data.join(path);
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        rest.push(existing.file_name()?.to_os_string());
+        existing.pop();
+    }
+    let mut out = existing.canonicalize().ok()?;
+    for part in rest.iter().rev() {
+        if Path::new(part).components().any(|c| !matches!(c, Component::Normal(_))) {
+            return None;
         }
-        let mut out = existing.canonicalize().ok()?;
-        for part in rest.iter().rev() {
-            if Path::new(part).components().any(|c| !matches!(c, Component::Normal(_))) {
-                return None;
-            }
-            out.push(part);
-        }
-        Some(out)
-    };
-    let target = resolved(&data.join(file));
-    let policy = policy_file.map(|p| data.join(p));
-    let mut places: Vec<(String, PathBuf)> = vec![("the data directory".into(), data.clone())];
-    // SAFETY: the configuration files' names are set at the server's start (and reloads).
+        out.push(part);
+    }
+    Some(out)
+}
+
+/// `Ok(place)` if `file` is among the server's own places, else `Err(file resolved)`.
+fn server_own_place(file: &str, policy_file: Option<&str>) -> Result<FileTarget, Option<std::path::PathBuf>> {
+    use std::path::Path;
+    let Some(target) = resolved_in_data(file) else { return Err(None) };
+    // SAFETY: DataDir and the configuration files' names are set at the server's start (and reloads).
+    let mut places: Vec<(String, String)> = vec![("the data directory".into(), unsafe { cstr(pg_sys::DataDir) }.unwrap_or_default())];
     for (what, setting) in unsafe { [("postgresql.conf", pg_sys::ConfigFileName), ("pg_hba.conf", pg_sys::HbaFileName), ("pg_ident.conf", pg_sys::IdentFileName)] } {
-        if let Some(dir) = unsafe { cstr(setting) }.map(|f| data.join(f)).and_then(|f| f.parent().map(Path::to_path_buf)) {
+        if let Some(dir) = unsafe { cstr(setting) }.and_then(|f| Path::new(&f).parent().map(|d| d.display().to_string())) {
             places.push((format!("the directory of {what}"), dir));
         }
     }
-    if let Some(policy) = policy {
-        places.push(("interdict.policy_file".into(), policy.clone()));
-        if let Some(dir) = policy.parent() {
-            places.push(("the directory of interdict.policy_file".into(), dir.to_path_buf()));
+    // Tablespaces: each `pg_tblspc` link resolves outside the data directory, to table files.
+    let data = unsafe { cstr(pg_sys::DataDir) }.unwrap_or_default();
+    for link in std::fs::read_dir(Path::new(&data).join("pg_tblspc")).into_iter().flatten().flatten() {
+        places.push(("a tablespace's directory".into(), link.path().display().to_string()));
+    }
+    if let Some(policy) = policy_file {
+        places.push(("interdict.policy_file".into(), policy.to_string()));
+        if let Some(dir) = Path::new(policy).parent().map(|d| d.display().to_string()) {
+            places.push(("the directory of interdict.policy_file".into(), dir));
         }
     }
-    let Some(target) = target else { return Some("a path through directories that do not exist".into()) };
-    places.into_iter().find(|(_, place)| resolved(place).is_some_and(|p| target.starts_with(p))).map(|(what, _)| what)
+    match places.into_iter().find(|(_, place)| resolved_in_data(place).is_some_and(|p| target.starts_with(p))) {
+        Some((what, _)) => Ok(FileTarget::ServerOwn(what)),
+        None => Err(Some(target)),
+    }
 }
 
 /// The relations an `ALTER … RENAME` or `ALTER … SET SCHEMA` gives another name, as (`schema.name`

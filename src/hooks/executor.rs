@@ -29,12 +29,23 @@ static COUNTING_HOOKS: BackendCell<bool> = BackendCell::new(false);
 
 /// The plan our `ExecutorStart` is starting, while Postgres initialises it: the function-execute
 /// hook (called from `ExecInitFunc`) reads the arguments of a call there (`facts/calls.rs`).
-static STARTING: BackendCell<*mut pg_sys::PlannedStmt> = BackendCell::new(std::ptr::null_mut());
+static STARTING: BackendCell<*mut pg_sys::QueryDesc> = BackendCell::new(std::ptr::null_mut());
 
-/// The plan being started now, if the function-execute hook is called from its initialisation.
+/// The plan being started now, if the function-execute hook is called from its initialisation:
+/// the expression is being built in the plan's own memory (`es_query_cxt`, where
+/// `standard_ExecutorStart` initialises every node). Code a function runs meanwhile (a STABLE
+/// PL/pgSQL function partition pruning calls as the plan starts) builds its simple expressions in
+/// PL/pgSQL's own executor state, with no plan of its own: those are not this plan's calls, and a
+/// decision that reads a call's arguments from the plan (a constant path, a signal to the session's
+/// own process, the sequence `setval` names) must not read them from here.
 pub fn starting() -> Option<*mut pg_sys::PlannedStmt> {
-    let p = STARTING.get();
-    (!p.is_null()).then_some(p)
+    let query_desc = STARTING.get();
+    // SAFETY: STARTING is the QueryDesc whose ExecutorStart is on the stack (reset as it returns or
+    // fails); its estate, once made, lives until ExecutorEnd.
+    unsafe {
+        let estate = if query_desc.is_null() { std::ptr::null_mut() } else { (*query_desc).estate };
+        (!estate.is_null() && (*estate).es_query_cxt == pg_sys::CurrentMemoryContext).then(|| (*query_desc).plannedstmt)
+    }
 }
 
 pub fn register() {
@@ -102,7 +113,7 @@ unsafe extern "C-unwind" fn executor_start(query_desc: *mut pg_sys::QueryDesc, e
     let count = before_start(query_desc, eflags);
     let prev = PREV_START.get();
     let outer = STARTING.get();
-    STARTING.set((*query_desc).plannedstmt);
+    STARTING.set(query_desc);
     // What runs while the plan starts (a function run-time partition pruning calls) is part of
     // this statement, not a new top-level one.
     let entered = enter();

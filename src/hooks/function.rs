@@ -9,6 +9,7 @@ use crate::facts::calls::oids;
 use crate::facts::function::function_facts;
 use crate::settings;
 use interdict_core::functions::moves_sequence;
+use interdict_core::guarded::FileTarget;
 use interdict_core::{decide_function, decide_simulated, Mode, Verdict};
 use pgrx::pg_sys;
 use std::collections::HashMap;
@@ -106,17 +107,32 @@ unsafe fn simulated_call(funcid: pg_sys::Oid) {
 }
 
 /// The guard's own sequences (`interdict.changes_id_seq`, …) are not advanced or set by agents,
-/// where the plan being started names them.
+/// where the plan being started names them by a constant.
 unsafe fn refuse_guard_sequences(mode: Mode) {
     let Some(pstmt) = super::executor::starting() else { return };
-    for seq in crate::facts::calls::sequences_named(pstmt) {
-        if crate::facts::guard_objects::is_guard_relation(seq) {
+    for (_, sequence) in crate::facts::calls::sequence_calls(pstmt) {
+        if let Some(seq) = sequence.filter(|&seq| crate::facts::guard_objects::is_guard_relation(seq)) {
             let name = crate::nodes::relation_name(seq).unwrap_or_default();
-            let refusal = interdict_core::Refusal::new(interdict_core::ReasonCode::ExtensionProtected, mode, format!("moving the guard's sequence {name}"))
-                .fact("relation", name);
-            crate::reasons::raise(&refusal);
+            raise_protected(mode, format!("moving the guard's sequence {name}"), name);
         }
     }
+}
+
+/// A `setval` that runs (an operator approved it, or a policy allows writes undo cannot record) must
+/// name its sequence by a constant of the plan being started: one the plan does not show (a PL/pgSQL
+/// simple expression, a name computed as it runs) could be the guard's, set to its end (every later
+/// recorded write would fail).
+unsafe fn refuse_unseen_setval(mode: Mode) {
+    let setval = |id: u32| id == oids::SETVAL || id == oids::SETVAL3;
+    let calls = super::executor::starting().map(|pstmt| crate::facts::calls::sequence_calls(pstmt)).unwrap_or_default();
+    if !calls.iter().any(|(id, _)| setval(*id)) || calls.iter().any(|(id, seq)| setval(*id) && seq.is_none()) {
+        raise_protected(mode, "setting a sequence the statement does not name by a constant".into(), String::new());
+    }
+}
+
+fn raise_protected(mode: Mode, what: String, relation: String) -> ! {
+    let refusal = interdict_core::Refusal::new(interdict_core::ReasonCode::ExtensionProtected, mode, what).fact("relation", relation);
+    crate::reasons::raise(&refusal)
 }
 
 /// Guarded mode lets a session cancel or terminate its own backend (`pg_cancel_backend(pg_backend_pid())`):
@@ -132,8 +148,9 @@ unsafe fn signals_own_backend(verdict: &Verdict) -> bool {
 
 /// A function that writes, renames or removes a server file by name (`lo_export`, adminpack's
 /// `pg_file_write`), which guarded mode refuses as `guarded.not_reversible` (an operator may approve
-/// it, a policy allow it): each name must be a constant of the plan being started naming none of the
-/// server's own files, else `guarded.server_config`, never approvable — as `COPY … TO` (`hooks/utility.rs`).
+/// it, a policy allow it): each name must be a constant of the plan being started, in a directory
+/// `interdict.file_directories` names, else `guarded.server_config` or `guarded.server_file`, never
+/// approvable — as `COPY … TO` (`hooks/utility.rs`).
 unsafe fn server_files_named(funcid: pg_sys::Oid, verdict: Verdict) -> Verdict {
     let Verdict::Refuse(r) = &verdict else { return verdict };
     if r.code != interdict_core::ReasonCode::GuardedNotReversible {
@@ -142,14 +159,15 @@ unsafe fn server_files_named(funcid: pg_sys::Oid, verdict: Verdict) -> Verdict {
     let Some(facts) = function_facts(funcid) else { return verdict };
     let Some(positions) = facts.judged(interdict_core::functions::path_arguments) else { return verdict };
     let paths = super::executor::starting().and_then(|pstmt| crate::facts::calls::path_arguments(pstmt, funcid, positions));
-    let policy_file = settings::hooks::policy_file();
-    let place = match paths {
-        None => Some("a place the statement does not name (a path computed as it runs)".to_string()),
-        Some(paths) => paths.iter().find_map(|path| crate::facts::utility::server_place(path, policy_file.clone())),
+    let places = settings::hooks::file_places();
+    let writer = format!("function {}", facts.name);
+    let targets = match paths {
+        None => vec![FileTarget::Elsewhere("a file the statement does not name (a path computed as it runs)".into())],
+        Some(paths) => paths.iter().map(|path| crate::facts::utility::server_place(path, &places)).collect(),
     };
-    match interdict_core::guarded::server_file_write(&format!("function {}", facts.name), place) {
-        Verdict::Allow => verdict,
-        refused => refused,
+    match targets.into_iter().map(|target| interdict_core::guarded::server_file_write(&writer, target)).find(|v| *v != Verdict::Allow) {
+        Some(refused) => refused,
+        None => verdict,
     }
 }
 
@@ -192,6 +210,9 @@ unsafe extern "C-unwind" fn object_access(
         let verdict = server_files_named(object_id, verdict_for(object_id));
         if !signals_own_backend(&verdict) {
             crate::enforce::enforce(verdict);
+        }
+        if mode == Mode::Guarded && matches!(u32::from(object_id), oids::SETVAL | oids::SETVAL3) {
+            refuse_unseen_setval(mode);
         }
         if mode == Mode::Readonly && u32::from(object_id) == oids::LO_OPEN {
             refuse_lo_open_for_write();

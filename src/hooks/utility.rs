@@ -45,7 +45,9 @@ unsafe fn guard(pstmt: *mut pg_sys::PlannedStmt, query_string: *const c_char, pa
             }
             if mode == Mode::Guarded {
                 // Before the verdict on writes outside the database, which an approval or a policy may allow.
-                crate::enforce::enforce(interdict_core::guarded::server_file_write("COPY … TO", crate::facts::utility::copy_into_server_files(node, crate::settings::hooks::policy_file())));
+                if let Some(target) = crate::facts::utility::copy_to_server_file(node, &crate::settings::hooks::file_places()) {
+                    crate::enforce::enforce(interdict_core::guarded::server_file_write("COPY … TO", target));
+                }
             }
             crate::enforce::enforce_on(decide_utility(&crate::enforce::settings_for(mode), &facts), || utility_tables(node).0);
             crate::enforce::table_rules(mode, || utility_tables(node));

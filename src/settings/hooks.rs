@@ -57,6 +57,18 @@ pub fn define() {
             Some(assign_policy_file),
             None,
         );
+        pg_sys::DefineCustomStringVariable(
+            c"interdict.file_directories".as_ptr(),
+            c"Server directories guarded sessions may write files into (COPY … TO, lo_export, adminpack), comma-separated (default: none).".as_ptr(),
+            c"A server setting (postgresql.conf or ALTER SYSTEM). The server's own files (its data directory, its configuration files' directories, interdict.policy_file) are never written, named here or not.".as_ptr(),
+            &raw mut FILE_DIRECTORIES_RAW,
+            c"".as_ptr(),
+            pg_sys::GucContext::PGC_SIGHUP,
+            pg_sys::GUC_LIST_INPUT as c_int,
+            None,
+            None,
+            None,
+        );
         pg_sys::DefineCustomIntVariable(
             c"interdict.undo_retention".as_ptr(),
             c"How long recorded changes are kept for interdict.revert() (e.g. 30d); 0 keeps them until interdict.purge().".as_ptr(),
@@ -291,6 +303,19 @@ unsafe extern "C-unwind" fn check_allowed_extensions(newval: *mut *mut c_char, _
         return true;
     }
     reasons::reject(locked(ReasonCode::SettingLocked, "interdict.allowed_extensions", current.join(", "), text))
+}
+
+// `interdict.file_directories` --------------------------------------------------------------------
+
+static mut FILE_DIRECTORIES_RAW: *mut c_char = std::ptr::null_mut();
+
+/// `interdict.policy_file` and `interdict.file_directories` (the server directories a DBA named for
+/// guarded sessions' files): where a file a guarded session writes on the server may be.
+pub fn file_places() -> crate::facts::utility::FilePlaces {
+    // SAFETY: the GUC's string, owned by guc.c (or null), read on the backend's thread.
+    let text = unsafe { guc_text(FILE_DIRECTORIES_RAW) };
+    let named = text.split(',').map(|d| d.trim().trim_matches('"').to_string()).filter(|d| !d.is_empty()).collect();
+    crate::facts::utility::FilePlaces { policy_file: policy_file(), named }
 }
 
 // `interdict.policy_file` -------------------------------------------------------------------------

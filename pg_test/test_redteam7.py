@@ -1,0 +1,138 @@
+"""Red team 7 (fourteenth session): PostgreSQL 18, what the thirteenth and fourteenth sessions added.
+Each test is the finding's reproduction, asserting what must hold."""
+import json, os, struct
+from harness import test, connect, run, one, eq, refused, refusal, last_change, ARGS
+from test_redteam3 import Fastpath
+
+
+@test
+def redteam7_a_function_run_as_a_plan_starts_is_judged_on_its_own_call():
+    """G7 (and G6, G8: the same root): a call's arguments were read from the plan being started,
+    and a STABLE PL/pgSQL function that partition pruning calls as a plan starts evaluates its
+    simple expressions then, with no plan of their own: `x := pg_terminate_backend(other)` inside it
+    was judged on the outer plan (no such call: "only its own backend") and terminated another
+    session. Only a call built in the started plan's own memory is read from that plan."""
+    dba = connect("postgres")
+    run(dba, "DROP TABLE IF EXISTS rt7_parts")
+    run(dba, "CREATE TABLE rt7_parts (id int, region text) PARTITION BY LIST (region)")
+    run(dba, "CREATE TABLE rt7_parts_eu PARTITION OF rt7_parts FOR VALUES IN ('eu')")
+    run(dba, "CREATE TABLE rt7_parts_us PARTITION OF rt7_parts FOR VALUES IN ('us')")
+    run(dba, "INSERT INTO rt7_parts VALUES (1, 'eu'), (2, 'us')")
+    run(dba, "GRANT SELECT ON rt7_parts TO PUBLIC")
+    victim = connect("r_off")
+    pid = one(victim, "SELECT pg_backend_pid()")
+    agent = connect("r_su")
+    f = f"rt7_kill_{ARGS.label}"
+    run(agent, f"""CREATE FUNCTION {f}() RETURNS text STABLE LANGUAGE plpgsql AS $$
+                   DECLARE x bool;
+                   BEGIN
+                       IF current_setting('rt7.armed', true) = 'on' THEN x := pg_terminate_backend({pid}); END IF;
+                       RETURN 'eu';
+                   END $$""")
+    run(agent, "SET plan_cache_mode = force_generic_plan")
+    # The plan itself holds a signal to the session's own process (never evaluated: no row has id < 0),
+    # which let the old check call every signal in "the plan being started" the session's own.
+    run(agent, f"PREPARE rt7_q AS SELECT id, CASE WHEN id < 0 THEN pg_cancel_backend(pg_backend_pid()) END FROM rt7_parts WHERE region = {f}() LIMIT 1")
+    eq(run(agent, "EXECUTE rt7_q"), [(1, None)], "planned once, unarmed")
+    run(agent, "SET rt7.armed = 'on'")
+    refused(agent, "EXECUTE rt7_q", "guarded.server_admin")  # no planning: the call runs as the plan starts
+    eq(one(victim, "SELECT pg_backend_pid()"), pid, "the other session lives")
+    run(dba, f"DROP FUNCTION {f}()")
+    run(dba, "DROP TABLE rt7_parts")
+
+
+@test
+def redteam7_tablespaces_are_the_servers_own_files():
+    """G3: a tablespace's files are reached through pg_tblspc, whose links resolve outside the data
+    directory: `lo_export(…, 'pg_tblspc/…')` or a COPY to the tablespace's location overwrote a
+    table's data file. A tablespace's directory is one of the server's own places."""
+    location = os.path.join(ARGS.files, f"rt7_ts_{ARGS.label}")
+    os.makedirs(location, exist_ok=True)
+    dba = connect("postgres")
+    run(dba, f"DROP TABLESPACE IF EXISTS rt7_ts_{ARGS.label}")
+    run(dba, f"CREATE TABLESPACE rt7_ts_{ARGS.label} LOCATION '{location}'")
+    ts = one(dba, f"SELECT oid FROM pg_tablespace WHERE spcname = 'rt7_ts_{ARGS.label}'")
+    agent = connect("r_su")
+    refused(agent, f"COPY (SELECT 'x') TO '{location}/x'", "guarded.server_config")  # inside a named directory, still the server's
+    refused(agent, f"SELECT lo_export(0, 'pg_tblspc/{ts}/x')", "guarded.server_config")
+    run(dba, f"DROP TABLESPACE rt7_ts_{ARGS.label}")
+
+
+@test
+def redteam7_a_fast_path_revert_is_a_statement_of_its_own():
+    """G5: after an approved statement, a fast-path call (PQfn) of interdict.revert() ran under that
+    statement's approved limit (no statement begins for a fast-path call): it wrote back 40 rows with
+    max_rows 20. A call outside any statement starts afresh."""
+    dba = connect("postgres")
+    run(dba, "DROP TABLE IF EXISTS rt7_fp")
+    run(dba, "CREATE TABLE rt7_fp (id int PRIMARY KEY, v text)")
+    run(dba, "INSERT INTO rt7_fp SELECT g, 'a' FROM generate_series(1, 40) g")
+    run(dba, "SELECT interdict.record('rt7_fp')")
+    run(dba, "GRANT ALL ON rt7_fp TO r_guard")
+    fp = Fastpath("r_guard")
+    try:
+        assert fp.exec("UPDATE rt7_fp SET v = 'b' WHERE id <= 40") is None  # 40 rows, max_rows 1000
+        big = one(dba, "SELECT max(id) FROM interdict.changes WHERE role_name = 'r_guard'")
+        assert fp.exec("SET interdict.max_rows = 20") is None
+        sql = f"UPDATE rt7_fp SET v = 'c' WHERE id <= 30 /* {ARGS.label} */"
+        error = fp.exec(sql)
+        approval = json.loads(error[error.index("{"):])["approval_id"]
+        run(dba, f"SELECT interdict.approve('{approval}', max_rows => 100)")
+        assert fp.exec(sql) is None, "approved"
+        revert = one(dba, "SELECT 'interdict.revert(bigint,boolean)'::regprocedure::oid")
+        error = fp.call(revert, struct.pack("!q", big), b"\x00")
+        assert error and '"reason":"guarded.blast_radius"' in error, error
+        eq(one(dba, "SELECT count(*) FROM rt7_fp WHERE v = 'c'"), 30, "nothing reverted")
+    finally:
+        fp.close()
+    run(dba, "DROP TABLE rt7_fp")
+
+
+def simulated(conn, sql):
+    return one(conn, "SELECT interdict.simulate(%s)" % __import__("psycopg2").extensions.QuotedString(sql).getquoted().decode())
+
+
+@test
+def redteam7_a_refusal_stops_a_simulation():
+    """A1, A2, A6, A9: inside simulate() every refusal but simulate.irreversible was recorded and the
+    statement ran on in the rolled-back subtransaction: an `internal` function called with the wrong
+    type crashed the server, a C function's library stayed loaded, an event trigger ran programs
+    while an extension's script ran, an agent's CHECK altered a table mid-revert (crash). The first
+    refusal now stops the simulated statement; the report gives it."""
+    su = connect("r_su")
+    report = simulated(su, """DO $x$ BEGIN
+        CREATE FUNCTION pg_temp.rt7_x(bigint) RETURNS text LANGUAGE internal IMMUTABLE STRICT AS 'textout';
+        RAISE NOTICE '%', pg_temp.rt7_x(1234567); END $x$""")
+    eq((report["verdict"], report["reason"]), ("refused", "guarded.untrusted_code"), "stopped at the internal function")
+    report = simulated(su, """DO $x$ BEGIN
+        CREATE FUNCTION pg_temp.rt7_evt() RETURNS event_trigger LANGUAGE plpgsql AS $f$ BEGIN RAISE NOTICE 'fired'; END $f$;
+        CREATE EVENT TRIGGER rt7_evt ON ddl_command_end EXECUTE FUNCTION pg_temp.rt7_evt(); END $x$""")
+    eq((report["verdict"], report["reason"]), ("refused", "guarded.untrusted_code"), "stopped at the event trigger")
+    eq(one(su, "SELECT 1"), 1, "the session (and the server) live")
+
+    agent = connect("r_guard")
+    t = f"rt7_sim_{ARGS.label}"
+    run(agent, f"""CREATE FUNCTION {t}_mid(v int) RETURNS boolean LANGUAGE plpgsql AS $$
+                   BEGIN IF current_setting('session_replication_role') = 'replica' THEN
+                       EXECUTE 'ALTER TABLE {t}_b ALTER COLUMN c TYPE text'; END IF; RETURN true; END $$""")
+    run(agent, f"CREATE TABLE {t}_a (id int PRIMARY KEY, v int CHECK ({t}_mid(v)))")
+    run(agent, f"CREATE TABLE {t}_b (id int PRIMARY KEY, c int)")
+    run(agent, f"INSERT INTO {t}_a VALUES (1, 1)")
+    run(agent, f"INSERT INTO {t}_b VALUES (1073741823, 5)")
+    run(agent, f"WITH x AS (DELETE FROM {t}_b WHERE id = 1073741823 RETURNING 1) UPDATE {t}_a SET v = 2 WHERE id = 1")
+    report = simulated(agent, f"SELECT interdict.revert({last_change(agent)})")
+    eq((report["verdict"], report["reason"]), ("refused", "guarded.bypass"), "the ALTER inside the revert stops it")
+    eq(one(agent, "SELECT 1"), 1, "no crash")
+
+
+@test
+def redteam7_a_simulation_leaves_cursors_alone():
+    """A4: simulate('CLOSE c') closed the session's cursor for good, simulate('MOVE 5 IN c') moved it:
+    a cursor is not undone by the rollback. FETCH, MOVE and CLOSE are simulate.irreversible."""
+    agent = connect("r_guard")
+    run(agent, "BEGIN")
+    run(agent, "DECLARE rt7_c CURSOR FOR SELECT g FROM generate_series(1, 10) g")
+    eq(simulated(agent, "MOVE 5 IN rt7_c")["reason"], "simulate.irreversible", "MOVE")
+    eq(simulated(agent, "CLOSE rt7_c")["reason"], "simulate.irreversible", "CLOSE")
+    eq(one(agent, "FETCH 1 FROM rt7_c"), 1, "the cursor where it was")
+    run(agent, "ROLLBACK")
