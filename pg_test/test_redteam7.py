@@ -42,6 +42,23 @@ def redteam7_a_function_run_as_a_plan_starts_is_judged_on_its_own_call():
 
 
 @test
+def a_call_the_walk_does_not_see_is_not_vouched_for():
+    """A call's verdict read from the plan (a signal to the session's own process, a constant file
+    name) was vouched for by the calls the plan's walk met: a `pg_terminate_backend` in a LIMIT (which
+    the walk does not read) rode on a harmless `pg_cancel_backend(pg_backend_pid())` in the target
+    list. Each call site is built once as the plan starts: one met more often than the walk shows is
+    refused."""
+    dba = connect("postgres")
+    victim = connect("r_off")
+    pid = one(victim, "SELECT pg_backend_pid()")
+    agent = connect("r_su")
+    refused(agent, f"SELECT CASE WHEN id < 0 THEN pg_cancel_backend(pg_backend_pid()) END FROM t LIMIT pg_terminate_backend({pid})::int",
+            "guarded.server_admin")
+    eq(one(victim, "SELECT pg_backend_pid()"), pid, "the other session lives")
+    run(agent, "SELECT CASE WHEN id < 0 THEN pg_cancel_backend(pg_backend_pid()) END FROM t LIMIT 1")  # the harmless one alone
+
+
+@test
 def redteam7_tablespaces_are_the_servers_own_files():
     """G3: a tablespace's files are reached through pg_tblspc, whose links resolve outside the data
     directory: `lo_export(…, 'pg_tblspc/…')` or a COPY to the tablespace's location overwrote a
@@ -136,3 +153,14 @@ def redteam7_a_simulation_leaves_cursors_alone():
     eq(simulated(agent, "CLOSE rt7_c")["reason"], "simulate.irreversible", "CLOSE")
     eq(one(agent, "FETCH 1 FROM rt7_c"), 1, "the cursor where it was")
     run(agent, "ROLLBACK")
+
+
+@test
+def redteam7_a_simulation_reports_identity_sequences():
+    """A5: an identity column's sequence advanced in a simulated INSERT (and stays advanced after the
+    rollback) but the report said no sequence moved: the value is drawn without a nextval() call."""
+    agent = connect("r_guard")
+    t = f"rt7_ident_{ARGS.label}"
+    run(agent, f"CREATE TABLE {t} (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, v text)")
+    eq(simulated(agent, f"INSERT INTO {t} (v) VALUES ('z')")["sequences_may_have_advanced"], True, "identity")
+    eq(simulated(agent, f"UPDATE {t} SET v = 'y'")["sequences_may_have_advanced"], False, "no sequence drawn")

@@ -312,6 +312,7 @@ def images_are_the_rows_bytes_read_back_exactly():
     got = run(dba, f"SELECT seq, table_name, op, old_row IS NOT NULL, new_row = (SELECT t::text FROM {table} t) FROM interdict.change_images({updated})")
     eq(got, [(1, f"public.{table}", "U", True, True)], "an operator reads the images as the rows' text")
     eq(refusal(agent, f"SELECT * FROM interdict.change_images({updated})")["reason"], "undo.not_allowed", "agents do not read images")
+    eq(refusal(dba, "SELECT * FROM interdict.change_images(-1)")["reason"], "undo.not_found", "no such change")
     eq(refusal(agent, f"SELECT interdict.revert_image(0, 1, NULL::{table})")["reason"], "undo.not_allowed", "images are served to a revert only")
     run(agent, f"DELETE FROM {table} WHERE id = 1")
     deleted = last_change(agent)

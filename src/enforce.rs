@@ -139,7 +139,8 @@ pub fn enforce_on(verdict: Verdict, tables: impl FnOnce() -> Vec<String>) {
         }
         Outcome::NoteUnrecordable => statement::note_unrecordable(),
         Outcome::DryRunLog(r) => dry_run_log(&r),
-        Outcome::Record(r) => {
+        Outcome::Record(r) => statement::record_refusal(approvals::with_approval_id(r)),
+        Outcome::Stop(r) => {
             let r = approvals::with_approval_id(r);
             statement::record_refusal(r.clone());
             reasons::raise(&r) // simulate() reports the refusal it recorded; the statement stops here
@@ -163,7 +164,7 @@ pub fn rows_refused(refusal: Refusal) -> bool {
             dry_run_log(&r);
             true
         }
-        Outcome::Raise(r) | Outcome::Record(r) | Outcome::Warn(r) => reasons::raise(&r),
+        Outcome::Raise(r) | Outcome::Record(r) | Outcome::Stop(r) | Outcome::Warn(r) => reasons::raise(&r),
         Outcome::Allow | Outcome::NoteUnrecordable => false,
     }
 }

@@ -3,8 +3,9 @@
 //! Exactly one statement. In readonly mode it is only planned: the verdict and the planner's estimate.
 //! Otherwise it runs inside a subtransaction that is always rolled back, with the row counters of
 //! `statement.rs` counting exactly (no limit: a statement over it runs to its end, for its totals),
-//! the first refusal recorded for the report and stopping the statement (what it refused never runs,
-//! not even to be rolled back), what a rollback cannot undo refused outright, and a time box
+//! the first refusal recorded for the report — one of rows (too many, unscoped, unrecorded) lets the
+//! statement go on for its totals; any other stops it (what it refused never runs, not even to be
+//! rolled back) — what a rollback cannot undo refused outright, and a time box
 //! (`interdict.simulate_timeout`, also used as `lock_timeout`). In mode `off` it shows what a guarded
 //! session would get.
 
@@ -52,7 +53,7 @@ pub fn simulate(sql: &str) -> Value {
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     let total: u64 = tables.iter().map(|t| t.inserted + t.updated + t.deleted).sum();
     let verdict = match (&outcome, would_refuse) {
-        (_, Some(refusal)) => verdict_of(&refusal), // the first refusal, which stopped the statement
+        (_, Some(refusal)) => verdict_of(&refusal), // the first refusal (which may have stopped the statement)
         (Err(failure), None) => failure.clone(),
         (Ok(()), None) => match crate::blast::excess(&tables, &interdict_core::outcome::row_limit(None, settings.max_rows.0, u64::MAX), estimate) {
             None => json!({ "verdict": "allowed" }),

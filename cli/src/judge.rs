@@ -96,7 +96,7 @@ impl Session {
         let mut named = || tables.to_vec();
         match outcome(verdict, &session, self.policy.as_ref(), &mut named) {
             Outcome::Allow | Outcome::Warn(_) | Outcome::NoteUnrecordable => Judgement::Allow,
-            Outcome::Raise(r) | Outcome::DryRunLog(r) | Outcome::Record(r) => Judgement::Refuse(r),
+            Outcome::Raise(r) | Outcome::DryRunLog(r) | Outcome::Record(r) | Outcome::Stop(r) => Judgement::Refuse(r),
         }
     }
 

@@ -193,6 +193,8 @@ pub fn irreversible(name: &str) -> bool {
     ) || matches!(name, "lo_import" | "lo_export" | "be_lo_import" | "be_lo_import_with_oid" | "be_lo_export")
         // a sequence set back stays set back after the simulation's rollback
         || matches!(name, "setval" | "setval_oid" | "setval3_oid")
+        // rows killed or frozen on their pages stay so (no transaction undoes pg_surgery)
+        || HEAP_SURGERY.contains(&name)
 }
 
 /// Guarded mode's refusal of a native function, if any, with why (for `guarded.not_reversible`):

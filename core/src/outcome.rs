@@ -30,10 +30,13 @@ pub enum Outcome {
     NoteUnrecordable,
     /// A dry-run session: the refusal is logged and counted, the statement goes on.
     DryRunLog(Refusal),
-    /// Inside `simulate()`: the refusal is kept for the report and stops the simulated statement
-    /// (what it refused — a C function, an event trigger, a read of a closed table — never runs, not
-    /// even in the rolled-back subtransaction).
+    /// Inside `simulate()`: a refusal of rows (too many, unscoped, unrecorded) is kept for the report
+    /// and the statement goes on, for its exact totals.
     Record(Refusal),
+    /// Inside `simulate()`: any other refusal is kept for the report and stops the simulated
+    /// statement (what it refused — a C function, an event trigger, a read of a closed table — never
+    /// runs, not even in the rolled-back subtransaction).
+    Stop(Refusal),
     /// Raised, unless it is approvable and an operator's approval for it is waiting.
     Raise(Refusal),
 }
@@ -75,7 +78,10 @@ pub fn outcome(verdict: Verdict, session: &SessionFacts, rule: Option<&RolePolic
         return Outcome::DryRunLog(refusal);
     }
     if session.simulating && refusal.code != ReasonCode::SimulateIrreversible {
-        return Outcome::Record(refusal);
+        // Rows written in the rolled-back subtransaction go with it: counting on is what a
+        // simulation is for. Anything else refused stays unrun.
+        let rows_only = matches!(refusal.code, ReasonCode::GuardedBlastRadius | ReasonCode::GuardedUnscopedWrite | ReasonCode::GuardedNotReversible);
+        return if rows_only { Outcome::Record(refusal) } else { Outcome::Stop(refusal) };
     }
     Outcome::Raise(refusal)
 }
@@ -170,7 +176,9 @@ mod tests {
         assert!(matches!(outcome(refuse(ReasonCode::GuardedTruncate), &dry, None, &mut none), Outcome::DryRunLog(_)));
         assert!(matches!(outcome(refuse(ReasonCode::RecordsProtected), &dry, None, &mut none), Outcome::Raise(_)), "the guard's own protections are never dry-run");
         let sim = SessionFacts { simulating: true, ..guarded() };
-        assert!(matches!(outcome(refuse(ReasonCode::GuardedTruncate), &sim, None, &mut none), Outcome::Record(_)));
+        assert!(matches!(outcome(refuse(ReasonCode::GuardedUnscopedWrite), &sim, None, &mut none), Outcome::Record(_)), "rows: counted on");
+        assert!(matches!(outcome(refuse(ReasonCode::GuardedTruncate), &sim, None, &mut none), Outcome::Stop(_)));
+        assert!(matches!(outcome(refuse(ReasonCode::GuardedUntrustedCode), &sim, None, &mut none), Outcome::Stop(_)));
         assert!(matches!(outcome(refuse(ReasonCode::SimulateIrreversible), &sim, None, &mut none), Outcome::Raise(_)));
         let closed = SessionFacts { policy_unavailable: Some(("file x".into(), "bad".into())), ..guarded() };
         match outcome(refuse(ReasonCode::GuardedTruncate), &closed, None, &mut none) {

@@ -53,27 +53,32 @@ pub unsafe fn opens_large_object_for_write(pstmt: *mut pg_sys::PlannedStmt) -> b
     found
 }
 
-/// Whether every call of `pg_cancel_backend`/`pg_terminate_backend` in the plan is at this session's
-/// own process: its first argument is `pg_backend_pid()` or a constant equal to it.
+/// If every call of `pg_cancel_backend`/`pg_terminate_backend` the plan shows is at this session's
+/// own process (its first argument is `pg_backend_pid()` or a constant equal to it): how many of
+/// them call `funcid`.
 ///
 /// # Safety
 /// `pstmt` is a valid planned statement.
-pub unsafe fn signals_only_own_backend(pstmt: *mut pg_sys::PlannedStmt) -> bool {
+pub unsafe fn signals_only_own_backend(pstmt: *mut pg_sys::PlannedStmt, funcid: pg_sys::Oid) -> Option<usize> {
     let mut other = false;
-    let mut own = 0usize;
+    let mut own = OwnSignals { funcid: u32::from(funcid), calls: 0 };
     let plans = std::iter::once((*pstmt).planTree).chain(list_ptrs::<pg_sys::Plan>((*pstmt).subplans));
     for plan in plans {
         each_expression(plan, &mut |expr| {
             if !other {
-                let context = &mut own as *mut usize as *mut c_void;
+                let context = &mut own as *mut OwnSignals as *mut c_void;
                 other = pgrx::PgTryBuilder::new(|| pg_sys::ffi::pg_guard_ffi_boundary(|| signals_another_backend(expr, context)))
                     .catch_others(|_| true)
                     .execute();
             }
         });
     }
-    // A call the walk did not meet (an index qualifier, a tree not walked here) is not provably own.
-    !other && own > 0
+    (!other).then_some(own.calls)
+}
+
+struct OwnSignals {
+    funcid: u32,
+    calls: usize,
 }
 
 /// `expression_tree_walker`'s callback: true (stop) at a signalling call whose target is not
@@ -94,10 +99,38 @@ unsafe extern "C-unwind" fn signals_another_backend(node: *mut pg_sys::Node, con
             if !own {
                 return true;
             }
-            *(context as *mut usize) += 1;
+            let found = &mut *(context as *mut OwnSignals);
+            if id == found.funcid {
+                found.calls += 1;
+            }
         }
     }
     walk_expression(node, signals_another_backend, context)
+}
+
+/// Whether the plan draws from a sequence without calling a function: an identity column's value
+/// (`NextValueExpr`, which `nextval()` never sees).
+///
+/// # Safety
+/// `pstmt` is a valid planned statement.
+pub unsafe fn draws_identity(pstmt: *mut pg_sys::PlannedStmt) -> bool {
+    let mut found = false;
+    let plans = std::iter::once((*pstmt).planTree).chain(list_ptrs::<pg_sys::Plan>((*pstmt).subplans));
+    for plan in plans {
+        each_expression(plan, &mut |expr| {
+            if !found {
+                found = pgrx::PgTryBuilder::new(|| pg_sys::ffi::pg_guard_ffi_boundary(|| walk(expr, next_value)))
+                    .catch_others(|_| true)
+                    .execute();
+            }
+        });
+    }
+    found
+}
+
+/// `expression_tree_walker`'s callback: true (stop) at a `NextValueExpr`.
+unsafe extern "C-unwind" fn next_value(node: *mut pg_sys::Node, context: *mut c_void) -> bool {
+    !node.is_null() && (is_a(node, T_NextValueExpr) || walk_expression(node, next_value, context))
 }
 
 /// The plan's `nextval`/`setval` calls: (the function, the sequence its first argument names by a
@@ -137,14 +170,15 @@ unsafe extern "C-unwind" fn sequence_arguments(node: *mut pg_sys::Node, context:
     walk_expression(node, sequence_arguments, context)
 }
 
-/// The file names the plan's calls of `funcid` pass at `positions` (text constants; a NULL names no
-/// file), or `None` if one of them is not a constant, or if the plan shows no call of `funcid` at all
+/// How many calls of `funcid` the plan shows, and the file names they pass at `positions` (text
+/// constants; a NULL names no file), or `None` if one of them is not a constant, or if the plan
+/// shows no call of `funcid` at all
 /// (a PL/pgSQL simple expression, the fast-path protocol, a tree not walked here): a path the
 /// statement does not spell out.
 ///
 /// # Safety
 /// `pstmt` is a valid planned statement.
-pub unsafe fn path_arguments(pstmt: *mut pg_sys::PlannedStmt, funcid: pg_sys::Oid, positions: &[usize]) -> Option<Vec<String>> {
+pub unsafe fn path_arguments(pstmt: *mut pg_sys::PlannedStmt, funcid: pg_sys::Oid, positions: &[usize]) -> Option<(usize, Vec<String>)> {
     let mut found = PathArguments { funcid, positions: positions.to_vec(), calls: 0, paths: Vec::new(), unknown: false };
     let plans = std::iter::once((*pstmt).planTree).chain(list_ptrs::<pg_sys::Plan>((*pstmt).subplans));
     for plan in plans {
@@ -156,7 +190,7 @@ pub unsafe fn path_arguments(pstmt: *mut pg_sys::PlannedStmt, funcid: pg_sys::Oi
             found.unknown |= failed;
         });
     }
-    (found.calls > 0 && !found.unknown).then_some(found.paths)
+    (found.calls > 0 && !found.unknown).then_some((found.calls, found.paths))
 }
 
 struct PathArguments {

@@ -29,7 +29,15 @@ static COUNTING_HOOKS: BackendCell<bool> = BackendCell::new(false);
 
 /// The plan our `ExecutorStart` is starting, while Postgres initialises it: the function-execute
 /// hook (called from `ExecInitFunc`) reads the arguments of a call there (`facts/calls.rs`).
-static STARTING: BackendCell<*mut pg_sys::QueryDesc> = BackendCell::new(std::ptr::null_mut());
+static STARTING: BackendCell<(*mut pg_sys::QueryDesc, u64)> = BackendCell::new((std::ptr::null_mut(), 0));
+/// Plans started so far in this process: each start's number (a cached plan starts many times).
+static STARTS: BackendCell<u64> = BackendCell::new(0);
+
+/// A plan being started: its statement, and which start of it this is.
+pub struct Starting {
+    pub pstmt: *mut pg_sys::PlannedStmt,
+    pub start: u64,
+}
 
 /// The plan being started now, if the function-execute hook is called from its initialisation:
 /// the expression is being built in the plan's own memory (`es_query_cxt`, where
@@ -38,13 +46,13 @@ static STARTING: BackendCell<*mut pg_sys::QueryDesc> = BackendCell::new(std::ptr
 /// PL/pgSQL's own executor state, with no plan of its own: those are not this plan's calls, and a
 /// decision that reads a call's arguments from the plan (a constant path, a signal to the session's
 /// own process, the sequence `setval` names) must not read them from here.
-pub fn starting() -> Option<*mut pg_sys::PlannedStmt> {
-    let query_desc = STARTING.get();
+pub fn starting() -> Option<Starting> {
+    let (query_desc, start) = STARTING.get();
     // SAFETY: STARTING is the QueryDesc whose ExecutorStart is on the stack (reset as it returns or
     // fails); its estate, once made, lives until ExecutorEnd.
     unsafe {
         let estate = if query_desc.is_null() { std::ptr::null_mut() } else { (*query_desc).estate };
-        (!estate.is_null() && (*estate).es_query_cxt == pg_sys::CurrentMemoryContext).then(|| (*query_desc).plannedstmt)
+        (!estate.is_null() && (*estate).es_query_cxt == pg_sys::CurrentMemoryContext).then(|| Starting { pstmt: (*query_desc).plannedstmt, start })
     }
 }
 
@@ -105,6 +113,9 @@ unsafe fn before_start(query_desc: *mut pg_sys::QueryDesc, eflags: i32) -> bool 
     if count {
         blast::instrument_conflicts(query_desc);
     }
+    if statement::simulating() && !explain_only && crate::facts::calls::draws_identity((*query_desc).plannedstmt) {
+        statement::note_sequence_moved(); // an identity column's sequence moves, and stays moved
+    }
     count
 }
 
@@ -113,7 +124,8 @@ unsafe extern "C-unwind" fn executor_start(query_desc: *mut pg_sys::QueryDesc, e
     let count = before_start(query_desc, eflags);
     let prev = PREV_START.get();
     let outer = STARTING.get();
-    STARTING.set(query_desc);
+    STARTS.set(STARTS.get().wrapping_add(1));
+    STARTING.set((query_desc, STARTS.get()));
     // What runs while the plan starts (a function run-time partition pruning calls) is part of
     // this statement, not a new top-level one.
     let entered = enter();

@@ -109,8 +109,8 @@ unsafe fn simulated_call(funcid: pg_sys::Oid) {
 /// The guard's own sequences (`interdict.changes_id_seq`, …) are not advanced or set by agents,
 /// where the plan being started names them by a constant.
 unsafe fn refuse_guard_sequences(mode: Mode) {
-    let Some(pstmt) = super::executor::starting() else { return };
-    for (_, sequence) in crate::facts::calls::sequence_calls(pstmt) {
+    let Some(plan) = super::executor::starting() else { return };
+    for (_, sequence) in crate::facts::calls::sequence_calls(plan.pstmt) {
         if let Some(seq) = sequence.filter(|&seq| crate::facts::guard_objects::is_guard_relation(seq)) {
             let name = crate::nodes::relation_name(seq).unwrap_or_default();
             raise_protected(mode, format!("moving the guard's sequence {name}"), name);
@@ -122,13 +122,44 @@ unsafe fn refuse_guard_sequences(mode: Mode) {
 /// name its sequence by a constant of the plan being started: one the plan does not show (a PL/pgSQL
 /// simple expression, a name computed as it runs) could be the guard's, set to its end (every later
 /// recorded write would fail).
-unsafe fn refuse_unseen_setval(mode: Mode) {
+unsafe fn refuse_unseen_setval(mode: Mode, funcid: pg_sys::Oid) {
     let setval = |id: u32| id == oids::SETVAL || id == oids::SETVAL3;
-    let calls = super::executor::starting().map(|pstmt| crate::facts::calls::sequence_calls(pstmt)).unwrap_or_default();
-    if !calls.iter().any(|(id, _)| setval(*id)) || calls.iter().any(|(id, seq)| setval(*id) && seq.is_none()) {
+    let vouched = super::executor::starting().is_some_and(|plan| {
+        let calls = crate::facts::calls::sequence_calls(plan.pstmt);
+        let shown = calls.iter().filter(|(id, _)| *id == u32::from(funcid)).count();
+        !calls.iter().any(|(id, seq)| setval(*id) && seq.is_none()) && vouched(&plan, funcid, shown)
+    });
+    if !vouched {
         raise_protected(mode, "setting a sequence the statement does not name by a constant".into(), String::new());
     }
 }
+
+/// Each call site of a plan is built once as the plan starts, and the hook meets it then: a call of
+/// `funcid` met more often while building this start than the walk of the plan shows calls of it
+/// (`shown`) is one the walk does not see (a `LIMIT`'s count, a window frame's offset) — the calls the
+/// walk did see cannot vouch for it.
+fn vouched(plan: &super::executor::Starting, funcid: pg_sys::Oid, shown: usize) -> bool {
+    let met = MET.with(|m| {
+        if m.0 != plan.start {
+            *m = (plan.start, Vec::new());
+        }
+        match m.1.iter_mut().find(|(f, _)| *f == u32::from(funcid)) {
+            Some((_, n)) => {
+                *n += 1;
+                *n
+            }
+            None => {
+                m.1.push((u32::from(funcid), 1));
+                1
+            }
+        }
+    });
+    met <= shown
+}
+
+/// The calls of argument-judged functions the hook met while building the plan start now running:
+/// (start, [(function, times)]).
+static MET: BackendCell<(u64, Vec<(u32, usize)>)> = BackendCell::new((0, Vec::new()));
 
 fn raise_protected(mode: Mode, what: String, relation: String) -> ! {
     let refusal = interdict_core::Refusal::new(interdict_core::ReasonCode::ExtensionProtected, mode, what).fact("relation", relation);
@@ -138,12 +169,14 @@ fn raise_protected(mode: Mode, what: String, relation: String) -> ! {
 /// Guarded mode lets a session cancel or terminate its own backend (`pg_cancel_backend(pg_backend_pid())`):
 /// refused signalling functions go through when every call of them in the plan being started is at
 /// the session's own process.
-unsafe fn signals_own_backend(verdict: &Verdict) -> bool {
+unsafe fn signals_own_backend(verdict: &Verdict, funcid: pg_sys::Oid) -> bool {
     let Verdict::Refuse(r) = verdict else { return false };
     if r.code != interdict_core::ReasonCode::GuardedServerAdmin || !r.fact_value("function").is_some_and(interdict_core::functions::signals_backend) {
         return false;
     }
-    super::executor::starting().is_some_and(|pstmt| crate::facts::calls::signals_only_own_backend(pstmt))
+    super::executor::starting().is_some_and(|plan| {
+        crate::facts::calls::signals_only_own_backend(plan.pstmt, funcid).is_some_and(|shown| vouched(&plan, funcid, shown))
+    })
 }
 
 /// A function that writes, renames or removes a server file by name (`lo_export`, adminpack's
@@ -158,7 +191,9 @@ unsafe fn server_files_named(funcid: pg_sys::Oid, verdict: Verdict) -> Verdict {
     }
     let Some(facts) = function_facts(funcid) else { return verdict };
     let Some(positions) = facts.judged(interdict_core::functions::path_arguments) else { return verdict };
-    let paths = super::executor::starting().and_then(|pstmt| crate::facts::calls::path_arguments(pstmt, funcid, positions));
+    let paths = super::executor::starting().and_then(|plan| {
+        crate::facts::calls::path_arguments(plan.pstmt, funcid, positions).filter(|(shown, _)| vouched(&plan, funcid, *shown)).map(|(_, paths)| paths)
+    });
     let places = settings::hooks::file_places();
     let writer = format!("function {}", facts.name);
     let targets = match paths {
@@ -176,8 +211,8 @@ unsafe fn server_files_named(funcid: pg_sys::Oid, verdict: Verdict) -> Verdict {
 /// call is refused at once; elsewhere (a mode computed at run time, PL/pgSQL simple expressions,
 /// libpq's fast path) it opens, and any write through it is refused.
 unsafe fn refuse_lo_open_for_write() {
-    let Some(pstmt) = super::executor::starting() else { return };
-    if crate::facts::calls::opens_large_object_for_write(pstmt) {
+    let Some(plan) = super::executor::starting() else { return };
+    if crate::facts::calls::opens_large_object_for_write(plan.pstmt) {
         let refusal = interdict_core::Refusal::new(interdict_core::ReasonCode::ReadonlyLargeObject, Mode::Readonly, "function lo_open(…, INV_WRITE)")
             .fact("function", "lo_open");
         crate::reasons::raise(&refusal);
@@ -208,11 +243,11 @@ unsafe extern "C-unwind" fn object_access(
             refuse_guard_sequences(mode);
         }
         let verdict = server_files_named(object_id, verdict_for(object_id));
-        if !signals_own_backend(&verdict) {
+        if !signals_own_backend(&verdict, object_id) {
             crate::enforce::enforce(verdict);
         }
         if mode == Mode::Guarded && matches!(u32::from(object_id), oids::SETVAL | oids::SETVAL3) {
-            refuse_unseen_setval(mode);
+            refuse_unseen_setval(mode, object_id);
         }
         if mode == Mode::Readonly && u32::from(object_id) == oids::LO_OPEN {
             refuse_lo_open_for_write();

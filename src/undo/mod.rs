@@ -654,6 +654,11 @@ pub fn change_images(id: i64) -> Vec<ImageRow> {
         })
     })
     .unwrap_or_else(|e| crate::reasons::internal_failure(&format!("reading change {id}"), &e.to_string()));
+    if tables.is_empty() {
+        // Every change writes at least one table: none is no such change (never made, or purged).
+        let refusal = Refusal::new(ReasonCode::UndoNotFound, crate::settings::mode(), format!("reading change {id}'s row images")).fact("change_id", id.to_string());
+        crate::reasons::raise(&refusal);
+    }
     let rows = store::read_rows(id).unwrap_or_else(|e| crate::reasons::internal_failure(&format!("reading change {id}"), &e));
     // Each image read as its table was when the change was recorded (`image::text_as_recorded`).
     let text = |relid: pg_sys::Oid, bytes: Option<Vec<u8>>| -> Option<String> {
