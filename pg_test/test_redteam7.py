@@ -30,10 +30,8 @@ def redteam7_a_function_run_as_a_plan_starts_is_judged_on_its_own_call():
                        RETURN 'eu';
                    END $$""")
     run(agent, "SET plan_cache_mode = force_generic_plan")
-    # The plan itself holds a signal to the session's own process (never evaluated: no row has id < 0),
-    # which let the old check call every signal in "the plan being started" the session's own.
-    run(agent, f"PREPARE rt7_q AS SELECT id, CASE WHEN id < 0 THEN pg_cancel_backend(pg_backend_pid()) END FROM rt7_parts WHERE region = {f}() LIMIT 1")
-    eq(run(agent, "EXECUTE rt7_q"), [(1, None)], "planned once, unarmed")
+    run(agent, f"PREPARE rt7_q AS SELECT id FROM rt7_parts WHERE region = {f}() LIMIT 1")
+    eq(run(agent, "EXECUTE rt7_q"), [(1,)], "planned once, unarmed")
     run(agent, "SET rt7.armed = 'on'")
     refused(agent, "EXECUTE rt7_q", "guarded.server_admin")  # no planning: the call runs as the plan starts
     eq(one(victim, "SELECT pg_backend_pid()"), pid, "the other session lives")
@@ -46,8 +44,8 @@ def a_call_the_walk_does_not_see_is_not_vouched_for():
     """A call's verdict read from the plan (a signal to the session's own process, a constant file
     name) was vouched for by the calls the plan's walk met: a `pg_terminate_backend` in a LIMIT (which
     the walk does not read) rode on a harmless `pg_cancel_backend(pg_backend_pid())` in the target
-    list. Each call site is built once as the plan starts: one met more often than the walk shows is
-    refused."""
+    list; then (red team 8) in a partition pruned as the plan started, counted but never built. Only a
+    bare SELECT of calls (one Result node) vouches for them."""
     dba = connect("postgres")
     victim = connect("r_off")
     pid = one(victim, "SELECT pg_backend_pid()")
@@ -55,7 +53,13 @@ def a_call_the_walk_does_not_see_is_not_vouched_for():
     refused(agent, f"SELECT CASE WHEN id < 0 THEN pg_cancel_backend(pg_backend_pid()) END FROM t LIMIT pg_terminate_backend({pid})::int",
             "guarded.server_admin")
     eq(one(victim, "SELECT pg_backend_pid()"), pid, "the other session lives")
-    run(agent, "SELECT CASE WHEN id < 0 THEN pg_cancel_backend(pg_backend_pid()) END FROM t LIMIT 1")  # the harmless one alone
+    # A bare SELECT of the session's own signal runs (it may cancel itself); in any other plan it does not.
+    try:
+        run(agent, "SELECT pg_cancel_backend(pg_backend_pid())")
+    except __import__("psycopg2").Error as e:
+        eq(e.pgcode, "57014", f"cancelled itself, not refused: {e}")
+        run(agent, "ROLLBACK")
+    refused(agent, "SELECT CASE WHEN id < 0 THEN pg_cancel_backend(pg_backend_pid()) END FROM t LIMIT 1", "guarded.server_admin")
 
 
 @test
@@ -164,3 +168,51 @@ def redteam7_a_simulation_reports_identity_sequences():
     run(agent, f"CREATE TABLE {t} (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, v text)")
     eq(simulated(agent, f"INSERT INTO {t} (v) VALUES ('z')")["sequences_may_have_advanced"], True, "identity")
     eq(simulated(agent, f"UPDATE {t} SET v = 'y'")["sequences_may_have_advanced"], False, "no sequence drawn")
+
+
+@test
+def redteam7_a_simulated_revert_keeps_the_last_change():
+    """A8: a simulated revert left interdict.last_change_id() naming the change it rolled back (and
+    its notice said "recorded as change N")."""
+    agent = connect("r_guard")
+    run(agent, "UPDATE t SET v = v WHERE id = 1")
+    change = last_change(agent)
+    eq(simulated(agent, f"SELECT interdict.revert({change})")["verdict"], "allowed", "simulated")
+    eq(one(agent, "SELECT interdict.last_change_id()"), change, "the last change is still the real one")
+
+
+@test
+def redteam8_an_extension_goes_only_where_and_as_the_dba_allowed():
+    """Red team 8's C5, C6: CREATE EXTENSION of an allowed extension … SCHEMA pg_catalog put its
+    operators into Postgres' own schema (the DBA's array queries changed meaning), … SCHEMA interdict
+    into the guard's; CASCADE installed a required extension the DBA never allowed. Each extension a
+    statement creates is judged as Postgres makes it, before its script runs."""
+    dba = connect("postgres")
+    available = {r[0] for r in run(dba, "SELECT name FROM pg_available_extensions WHERE name IN ('pgcrypto', 'earthdistance', 'cube')")}
+    if "pgcrypto" in available:
+        run(dba, "DROP EXTENSION IF EXISTS pgcrypto")
+        su = connect("r_su_ext")  # interdict.allowed_extensions = 'pgcrypto, vector'
+        refused(su, "CREATE EXTENSION pgcrypto SCHEMA pg_catalog", "system.protected")
+        refused(su, "CREATE EXTENSION pgcrypto SCHEMA interdict", "extension.protected")
+        eq(one(dba, "SELECT count(*) FROM pg_extension WHERE extname = 'pgcrypto'"), 0, "not created")
+    if {"earthdistance", "cube"} <= available:
+        run(dba, "DROP EXTENSION IF EXISTS earthdistance")
+        run(dba, "DROP EXTENSION IF EXISTS cube")
+        run(dba, "ALTER ROLE r_su_ext SET interdict.allowed_extensions = 'pgcrypto, vector, earthdistance'")
+        try:
+            su = connect("r_su_ext")
+            refused(su, "CREATE EXTENSION earthdistance CASCADE", "guarded.untrusted_code")  # cube is not allowed
+            eq(one(dba, "SELECT count(*) FROM pg_extension WHERE extname IN ('cube', 'earthdistance')"), 0, "neither created")
+        finally:
+            run(dba, "ALTER ROLE r_su_ext SET interdict.allowed_extensions = 'pgcrypto, vector'")
+
+
+@test
+def redteam8_a_lock_closed_as_the_connection_starts_keeps_the_dbas_mode():
+    """Red team 8's D/C1 (critical, with shared_preload_libraries): a client option whose check looks
+    a name up (default_text_search_config) reached the object-access hook during connection setup,
+    before the role's settings were applied; the lock closed then, on the client's
+    interdict.mode=off. The lock reads the DBA's values whenever a client gave interdict ones."""
+    agent = connect("r_sess", options="-c interdict.mode=off -c default_text_search_config=english")
+    eq(one(agent, "SHOW interdict.mode"), "readonly", "the role's mode")
+    refused(agent, "SELECT nextval('s')", "readonly.sequence")

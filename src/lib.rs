@@ -39,7 +39,6 @@ pub extern "C-unwind" fn _PG_init() {
     quiet_backtraces(); // agents read DETAIL: never append Rust backtraces to it
     settings::hooks::define(); // interdict.* settings, each locked: tightened within a session, never loosened
     shmem::init(); // preloaded by the postmaster: shared memory for requests waiting for an operator
-    session::note_load_time(); // loaded late, role settings arrive as placeholders: re-read them at lock
     hooks::executor::register(); // planned statements: DML, writable CTEs, row locks; rows counted
     hooks::xact::register(); // transaction ends: an abort's counted and recorded rows forgotten, deferred rows recorded
     hooks::utility::register(); // utility statements: DDL, COPY, SET, LOAD, maintenance, …

@@ -12,8 +12,6 @@ use interdict_core::lock::Source;
 use interdict_core::Mode;
 use pgrx::pg_sys;
 
-/// Whether `_PG_init` ran after the backend applied role and database settings.
-static LOADED_LATE: BackendCell<bool> = BackendCell::new(false);
 /// Set while the lock reads the catalog, so the hooks that query re-enters do not lock again.
 static LOCKING: BackendCell<bool> = BackendCell::new(false);
 
@@ -29,13 +27,6 @@ pub fn first_load() -> bool {
         *slot = 1usize as *mut std::ffi::c_void;
     }
     true
-}
-
-/// Records how the library is being loaded; called from `_PG_init`.
-pub fn note_load_time() {
-    // SAFETY: plain reads of process globals.
-    let late = unsafe { pg_sys::IsUnderPostmaster && !pg_sys::process_shared_preload_libraries_in_progress };
-    LOADED_LATE.set(late);
 }
 
 struct Reentry;
@@ -58,21 +49,19 @@ pub fn ensure_locked() {
 fn lock_session() {
     // SAFETY: reads of process globals and transaction state.
     // A parallel worker locks once it has its leader's settings (`RestoreGUCState`, late in its start).
-    let (ready, worker) = unsafe {
-        (
-            pg_sys::IsTransactionState() && !pg_sys::IsAbortedTransactionBlockState() && !pg_sys::InitializingParallelWorker,
-            pg_sys::ParallelWorkerNumber >= 0,
-        )
-    };
+    let ready = unsafe { pg_sys::IsTransactionState() && !pg_sys::IsAbortedTransactionBlockState() && !pg_sys::InitializingParallelWorker };
     if !ready {
         return; // the next statement in a usable transaction locks
     }
     LOCKING.set(true);
     let _reentry = Reentry;
-    // A parallel worker gets only the winning value of each setting from its leader (a client's
-    // startup value among them, never the DBA's beneath it): it reads the DBA's values and locks as
-    // its leader did, so that it runs in its leader's mode.
-    if (LOADED_LATE.get() || worker) && settings::client_set_any() {
+    // Whenever a client gave interdict values at connect, the lock reads the DBA's from the catalog
+    // and the server's files and takes them as floors: loaded late, or in a parallel worker (which
+    // gets only the winning value of each setting from its leader), the DBA's values beneath the
+    // client's are not in force; and loaded at server start, the lock can close during connection
+    // setup itself — a client option whose check looks a name up (default_text_search_config)
+    // reaches the object-access hook before the role's and database's settings are applied.
+    if settings::client_set_any() {
         read_dba_values();
     }
     settings::lock_all();

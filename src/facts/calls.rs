@@ -38,19 +38,42 @@ extern "C-unwind" {
 /// # Safety
 /// `pstmt` is a valid planned statement.
 pub unsafe fn opens_large_object_for_write(pstmt: *mut pg_sys::PlannedStmt) -> bool {
-    let mut found = false;
+    // A tree the walker does not know is no reason to refuse: the writes themselves are.
+    walk_plan(pstmt, lo_open_for_write, std::ptr::null_mut(), false)
+}
+
+/// Whether the plan is one `Result` node with no input, no one-time filter and no subplan or init
+/// plan: a bare `SELECT f(…)` (or `PERFORM f(…)`), which evaluates nothing as it starts.
+///
+/// # Safety
+/// `pstmt` is a valid planned statement.
+pub unsafe fn is_bare_result(pstmt: *mut pg_sys::PlannedStmt) -> bool {
+    let plan = (*pstmt).planTree;
+    !plan.is_null()
+        && is_a(plan as *mut pg_sys::Node, T_Result)
+        && (*plan).lefttree.is_null()
+        && (*plan).righttree.is_null()
+        && (*plan).initPlan.is_null()
+        && (*(plan as *mut pg_sys::Result)).resconstantqual.is_null()
+        && (*plan).qual.is_null()
+        && (*pstmt).subplans.is_null()
+}
+
+/// Walks every expression of the plan (its subplans' too) with `walker` and `context` until the
+/// walker stops (returns true): whether it did. A tree the walker cannot read counts as `unread`.
+unsafe fn walk_plan(pstmt: *mut pg_sys::PlannedStmt, walker: Walker, context: *mut c_void, unread: bool) -> bool {
+    let mut stopped = false;
     let plans = std::iter::once((*pstmt).planTree).chain(list_ptrs::<pg_sys::Plan>((*pstmt).subplans));
     for plan in plans {
         each_expression(plan, &mut |expr| {
-            if !found {
-                // A tree the walker does not know is no reason to refuse: the writes themselves are.
-                found = pgrx::PgTryBuilder::new(|| pg_sys::ffi::pg_guard_ffi_boundary(|| walk(expr, lo_open_for_write)))
-                    .catch_others(|_| false)
+            if !stopped {
+                stopped = pgrx::PgTryBuilder::new(|| pg_sys::ffi::pg_guard_ffi_boundary(|| walker(expr, context)))
+                    .catch_others(|_| unread)
                     .execute();
             }
         });
     }
-    found
+    stopped
 }
 
 /// If every call of `pg_cancel_backend`/`pg_terminate_backend` the plan shows is at this session's
@@ -60,19 +83,8 @@ pub unsafe fn opens_large_object_for_write(pstmt: *mut pg_sys::PlannedStmt) -> b
 /// # Safety
 /// `pstmt` is a valid planned statement.
 pub unsafe fn signals_only_own_backend(pstmt: *mut pg_sys::PlannedStmt, funcid: pg_sys::Oid) -> Option<usize> {
-    let mut other = false;
     let mut own = OwnSignals { funcid: u32::from(funcid), calls: 0 };
-    let plans = std::iter::once((*pstmt).planTree).chain(list_ptrs::<pg_sys::Plan>((*pstmt).subplans));
-    for plan in plans {
-        each_expression(plan, &mut |expr| {
-            if !other {
-                let context = &mut own as *mut OwnSignals as *mut c_void;
-                other = pgrx::PgTryBuilder::new(|| pg_sys::ffi::pg_guard_ffi_boundary(|| signals_another_backend(expr, context)))
-                    .catch_others(|_| true)
-                    .execute();
-            }
-        });
-    }
+    let other = walk_plan(pstmt, signals_another_backend, &mut own as *mut OwnSignals as *mut c_void, true);
     (!other).then_some(own.calls)
 }
 
@@ -114,18 +126,7 @@ unsafe extern "C-unwind" fn signals_another_backend(node: *mut pg_sys::Node, con
 /// # Safety
 /// `pstmt` is a valid planned statement.
 pub unsafe fn draws_identity(pstmt: *mut pg_sys::PlannedStmt) -> bool {
-    let mut found = false;
-    let plans = std::iter::once((*pstmt).planTree).chain(list_ptrs::<pg_sys::Plan>((*pstmt).subplans));
-    for plan in plans {
-        each_expression(plan, &mut |expr| {
-            if !found {
-                found = pgrx::PgTryBuilder::new(|| pg_sys::ffi::pg_guard_ffi_boundary(|| walk(expr, next_value)))
-                    .catch_others(|_| true)
-                    .execute();
-            }
-        });
-    }
-    found
+    walk_plan(pstmt, next_value, std::ptr::null_mut(), true)
 }
 
 /// `expression_tree_walker`'s callback: true (stop) at a `NextValueExpr`.
@@ -140,15 +141,7 @@ unsafe extern "C-unwind" fn next_value(node: *mut pg_sys::Node, context: *mut c_
 /// `pstmt` is a valid planned statement.
 pub unsafe fn sequence_calls(pstmt: *mut pg_sys::PlannedStmt) -> Vec<(u32, Option<pg_sys::Oid>)> {
     let mut found: Vec<(u32, Option<pg_sys::Oid>)> = Vec::new();
-    let plans = std::iter::once((*pstmt).planTree).chain(list_ptrs::<pg_sys::Plan>((*pstmt).subplans));
-    for plan in plans {
-        each_expression(plan, &mut |expr| {
-            let context = &mut found as *mut Vec<(u32, Option<pg_sys::Oid>)> as *mut c_void;
-            pgrx::PgTryBuilder::new(|| pg_sys::ffi::pg_guard_ffi_boundary(|| !expr.is_null() && sequence_arguments(expr, context)))
-                .catch_others(|_| false)
-                .execute();
-        });
-    }
+    walk_plan(pstmt, sequence_arguments, &mut found as *mut Vec<(u32, Option<pg_sys::Oid>)> as *mut c_void, false);
     found
 }
 
@@ -180,16 +173,8 @@ unsafe extern "C-unwind" fn sequence_arguments(node: *mut pg_sys::Node, context:
 /// `pstmt` is a valid planned statement.
 pub unsafe fn path_arguments(pstmt: *mut pg_sys::PlannedStmt, funcid: pg_sys::Oid, positions: &[usize]) -> Option<(usize, Vec<String>)> {
     let mut found = PathArguments { funcid, positions: positions.to_vec(), calls: 0, paths: Vec::new(), unknown: false };
-    let plans = std::iter::once((*pstmt).planTree).chain(list_ptrs::<pg_sys::Plan>((*pstmt).subplans));
-    for plan in plans {
-        each_expression(plan, &mut |expr| {
-            let context = &mut found as *mut PathArguments as *mut c_void;
-            let failed = pgrx::PgTryBuilder::new(|| pg_sys::ffi::pg_guard_ffi_boundary(|| path_argument_calls(expr, context)))
-                .catch_others(|_| true)
-                .execute();
-            found.unknown |= failed;
-        });
-    }
+    // The walker never stops by itself: stopping is a tree it could not read.
+    found.unknown |= walk_plan(pstmt, path_argument_calls, &mut found as *mut PathArguments as *mut c_void, true);
     (found.calls > 0 && !found.unknown).then_some((found.calls, found.paths))
 }
 
@@ -225,10 +210,6 @@ unsafe extern "C-unwind" fn path_argument_calls(node: *mut pg_sys::Node, context
         }
     }
     walk_expression(node, path_argument_calls, context)
-}
-
-unsafe fn walk(node: *mut pg_sys::Node, walker: Walker) -> bool {
-    !node.is_null() && walker(node, std::ptr::null_mut())
 }
 
 /// `expression_tree_walker`'s callback: true (stop) at a `lo_open(…, constant with INV_WRITE)`.

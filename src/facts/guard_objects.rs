@@ -286,3 +286,35 @@ unsafe fn resolve(kind: pg_sys::ObjectType::Type, object: *mut pg_sys::Node) -> 
     .catch_others(|_| None)
     .execute()
 }
+
+/// What is wrong with an extension a guarded session's statement just created (`OAT_POST_CREATE`,
+/// before its script runs, while the hooks still judge — `CASCADE`'s required ones are each made so):
+/// not named by `interdict.allowed_extensions` (`guarded.untrusted_code`), or made in Postgres' own
+/// schemas (`system.protected`: its objects would shadow or join the catalog's) or in the guard's
+/// (`extension.protected`).
+///
+/// # Safety
+/// Inside a transaction (a catalog scan).
+pub unsafe fn extension_refusal(extension: pg_sys::Oid) -> Option<(interdict_core::ReasonCode, String)> {
+    use interdict_core::ReasonCode::*;
+    let class = pg_sys::ExtensionRelationId;
+    let at = |name: &std::ffi::CStr| usize::try_from(pg_sys::get_attnum(class, name.as_ptr())).ok().and_then(|a| a.checked_sub(1));
+    let (values, nulls) = crate::nodes::row_now(class, extension, None)?;
+    let (name_at, namespace_at) = (at(c"extname")?, at(c"extnamespace")?);
+    if nulls[name_at] || nulls[namespace_at] {
+        return None;
+    }
+    let name = crate::nodes::cstr(values[name_at].cast_mut_ptr::<std::ffi::c_char>())?;
+    let namespace = pg_sys::Oid::from(values[namespace_at].value() as u32);
+    let schema = crate::nodes::cstr(pg_sys::get_namespace_name(namespace)).unwrap_or_default();
+    if !crate::settings::extension_allowed(&name) {
+        return Some((GuardedUntrustedCode, format!("CREATE EXTENSION {name} (required by the extension created, CASCADE)")));
+    }
+    if [pg_sys::PG_CATALOG_NAMESPACE, pg_sys::PG_TOAST_NAMESPACE].contains(&u32::from(namespace)) || schema == "information_schema" {
+        return Some((SystemProtected, format!("CREATE EXTENSION {name} in schema {schema}, Postgres' own")));
+    }
+    if namespace == interdict_namespace() {
+        return Some((ExtensionProtected, format!("CREATE EXTENSION {name} in the guard's schema {schema}")));
+    }
+    None
+}

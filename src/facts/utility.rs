@@ -165,8 +165,8 @@ pub struct FilePlaces {
 }
 
 /// Where a file the server writes by name is ([`FileTarget`]): among the server's own places — its
-/// data directory (a relative name is the data directory's: the server's working directory), its
-/// tablespaces' directories, the directories of its configuration files (`postgresql.conf`,
+/// data directory (a relative name is the data directory's: the server's working directory), what it
+/// links to (tablespaces, a WAL directory elsewhere), the directories of its configuration files (`postgresql.conf`,
 /// `pg_hba.conf`, `pg_ident.conf`), the guard's policy file (`interdict.policy_file`) and its
 /// directory — in a directory `interdict.file_directories` names, or elsewhere.
 /// Paths are compared with symbolic links resolved, as far as they exist.
@@ -189,7 +189,17 @@ fn resolved_in_data(path: &str) -> Option<std::path::PathBuf> {
     let data = PathBuf::from(unsafe { cstr(pg_sys::DataDir) }?);
     let mut existing = data.join(path);
     let mut rest = Vec::new();
+    let mut links = 0;
     while !existing.exists() {
+        // A symbolic link to what does not exist yet: writing it creates its target.
+        if let Ok(target) = std::fs::read_link(&existing) {
+            links += 1;
+            if links > 40 {
+                return None;
+            }
+            existing = existing.parent().map_or(target.clone(), |dir| dir.join(&target));
+            continue;
+        }
         rest.push(existing.file_name()?.to_os_string());
         existing.pop();
     }
@@ -214,10 +224,15 @@ fn server_own_place(file: &str, policy_file: Option<&str>) -> Result<FileTarget,
             places.push((format!("the directory of {what}"), dir));
         }
     }
-    // Tablespaces: each `pg_tblspc` link resolves outside the data directory, to table files.
+    // What the data directory links to lies outside it: each tablespace (`pg_tblspc/<oid>`), the WAL
+    // (`pg_wal`, made with `initdb --waldir`), any other link a DBA made there.
     let data = unsafe { cstr(pg_sys::DataDir) }.unwrap_or_default();
-    for link in std::fs::read_dir(Path::new(&data).join("pg_tblspc")).into_iter().flatten().flatten() {
-        places.push(("a tablespace's directory".into(), link.path().display().to_string()));
+    for dir in [Path::new(&data).to_path_buf(), Path::new(&data).join("pg_tblspc")] {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_symlink()) {
+                places.push(("a directory the data directory links to".into(), entry.path().display().to_string()));
+            }
+        }
     }
     if let Some(policy) = policy_file {
         places.push(("interdict.policy_file".into(), policy.to_string()));

@@ -134,11 +134,19 @@ unsafe fn refuse_unseen_setval(mode: Mode, funcid: pg_sys::Oid) {
     }
 }
 
-/// Each call site of a plan is built once as the plan starts, and the hook meets it then: a call of
-/// `funcid` met more often while building this start than the walk of the plan shows calls of it
-/// (`shown`) is one the walk does not see (a `LIMIT`'s count, a window frame's offset) — the calls the
-/// walk did see cannot vouch for it.
+/// Whether the plan being started can vouch for the call being built, whose verdict depends on its
+/// arguments (`shown`: the calls of `funcid` its walk found, each with arguments that pass). Only a
+/// bare `SELECT f(…)` can: a plan that is one `Result` node, with no input, subplan or init plan,
+/// builds each call of its target list exactly once and runs no code as it starts. Any other plan
+/// may hold calls its walk does not read (a `LIMIT`'s count, a frame offset), build fewer than it
+/// shows (partitions pruned as it starts) or run code meanwhile (a function pruning calls): its
+/// calls are judged as unseen. And each call site is met once as the plan starts: one met more often
+/// than the walk shows is one it did not see.
 fn vouched(plan: &super::executor::Starting, funcid: pg_sys::Oid, shown: usize) -> bool {
+    // SAFETY: the plan being started (see `executor::starting`).
+    if !unsafe { crate::facts::calls::is_bare_result(plan.pstmt) } {
+        return false;
+    }
     let met = MET.with(|m| {
         if m.0 != plan.start {
             *m = (plan.start, Vec::new());
@@ -239,6 +247,13 @@ unsafe extern "C-unwind" fn object_access(
             // The fastpath protocol (libpq's lo_* calls) reaches only this hook: keep the backstop here too.
             pg_sys::XactReadOnly = true;
         }
+        if crate::statement::at_top_level() {
+            // A fast-path call (libpq's PQfn) in an open transaction meets no other hook: the
+            // transaction ceiling holds for it too (PostgreSQL 13-16).
+            if let Some(agent) = crate::enforce::agent_mode() {
+                crate::enforce::transaction_ceiling(agent);
+            }
+        }
         if mode == Mode::Guarded && matches!(u32::from(object_id), oids::NEXTVAL | oids::SETVAL | oids::SETVAL3) {
             refuse_guard_sequences(mode);
         }
@@ -321,6 +336,11 @@ unsafe extern "C-unwind" fn object_access(
                 .fact("object", crate::nodes::describe_object(class_id, object_id, sub_id))
                 .fact("owner", crate::nodes::cstr(pg_sys::GetUserNameFromId(owner, true)).unwrap_or_default());
             crate::reasons::raise(&refusal);
+        }
+    }
+    if changing && access == OAT_POST_CREATE && class_id == pg_sys::ExtensionRelationId && mode == Mode::Guarded {
+        if let Some((code, what)) = crate::facts::guard_objects::extension_refusal(object_id) {
+            crate::reasons::raise(&interdict_core::Refusal::new(code, mode, what).fact("extension", u32::from(object_id).to_string()));
         }
     }
     // Postgres' own objects (initdb's, below FirstNormalObjectId: pg_catalog's functions, operators,

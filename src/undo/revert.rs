@@ -832,6 +832,11 @@ fn revert_one(id: i64, force: bool, count: &dyn Fn(Vec<TableRows>)) -> i64 {
         }
     })
     .unwrap_or_else(|e| crate::reasons::internal_failure(&format!("marking change {id} reverted"), &e.to_string()));
+    if crate::statement::simulating() {
+        // Rolled back with the simulation: nothing to name as this session's last change.
+        crate::messages::notice(&format!("interdict: change {id} would be reverted ({}): simulated, nothing kept", describe_rows(&summary)));
+        return new_id;
+    }
     super::with(|b| b.last_change = Some(new_id));
     crate::stats::bump(interdict_core::stats::Counter::Reverts, 1);
     crate::messages::notice(&format!(
