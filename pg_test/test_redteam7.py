@@ -195,6 +195,13 @@ def redteam8_an_extension_goes_only_where_and_as_the_dba_allowed():
         refused(su, "CREATE EXTENSION pgcrypto SCHEMA pg_catalog", "system.protected")
         refused(su, "CREATE EXTENSION pgcrypto SCHEMA interdict", "extension.protected")
         eq(one(dba, "SELECT count(*) FROM pg_extension WHERE extname = 'pgcrypto'"), 0, "not created")
+        # Red team 9: made elsewhere, then moved into the guard's schema
+        run(su, f"CREATE SCHEMA IF NOT EXISTS rt9_s_{ARGS.label}")
+        run(su, f"CREATE EXTENSION pgcrypto SCHEMA rt9_s_{ARGS.label}")
+        refused(su, "ALTER EXTENSION pgcrypto SET SCHEMA interdict", "extension.protected")
+        refused(su, "ALTER EXTENSION pgcrypto SET SCHEMA pg_catalog", "system.protected")
+        run(dba, "DROP EXTENSION pgcrypto")
+        run(dba, f"DROP SCHEMA rt9_s_{ARGS.label}")
     if {"earthdistance", "cube"} <= available:
         run(dba, "DROP EXTENSION IF EXISTS earthdistance")
         run(dba, "DROP EXTENSION IF EXISTS cube")
@@ -212,7 +219,11 @@ def redteam8_a_lock_closed_as_the_connection_starts_keeps_the_dbas_mode():
     """Red team 8's D/C1 (critical, with shared_preload_libraries): a client option whose check looks
     a name up (default_text_search_config) reached the object-access hook during connection setup,
     before the role's settings were applied; the lock closed then, on the client's
-    interdict.mode=off. The lock reads the DBA's values whenever a client gave interdict ones."""
-    agent = connect("r_sess", options="-c interdict.mode=off -c default_text_search_config=english")
-    eq(one(agent, "SHOW interdict.mode"), "readonly", "the role's mode")
-    refused(agent, "SELECT nextval('s')", "readonly.sequence")
+    interdict.mode=off (red team 9: in the other order the lock closed before the client's interdict
+    value was seen). The lock never closes during connection setup, and reads the DBA's values
+    whenever a client gave interdict ones."""
+    for options in ("-c interdict.mode=off -c default_text_search_config=english",
+                    "-c default_text_search_config=english -c interdict.mode=off"):  # red team 9: the other order
+        agent = connect("r_sess", options=options)
+        eq(one(agent, "SHOW interdict.mode"), "readonly", f"the role's mode ({options})")
+        refused(agent, "SELECT nextval('s')", "readonly.sequence")

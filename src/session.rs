@@ -48,19 +48,26 @@ pub fn ensure_locked() {
 #[cold]
 fn lock_session() {
     // SAFETY: reads of process globals and transaction state.
-    // A parallel worker locks once it has its leader's settings (`RestoreGUCState`, late in its start).
-    let ready = unsafe { pg_sys::IsTransactionState() && !pg_sys::IsAbortedTransactionBlockState() && !pg_sys::InitializingParallelWorker };
+    // Never during connection setup (`InitPostgres`, before `PostgresMain` enters normal processing):
+    // a client option whose check looks a name up (default_text_search_config) reaches the
+    // object-access hook there, before the client's other options and the role's and database's
+    // settings are in; the first statement, or fast-path call, locks. A parallel worker locks once it
+    // has its leader's settings (`RestoreGUCState`, late in its start).
+    let ready = unsafe {
+        pg_sys::Mode == pg_sys::ProcessingMode::NormalProcessing
+            && pg_sys::IsTransactionState()
+            && !pg_sys::IsAbortedTransactionBlockState()
+            && !pg_sys::InitializingParallelWorker
+    };
     if !ready {
         return; // the next statement in a usable transaction locks
     }
     LOCKING.set(true);
     let _reentry = Reentry;
     // Whenever a client gave interdict values at connect, the lock reads the DBA's from the catalog
-    // and the server's files and takes them as floors: loaded late, or in a parallel worker (which
-    // gets only the winning value of each setting from its leader), the DBA's values beneath the
-    // client's are not in force; and loaded at server start, the lock can close during connection
-    // setup itself — a client option whose check looks a name up (default_text_search_config)
-    // reaches the object-access hook before the role's and database's settings are applied.
+    // and the server's files and takes them as floors: a client's value outranks the role's and the
+    // database's (Postgres applies theirs beneath it), and loaded late, or in a parallel worker (which
+    // gets only the winning value of each setting from its leader), the DBA's are not in force.
     if settings::client_set_any() {
         read_dba_values();
     }

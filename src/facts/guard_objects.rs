@@ -288,7 +288,8 @@ unsafe fn resolve(kind: pg_sys::ObjectType::Type, object: *mut pg_sys::Node) -> 
 }
 
 /// What is wrong with an extension a guarded session's statement just created (`OAT_POST_CREATE`,
-/// before its script runs, while the hooks still judge — `CASCADE`'s required ones are each made so):
+/// before its script runs, while the hooks still judge — `CASCADE`'s required ones are each made so)
+/// or moved (`OAT_POST_ALTER`: `ALTER EXTENSION … SET SCHEMA` takes its objects along):
 /// not named by `interdict.allowed_extensions` (`guarded.untrusted_code`), or made in Postgres' own
 /// schemas (`system.protected`: its objects would shadow or join the catalog's) or in the guard's
 /// (`extension.protected`).

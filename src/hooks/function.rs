@@ -338,7 +338,8 @@ unsafe extern "C-unwind" fn object_access(
             crate::reasons::raise(&refusal);
         }
     }
-    if changing && access == OAT_POST_CREATE && class_id == pg_sys::ExtensionRelationId && mode == Mode::Guarded {
+    // An extension made (each CASCADE adds too) or moved (ALTER EXTENSION … SET SCHEMA).
+    if changing && matches!(access, OAT_POST_CREATE | OAT_POST_ALTER) && class_id == pg_sys::ExtensionRelationId && mode == Mode::Guarded {
         if let Some((code, what)) = crate::facts::guard_objects::extension_refusal(object_id) {
             crate::reasons::raise(&interdict_core::Refusal::new(code, mode, what).fact("extension", u32::from(object_id).to_string()));
         }
